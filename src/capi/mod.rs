@@ -1,0 +1,469 @@
+//! The C ABI: a thin layer that converts arguments, calls the engine and converts the result.
+//! No logic lives only here. `include/nc_harden.h` is generated from this module by cbindgen.
+#![allow(non_camel_case_types)]
+
+pub(crate) mod boundary;
+
+use std::ffi::{c_char, CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::ptr;
+
+use boundary::{arg_or, ffi_boundary};
+
+use crate::policy::{FileKind, Reason};
+use crate::report::{Action, Operation, Report, Status};
+use crate::{Error, Policy, Strategy};
+
+/// Return value of every call, and the exit code of the CLI. Never renumbered.
+/// cbindgen:rename-all=ScreamingSnakeCase
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum nc_status {
+    /// Valid, and pinned as asked; every flag read back.
+    NC_OK = 0,
+    /// Valid; directory pinned, but something the policy asks to freeze was not.
+    NC_PARTIAL = 1,
+    /// Valid; nothing pinned: the needed capability is missing (EPERM).
+    NC_NO_CAPABILITY = 2,
+    /// Valid; nothing pinned: the filesystem has no immutable flag.
+    NC_UNSUPPORTED = 3,
+    /// nc_verify only: valid but not pinned.
+    NC_NOT_FROZEN = 4,
+    /// The layout breaks the policy; nothing was left changed.
+    NC_INVALID = 10,
+    /// A component of dir or data_dir is a symlink or not a directory.
+    NC_UNSAFE_PATH = 11,
+    /// dir or data_dir does not exist.
+    NC_NOT_FOUND = 12,
+    /// NULL, empty, relative, not normalized, too long, overlapping, bad options.
+    NC_BAD_ARGUMENT = 20,
+    /// An unexpected OS error (errno in the report).
+    NC_IO_ERROR = 21,
+    /// A bug (a caught panic); never seen in a correct build.
+    NC_INTERNAL = 70,
+}
+
+impl From<Status> for nc_status {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Ok => nc_status::NC_OK,
+            Status::Partial => nc_status::NC_PARTIAL,
+            Status::NoCapability => nc_status::NC_NO_CAPABILITY,
+            Status::Unsupported => nc_status::NC_UNSUPPORTED,
+            Status::NotFrozen => nc_status::NC_NOT_FROZEN,
+            Status::Invalid => nc_status::NC_INVALID,
+            Status::UnsafePath => nc_status::NC_UNSAFE_PATH,
+            Status::NotFound => nc_status::NC_NOT_FOUND,
+            Status::BadArgument => nc_status::NC_BAD_ARGUMENT,
+            Status::IoError => nc_status::NC_IO_ERROR,
+            Status::Internal => nc_status::NC_INTERNAL,
+        }
+    }
+}
+
+/// Pinning layers, for `nc_options.strategy`.
+/// cbindgen:rename-all=ScreamingSnakeCase
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum nc_strategy {
+    /// The immutable flags (and, in a later version, the mount layer where they are refused).
+    NC_STRATEGY_AUTO = 0,
+    NC_STRATEGY_IMMUTABLE = 1,
+    NC_STRATEGY_MOUNT = 2,
+    NC_STRATEGY_BOTH = 3,
+}
+
+/// `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory.
+pub const NC_LAYER_IMMUTABLE: u32 = 1;
+
+/// Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
+/// As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
+/// first version, or a larger one with a non-zero byte past what the library knows, is
+/// NC_BAD_ARGUMENT; a larger one with zeroes is accepted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct nc_options {
+    /// sizeof(nc_options) as the caller knows it.
+    pub size: u32,
+    /// Reserved: 0.
+    pub flags: u32,
+    /// Required owner of dir and of its regular files; default 0.
+    pub owner_uid: u32,
+    /// An nc_strategy.
+    pub strategy: u32,
+    /// NULL-terminated array of entry names that must exist, or NULL.
+    pub required: *const *const c_char,
+}
+
+/// One record of a report. `name` points into the report (valid until nc_report_free): its
+/// `name_len` bytes need not be UTF-8, and a NUL follows them. The directory itself is the
+/// record named ".".
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct nc_entry {
+    pub name: *const c_char,
+    pub name_len: usize,
+    pub kind: FileKind,
+    pub action: Action,
+    pub reason: Reason,
+    /// The errno behind the action or reason, 0 where there is none.
+    pub error: i32,
+}
+
+/// An opaque report: what a call found and did. Free with nc_report_free.
+pub struct nc_report {
+    report: Report,
+    summary: CString,
+    names: Vec<CString>,
+}
+
+impl nc_report {
+    fn new(report: Report) -> Self {
+        let to_c = |bytes: &[u8]| CString::new(bytes).unwrap_or_default();
+        nc_report {
+            summary: to_c(report.summary().as_bytes()),
+            names: report.entries().iter().map(|e| to_c(&e.name)).collect(),
+            report,
+        }
+    }
+}
+
+/// The first version of nc_options; the size below which a struct is refused.
+const OPTIONS_SIZE_VER0: usize = std::mem::size_of::<nc_options>();
+/// No nc_options will ever be larger than a page (openat2 draws the same line).
+const OPTIONS_SIZE_MAX: usize = 4096;
+/// A bound on `required`, so that an unterminated array is refused rather than run off.
+const REQUIRED_MAX: usize = 65_536;
+
+/// Reads `opts` under the extensible-struct rule.
+///
+/// # Safety
+/// `opts` is NULL or points to `opts->size` readable bytes.
+unsafe fn read_options(opts: *const nc_options) -> Result<nc_options, Error> {
+    let Some(first) = (unsafe { boundary::arg(opts.cast::<u32>()) }) else {
+        return Ok(nc_options {
+            size: OPTIONS_SIZE_VER0 as u32,
+            flags: 0,
+            owner_uid: 0,
+            strategy: 0,
+            required: ptr::null(),
+        });
+    };
+    let size = *first as usize;
+    if size < OPTIONS_SIZE_VER0 {
+        return Err(Error::bad(
+            "opts->size is smaller than the first version of nc_options",
+        ));
+    }
+    if size > OPTIONS_SIZE_MAX {
+        return Err(Error::bad("opts->size is larger than any nc_options"));
+    }
+    // SAFETY: the caller promises `size` readable bytes at `opts`.
+    let bytes = unsafe { std::slice::from_raw_parts(opts.cast::<u8>(), size) };
+    if bytes[OPTIONS_SIZE_VER0..].iter().any(|&b| b != 0) {
+        return Err(Error::bad(
+            "opts has non-zero fields this version does not know",
+        ));
+    }
+    // SAFETY: `opts` is non-NULL and at least OPTIONS_SIZE_VER0 bytes long.
+    Ok(unsafe { ptr::read(opts) })
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn c_path<'a>(p: *const c_char, what: &str) -> Result<&'a std::path::Path, Error> {
+    // SAFETY: the caller promises a NUL-terminated string when non-NULL.
+    let s = unsafe { p.as_ref().map(|_| CStr::from_ptr(p)) };
+    let s = s.ok_or_else(|| Error::bad(format!("{what} is NULL")))?;
+    Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(
+        s.to_bytes(),
+    )))
+}
+
+/// # Safety
+/// As the exported functions: valid strings, `opts` NULL or valid for `opts->size` bytes,
+/// `opts->required` NULL or a NULL-terminated array of strings.
+unsafe fn build_policy(
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+) -> Result<Policy, Error> {
+    // SAFETY: forwarded caller promises.
+    let (dir, data_dir, opts) = unsafe {
+        (
+            c_path(dir, "dir")?,
+            c_path(data_dir, "data_dir")?,
+            read_options(opts)?,
+        )
+    };
+    if opts.flags != 0 {
+        return Err(Error::bad("opts->flags is reserved and must be 0"));
+    }
+    if opts.owner_uid == u32::MAX {
+        return Err(Error::bad("opts->owner_uid is (uid_t)-1"));
+    }
+    let strategy = Strategy::from_code(opts.strategy)
+        .ok_or_else(|| Error::bad("opts->strategy is not an nc_strategy"))?;
+    let mut builder = Policy::builder(dir, data_dir)
+        .owner(opts.owner_uid)
+        .strategy(strategy);
+    if !opts.required.is_null() {
+        for i in 0.. {
+            if i == REQUIRED_MAX {
+                return Err(Error::bad(
+                    "opts->required has too many names (or no NULL at its end)",
+                ));
+            }
+            // SAFETY: `required` is a NULL-terminated array; we stop at its NULL.
+            let name = unsafe { *opts.required.add(i) };
+            if name.is_null() {
+                break;
+            }
+            // SAFETY: each element before the NULL is a NUL-terminated string.
+            builder = builder.require(unsafe { CStr::from_ptr(name) }.to_bytes());
+        }
+    }
+    builder.build()
+}
+
+/// The shared body of the three calls: `*out` is written first (NULL), then with the report.
+///
+/// # Safety
+/// As the exported functions.
+unsafe fn run(
+    operation: Operation,
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+    out: *mut *mut nc_report,
+    call: fn(&Policy) -> Result<Report, Error>,
+) -> nc_status {
+    if !out.is_null() {
+        // SAFETY: a non-NULL `out` points to writable storage for one pointer.
+        unsafe { *out = ptr::null_mut() };
+    }
+    let report = ffi_boundary!(Some(Report::internal(operation, b"")), {
+        // SAFETY: forwarded caller promises.
+        match unsafe { build_policy(dir, data_dir, opts) } {
+            Ok(policy) => Some(Report::from_result(operation, policy.dir(), call(&policy))),
+            Err(_) => None,
+        }
+    });
+    let Some(report) = report else {
+        return nc_status::NC_BAD_ARGUMENT;
+    };
+    let status = report.status().into();
+    if !out.is_null() {
+        let boxed = ffi_boundary!(None, { Some(Box::new(nc_report::new(report))) });
+        // SAFETY: as above.
+        unsafe { *out = boxed.map_or(ptr::null_mut(), Box::into_raw) };
+    }
+    status
+}
+
+/// Validates `dir` against `data_dir` and pins it: pin first, validate what is pinned, read
+/// every flag back; on NC_INVALID every change of this call is taken back.
+///
+/// `dir`, `data_dir`: absolute, normalized paths. `opts`: NULL for defaults. `out`: NULL for
+/// no report; otherwise always written: a report (free with nc_report_free), or NULL on
+/// NC_BAD_ARGUMENT.
+///
+/// # Safety
+/// Non-NULL pointers must be valid: NUL-terminated strings, `opts` readable for
+/// `opts->size` bytes, `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn nc_validate_and_freeze(
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+    out: *mut *mut nc_report,
+) -> nc_status {
+    // SAFETY: forwarded caller promises.
+    unsafe {
+        run(
+            Operation::Freeze,
+            dir,
+            data_dir,
+            opts,
+            out,
+            Policy::validate_and_freeze,
+        )
+    }
+}
+
+/// Read-only check: NC_OK when valid and pinned, NC_NOT_FROZEN when valid and not pinned.
+/// Arguments as nc_validate_and_freeze.
+///
+/// # Safety
+/// As nc_validate_and_freeze.
+#[no_mangle]
+pub unsafe extern "C" fn nc_verify(
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+    out: *mut *mut nc_report,
+) -> nc_status {
+    // SAFETY: forwarded caller promises.
+    unsafe { run(Operation::Verify, dir, data_dir, opts, out, Policy::verify) }
+}
+
+/// Removes what a freeze added, for maintenance; needs no valid layout. NC_OK on a directory
+/// that is not frozen. Arguments as nc_validate_and_freeze.
+///
+/// # Safety
+/// As nc_validate_and_freeze.
+#[no_mangle]
+pub unsafe extern "C" fn nc_unfreeze(
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+    out: *mut *mut nc_report,
+) -> nc_status {
+    // SAFETY: forwarded caller promises.
+    unsafe {
+        run(
+            Operation::Unfreeze,
+            dir,
+            data_dir,
+            opts,
+            out,
+            Policy::unfreeze,
+        )
+    }
+}
+
+/// The status of the call that made `r`; NC_BAD_ARGUMENT for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_status(r: *const nc_report) -> nc_status {
+    ffi_boundary!(nc_status::NC_INTERNAL, {
+        arg_or!(r, nc_status::NC_BAD_ARGUMENT)
+            .report
+            .status()
+            .into()
+    })
+}
+
+/// One line, safe to log (names escaped), valid until nc_report_free; "" for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_summary(r: *const nc_report) -> *const c_char {
+    ffi_boundary!(c"".as_ptr(), { arg_or!(r, c"".as_ptr()).summary.as_ptr() })
+}
+
+/// Bits NC_LAYER_*: the pinning layers in place after the call.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_layers(r: *const nc_report) -> u32 {
+    ffi_boundary!(0, {
+        let layers = arg_or!(r, 0).report.layers();
+        if layers.immutable {
+            NC_LAYER_IMMUTABLE
+        } else {
+            0
+        }
+    })
+}
+
+/// Number of records; 0 for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_len(r: *const nc_report) -> usize {
+    ffi_boundary!(0, { arg_or!(r, 0).report.entries().len() })
+}
+
+/// Writes record `i` to `*out` and returns true; false (writing nothing) when `i` is out of
+/// range or a pointer is NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_entry(
+    r: *const nc_report,
+    i: usize,
+    out: *mut nc_entry,
+) -> bool {
+    ffi_boundary!(false, {
+        let r = arg_or!(r, false);
+        if out.is_null() {
+            return false;
+        }
+        let (Some(entry), Some(name)) = (r.report.entries().get(i), r.names.get(i)) else {
+            return false;
+        };
+        let record = nc_entry {
+            name: name.as_ptr(),
+            name_len: entry.name.len(),
+            kind: entry.kind,
+            action: entry.action,
+            reason: entry.reason,
+            error: entry.errno,
+        };
+        // SAFETY: `out` is non-NULL and writable (caller promise).
+        unsafe { out.write(record) };
+        true
+    })
+}
+
+/// The report as one JSON object; free with nc_string_free. NULL for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_json(r: *const nc_report) -> *mut c_char {
+    ffi_boundary!(ptr::null_mut(), {
+        let json = arg_or!(r, ptr::null_mut()).report.to_json();
+        CString::new(json).map_or(ptr::null_mut(), CString::into_raw)
+    })
+}
+
+/// Frees a report. NULL is fine.
+///
+/// # Safety
+/// `r` is NULL or a report not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_free(r: *mut nc_report) {
+    if !r.is_null() {
+        // SAFETY: `r` came from Box::into_raw in `run` and is freed once (caller promise).
+        let _ = ffi_boundary!(None, { Some(unsafe { Box::from_raw(r) }) });
+    }
+}
+
+/// Frees a string returned by the library. NULL is fine.
+///
+/// # Safety
+/// `s` is NULL or a string from nc_report_json not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn nc_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: `s` came from CString::into_raw and is freed once (caller promise).
+        let _ = ffi_boundary!(None, { Some(unsafe { CString::from_raw(s) }) });
+    }
+}
+
+/// The status' name, e.g. "NC_INVALID"; "NC_UNKNOWN" for a number that is none. Static.
+#[no_mangle]
+pub extern "C" fn nc_status_name(s: u32) -> *const c_char {
+    Status::from_code(s)
+        .map_or(c"NC_UNKNOWN", Status::c_name)
+        .as_ptr()
+}
+
+/// The library's version, e.g. "0.1.0". Static.
+#[no_mangle]
+pub extern "C" fn nc_version() -> *const c_char {
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => panic!("the version has no NUL"),
+        };
+    VERSION.as_ptr()
+}

@@ -1,0 +1,56 @@
+//! Errors that stop a call before there is a verdict on the entries. Every one maps to one
+//! status of the contract; a call that got as far as judging entries returns a `Report`.
+
+use std::io;
+
+use crate::report::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// NULL, empty, relative, not normalized, too long, overlapping, bad options.
+    #[error("bad argument: {0}")]
+    BadArgument(String),
+    /// `dir` or `data_dir` (or one of their components) does not exist.
+    #[error("{path}: does not exist")]
+    NotFound { path: String },
+    /// A component is a symlink or not a directory.
+    #[error("{path}: unsafe path: {why}")]
+    UnsafePath { path: String, why: String },
+    /// An unexpected OS error.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub fn status(&self) -> Status {
+        match self {
+            Error::BadArgument(_) => Status::BadArgument,
+            Error::NotFound { .. } => Status::NotFound,
+            Error::UnsafePath { .. } => Status::UnsafePath,
+            Error::Io { .. } => Status::IoError,
+        }
+    }
+
+    /// The saved errno, 0 where there is none.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Io { source, .. } => source.raw_os_error().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn bad(why: impl Into<String>) -> Self {
+        Error::BadArgument(why.into())
+    }
+
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! nc-harden: check a configuration directory of symlinks against a strict policy, then pin it
+//! so that it can no longer change, and report the truth entry by entry.
+//!
+//! ```no_run
+//! use nc_harden::{Policy, Status};
+//!
+//! let policy = Policy::builder("/sandbox/.openclaw", "/sandbox/.openclaw-data")
+//!     .require("openclaw.json")
+//!     .build()?;
+//! let report = policy.validate_and_freeze()?;
+//! if report.status() != Status::Ok {
+//!     eprintln!("[SECURITY] {}", report.summary());
+//! }
+//! # Ok::<(), nc_harden::Error>(())
+//! ```
+//!
+//! The layout of the source follows the architecture: `policy` (pure rules), `walk` (safe
+//! resolution), `pin` (the layers), `report`, `engine` (the operations), `sys` (the only raw
+//! syscalls) and `capi` (the C ABI). The contract is in `shared/design/contract.md`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod capi;
+mod engine;
+mod error;
+mod pin;
+pub mod policy;
+mod report;
+mod sys;
+mod walk;
+
+pub use engine::{Policy, PolicyBuilder, Strategy};
+pub use error::Error;
+pub use report::{escape_bytes, Action, Entry, Layers, Operation, Report, Status};
+pub use walk::Resolution;
+
+/// The library's version, as `nc_version()` returns it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

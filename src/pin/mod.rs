@@ -1,0 +1,32 @@
+//! Pinning layers. Each returns what it really did, as read back from the kernel: a flag that
+//! did not stick is not claimed.
+
+pub mod immutable;
+
+use std::io;
+
+use crate::report::Action;
+
+/// What a layer did to one inode: the action for the report and the errno behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub action: Action,
+    pub errno: i32,
+}
+
+impl Outcome {
+    pub const fn new(action: Action) -> Self {
+        Outcome { action, errno: 0 }
+    }
+}
+
+/// A refusal the contract has a status for, or the error itself when it is unexpected.
+fn refusal(e: io::Error) -> io::Result<Outcome> {
+    let errno = e.raw_os_error().unwrap_or(0);
+    let action = match errno {
+        libc::EPERM | libc::EACCES => Action::Denied,
+        libc::ENOTTY | libc::EOPNOTSUPP | libc::ENOSYS => Action::Unsupported,
+        _ => return Err(e),
+    };
+    Ok(Outcome { action, errno })
+}

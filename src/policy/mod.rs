@@ -1,0 +1,365 @@
+//! The policy of the contract, as pure functions over plain data: no syscall here, so every
+//! rule is unit-tested on its own and the walk only gathers facts for it.
+
+mod paths;
+
+pub use paths::{check_disjoint, check_entry_name, check_path, PATH_MAX};
+
+/// The type of a directory entry, from `st_mode` (or `d_type` when that is all we read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum FileKind {
+    Directory = 1,
+    Symlink = 2,
+    Regular = 3,
+    Fifo = 4,
+    Socket = 5,
+    CharDevice = 6,
+    BlockDevice = 7,
+    Unknown = 8,
+}
+
+impl FileKind {
+    pub fn from_mode(mode: u32) -> Self {
+        match mode & libc::S_IFMT {
+            libc::S_IFDIR => Self::Directory,
+            libc::S_IFLNK => Self::Symlink,
+            libc::S_IFREG => Self::Regular,
+            libc::S_IFIFO => Self::Fifo,
+            libc::S_IFSOCK => Self::Socket,
+            libc::S_IFCHR => Self::CharDevice,
+            libc::S_IFBLK => Self::BlockDevice,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Stable lower-case name, used in JSON and in human lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Directory => "directory",
+            Self::Symlink => "symlink",
+            Self::Regular => "regular",
+            Self::Fifo => "fifo",
+            Self::Socket => "socket",
+            Self::CharDevice => "char_device",
+            Self::BlockDevice => "block_device",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// What `stat` says of an inode, reduced to what the policy looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: FileKind,
+    /// Permission bits only (`st_mode & 07777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub nlink: u64,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Meta {
+    pub fn same_inode(&self, other: &Meta) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// Why an entry breaks the policy. The numbers are part of the C ABI: never renumbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Reason {
+    None = 0,
+    /// The symlink does not read, byte for byte, as `data_dir + "/" + name`.
+    LinkTargetMismatch = 1,
+    /// `data_dir/name` does not exist: a dangling link, or a name with no counterpart.
+    DataEntryMissing = 2,
+    /// `data_dir/name` is itself a symlink.
+    DataEntryIsSymlink = 3,
+    /// `data_dir/name` could not be examined (errno in the record).
+    DataEntryUnreadable = 4,
+    /// Not owned by the required owner.
+    OwnerMismatch = 5,
+    /// Writable by group or others.
+    WritableByOthers = 6,
+    /// A regular file with more than one link.
+    HardLinked = 7,
+    UnexpectedDirectory = 8,
+    UnexpectedFifo = 9,
+    UnexpectedSocket = 10,
+    UnexpectedDevice = 11,
+    /// A name listed as required is not in the directory.
+    RequiredMissing = 12,
+    /// The entry could not be examined (errno in the record).
+    EntryUnreadable = 13,
+    /// The entry changed while it was being examined (only possible where nothing is pinned).
+    EntryChanged = 14,
+    /// An entry whose type the kernel reports as none of the known ones.
+    UnexpectedType = 15,
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::LinkTargetMismatch => "link_target_mismatch",
+            Self::DataEntryMissing => "data_entry_missing",
+            Self::DataEntryIsSymlink => "data_entry_is_symlink",
+            Self::DataEntryUnreadable => "data_entry_unreadable",
+            Self::OwnerMismatch => "owner_mismatch",
+            Self::WritableByOthers => "writable_by_others",
+            Self::HardLinked => "hard_linked",
+            Self::UnexpectedDirectory => "unexpected_directory",
+            Self::UnexpectedFifo => "unexpected_fifo",
+            Self::UnexpectedSocket => "unexpected_socket",
+            Self::UnexpectedDevice => "unexpected_device",
+            Self::RequiredMissing => "required_missing",
+            Self::EntryUnreadable => "entry_unreadable",
+            Self::EntryChanged => "entry_changed",
+            Self::UnexpectedType => "unexpected_type",
+        }
+    }
+
+    /// One human phrase, for summaries and the CLI.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::None => "valid",
+            Self::LinkTargetMismatch => "symlink does not point exactly at data_dir/<name>",
+            Self::DataEntryMissing => "data_dir/<name> does not exist",
+            Self::DataEntryIsSymlink => "data_dir/<name> is itself a symlink",
+            Self::DataEntryUnreadable => "data_dir/<name> could not be examined",
+            Self::OwnerMismatch => "not owned by the required owner",
+            Self::WritableByOthers => "writable by group or others",
+            Self::HardLinked => "regular file has more than one link",
+            Self::UnexpectedDirectory => "a directory is not allowed here",
+            Self::UnexpectedFifo => "a FIFO is not allowed here",
+            Self::UnexpectedSocket => "a socket is not allowed here",
+            Self::UnexpectedDevice => "a device node is not allowed here",
+            Self::RequiredMissing => "required entry is missing",
+            Self::EntryUnreadable => "entry could not be examined",
+            Self::EntryChanged => "entry changed while it was examined",
+            Self::UnexpectedType => "an entry of unknown type is not allowed here",
+        }
+    }
+}
+
+fn writable_by_others(mode: u32) -> bool {
+    mode & 0o022 != 0
+}
+
+/// Rule 2: `dir` is owned by `owner` and not writable by group or others.
+pub fn judge_directory(meta: &Meta, owner: u32) -> Reason {
+    if meta.kind != FileKind::Directory {
+        Reason::UnexpectedType
+    } else if meta.uid != owner {
+        Reason::OwnerMismatch
+    } else if writable_by_others(meta.mode) {
+        Reason::WritableByOthers
+    } else {
+        Reason::None
+    }
+}
+
+/// Rule 3, regular files: owned by `owner`, not writable by group or others, one link.
+pub fn judge_regular(meta: &Meta, owner: u32) -> Reason {
+    if meta.kind != FileKind::Regular {
+        judge_kind(meta.kind)
+    } else if meta.uid != owner {
+        Reason::OwnerMismatch
+    } else if writable_by_others(meta.mode) {
+        Reason::WritableByOthers
+    } else if meta.nlink != 1 {
+        Reason::HardLinked
+    } else {
+        Reason::None
+    }
+}
+
+/// Rule 3, by type alone: what is neither a symlink nor a regular file is rejected, and
+/// decided here without the entry ever being opened.
+pub fn judge_kind(kind: FileKind) -> Reason {
+    match kind {
+        FileKind::Symlink | FileKind::Regular => Reason::None,
+        FileKind::Directory => Reason::UnexpectedDirectory,
+        FileKind::Fifo => Reason::UnexpectedFifo,
+        FileKind::Socket => Reason::UnexpectedSocket,
+        FileKind::CharDevice | FileKind::BlockDevice => Reason::UnexpectedDevice,
+        FileKind::Unknown => Reason::UnexpectedType,
+    }
+}
+
+/// Rule 3, symlinks: the target, as read (never resolved), must equal `data_dir + "/" + name`
+/// byte for byte. A relative link, a chain through another link, a trailing slash or a
+/// doubled slash all differ from it, and so are rejected.
+pub fn link_target_matches(data_dir: &[u8], name: &[u8], target: &[u8]) -> bool {
+    target.len() == data_dir.len() + 1 + name.len()
+        && target.starts_with(data_dir)
+        && target[data_dir.len()] == b'/'
+        && &target[data_dir.len() + 1..] == name
+}
+
+/// Length of the only target a link may have: `data_dir + "/" + name`.
+pub fn expected_target_len(data_dir: &[u8], name: &[u8]) -> usize {
+    data_dir.len() + 1 + name.len()
+}
+
+/// Rule 3, the other end of a link: `data_dir/name` must exist and not be a symlink.
+/// `found` is its type, or `None` when it does not exist.
+pub fn judge_data_entry(found: Option<FileKind>) -> Reason {
+    match found {
+        None => Reason::DataEntryMissing,
+        Some(FileKind::Symlink) => Reason::DataEntryIsSymlink,
+        Some(_) => Reason::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(kind: FileKind, mode: u32, uid: u32, nlink: u64) -> Meta {
+        Meta {
+            kind,
+            mode,
+            uid,
+            nlink,
+            dev: 1,
+            ino: 2,
+        }
+    }
+
+    const DATA: &[u8] = b"/sandbox/.openclaw-data";
+
+    #[test]
+    fn exact_target_is_accepted() {
+        assert!(link_target_matches(
+            DATA,
+            b"hooks",
+            b"/sandbox/.openclaw-data/hooks"
+        ));
+    }
+
+    #[test]
+    fn repointed_relative_chained_and_sloppy_targets_are_refused() {
+        for target in [
+            &b"/tmp/evil"[..],
+            b"../.openclaw-data/hooks",
+            b"/sandbox/elsewhere/hop",
+            b"/sandbox/.openclaw-data/hooks/",
+            b"/sandbox/.openclaw-data//hooks",
+            b"/sandbox/.openclaw-data/./hooks",
+            b"/sandbox/.openclaw-data/hook",
+            b"/sandbox/.openclaw-data/hooksx",
+            b"/sandbox/.openclaw-dataXhooks",
+            b"",
+        ] {
+            assert!(!link_target_matches(DATA, b"hooks", target), "{target:?}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_and_newline_names_compare_as_bytes() {
+        assert!(link_target_matches(
+            DATA,
+            b"a\xffb\n",
+            b"/sandbox/.openclaw-data/a\xffb\n"
+        ));
+        assert!(!link_target_matches(
+            DATA,
+            b"a\xffb",
+            b"/sandbox/.openclaw-data/a\xfeb"
+        ));
+    }
+
+    #[test]
+    fn directory_rules() {
+        let ok = meta(FileKind::Directory, 0o755, 0, 2);
+        assert_eq!(judge_directory(&ok, 0), Reason::None);
+        assert_eq!(
+            judge_directory(&meta(FileKind::Directory, 0o755, 998, 2), 0),
+            Reason::OwnerMismatch
+        );
+        assert_eq!(
+            judge_directory(&meta(FileKind::Directory, 0o777, 0, 2), 0),
+            Reason::WritableByOthers
+        );
+        assert_eq!(
+            judge_directory(&meta(FileKind::Directory, 0o775, 0, 2), 0),
+            Reason::WritableByOthers
+        );
+        assert_eq!(
+            judge_directory(&meta(FileKind::Directory, 0o1777, 0, 2), 0),
+            Reason::WritableByOthers
+        );
+        assert_eq!(judge_directory(&ok, 998), Reason::OwnerMismatch);
+    }
+
+    #[test]
+    fn regular_file_rules() {
+        assert_eq!(
+            judge_regular(&meta(FileKind::Regular, 0o444, 0, 1), 0),
+            Reason::None
+        );
+        assert_eq!(
+            judge_regular(&meta(FileKind::Regular, 0o600, 0, 1), 0),
+            Reason::None
+        );
+        assert_eq!(
+            judge_regular(&meta(FileKind::Regular, 0o644, 998, 1), 0),
+            Reason::OwnerMismatch
+        );
+        assert_eq!(
+            judge_regular(&meta(FileKind::Regular, 0o664, 0, 1), 0),
+            Reason::WritableByOthers
+        );
+        assert_eq!(
+            judge_regular(&meta(FileKind::Regular, 0o646, 0, 1), 0),
+            Reason::WritableByOthers
+        );
+        assert_eq!(
+            judge_regular(&meta(FileKind::Regular, 0o444, 0, 2), 0),
+            Reason::HardLinked
+        );
+        assert_eq!(
+            judge_regular(&meta(FileKind::Fifo, 0o444, 0, 1), 0),
+            Reason::UnexpectedFifo
+        );
+    }
+
+    #[test]
+    fn every_other_type_is_rejected_by_type() {
+        assert_eq!(judge_kind(FileKind::Directory), Reason::UnexpectedDirectory);
+        assert_eq!(judge_kind(FileKind::Fifo), Reason::UnexpectedFifo);
+        assert_eq!(judge_kind(FileKind::Socket), Reason::UnexpectedSocket);
+        assert_eq!(judge_kind(FileKind::CharDevice), Reason::UnexpectedDevice);
+        assert_eq!(judge_kind(FileKind::BlockDevice), Reason::UnexpectedDevice);
+        assert_eq!(judge_kind(FileKind::Unknown), Reason::UnexpectedType);
+        assert_eq!(judge_kind(FileKind::Symlink), Reason::None);
+        assert_eq!(judge_kind(FileKind::Regular), Reason::None);
+    }
+
+    #[test]
+    fn data_entry_must_exist_and_not_be_a_symlink() {
+        assert_eq!(judge_data_entry(None), Reason::DataEntryMissing);
+        assert_eq!(
+            judge_data_entry(Some(FileKind::Symlink)),
+            Reason::DataEntryIsSymlink
+        );
+        assert_eq!(judge_data_entry(Some(FileKind::Directory)), Reason::None);
+        assert_eq!(judge_data_entry(Some(FileKind::Regular)), Reason::None);
+    }
+
+    #[test]
+    fn file_kind_from_mode() {
+        assert_eq!(
+            FileKind::from_mode(libc::S_IFLNK | 0o777),
+            FileKind::Symlink
+        );
+        assert_eq!(
+            FileKind::from_mode(libc::S_IFREG | 0o644),
+            FileKind::Regular
+        );
+        assert_eq!(FileKind::from_mode(0), FileKind::Unknown);
+    }
+}

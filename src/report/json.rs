@@ -1,0 +1,57 @@
+//! The report as one JSON object: the C ABI's `nc_report_json` and the CLI's `--json`.
+
+use serde_json::{json, Map, Value};
+
+use super::{escape_bytes, Entry, Report};
+
+/// A name as JSON: the string itself when it is UTF-8; otherwise its lossy form in `key`
+/// and the exact bytes, in hex, in `key_hex`, so that no two names look alike.
+fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => {
+            obj.insert(key.into(), Value::from(s));
+        }
+        Err(_) => {
+            obj.insert(key.into(), Value::from(String::from_utf8_lossy(bytes)));
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            obj.insert(format!("{key}_hex"), Value::from(hex));
+        }
+    }
+}
+
+fn entry(e: &Entry) -> Value {
+    let mut obj = Map::new();
+    put_bytes(&mut obj, "name", &e.name);
+    obj.insert("escaped".into(), Value::from(escape_bytes(&e.name)));
+    obj.insert("kind".into(), Value::from(e.kind.name()));
+    obj.insert("action".into(), Value::from(e.action.name()));
+    obj.insert(
+        "reason".into(),
+        if e.reason == crate::policy::Reason::None {
+            Value::Null
+        } else {
+            Value::from(e.reason.name())
+        },
+    );
+    obj.insert("errno".into(), Value::from(e.errno));
+    if let Some(target) = &e.target {
+        put_bytes(&mut obj, "target", target);
+    }
+    Value::Object(obj)
+}
+
+pub(super) fn render(report: &Report) -> String {
+    let mut obj = Map::new();
+    obj.insert("status".into(), Value::from(report.status.name()));
+    obj.insert("code".into(), Value::from(report.status.code()));
+    obj.insert("operation".into(), Value::from(report.operation.name()));
+    put_bytes(&mut obj, "dir", &report.dir);
+    obj.insert("summary".into(), Value::from(report.summary.as_str()));
+    obj.insert("layers".into(), json!(report.layers.names()));
+    obj.insert("errno".into(), Value::from(report.errno));
+    obj.insert(
+        "entries".into(),
+        Value::Array(report.entries.iter().map(entry).collect()),
+    );
+    Value::Object(obj).to_string()
+}

@@ -1,0 +1,364 @@
+//! What a call found and did, entry by entry, and the status that sums it up. The report is
+//! the only output of the engine: the C ABI and the CLI render it, never re-derive it.
+
+mod escape;
+mod json;
+
+pub use escape::escape_bytes;
+
+use crate::error::Error;
+use crate::policy::{FileKind, Reason};
+
+/// Return value of every call and the CLI's exit code. Never renumbered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Status {
+    Ok = 0,
+    Partial = 1,
+    NoCapability = 2,
+    Unsupported = 3,
+    NotFrozen = 4,
+    Invalid = 10,
+    UnsafePath = 11,
+    NotFound = 12,
+    BadArgument = 20,
+    IoError = 21,
+    Internal = 70,
+}
+
+impl Status {
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_code(code: u32) -> Option<Status> {
+        Some(match code {
+            0 => Status::Ok,
+            1 => Status::Partial,
+            2 => Status::NoCapability,
+            3 => Status::Unsupported,
+            4 => Status::NotFrozen,
+            10 => Status::Invalid,
+            11 => Status::UnsafePath,
+            12 => Status::NotFound,
+            20 => Status::BadArgument,
+            21 => Status::IoError,
+            70 => Status::Internal,
+            _ => return None,
+        })
+    }
+
+    /// The contract's name, e.g. `"NC_INVALID"`.
+    pub fn name(self) -> &'static str {
+        self.c_name().to_str().unwrap_or("NC_UNKNOWN")
+    }
+
+    /// The same name, NUL-terminated for the C ABI.
+    pub fn c_name(self) -> &'static std::ffi::CStr {
+        match self {
+            Status::Ok => c"NC_OK",
+            Status::Partial => c"NC_PARTIAL",
+            Status::NoCapability => c"NC_NO_CAPABILITY",
+            Status::Unsupported => c"NC_UNSUPPORTED",
+            Status::NotFrozen => c"NC_NOT_FROZEN",
+            Status::Invalid => c"NC_INVALID",
+            Status::UnsafePath => c"NC_UNSAFE_PATH",
+            Status::NotFound => c"NC_NOT_FOUND",
+            Status::BadArgument => c"NC_BAD_ARGUMENT",
+            Status::IoError => c"NC_IO_ERROR",
+            Status::Internal => c"NC_INTERNAL",
+        }
+    }
+
+    /// Valid, but not everything the policy asks to pin is pinned (1, 2, 3, 4).
+    pub fn is_degraded(self) -> bool {
+        matches!(
+            self,
+            Status::Partial | Status::NoCapability | Status::Unsupported | Status::NotFrozen
+        )
+    }
+}
+
+/// Which call made the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Freeze,
+    Verify,
+    Unfreeze,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Freeze => "freeze",
+            Operation::Verify => "verify",
+            Operation::Unfreeze => "unfreeze",
+        }
+    }
+}
+
+/// What was done to one entry. Numbers are part of the C ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Action {
+    /// This call set its immutable flag, and read it back.
+    Frozen = 1,
+    /// The flag was already set (read back).
+    AlreadyFrozen = 2,
+    /// A symlink whose own inode cannot carry a flag here: the immutable directory pins it.
+    PinnedByDirectory = 3,
+    /// The filesystem has no immutable flag (or it did not stick).
+    Unsupported = 4,
+    /// The flag was refused: the capability is missing.
+    Denied = 5,
+    /// The entry breaks the policy.
+    Rejected = 6,
+    /// Examined and valid; nothing pinned or changed.
+    Checked = 7,
+    /// This call cleared its immutable flag.
+    Unfrozen = 8,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Frozen => "frozen",
+            Action::AlreadyFrozen => "already_frozen",
+            Action::PinnedByDirectory => "pinned_by_directory",
+            Action::Unsupported => "unsupported",
+            Action::Denied => "denied",
+            Action::Rejected => "rejected",
+            Action::Checked => "checked",
+            Action::Unfrozen => "unfrozen",
+        }
+    }
+
+    fn phrase(self) -> &'static str {
+        match self {
+            Action::Frozen => "frozen",
+            Action::AlreadyFrozen => "already frozen",
+            Action::PinnedByDirectory => "pinned by directory",
+            Action::Unsupported => "unsupported",
+            Action::Denied => "denied",
+            Action::Rejected => "rejected",
+            Action::Checked => "checked",
+            Action::Unfrozen => "unfrozen",
+        }
+    }
+
+    /// The entry is held in place after the call.
+    pub fn is_pinned(self) -> bool {
+        matches!(
+            self,
+            Action::Frozen | Action::AlreadyFrozen | Action::PinnedByDirectory
+        )
+    }
+}
+
+/// The pinning layers in place after the call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layers {
+    /// FS_IMMUTABLE_FL on the directory (and its regular files).
+    pub immutable: bool,
+}
+
+impl Layers {
+    pub fn names(self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.immutable {
+            names.push("immutable");
+        }
+        names
+    }
+}
+
+/// The name under which the directory itself is recorded: no real entry can have it.
+pub const DIRECTORY_ENTRY: &[u8] = b".";
+
+/// One record: the directory itself (named `.`), one entry of it, or a missing required name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Raw bytes: names need not be UTF-8.
+    pub name: Vec<u8>,
+    pub kind: FileKind,
+    pub action: Action,
+    pub reason: Reason,
+    /// The errno behind the action or reason, 0 where there is none.
+    pub errno: i32,
+    /// For a rejected symlink: the target it reads as.
+    pub target: Option<Vec<u8>>,
+}
+
+impl Entry {
+    pub fn new(name: &[u8], kind: FileKind, action: Action) -> Self {
+        Entry {
+            name: name.to_vec(),
+            kind,
+            action,
+            reason: Reason::None,
+            errno: 0,
+            target: None,
+        }
+    }
+
+    pub fn rejected(name: &[u8], kind: FileKind, reason: Reason, errno: i32) -> Self {
+        Entry {
+            reason,
+            errno,
+            ..Entry::new(name, kind, Action::Rejected)
+        }
+    }
+
+    pub fn is_rejected(&self) -> bool {
+        self.action == Action::Rejected
+    }
+}
+
+/// The outcome of one call.
+#[derive(Clone, Debug)]
+pub struct Report {
+    operation: Operation,
+    dir: Vec<u8>,
+    status: Status,
+    layers: Layers,
+    entries: Vec<Entry>,
+    errno: i32,
+    summary: String,
+}
+
+impl Report {
+    pub(crate) fn new(
+        operation: Operation,
+        dir: &[u8],
+        status: Status,
+        layers: Layers,
+        entries: Vec<Entry>,
+    ) -> Self {
+        let mut report = Report {
+            operation,
+            dir: dir.to_vec(),
+            status,
+            layers,
+            entries,
+            errno: 0,
+            summary: String::new(),
+        };
+        report.summary = report.summarize(None);
+        report
+    }
+
+    /// The report of a call stopped by `error` before any entry was judged.
+    pub fn from_error(operation: Operation, dir: &[u8], error: &Error) -> Self {
+        let mut report = Report::new(
+            operation,
+            dir,
+            error.status(),
+            Layers::default(),
+            Vec::new(),
+        );
+        report.errno = error.errno();
+        report.summary = report.summarize(Some(&error.to_string()));
+        report
+    }
+
+    /// The report of a call that failed with a bug (a caught panic).
+    pub fn internal(operation: Operation, dir: &[u8]) -> Self {
+        let mut report = Report::new(
+            operation,
+            dir,
+            Status::Internal,
+            Layers::default(),
+            Vec::new(),
+        );
+        report.summary = report.summarize(Some("internal error (a bug): the call was abandoned"));
+        report
+    }
+
+    /// Turns an error into a failed report, so every face can render both alike.
+    pub fn from_result(operation: Operation, dir: &[u8], result: Result<Report, Error>) -> Self {
+        result.unwrap_or_else(|e| Report::from_error(operation, dir, &e))
+    }
+
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+    pub fn dir(&self) -> &[u8] {
+        &self.dir
+    }
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    pub fn layers(&self) -> Layers {
+        self.layers
+    }
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+    /// The errno of an NC_IO_ERROR, 0 otherwise.
+    pub fn errno(&self) -> i32 {
+        self.errno
+    }
+    /// One line, safe to log: every byte of a name that is not printable ASCII is escaped.
+    pub fn summary(&self) -> &str {
+        &self.summary
+    }
+
+    /// Entries that break the policy.
+    pub fn rejected(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| e.is_rejected())
+    }
+
+    /// Entries that were meant to be pinned and are not (after a degraded freeze or verify).
+    pub fn unpinned(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.action, Action::Denied | Action::Unsupported))
+    }
+
+    pub fn to_json(&self) -> String {
+        json::render(self)
+    }
+
+    fn summarize(&self, error: Option<&str>) -> String {
+        let head = format!(
+            "{} \"{}\": {}",
+            self.operation.name(),
+            escape_bytes(&self.dir),
+            self.status.name()
+        );
+        if let Some(error) = error {
+            return format!("{head}: {}", error.replace(['\n', '\r'], " "));
+        }
+        if let Some(first) = self.rejected().next() {
+            return format!(
+                "{head}: {} of {} entries break the policy (first \"{}\": {}); nothing left changed",
+                self.rejected().count(),
+                self.entries.len(),
+                escape_bytes(&first.name),
+                first.reason.describe()
+            );
+        }
+        let mut counts: Vec<(Action, usize)> = Vec::new();
+        for entry in &self.entries {
+            match counts.iter_mut().find(|(a, _)| *a == entry.action) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((entry.action, 1)),
+            }
+        }
+        let counts: Vec<String> = counts
+            .iter()
+            .map(|(a, n)| format!("{n} {}", a.phrase()))
+            .collect();
+        let layers = self.layers.names();
+        format!(
+            "{head}: {} entries ({}); layers: {}",
+            self.entries.len(),
+            counts.join(", "),
+            if layers.is_empty() {
+                "none".to_string()
+            } else {
+                layers.join("+")
+            }
+        )
+    }
+}

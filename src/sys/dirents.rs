@@ -1,0 +1,122 @@
+//! Reading a directory with `getdents64(2)` into one fixed buffer: no allocation per entry,
+//! however large the directory.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::BorrowedFd;
+
+/// Large enough that a directory of 100,000 entries takes a few hundred calls.
+const BUF_LEN: usize = 32 * 1024;
+
+/// `d_type` as getdents reports it. `Unknown` means the filesystem did not say: ask `fstatat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirentType {
+    Unknown,
+    Fifo,
+    CharDevice,
+    Directory,
+    BlockDevice,
+    Regular,
+    Symlink,
+    Socket,
+}
+
+impl DirentType {
+    fn from_raw(d_type: u8) -> Self {
+        match d_type {
+            libc::DT_FIFO => Self::Fifo,
+            libc::DT_CHR => Self::CharDevice,
+            libc::DT_DIR => Self::Directory,
+            libc::DT_BLK => Self::BlockDevice,
+            libc::DT_REG => Self::Regular,
+            libc::DT_LNK => Self::Symlink,
+            libc::DT_SOCK => Self::Socket,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// One entry, borrowed from the reader's buffer until the next call.
+pub struct DirEntry<'a> {
+    pub name: &'a CStr,
+    pub d_type: DirentType,
+}
+
+/// A `getdents64` reader over a borrowed directory fd. `.` and `..` are skipped.
+pub struct DirEntries<'fd> {
+    dir: BorrowedFd<'fd>,
+    buf: Box<[u8]>,
+    len: usize,
+    pos: usize,
+}
+
+impl<'fd> DirEntries<'fd> {
+    /// Reads from the directory's current offset (callers open or rewind it first).
+    pub fn new(dir: BorrowedFd<'fd>) -> Self {
+        Self {
+            dir,
+            buf: vec![0u8; BUF_LEN].into_boxed_slice(),
+            len: 0,
+            pos: 0,
+        }
+    }
+
+    /// Starts again from the first entry, reusing the buffer.
+    pub fn rewind(&mut self) -> io::Result<()> {
+        super::rewind(self.dir)?;
+        self.len = 0;
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// The next entry, `None` at the end.
+    pub fn next_entry(&mut self) -> io::Result<Option<DirEntry<'_>>> {
+        let (name_start, name_end, d_type) = loop {
+            if self.pos >= self.len {
+                self.len = super::getdents(self.dir, &mut self.buf)?;
+                self.pos = 0;
+                if self.len == 0 {
+                    return Ok(None);
+                }
+            }
+            let (reclen, d_type) = parse_header(&self.buf[self.pos..self.len])?;
+            let name_start = self.pos + NAME_OFFSET;
+            let record_end = self.pos + reclen;
+            self.pos = record_end;
+            let name_len = self.buf[name_start..record_end]
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or_else(corrupt)?;
+            let name = &self.buf[name_start..name_start + name_len];
+            if name != b"." && name != b".." {
+                break (name_start, name_start + name_len + 1, d_type);
+            }
+        };
+        let name =
+            CStr::from_bytes_with_nul(&self.buf[name_start..name_end]).map_err(|_| corrupt())?;
+        Ok(Some(DirEntry {
+            name,
+            d_type: DirentType::from_raw(d_type),
+        }))
+    }
+}
+
+fn corrupt() -> io::Error {
+    io::Error::from_raw_os_error(libc::EIO)
+}
+
+/// Offset of `d_name`, in `struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen;
+/// u8 d_type; char d_name[]; }`.
+const NAME_OFFSET: usize = 19;
+
+/// Returns (record length, d_type) of the record at the start of `rec`.
+fn parse_header(rec: &[u8]) -> io::Result<(usize, u8)> {
+    if rec.len() < NAME_OFFSET + 1 {
+        return Err(corrupt());
+    }
+    let reclen = u16::from_ne_bytes([rec[16], rec[17]]) as usize;
+    if reclen <= NAME_OFFSET || reclen > rec.len() {
+        return Err(corrupt());
+    }
+    Ok((reclen, rec[18]))
+}

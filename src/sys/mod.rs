@@ -1,0 +1,228 @@
+//! Thin, typed wrappers over the raw syscalls: the only module (with the C ABI) that holds
+//! `unsafe`. Every function returns `io::Result`, owns what it opens (`OwnedFd`) and retries
+//! EINTR; nothing above this module ever sees a raw `-1`.
+
+mod dirents;
+
+pub use dirents::{DirEntries, DirentType};
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::policy::{FileKind, Meta};
+
+/// `FS_IMMUTABLE_FL` of `FS_IOC_GETFLAGS`/`FS_IOC_SETFLAGS`.
+pub const FS_IMMUTABLE_FL: u32 = 0x0000_0010;
+/// `FS_XFLAG_IMMUTABLE` of `struct file_attr` (`file_getattr(2)`/`file_setattr(2)`).
+pub const FS_XFLAG_IMMUTABLE: u64 = 0x0000_0008;
+
+/// Linux 6.17 gave `file_getattr`/`file_setattr` the same number on every architecture of
+/// the generic table; libc does not name them yet.
+const SYS_FILE_GETATTR: libc::c_long = 468;
+const SYS_FILE_SETATTR: libc::c_long = 469;
+
+/// Where a path given to an `*at` call is resolved from.
+#[derive(Clone, Copy)]
+pub enum Base<'a> {
+    Cwd,
+    Dir(BorrowedFd<'a>),
+}
+
+impl Base<'_> {
+    fn raw(self) -> RawFd {
+        match self {
+            Base::Cwd => libc::AT_FDCWD,
+            Base::Dir(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
+fn retry<T: PartialEq + From<i8>>(mut call: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        let r = call();
+        if r != T::from(-1) {
+            return Ok(r);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open call and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `struct open_how` of openat2(2), first version (libc's is non-exhaustive).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(2)` with `RESOLVE_*` flags; `ENOSYS` where the kernel predates it.
+pub fn openat2(base: Base<'_>, path: &CStr, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve,
+    };
+    let fd = retry(|| {
+        // SAFETY: `path` is NUL-terminated, `how` is a valid `open_how` of the size passed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                base.raw(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        }
+    })?;
+    Ok(owned(fd as RawFd))
+}
+
+/// `openat(2)`; `O_CLOEXEC` is always added.
+pub fn openat(base: Base<'_>, path: &CStr, flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is NUL-terminated; no mode is needed without O_CREAT.
+    let fd = retry(|| unsafe { libc::openat(base.raw(), path.as_ptr(), flags | libc::O_CLOEXEC) })?;
+    Ok(owned(fd))
+}
+
+fn meta_of(st: &libc::stat) -> Meta {
+    Meta {
+        kind: FileKind::from_mode(st.st_mode),
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        nlink: st.st_nlink as u64,
+        dev: st.st_dev,
+        ino: st.st_ino,
+    }
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Meta> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is a valid out-pointer for one `struct stat`.
+    retry(|| unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it filled `st`.
+    Ok(meta_of(unsafe { &st.assume_init() }))
+}
+
+/// `fstatat(2)` with `AT_SYMLINK_NOFOLLOW`: describes the entry itself, never what it points to.
+pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Meta> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `name` is NUL-terminated and `st` a valid out-pointer.
+    retry(|| unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fstatat succeeded, so it filled `st`.
+    Ok(meta_of(unsafe { &st.assume_init() }))
+}
+
+/// `readlinkat(2)` into `buf`; returns the target's length. A result of `buf.len()` means the
+/// target may have been cut: callers size `buf` one byte past the longest target they accept.
+pub fn readlinkat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes; `name` is NUL-terminated.
+    let n = retry(|| unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `getdents64(2)` into `buf`; returns the number of bytes filled, 0 at the end.
+pub fn getdents(dir: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes; the kernel writes whole records only.
+    let n = retry(|| unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `lseek(fd, 0, SEEK_SET)`: rewinds a directory stream for a second pass.
+pub fn rewind(dir: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain syscall on a borrowed fd.
+    retry(|| unsafe { libc::lseek(dir.as_raw_fd(), 0, libc::SEEK_SET) })?;
+    Ok(())
+}
+
+/// `FS_IOC_GETFLAGS`. The payload is a 4-byte int whatever the ioctl number's `long` says.
+/// Callers check the file type first: the ioctl number is shared with device drivers.
+pub fn get_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: the kernel writes one int to `flags`.
+    retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) })?;
+    Ok(flags as u32)
+}
+
+/// `FS_IOC_SETFLAGS` with a 4-byte payload.
+pub fn set_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
+    let flags = flags as libc::c_int;
+    // SAFETY: the kernel reads one int from `flags`.
+    retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) })?;
+    Ok(())
+}
+
+/// `struct file_attr` of Linux 6.17 (`FILE_ATTR_SIZE_VER0` = 24 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct FileAttr {
+    pub xflags: u64,
+    pub extsize: u32,
+    pub nextents: u32,
+    pub projid: u32,
+    pub cowextsize: u32,
+}
+
+/// `file_getattr(2)` with `AT_SYMLINK_NOFOLLOW`: the attributes of the entry itself.
+pub fn file_getattr(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<FileAttr> {
+    let mut attr = FileAttr::default();
+    // SAFETY: `attr` is writable for the size passed; `name` is NUL-terminated.
+    retry(|| unsafe {
+        libc::syscall(
+            SYS_FILE_GETATTR,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut attr as *mut FileAttr,
+            std::mem::size_of::<FileAttr>(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(attr)
+}
+
+/// `file_setattr(2)` with `AT_SYMLINK_NOFOLLOW`. Linux 6.17+, and only where the filesystem
+/// keeps flags on symlink inodes (XFS); elsewhere `EOPNOTSUPP`, and `ENOSYS` before 6.17.
+pub fn file_setattr(dir: BorrowedFd<'_>, name: &CStr, attr: &FileAttr) -> io::Result<()> {
+    // SAFETY: `attr` is readable for the size passed; `name` is NUL-terminated.
+    retry(|| unsafe {
+        libc::syscall(
+            SYS_FILE_SETATTR,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            attr as *const FileAttr,
+            std::mem::size_of::<FileAttr>(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(())
+}

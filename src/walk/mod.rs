@@ -1,0 +1,138 @@
+//! Safe resolution of `dir` and `data_dir` to file descriptors: no component may be a symlink,
+//! every component must be a directory. openat2(RESOLVE_NO_SYMLINKS) does it in one call; where
+//! it is missing (ENOSYS) or filtered (EPERM, as seccomp profiles answer), a walk opens one
+//! component at a time with O_PATH|O_NOFOLLOW|O_DIRECTORY from the fd of the one before, so
+//! nothing is ever resolved twice by path.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use crate::error::Error;
+use crate::report::escape_bytes;
+use crate::sys::{self, Base};
+
+/// How paths are resolved. `WalkOnly` skips openat2 and exists so that the fallback is tested
+/// as thoroughly as the main path (as libpathrs reruns its suite with openat2 disabled).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Resolution {
+    #[default]
+    Openat2OrWalk,
+    WalkOnly,
+}
+
+/// What the final fd is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Readable directory: getdents and the flags ioctls need a real open file.
+    Read,
+    /// O_PATH: enough to be the base of `*at` calls.
+    Path,
+}
+
+impl Access {
+    fn flags(self) -> i32 {
+        match self {
+            Access::Read => libc::O_RDONLY,
+            Access::Path => libc::O_PATH,
+        }
+    }
+}
+
+/// openat2 may answer EAGAIN when a rename races with the lookup; try a few times.
+const EAGAIN_RETRIES: usize = 16;
+
+/// Opens the directory at `path` (absolute and normalized: the policy checked it).
+pub fn open_directory(
+    path: &[u8],
+    access: Access,
+    resolution: Resolution,
+) -> Result<OwnedFd, Error> {
+    let cpath = CString::new(path).map_err(|_| Error::bad("path contains a NUL byte"))?;
+    if resolution == Resolution::Openat2OrWalk {
+        let flags = access.flags() | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+        for _ in 0..EAGAIN_RETRIES {
+            match sys::openat2(Base::Cwd, &cpath, flags, resolve) {
+                Ok(fd) => return Ok(fd),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EAGAIN) => continue,
+                    Some(libc::ENOSYS) | Some(libc::EPERM) => break,
+                    // Name the offending component: the walk finds it.
+                    Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
+                        return Err(walk(path, access)
+                            .err()
+                            .unwrap_or_else(|| Error::UnsafePath {
+                                path: display(path),
+                                why: "a component is a symlink or not a directory".into(),
+                            }))
+                    }
+                    _ => return Err(classify(path, path, e)),
+                },
+            }
+        }
+    }
+    walk(path, access)
+}
+
+fn display(path: &[u8]) -> String {
+    escape_bytes(path)
+}
+
+/// Maps an error on `prefix` (the part of `path` resolved so far) to the contract's status.
+fn classify(path: &[u8], prefix: &[u8], e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => Error::NotFound {
+            path: display(prefix),
+        },
+        Some(libc::ELOOP) | Some(libc::ENOTDIR) => Error::UnsafePath {
+            path: display(path),
+            why: format!("\"{}\" is a symlink or not a directory", display(prefix)),
+        },
+        _ => Error::io(format!("opening \"{}\"", display(prefix)), e),
+    }
+}
+
+/// The component-by-component walk.
+fn walk(path: &[u8], access: Access) -> Result<OwnedFd, Error> {
+    let root = c"/";
+    let components: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    if components.is_empty() {
+        return sys::openat(Base::Cwd, root, access.flags() | libc::O_DIRECTORY)
+            .map_err(|e| classify(path, b"/", e));
+    }
+    let mut current = sys::openat(Base::Cwd, root, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| classify(path, b"/", e))?;
+    let mut resolved = 0usize;
+    for (i, component) in components.iter().enumerate() {
+        let last = i + 1 == components.len();
+        let flags =
+            if last { access.flags() } else { libc::O_PATH } | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let name = CString::new(*component).map_err(|_| Error::bad("path contains a NUL byte"))?;
+        resolved += 1 + component.len();
+        let prefix = &path[..resolved];
+        match sys::openat(Base::Dir(current.as_fd()), &name, flags) {
+            Ok(fd) => current = fd,
+            Err(e) => return Err(explain(path, prefix, &current, &name, e)),
+        }
+    }
+    Ok(current)
+}
+
+/// Says whether a refused component is a symlink or some other non-directory.
+fn explain(path: &[u8], prefix: &[u8], parent: &OwnedFd, name: &CStr, e: io::Error) -> Error {
+    if !matches!(e.raw_os_error(), Some(libc::ENOTDIR) | Some(libc::ELOOP)) {
+        return classify(path, prefix, e);
+    }
+    let what = match sys::lstatat(parent.as_fd(), name) {
+        Ok(meta) if meta.kind == crate::policy::FileKind::Symlink => "is a symlink",
+        _ => "is not a directory",
+    };
+    Error::UnsafePath {
+        path: display(path),
+        why: format!("\"{}\" {what}", display(prefix)),
+    }
+}
