@@ -1,1 +1,17 @@
-//! placeholder
+//! What nc-harden's tests and its demo share: the NemoClaw layout of
+//! `shared/design/workload.md`, the attacks of its threat model, credentials to run them
+//! with, and guards that leave nothing behind (no flag, no mount) even when a test fails.
+//!
+//! It reads flags and mounts by its own syscalls, never through nc-harden, so that a test
+//! checks the library against the kernel and not against itself.
+
+pub mod attacks;
+pub mod creds;
+pub mod fs;
+pub mod layout;
+pub mod privilege;
+
+pub use attacks::{Attack, ATTACKS};
+pub use creds::{run_as, Creds};
+pub use fs::{immutable_flag, FsKind, Scratch};
+pub use layout::{Case, Expect, Layout, Tamper, Variant, SANDBOX_UID};

@@ -1,0 +1,217 @@
+//! The faces of the engine that the tests drive alike, as libpathrs runs every case through
+//! its Rust API and its C API: the Rust API with openat2, the Rust API with the fallback
+//! walk forced, and the C ABI (called in-process through its `extern "C"` functions).
+
+#![allow(dead_code)]
+
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use nc_harden::capi::{self, nc_entry, nc_options, nc_report};
+use nc_harden::policy::Reason;
+use nc_harden::{Action, Policy, Report, Resolution, Status};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Face {
+    Rust,
+    RustWalk,
+    C,
+}
+
+impl Face {
+    pub const ALL: [Face; 3] = [Face::Rust, Face::RustWalk, Face::C];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Face::Rust => "rust",
+            Face::RustWalk => "rust_walk",
+            Face::C => "c",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Freeze,
+    Verify,
+    Unfreeze,
+}
+
+/// One call's arguments.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub dir: PathBuf,
+    pub data: PathBuf,
+    pub owner: u32,
+    pub require: Vec<String>,
+}
+
+impl Call {
+    pub fn new(dir: &Path, data: &Path, owner: u32) -> Call {
+        Call {
+            dir: dir.into(),
+            data: data.into(),
+            owner,
+            require: vec![],
+        }
+    }
+}
+
+/// One record, the same from every face.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub name: Vec<u8>,
+    pub action: Action,
+    pub reason: Reason,
+    pub errno: i32,
+}
+
+/// What a call returned, the same from every face.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: Status,
+    pub immutable_layer: bool,
+    pub records: Vec<Record>,
+    pub summary: String,
+}
+
+impl Outcome {
+    pub fn record(&self, name: &str) -> &Record {
+        self.records
+            .iter()
+            .find(|r| r.name == name.as_bytes())
+            .unwrap_or_else(|| panic!("no record named {name:?} in {:#?}", self.records))
+    }
+
+    pub fn rejected(&self) -> Vec<&Record> {
+        self.records
+            .iter()
+            .filter(|r| r.action == Action::Rejected)
+            .collect()
+    }
+}
+
+fn from_report(report: &Report) -> Outcome {
+    Outcome {
+        status: report.status(),
+        immutable_layer: report.layers().immutable,
+        records: report
+            .entries()
+            .iter()
+            .map(|e| Record {
+                name: e.name.clone(),
+                action: e.action,
+                reason: e.reason,
+                errno: e.errno,
+            })
+            .collect(),
+        summary: report.summary().to_string(),
+    }
+}
+
+impl Face {
+    pub fn call(self, op: Op, call: &Call) -> Outcome {
+        match self {
+            Face::Rust | Face::RustWalk => {
+                let resolution = if self == Face::RustWalk {
+                    Resolution::WalkOnly
+                } else {
+                    Resolution::Openat2OrWalk
+                };
+                let mut builder = Policy::builder(&call.dir, &call.data)
+                    .owner(call.owner)
+                    .resolution(resolution);
+                for name in &call.require {
+                    builder = builder.require(name);
+                }
+                let policy = builder.build().expect("valid arguments");
+                let result = match op {
+                    Op::Freeze => policy.validate_and_freeze(),
+                    Op::Verify => policy.verify(),
+                    Op::Unfreeze => policy.unfreeze(),
+                };
+                let operation = match op {
+                    Op::Freeze => nc_harden::Operation::Freeze,
+                    Op::Verify => nc_harden::Operation::Verify,
+                    Op::Unfreeze => nc_harden::Operation::Unfreeze,
+                };
+                from_report(&Report::from_result(operation, policy.dir(), result))
+            }
+            Face::C => c_call(op, call),
+        }
+    }
+}
+
+fn cstring(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).unwrap()
+}
+
+fn c_call(op: Op, call: &Call) -> Outcome {
+    let (dir, data) = (cstring(&call.dir), cstring(&call.data));
+    let names: Vec<CString> = call
+        .require
+        .iter()
+        .map(|n| CString::new(n.as_str()).unwrap())
+        .collect();
+    let mut required: Vec<*const libc::c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    required.push(ptr::null());
+    let opts = nc_options {
+        size: std::mem::size_of::<nc_options>() as u32,
+        flags: 0,
+        owner_uid: call.owner,
+        strategy: 0,
+        required: if call.require.is_empty() {
+            ptr::null()
+        } else {
+            required.as_ptr()
+        },
+    };
+    let f = match op {
+        Op::Freeze => capi::nc_validate_and_freeze,
+        Op::Verify => capi::nc_verify,
+        Op::Unfreeze => capi::nc_unfreeze,
+    };
+    let mut report: *mut nc_report = ptr::null_mut();
+    // SAFETY: valid strings, options and out-pointer.
+    let status = unsafe { f(dir.as_ptr(), data.as_ptr(), &opts, &mut report) };
+    assert!(
+        !report.is_null(),
+        "a call with valid arguments always gives a report"
+    );
+    // SAFETY: `report` is a live report until freed below.
+    let outcome = unsafe {
+        assert_eq!(capi::nc_report_status(report), status);
+        let len = capi::nc_report_len(report);
+        let mut records = Vec::with_capacity(len);
+        for i in 0..len {
+            let mut e = std::mem::MaybeUninit::<nc_entry>::uninit();
+            assert!(capi::nc_report_entry(report, i, e.as_mut_ptr()));
+            let e = e.assume_init();
+            let name = std::slice::from_raw_parts(e.name.cast::<u8>(), e.name_len).to_vec();
+            assert_eq!(
+                CStr::from_ptr(e.name).to_bytes(),
+                name.as_slice(),
+                "names are NUL-terminated"
+            );
+            records.push(Record {
+                name,
+                action: e.action,
+                reason: e.reason,
+                errno: e.error,
+            });
+        }
+        Outcome {
+            status: Status::from_code(status as u32).expect("a known status"),
+            immutable_layer: capi::nc_report_layers(report) & capi::NC_LAYER_IMMUTABLE != 0,
+            records,
+            summary: CStr::from_ptr(capi::nc_report_summary(report))
+                .to_string_lossy()
+                .into_owned(),
+        }
+    };
+    // SAFETY: freed once.
+    unsafe { capi::nc_report_free(report) };
+    outcome
+}
