@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::native::{compile_c, ensure_ok};
 use common::{Call, Face, Op, Outcome};
 use libtest_mimic::{Arguments, Failed, Trial};
 use nc_harden::policy::Reason;
@@ -367,81 +368,6 @@ fn not_found_and_unsafe_paths(area: &Path, face: Face) -> TestResult {
     );
     ensure!(!immutable_flag(&l.dir)?, "nothing pinned through a link");
     Ok(())
-}
-
-/// Builds the static library as it is now (a test binary links the rlib only).
-fn static_library() -> Result<PathBuf, Failed> {
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("no target dir")?
-        .to_path_buf();
-    let target_dir = profile_dir.parent().ok_or("no target dir")?;
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--lib", "-p", "nc-harden", "--target-dir"])
-        .arg(target_dir);
-    cmd.arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    if profile_dir.file_name() == Some("release".as_ref()) {
-        cmd.arg("--release");
-    }
-    let out = cmd.output()?;
-    ensure_ok(&out, "cargo build --lib")?;
-    Ok(profile_dir.join("libnc_harden.a"))
-}
-
-fn ensure_ok(out: &std::process::Output, what: &str) -> TestResult {
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-    .into())
-}
-
-/// What `rustc --print native-static-libs` lists for the staticlib (see README).
-const NATIVE_STATIC_LIBS: &[&str] = &[
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
-
-/// Compiles `c-tests/<name>.c` as strict C11 against the header and the static library.
-fn compile_c(name: &str, out_dir: &Path) -> Result<PathBuf, Failed> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = static_library()?;
-    let target = env!("NC_HARDEN_TARGET");
-    let compiler = cc::Build::new()
-        .cargo_metadata(false)
-        .cargo_warnings(false)
-        .target(target)
-        .host(target)
-        .opt_level(0)
-        .debug(true)
-        .out_dir(out_dir)
-        .get_compiler();
-    let exe = out_dir.join(name);
-    let out = compiler
-        .to_command()
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
-        .arg(root.join("include"))
-        .arg(root.join("c-tests").join(format!("{name}.c")))
-        .arg(&lib)
-        .args(NATIVE_STATIC_LIBS)
-        .arg("-o")
-        .arg(&exe)
-        .output()?;
-    ensure_ok(&out, &format!("compiling c-tests/{name}.c"))?;
-    Ok(exe)
 }
 
 fn c_program(name: &'static str, area: &Path) -> TestResult {

@@ -1,1 +1,211 @@
-fn main() {}
+//! `nc-harden`: the shell launcher's face of the engine. It parses arguments, calls the
+//! library and renders its report; no policy decision is made here.
+//!
+//! Exit code: the status code of the contract (64 for a usage error of the CLI's own).
+//! Human lines go to stderr, prefixed `[SECURITY] `; `--json` prints the report to stdout.
+
+mod demo;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use nc_harden::{Operation, Policy, Report, Status, Strategy};
+
+/// EX_USAGE: the contract's "the CLI adds 64 for a usage error of its own".
+const USAGE_ERROR: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "nc-harden",
+    version,
+    about = "Validate a directory of symlinks against its data directory, then pin it so it cannot change.",
+    after_help = "Exit status: 0 NC_OK, 1 NC_PARTIAL, 2 NC_NO_CAPABILITY, 3 NC_UNSUPPORTED, 4 NC_NOT_FROZEN, \
+                  10 NC_INVALID, 11 NC_UNSAFE_PATH, 12 NC_NOT_FOUND, 20 NC_BAD_ARGUMENT, 21 NC_IO_ERROR, \
+                  70 NC_INTERNAL, 64 usage error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate DIR and pin it (pin first, validate what is pinned, read every flag back).
+    Freeze {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        rules: Rules,
+        /// Pinning layers.
+        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+        strategy: StrategyArg,
+        /// Exit 0 on NC_PARTIAL, NC_NO_CAPABILITY and NC_UNSUPPORTED (the warning is still printed).
+        #[arg(long)]
+        allow_degraded: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Read-only: exit 0 when DIR is valid and pinned, 4 when valid and not pinned.
+    Verify {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        rules: Rules,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Remove the pins a freeze added (for maintenance); needs no valid layout.
+    Unfreeze {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Build a NemoClaw-shaped layout in a temporary directory, freeze it, show an attack
+    /// failing, verify, unfreeze and clean up, saying what happens at each step.
+    Demo,
+}
+
+#[derive(Args)]
+struct Target {
+    /// The directory to pin (absolute, normalized).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The directory its symlinks must point into (absolute, normalized).
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct Rules {
+    /// An entry name that must be present (repeatable).
+    #[arg(long = "require", value_name = "NAME")]
+    required: Vec<PathBuf>,
+    /// Required owner uid of DIR and its regular files.
+    #[arg(long, value_name = "UID", default_value_t = 0)]
+    owner: u32,
+}
+
+#[derive(Args)]
+struct Output {
+    /// Print the report as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StrategyArg {
+    Auto,
+    Immutable,
+    Mount,
+    Both,
+}
+
+impl From<StrategyArg> for Strategy {
+    fn from(s: StrategyArg) -> Self {
+        match s {
+            StrategyArg::Auto => Strategy::Auto,
+            StrategyArg::Immutable => Strategy::Immutable,
+            StrategyArg::Mount => Strategy::Mount,
+            StrategyArg::Both => Strategy::Both,
+        }
+    }
+}
+
+fn policy(
+    target: &Target,
+    rules: Option<&Rules>,
+    strategy: Strategy,
+) -> Result<Policy, nc_harden::Error> {
+    let mut builder = Policy::builder(&target.dir, &target.data_dir).strategy(strategy);
+    if let Some(rules) = rules {
+        builder = builder.owner(rules.owner);
+        for name in &rules.required {
+            builder = builder.require(name.as_os_str().as_encoded_bytes());
+        }
+    }
+    builder.build()
+}
+
+/// Runs one operation and renders its report; returns the exit code.
+fn run(
+    operation: Operation,
+    target: &Target,
+    rules: Option<&Rules>,
+    strategy: Strategy,
+    output: &Output,
+    allow_degraded: bool,
+) -> u8 {
+    let dir = target.dir.as_os_str().as_encoded_bytes();
+    let result = policy(target, rules, strategy).and_then(|p| match operation {
+        Operation::Freeze => p.validate_and_freeze(),
+        Operation::Verify => p.verify(),
+        Operation::Unfreeze => p.unfreeze(),
+    });
+    let report = Report::from_result(operation, dir, result);
+    render::human(&report, &mut std::io::stderr().lock());
+    if output.json {
+        println!("{}", report.to_json());
+    }
+    let status = report.status();
+    let degraded = matches!(
+        status,
+        Status::Partial | Status::NoCapability | Status::Unsupported
+    );
+    if allow_degraded && degraded {
+        0
+    } else {
+        status.code() as u8
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { USAGE_ERROR } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let code = match &cli.command {
+        Command::Freeze {
+            target,
+            rules,
+            strategy,
+            allow_degraded,
+            output,
+        } => run(
+            Operation::Freeze,
+            target,
+            Some(rules),
+            (*strategy).into(),
+            output,
+            *allow_degraded,
+        ),
+        Command::Verify {
+            target,
+            rules,
+            output,
+        } => run(
+            Operation::Verify,
+            target,
+            Some(rules),
+            Strategy::Auto,
+            output,
+            false,
+        ),
+        Command::Unfreeze { target, output } => run(
+            Operation::Unfreeze,
+            target,
+            None,
+            Strategy::Auto,
+            output,
+            false,
+        ),
+        Command::Demo => demo::run(),
+    };
+    ExitCode::from(code)
+}

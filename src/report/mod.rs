@@ -212,6 +212,32 @@ impl Entry {
     pub fn is_rejected(&self) -> bool {
         self.action == Action::Rejected
     }
+
+    /// One line, safe to log, e.g. `"hooks" (symlink): rejected: ... (reads "/tmp/evil")`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "\"{}\" ({}): {}",
+            escape_bytes(&self.name),
+            self.kind.name(),
+            self.action.phrase()
+        );
+        if self.reason != Reason::None {
+            line.push_str(": ");
+            line.push_str(self.reason.describe());
+        }
+        if let Some(target) = &self.target {
+            line.push_str(&format!(" (reads \"{}\")", escape_bytes(target)));
+        }
+        if self.errno != 0 {
+            let err = std::io::Error::from_raw_os_error(self.errno);
+            line.push_str(&format!(
+                " [errno {}: {}]",
+                self.errno,
+                err.to_string().split(" (os error").next().unwrap_or("")
+            ));
+        }
+        line
+    }
 }
 
 /// The outcome of one call.

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod native;
+
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,207 @@
+//! `nc-harden demo`: the whole story on a layout built in a temporary directory, told step by
+//! step, each claim checked against the kernel (flags read back independently, attacks
+//! really tried). Everything is removed at the end, flags first, even on failure.
+
+use std::io;
+use std::path::Path;
+
+use nc_harden::{Policy, Report, Status};
+use nc_harden_testkit::creds::{CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN};
+use nc_harden_testkit::{
+    immutable_flag, privilege, run_as, Creds, Layout, Scratch, Tamper, Variant, ATTACKS,
+};
+
+struct Demo {
+    step: usize,
+    surprises: usize,
+}
+
+impl Demo {
+    fn say(&mut self, text: impl AsRef<str>) {
+        self.step += 1;
+        println!("{:>2}. {}", self.step, text.as_ref());
+    }
+
+    fn detail(&self, text: impl AsRef<str>) {
+        println!("    {}", text.as_ref());
+    }
+
+    fn expect(&mut self, ok: bool, what: &str) {
+        if !ok {
+            self.surprises += 1;
+            println!("    UNEXPECTED: {what}");
+        }
+    }
+
+    fn report(&mut self, what: &str, report: &Report, expected: Status) {
+        self.say(format!("{what}: {}", report.summary()));
+        for entry in report.rejected().chain(report.unpinned()).take(5) {
+            self.detail(entry.line());
+        }
+        self.expect(
+            report.status() == expected,
+            &format!("expected {}", expected.name()),
+        );
+    }
+}
+
+fn attack_names() -> [&'static str; 3] {
+    [
+        "repoint_link_by_rename",
+        "create_dotfile_link",
+        "write_config",
+    ]
+}
+
+fn try_attacks(demo: &mut Demo, l: &Layout, creds: Creds, should_fail: bool) {
+    for name in attack_names() {
+        let attack = ATTACKS
+            .iter()
+            .find(|a| a.name == name)
+            .expect("known attack");
+        let result = run_as(creds, || (attack.run)(l));
+        let told = match &result {
+            Ok(()) => "it worked".to_string(),
+            Err(e) => format!("refused: {e}"),
+        };
+        demo.detail(format!("attack {name} as {}: {told}", creds.name()));
+        demo.expect(
+            result.is_err() == should_fail,
+            if should_fail {
+                "the attack went through"
+            } else {
+                "the attack was refused"
+            },
+        );
+    }
+}
+
+fn policy(l: &Layout) -> Policy {
+    Policy::builder(&l.dir, &l.data)
+        .owner(l.owner)
+        .require("openclaw.json")
+        .build()
+        .expect("the demo's own paths are valid")
+}
+
+fn show_flags(demo: &mut Demo, dir: &Path) -> io::Result<()> {
+    let mut pinned = vec![];
+    for path in std::iter::once(dir.to_path_buf()).chain(
+        std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<Vec<_>>>()?,
+    ) {
+        if immutable_flag(&path)? {
+            pinned.push(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    demo.detail(format!(
+        "read back from the kernel: immutable: {}",
+        if pinned.is_empty() {
+            "nothing".into()
+        } else {
+            pinned.join(", ")
+        }
+    ));
+    Ok(())
+}
+
+fn story(demo: &mut Demo, root: &Path) -> io::Result<()> {
+    let l = Layout::build(root, Variant::B)?;
+    let names = l.entry_names()?;
+    let links = names.iter().filter(|n| l.dir.join(n).is_symlink()).count();
+    demo.say(format!(
+        "built {} with {links} symlinks into {} and {} regular files",
+        l.dir.display(),
+        l.data.display(),
+        names.len() - links
+    ));
+    let p = policy(&l);
+    if let Some(why) = privilege::missing() {
+        demo.detail(format!(
+            "{why}: nc-harden still validates everything, but pinning needs root with"
+        ));
+        demo.detail("CAP_LINUX_IMMUTABLE. Run it as root to see the freeze hold.");
+        let report = Report::from_result(
+            nc_harden::Operation::Freeze,
+            p.dir(),
+            p.validate_and_freeze(),
+        );
+        demo.report("freeze", &report, Status::NoCapability);
+        let report = Report::from_result(nc_harden::Operation::Verify, p.dir(), p.verify());
+        demo.report("verify", &report, Status::NotFrozen);
+    } else {
+        let report = Report::from_result(
+            nc_harden::Operation::Freeze,
+            p.dir(),
+            p.validate_and_freeze(),
+        );
+        demo.report("freeze", &report, Status::Ok);
+        show_flags(demo, &l.dir)?;
+        demo.say("an attacker (root inside the container, without CAP_LINUX_IMMUTABLE and CAP_SYS_ADMIN) tries:");
+        try_attacks(
+            demo,
+            &l,
+            Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
+            true,
+        );
+        let report = Report::from_result(nc_harden::Operation::Verify, p.dir(), p.verify());
+        demo.report("verify", &report, Status::Ok);
+        let report = Report::from_result(nc_harden::Operation::Unfreeze, p.dir(), p.unfreeze());
+        demo.report("unfreeze", &report, Status::Ok);
+        show_flags(demo, &l.dir)?;
+        demo.say("the same attacks once unfrozen (so it was the freeze that stopped them):");
+        try_attacks(
+            demo,
+            &l,
+            Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
+            false,
+        );
+        std::fs::remove_file(l.dir.join(".evil"))?;
+        std::fs::remove_file(l.dir.join("hooks"))?;
+        l.link("hooks")?;
+    }
+    Tamper::DotfileLinkElsewhere.apply(&l)?;
+    demo.say("a dotfile link that the shell glob never saw: .evil -> /etc");
+    let report = Report::from_result(
+        nc_harden::Operation::Freeze,
+        p.dir(),
+        p.validate_and_freeze(),
+    );
+    demo.report("freeze", &report, Status::Invalid);
+    show_flags(demo, &l.dir)?;
+    Ok(())
+}
+
+pub fn run() -> u8 {
+    let mut demo = Demo {
+        step: 0,
+        surprises: 0,
+    };
+    println!("nc-harden demo: a NemoClaw-shaped layout in a temporary directory");
+    let result = Scratch::new("demo").and_then(|scratch| {
+        let outcome = story(&mut demo, scratch.path());
+        let path = scratch.path().to_path_buf();
+        drop(scratch);
+        demo.say(format!("removed {} (flags cleared first)", path.display()));
+        outcome
+    });
+    match result {
+        Err(e) => {
+            println!("demo failed: {e}");
+            1
+        }
+        Ok(()) if demo.surprises > 0 => {
+            println!("{} unexpected results", demo.surprises);
+            1
+        }
+        Ok(()) => {
+            println!("every step behaved as the contract says");
+            0
+        }
+    }
+}

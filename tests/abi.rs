@@ -1,0 +1,328 @@
+//! The C ABI's promises that need no privilege: the shared object's hygiene, the status
+//! table of the contract, and bad input answered with NC_BAD_ARGUMENT, `*out` written.
+
+mod common;
+
+use std::ffi::{CStr, CString};
+use std::process::Command;
+use std::ptr;
+
+use common::native::shared_library;
+use nc_harden::capi::{self, nc_options, nc_report, nc_status};
+use nc_harden::Status;
+
+#[test]
+fn shared_object_exports_only_nc_symbols() {
+    let so = shared_library().unwrap();
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("nm runs");
+    assert!(out.status.success());
+    let symbols: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect();
+    let mut expected = vec![
+        "nc_report_entry",
+        "nc_report_free",
+        "nc_report_json",
+        "nc_report_layers",
+        "nc_report_len",
+        "nc_report_status",
+        "nc_report_summary",
+        "nc_status_name",
+        "nc_string_free",
+        "nc_unfreeze",
+        "nc_validate_and_freeze",
+        "nc_verify",
+        "nc_version",
+    ];
+    expected.sort();
+    let mut symbols = symbols;
+    symbols.sort();
+    assert_eq!(symbols, expected, "exactly the API is exported");
+}
+
+#[test]
+fn shared_object_has_major_version_soname() {
+    let so = shared_library().unwrap();
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(&so)
+        .output()
+        .expect("readelf runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let major = env!("CARGO_PKG_VERSION_MAJOR");
+    assert!(
+        text.contains(&format!("Library soname: [libnc_harden.so.{major}]")),
+        "{text}"
+    );
+}
+
+#[test]
+fn status_numbers_and_names_are_the_contracts() {
+    let table = [
+        (0, "NC_OK"),
+        (1, "NC_PARTIAL"),
+        (2, "NC_NO_CAPABILITY"),
+        (3, "NC_UNSUPPORTED"),
+        (4, "NC_NOT_FROZEN"),
+        (10, "NC_INVALID"),
+        (11, "NC_UNSAFE_PATH"),
+        (12, "NC_NOT_FOUND"),
+        (20, "NC_BAD_ARGUMENT"),
+        (21, "NC_IO_ERROR"),
+        (70, "NC_INTERNAL"),
+    ];
+    for (code, name) in table {
+        let status = Status::from_code(code).expect("known code");
+        assert_eq!(status.name(), name);
+        assert_eq!(nc_status::from(status) as u32, code);
+        // SAFETY: nc_status_name returns a static string.
+        assert_eq!(
+            unsafe { CStr::from_ptr(capi::nc_status_name(code)) }
+                .to_str()
+                .unwrap(),
+            name
+        );
+    }
+    for unknown in [5, 9, 13, 22, 69, 71, u32::MAX] {
+        assert!(Status::from_code(unknown).is_none());
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { CStr::from_ptr(capi::nc_status_name(unknown)) }.to_bytes(),
+            b"NC_UNKNOWN"
+        );
+    }
+}
+
+/// Calls freeze with `out` pre-filled with garbage; returns the status and what `*out` became.
+fn freeze(
+    dir: Option<&str>,
+    data: Option<&str>,
+    opts: *const nc_options,
+) -> (nc_status, *mut nc_report) {
+    let dir = dir.map(|d| CString::new(d).unwrap());
+    let data = data.map(|d| CString::new(d).unwrap());
+    let mut out = ptr::NonNull::<nc_report>::dangling().as_ptr();
+    // SAFETY: valid or NULL strings, valid or NULL options, writable out.
+    let status = unsafe {
+        capi::nc_validate_and_freeze(
+            dir.as_ref().map_or(ptr::null(), |d| d.as_ptr()),
+            data.as_ref().map_or(ptr::null(), |d| d.as_ptr()),
+            opts,
+            &mut out,
+        )
+    };
+    (status, out)
+}
+
+fn options() -> nc_options {
+    nc_options {
+        size: std::mem::size_of::<nc_options>() as u32,
+        flags: 0,
+        owner_uid: 0,
+        strategy: 0,
+        required: ptr::null(),
+    }
+}
+
+const DIR: &str = "/nonexistent-nc-harden/.openclaw";
+const DATA: &str = "/nonexistent-nc-harden/.openclaw-data";
+
+fn assert_bad(dir: Option<&str>, data: Option<&str>, opts: *const nc_options) {
+    let (status, out) = freeze(dir, data, opts);
+    assert_eq!(status, nc_status::NC_BAD_ARGUMENT, "{dir:?} {data:?}");
+    assert!(out.is_null(), "*out must be written NULL on bad argument");
+}
+
+#[test]
+fn null_paths_are_bad_arguments() {
+    assert_bad(None, Some(DATA), ptr::null());
+    assert_bad(Some(DIR), None, ptr::null());
+}
+
+#[test]
+fn empty_relative_unnormalized_and_overlapping_paths_are_bad_arguments() {
+    for (dir, data) in [
+        ("", DATA),
+        (DIR, ""),
+        ("sandbox/.openclaw", DATA),
+        ("./x", DATA),
+        ("/a/../b", DATA),
+        ("/a/./b", DATA),
+        ("/a//b", DATA),
+        ("/a/b/", DATA),
+        (DIR, DIR),
+        ("/s/data/cfg", "/s/data"),
+        ("/s/cfg", "/s/cfg/data"),
+        ("/", DATA),
+    ] {
+        assert_bad(Some(dir), Some(data), ptr::null());
+    }
+}
+
+#[test]
+fn paths_longer_than_path_max_are_bad_arguments() {
+    let long = format!("/{}", "a/".repeat(2100))
+        .trim_end_matches('/')
+        .to_string();
+    assert!(long.len() >= libc::PATH_MAX as usize);
+    assert_bad(Some(&long), Some(DATA), ptr::null());
+}
+
+#[test]
+fn options_smaller_than_first_version_are_bad_arguments() {
+    for size in [0, 1, 16, std::mem::size_of::<nc_options>() as u32 - 1] {
+        let opts = nc_options { size, ..options() };
+        assert_bad(Some(DIR), Some(DATA), &opts);
+    }
+}
+
+#[repr(C)]
+struct OptionsV2 {
+    v1: nc_options,
+    later: u64,
+}
+
+#[test]
+fn larger_options_with_nonzero_tail_are_bad_arguments() {
+    let mut v2 = OptionsV2 {
+        v1: options(),
+        later: 1,
+    };
+    v2.v1.size = std::mem::size_of::<OptionsV2>() as u32;
+    assert_bad(Some(DIR), Some(DATA), &v2.v1);
+}
+
+#[test]
+fn larger_options_with_zero_tail_are_accepted() {
+    let mut v2 = OptionsV2 {
+        v1: options(),
+        later: 0,
+    };
+    v2.v1.size = std::mem::size_of::<OptionsV2>() as u32;
+    let (status, out) = freeze(Some(DIR), Some(DATA), &v2.v1);
+    assert_eq!(
+        status,
+        nc_status::NC_NOT_FOUND,
+        "accepted, then the path is looked up"
+    );
+    assert!(!out.is_null());
+    // SAFETY: a live report, freed once.
+    unsafe {
+        assert_eq!(capi::nc_report_status(out), nc_status::NC_NOT_FOUND);
+        capi::nc_report_free(out);
+    }
+}
+
+#[test]
+fn reserved_flags_unknown_strategy_and_bad_owner_are_bad_arguments() {
+    assert_bad(
+        Some(DIR),
+        Some(DATA),
+        &nc_options {
+            flags: 1,
+            ..options()
+        },
+    );
+    assert_bad(
+        Some(DIR),
+        Some(DATA),
+        &nc_options {
+            strategy: 4,
+            ..options()
+        },
+    );
+    assert_bad(
+        Some(DIR),
+        Some(DATA),
+        &nc_options {
+            strategy: u32::MAX,
+            ..options()
+        },
+    );
+    assert_bad(
+        Some(DIR),
+        Some(DATA),
+        &nc_options {
+            owner_uid: u32::MAX,
+            ..options()
+        },
+    );
+}
+
+#[test]
+fn required_names_that_are_not_entry_names_are_bad_arguments() {
+    for bad in ["", ".", "..", "a/b"] {
+        let name = CString::new(bad).unwrap();
+        let list = [name.as_ptr(), ptr::null()];
+        assert_bad(
+            Some(DIR),
+            Some(DATA),
+            &nc_options {
+                required: list.as_ptr(),
+                ..options()
+            },
+        );
+    }
+}
+
+#[test]
+fn null_reports_and_strings_are_safe() {
+    // SAFETY: every function documents NULL as accepted.
+    unsafe {
+        assert_eq!(
+            capi::nc_report_status(ptr::null()),
+            nc_status::NC_BAD_ARGUMENT
+        );
+        assert_eq!(
+            CStr::from_ptr(capi::nc_report_summary(ptr::null())).to_bytes(),
+            b""
+        );
+        assert_eq!(capi::nc_report_len(ptr::null()), 0);
+        assert!(!capi::nc_report_entry(ptr::null(), 0, ptr::null_mut()));
+        assert!(capi::nc_report_json(ptr::null()).is_null());
+        capi::nc_report_free(ptr::null_mut());
+        capi::nc_string_free(ptr::null_mut());
+        assert_eq!(
+            CStr::from_ptr(capi::nc_version()).to_str().unwrap(),
+            nc_harden::VERSION
+        );
+    }
+}
+
+#[test]
+fn out_may_be_null() {
+    let dir = CString::new(DIR).unwrap();
+    let data = CString::new(DATA).unwrap();
+    // SAFETY: valid strings; NULL options and out are documented.
+    let status =
+        unsafe { capi::nc_verify(dir.as_ptr(), data.as_ptr(), ptr::null(), ptr::null_mut()) };
+    assert_eq!(status, nc_status::NC_NOT_FOUND);
+}
+
+#[test]
+fn report_entry_out_of_range_writes_nothing() {
+    let (status, report) = freeze(Some(DIR), Some(DATA), ptr::null());
+    assert_eq!(status, nc_status::NC_NOT_FOUND);
+    let mut sentinel = [0xABu8; std::mem::size_of::<capi::nc_entry>()];
+    // SAFETY: a live report; the sentinel is large enough for one nc_entry.
+    unsafe {
+        let len = capi::nc_report_len(report);
+        assert!(!capi::nc_report_entry(
+            report,
+            len,
+            sentinel.as_mut_ptr().cast()
+        ));
+        assert!(!capi::nc_report_entry(
+            report,
+            usize::MAX,
+            sentinel.as_mut_ptr().cast()
+        ));
+        capi::nc_report_free(report);
+    }
+    assert!(sentinel.iter().all(|&b| b == 0xAB));
+}

@@ -1,0 +1,97 @@
+//! Building and linking the native artefacts (static library, cdylib, C programs) from a
+//! test: a test binary links the rlib only, so these are built here, fresh.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// The target directory and profile directory of this test binary.
+fn profile_dir() -> Result<PathBuf, Failure> {
+    let exe = std::env::current_exe()?;
+    Ok(exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no target dir")?
+        .to_path_buf())
+}
+
+/// `cargo build --lib` for this crate, so that the .a and .so are those of the code under test.
+pub fn build_libraries() -> Result<PathBuf, Failure> {
+    let profile_dir = profile_dir()?;
+    let target_dir = profile_dir.parent().ok_or("no target dir")?;
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--lib", "-p", "nc-harden", "--target-dir"])
+        .arg(target_dir);
+    cmd.arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    if profile_dir.file_name() == Some("release".as_ref()) {
+        cmd.arg("--release");
+    }
+    let out = cmd.output()?;
+    ensure_ok(&out, "cargo build --lib")?;
+    Ok(profile_dir)
+}
+
+/// The static library, built fresh.
+pub fn static_library() -> Result<PathBuf, Failure> {
+    Ok(build_libraries()?.join("libnc_harden.a"))
+}
+
+/// The cdylib, built fresh.
+pub fn shared_library() -> Result<PathBuf, Failure> {
+    Ok(build_libraries()?.join("libnc_harden.so"))
+}
+
+pub fn ensure_ok(out: &std::process::Output, what: &str) -> Result<(), Failure> {
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .into())
+}
+
+/// What `rustc --print native-static-libs` lists for the staticlib (see README).
+pub const NATIVE_STATIC_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// Compiles `c-tests/<name>.c` as strict C11 against the header and the static library.
+pub fn compile_c(name: &str, out_dir: &Path) -> Result<PathBuf, Failure> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = static_library()?;
+    let target = env!("NC_HARDEN_TARGET");
+    let compiler = cc::Build::new()
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .target(target)
+        .host(target)
+        .opt_level(0)
+        .debug(true)
+        .out_dir(out_dir)
+        .get_compiler();
+    let exe = out_dir.join(name);
+    let out = compiler
+        .to_command()
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .arg(root.join("include"))
+        .arg(root.join("c-tests").join(format!("{name}.c")))
+        .arg(&lib)
+        .args(NATIVE_STATIC_LIBS)
+        .arg("-o")
+        .arg(&exe)
+        .output()?;
+    ensure_ok(&out, &format!("compiling c-tests/{name}.c"))?;
+    Ok(exe)
+}
