@@ -1,0 +1,181 @@
+//! The CLI as a shell launcher sees it: exit codes, the `[SECURITY] ` lines on stderr, the
+//! JSON on stdout, and names that cannot forge a log line. These need no privilege: `verify`
+//! changes nothing. Freezing through the CLI is tested in the privileged suite.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use nc_harden_testkit::{Layout, Scratch, Variant};
+
+fn nc_harden(args: &[&OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nc-harden"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn verify(l: &Layout, extra: &[&str]) -> Output {
+    let owner = l.owner.to_string();
+    let mut args: Vec<&OsStr> = vec![
+        OsStr::new("verify"),
+        OsStr::new("--dir"),
+        l.dir.as_os_str(),
+        OsStr::new("--data-dir"),
+        l.data.as_os_str(),
+        OsStr::new("--owner"),
+        OsStr::new(&owner),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    let out = nc_harden(&args);
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).expect("stderr is ASCII-safe text")
+}
+
+#[test]
+fn usage_error_exits_64() {
+    let out = nc_harden(&[OsStr::new("freeze"), OsStr::new("--dir"), OsStr::new("/x")]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = nc_harden(&[OsStr::new("frobnicate")]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = nc_harden(&[
+        OsStr::new("freeze"),
+        OsStr::new("--dir=/a"),
+        OsStr::new("--data-dir=/b"),
+        OsStr::new("--strategy=chmod"),
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let out = nc_harden(&[OsStr::new("--help")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("freeze"));
+    let out = nc_harden(&[OsStr::new("--version")]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn bad_argument_exits_20_with_a_security_line() {
+    let out = nc_harden(&[
+        OsStr::new("verify"),
+        OsStr::new("--dir=relative"),
+        OsStr::new("--data-dir=/x"),
+    ]);
+    assert_eq!(out.status.code(), Some(20));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("[SECURITY] ") && err.contains("NC_BAD_ARGUMENT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_directory_exits_12() {
+    let out = nc_harden(&[
+        OsStr::new("verify"),
+        OsStr::new("--dir=/nonexistent-nc/.openclaw"),
+        OsStr::new("--data-dir=/nonexistent-nc/data"),
+    ]);
+    assert_eq!(out.status.code(), Some(12));
+}
+
+#[test]
+fn valid_unfrozen_layout_exits_4_and_json_has_the_contract_fields() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    let out = verify(&l, &["--json", "--require", "openclaw.json"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["status"], "NC_NOT_FROZEN");
+    assert_eq!(json["code"], 4);
+    assert!(json["summary"].as_str().unwrap().contains("NC_NOT_FROZEN"));
+    assert!(json["layers"].as_array().unwrap().is_empty());
+    let entries = json["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), l.entry_names().unwrap().len() + 1);
+    assert!(entries
+        .iter()
+        .any(|e| e["name"] == "hooks" && e["kind"] == "symlink"));
+    assert_eq!(
+        stderr(&out).lines().count(),
+        1,
+        "one summary line, nothing rejected or denied"
+    );
+}
+
+#[test]
+fn rejected_entries_get_one_line_each_and_exit_10() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    symlink("/etc", l.dir.join(".evil")).unwrap();
+    std::fs::remove_file(l.dir.join("hooks")).unwrap();
+    symlink("/tmp/evil", l.dir.join("hooks")).unwrap();
+    let out = verify(&l, &[]);
+    assert_eq!(out.status.code(), Some(10));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines.iter().all(|l| l.starts_with("[SECURITY] ")));
+    assert!(
+        err.contains("\".evil\" (symlink): rejected") && err.contains("reads \"/etc\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"hooks\" (symlink): rejected") && err.contains("reads \"/tmp/evil\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_names_cannot_forge_or_cut_a_line() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    let forged: &[u8] = b"x\n[SECURITY] verify: NC_OK\r\x1b[1A\xff\xfe";
+    symlink("/etc", l.dir.join(OsStr::from_bytes(forged))).unwrap();
+    let out = verify(&l, &["--json"]);
+    assert_eq!(out.status.code(), Some(10));
+    let err = stderr(&out);
+    assert_eq!(
+        err.lines().count(),
+        2,
+        "summary and one rejected line: {err:?}"
+    );
+    assert!(!err.contains('\r') && !err.contains('\x1b'));
+    assert!(
+        err.contains(r#""x\n[SECURITY] verify: NC_OK\r\x1b[1A\xff\xfe" (symlink): rejected"#),
+        "{err}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("valid JSON despite the name");
+    let entry = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e.get("name_hex").is_some())
+        .expect("non-UTF-8 name carries its bytes");
+    let hex: String = forged.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(entry["name_hex"], hex.as_str());
+    assert_eq!(entry["reason"], "link_target_mismatch");
+}
+
+#[test]
+fn unfreeze_of_an_unfrozen_layout_is_ok() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::A).unwrap();
+    let out = nc_harden(&[
+        OsStr::new("unfreeze"),
+        OsStr::new("--dir"),
+        l.dir.as_os_str(),
+        OsStr::new("--data-dir"),
+        l.data.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(Path::new(&l.dir).join("hooks").is_symlink());
+}
