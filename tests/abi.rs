@@ -326,3 +326,40 @@ fn report_entry_out_of_range_writes_nothing() {
     }
     assert!(sentinel.iter().all(|&b| b == 0xAB));
 }
+
+#[test]
+fn documented_native_static_libs_are_what_rustc_says() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // A target dir of its own: these rustc arguments would otherwise rebuild the main one.
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "rustc",
+            "--lib",
+            "-p",
+            "nc-harden",
+            "--crate-type",
+            "staticlib",
+            "--target-dir",
+        ])
+        .arg(root.join("target/native-static-libs"))
+        .args(["--", "--print", "native-static-libs"])
+        .current_dir(root)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    let printed = text
+        .lines()
+        .find_map(|l| l.split("native-static-libs: ").nth(1))
+        .expect("rustc prints the list");
+    let printed: Vec<String> = printed.split_whitespace().map(str::to_string).collect();
+    assert_eq!(
+        common::native::native_static_libs().unwrap(),
+        printed,
+        "update NATIVE_STATIC_LIBS in the Makefile and the README"
+    );
+}

@@ -56,16 +56,16 @@ pub fn ensure_ok(out: &std::process::Output, what: &str) -> Result<(), Failure> 
     .into())
 }
 
-/// What `rustc --print native-static-libs` lists for the staticlib (see README).
-pub const NATIVE_STATIC_LIBS: &[&str] = &[
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
+/// The native libraries the staticlib needs, as documented: the Makefile's
+/// NATIVE_STATIC_LIBS, which goes into nc-harden.pc's Libs.private and the README.
+pub fn native_static_libs() -> Result<Vec<String>, Failure> {
+    let makefile = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile"))?;
+    let line = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("NATIVE_STATIC_LIBS := "))
+        .ok_or("the Makefile documents NATIVE_STATIC_LIBS")?;
+    Ok(line.split_whitespace().map(str::to_string).collect())
+}
 
 /// Compiles `c-tests/<name>.c` as strict C11 against the header and the static library.
 pub fn compile_c(name: &str, out_dir: &Path) -> Result<PathBuf, Failure> {
@@ -88,7 +88,7 @@ pub fn compile_c(name: &str, out_dir: &Path) -> Result<PathBuf, Failure> {
         .arg(root.join("include"))
         .arg(root.join("c-tests").join(format!("{name}.c")))
         .arg(&lib)
-        .args(NATIVE_STATIC_LIBS)
+        .args(native_static_libs()?)
         .arg("-o")
         .arg(&exe)
         .output()?;

@@ -1,0 +1,63 @@
+# Build and install nc-harden: the CLI, the shared library with its soname links, the static
+# library, the header and a pkg-config file.
+#
+#   make                                  # cargo build --release
+#   make install PREFIX=/usr DESTDIR=/tmp/stage
+#   make install-static install-dev       # a prefix with the static library only
+#
+# Libs.private of nc-harden.pc is what `rustc --print native-static-libs` gives for the
+# staticlib; the install test links a program against it with `pkg-config --static`.
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PROFILE     ?= release
+CARGO       ?= cargo
+TARGET_DIR  ?= target
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR   := $(firstword $(subst ., ,$(VERSION)))
+NATIVE_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+OUT := $(TARGET_DIR)/$(PROFILE)
+CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,--profile $(PROFILE))
+ifeq ($(PROFILE),debug)
+CARGO_PROFILE :=
+endif
+
+.PHONY: all build install install-bin install-shared install-static install-dev uninstall
+
+all: build
+
+build:
+	$(CARGO) build --locked --workspace $(CARGO_PROFILE) --target-dir $(TARGET_DIR)
+
+install: install-bin install-shared install-static install-dev
+
+install-bin: build
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(OUT)/nc-harden $(DESTDIR)$(BINDIR)/nc-harden
+
+install-shared: build
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(OUT)/libnc_harden.so $(DESTDIR)$(LIBDIR)/libnc_harden.so.$(VERSION)
+	ln -sfn libnc_harden.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libnc_harden.so.$(MAJOR)
+	ln -sfn libnc_harden.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libnc_harden.so
+
+install-static: build
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0644 $(OUT)/libnc_harden.a $(DESTDIR)$(LIBDIR)/libnc_harden.a
+
+install-dev:
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0644 include/nc_harden.h $(DESTDIR)$(INCLUDEDIR)/nc_harden.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@NATIVE_STATIC_LIBS@|$(NATIVE_STATIC_LIBS)|' \
+	    nc-harden.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/nc-harden.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/nc-harden $(DESTDIR)$(LIBDIR)/libnc_harden.so* \
+	      $(DESTDIR)$(LIBDIR)/libnc_harden.a $(DESTDIR)$(INCLUDEDIR)/nc_harden.h \
+	      $(DESTDIR)$(PKGCONFIGDIR)/nc-harden.pc

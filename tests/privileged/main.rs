@@ -1,0 +1,215 @@
+//! The privileged suite: real flags on real filesystems, attacks tried with fewer privileges,
+//! every rejection case, and the C programs. It runs as root inside a private mount
+//! namespace that it enters before any thread starts; every scratch directory clears its
+//! flags and mounts when dropped, even when a test fails.
+//!
+//! Without root it lists every test as ignored (never as passed), and under
+//! NC_HARDEN_REQUIRE_PRIVILEGED=1 (set by `.ci/run`) it fails instead.
+
+mod callers;
+#[path = "../common/mod.rs"]
+mod common;
+mod engine;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::native::{compile_c, ensure_ok};
+use common::{Call, Face, Op, Outcome};
+use libtest_mimic::{Arguments, Failed, Trial};
+use nc_harden::policy::Reason;
+use nc_harden::{escape_bytes, Action, Status};
+use nc_harden_testkit::creds::{CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN};
+use nc_harden_testkit::{
+    immutable_flag, privilege, run_as, Creds, Expect, FsKind, Layout, Scratch, Tamper, Variant,
+    ATTACKS, SANDBOX_UID,
+};
+
+pub type TestResult = Result<(), Failed>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+).into());
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// The filesystems of the suite, each mounted once in the private namespace.
+struct Areas {
+    _scratch: Scratch,
+    paths: Vec<(FsKind, PathBuf)>,
+}
+
+impl Areas {
+    fn mount() -> io::Result<Areas> {
+        let mut scratch = Scratch::new("areas")?;
+        let mut paths = Vec::new();
+        for kind in [FsKind::Disk, FsKind::Ext4, FsKind::Tmpfs, FsKind::Ramfs] {
+            paths.push((kind, scratch.area(kind)?));
+        }
+        Ok(Areas {
+            _scratch: scratch,
+            paths,
+        })
+    }
+
+    fn path(&self, kind: FsKind) -> PathBuf {
+        self.paths
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| p.clone())
+            .expect("mounted")
+    }
+}
+
+pub fn call_of(l: &Layout) -> Call {
+    let mut call = Call::new(&l.dir, &l.data, l.owner);
+    call.require = vec!["openclaw.json".into(), ".config-hash".into()];
+    call
+}
+
+/// Every inode of `dir` (and `dir` itself) with its immutable flag, read without nc-harden.
+pub fn flags(dir: &Path) -> io::Result<Vec<(PathBuf, bool)>> {
+    let mut out = vec![(dir.to_path_buf(), immutable_flag(dir)?)];
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        out.push((path.clone(), immutable_flag(&path)?));
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn with_timeout<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Failed> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .map_err(|_| "the call blocked for 30 s".into())
+}
+
+pub fn expect_status(out: &Outcome, status: Status) -> TestResult {
+    ensure!(
+        out.status == status,
+        "expected {}, got {}: {}",
+        status.name(),
+        out.status.name(),
+        out.summary
+    );
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let missing = privilege::missing();
+    let areas = match &missing {
+        None => {
+            privilege::enter_private_mount_namespace().expect("entering a private mount namespace");
+            Some(Arc::new(
+                Areas::mount().expect("mounting the test filesystems"),
+            ))
+        }
+        Some(why) if privilege::required() => {
+            eprintln!(
+                "privileged tests cannot run ({why}) and {} is set: failing",
+                privilege::REQUIRE_VAR
+            );
+            None
+        }
+        Some(why) => {
+            eprintln!(
+                "privileged tests ignored: {why} (set {}=1 to fail instead)",
+                privilege::REQUIRE_VAR
+            );
+            None
+        }
+    };
+
+    let mut trials = Vec::new();
+    let mut add =
+        |name: String, kind: FsKind, test: Box<dyn FnOnce(&Path) -> TestResult + Send>| {
+            let areas = areas.clone();
+            let ignored = areas.is_none() && !privilege::required();
+            trials.push(
+                Trial::test(name, move || match areas {
+                    Some(areas) => test(&areas.path(kind)),
+                    None => Err("needs root with CAP_LINUX_IMMUTABLE and CAP_SYS_ADMIN".into()),
+                })
+                .with_ignored_flag(ignored),
+            );
+        };
+
+    for kind in [FsKind::Disk, FsKind::Ext4, FsKind::Tmpfs] {
+        let fs = kind.name();
+        for face in Face::ALL {
+            let f = face.name();
+            for variant in [Variant::A, Variant::B] {
+                add(
+                    format!("{fs}::{f}::freeze_verify_unfreeze_variant_{variant:?}").to_lowercase(),
+                    kind,
+                    Box::new(move |a| engine::freeze_verify_unfreeze(a, face, variant)),
+                );
+            }
+            for tamper in Tamper::ALL {
+                add(
+                    format!("{fs}::{f}::rejects::{}", tamper.name()),
+                    kind,
+                    Box::new(move |a| engine::rejects(a, face, tamper)),
+                );
+            }
+            add(
+                format!("{fs}::{f}::no_capability_without_cap_linux_immutable"),
+                kind,
+                Box::new(move |a| engine::without_capability(a, face)),
+            );
+            add(
+                format!("{fs}::{f}::plain_user_validates_and_pins_nothing"),
+                kind,
+                Box::new(move |a| engine::plain_user(a, face)),
+            );
+        }
+        for (index, a) in ATTACKS.iter().enumerate() {
+            for creds in [
+                Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
+                Creds::User(SANDBOX_UID),
+            ] {
+                add(
+                    format!("{fs}::attack::{}::as_{}", a.name, creds.name()),
+                    kind,
+                    Box::new(move |area| engine::attack(area, index, creds)),
+                );
+            }
+        }
+    }
+    for face in Face::ALL {
+        add(
+            format!("ramfs::{}::unsupported", face.name()),
+            FsKind::Ramfs,
+            Box::new(move |a| engine::ramfs_unsupported(a, face)),
+        );
+        add(
+            format!("disk::{}::not_found_and_unsafe_paths", face.name()),
+            FsKind::Disk,
+            Box::new(move |a| engine::not_found_and_unsafe_paths(a, face)),
+        );
+    }
+    for name in ["gateway", "bad_input"] {
+        add(
+            format!("c_programs::{name}"),
+            FsKind::Disk,
+            Box::new(move |a| callers::c_program(name, a)),
+        );
+    }
+
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(areas);
+    conclusion.exit();
+}
