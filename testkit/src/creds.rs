@@ -155,3 +155,17 @@ pub fn run_as<T: Send>(creds: Creds, f: impl FnOnce() -> T + Send) -> T {
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
     })
 }
+
+/// Makes `cmd` run with `creds`: the change is made in the child between fork and exec
+/// (raw syscalls only, which is what may run there).
+pub fn command_as(cmd: &mut std::process::Command, creds: Creds) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure makes raw syscalls only: no allocation, no lock.
+    unsafe {
+        cmd.pre_exec(move || match creds {
+            Creds::Full => Ok(()),
+            Creds::RootWithout(caps) => drop_caps(caps),
+            Creds::User(uid) => become_user(uid),
+        })
+    }
+}

@@ -12,6 +12,6 @@ pub mod layout;
 pub mod privilege;
 
 pub use attacks::{Attack, ATTACKS};
-pub use creds::{run_as, Creds};
+pub use creds::{command_as, run_as, Creds};
 pub use fs::{immutable_flag, FsKind, Scratch};
 pub use layout::{Case, Expect, Layout, Tamper, Variant, SANDBOX_UID};

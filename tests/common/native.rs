@@ -67,8 +67,9 @@ pub fn native_static_libs() -> Result<Vec<String>, Failure> {
     Ok(line.split_whitespace().map(str::to_string).collect())
 }
 
-/// Compiles `c-tests/<name>.c` as strict C11 against the header and the static library.
-pub fn compile_c(name: &str, out_dir: &Path) -> Result<PathBuf, Failure> {
+/// Compiles `c-tests/<name>.c` strictly (C11, or C++17 when `cpp`: the header must serve
+/// both) against the header and the static library alone, plus the documented native libs.
+pub fn compile_c(name: &str, out_dir: &Path, cpp: bool) -> Result<PathBuf, Failure> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = static_library()?;
     let target = env!("NC_HARDEN_TARGET");
@@ -79,19 +80,27 @@ pub fn compile_c(name: &str, out_dir: &Path) -> Result<PathBuf, Failure> {
         .host(target)
         .opt_level(0)
         .debug(true)
+        .cpp(cpp)
         .out_dir(out_dir)
         .get_compiler();
-    let exe = out_dir.join(name);
+    let (language, standard) = if cpp {
+        ("c++", "-std=c++17")
+    } else {
+        ("c", "-std=c11")
+    };
+    let exe = out_dir.join(format!("{name}-{language}"));
     let out = compiler
         .to_command()
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .args([standard, "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
         .arg(root.join("include"))
+        .args(["-x", language])
         .arg(root.join("c-tests").join(format!("{name}.c")))
+        .args(["-x", "none"])
         .arg(&lib)
         .args(native_static_libs()?)
         .arg("-o")
         .arg(&exe)
         .output()?;
-    ensure_ok(&out, &format!("compiling c-tests/{name}.c"))?;
+    ensure_ok(&out, &format!("compiling c-tests/{name}.c as {language}"))?;
     Ok(exe)
 }

@@ -1,18 +1,398 @@
-//! The callers of the contract: C programs linked statically.
+//! Every kind of caller, each the way its ecosystem uses a library: C programs linked
+//! statically (compiled as C11 and as C++), a program linked against the installed shared
+//! object, one that dlopens it, a Python ctypes helper, the installed CLI and the shell
+//! launcher's functions. Installation is `make install` into a scratch DESTDIR.
 
 use super::*;
+use common::native::{build_libraries, native_static_libs, Failure};
+use nc_harden_testkit::command_as;
 
-pub fn c_program(name: &'static str, area: &Path) -> TestResult {
-    let scratch = Scratch::new_in(area, "c")?;
-    let exe = compile_c(name, scratch.path())?;
+fn run_checked(cmd: &mut Command, what: &str) -> Result<std::process::Output, Failed> {
+    let out = cmd.output()?;
+    ensure_ok(&out, what)?;
+    Ok(out)
+}
+
+fn layout_in(scratch: &Scratch) -> Result<Layout, Failed> {
     let root = scratch.path().join("layout");
     fs::create_dir(&root)?;
-    let l = Layout::build(&root, Variant::B)?;
-    let out = Command::new(&exe).arg(&l.dir).arg(&l.data).output()?;
-    ensure_ok(&out, &format!("c-tests/{name}"))?;
+    Ok(Layout::build(&root, Variant::B)?)
+}
+
+fn all_clear(l: &Layout) -> TestResult {
     ensure!(
         flags(&l.dir)?.iter().all(|(_, on)| !on),
-        "the C program left a flag set"
+        "a flag was left set"
     );
     Ok(())
+}
+
+pub fn c_programs() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("c-tests");
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".c")
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// c-tests/NAME.c built as C11 (or as C++17), linked with libnc_harden.a alone plus the
+/// documented native libraries, run on a fresh layout.
+pub fn c_program(name: &str, area: &Path, cpp: bool) -> TestResult {
+    let scratch = Scratch::new_in(area, "c")?;
+    let exe = compile_c(name, scratch.path(), cpp)?;
+    let l = layout_in(&scratch)?;
+    run_checked(
+        Command::new(&exe).arg(&l.dir).arg(&l.data),
+        &format!("c-tests/{name}"),
+    )?;
+    all_clear(&l)
+}
+
+/// `make install` (or some of its parts) into `scratch/stage` with PREFIX=/usr.
+fn stage(scratch: &Scratch, targets: &[&str]) -> Result<PathBuf, Failed> {
+    let profile_dir = build_libraries()?;
+    let stage = scratch.path().join("stage");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("profile")?;
+    run_checked(
+        Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(root)
+            .args(targets)
+            .arg("PREFIX=/usr")
+            .arg(format!("DESTDIR={}", stage.display()))
+            .arg(format!("PROFILE={profile}"))
+            .arg(format!(
+                "TARGET_DIR={}",
+                profile_dir.parent().ok_or("target")?.display()
+            ))
+            .env("CARGO", env!("CARGO")),
+        "make install",
+    )?;
+    Ok(stage)
+}
+
+/// `pkg-config ARGS nc-harden` against the staged prefix.
+fn pkg_config(stage: &Path, args: &[&str]) -> Result<Vec<String>, Failed> {
+    let out = run_checked(
+        Command::new("pkg-config")
+            .args(args)
+            .arg("nc-harden")
+            .env("PKG_CONFIG_LIBDIR", stage.join("usr/lib/pkgconfig"))
+            .env("PKG_CONFIG_SYSROOT_DIR", stage),
+        "pkg-config",
+    )?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
+}
+
+fn cc(args: &[String], source: &Path, exe: &Path, extra: &[&str]) -> TestResult {
+    run_checked(
+        Command::new("cc")
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+            .arg(source)
+            .args(args)
+            .args(extra)
+            .arg("-o")
+            .arg(exe),
+        &format!("cc {}", source.display()),
+    )?;
+    Ok(())
+}
+
+fn needed(exe: &Path) -> Result<String, Failed> {
+    let out = run_checked(Command::new("readelf").arg("-d").arg(exe), "readelf")?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn source(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// `make install`, then a program built with `pkg-config --cflags --libs nc-harden`: it
+/// records the soname and runs against the installed library.
+pub fn installed_shared(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "install")?;
+    let stage = stage(&scratch, &["install"])?;
+    let lib = stage.join("usr/lib");
+    let so = fs::read_link(lib.join("libnc_harden.so"))?;
+    ensure!(
+        so == Path::new("libnc_harden.so.0"),
+        "libnc_harden.so -> {so:?}"
+    );
+    let real = fs::read_link(lib.join("libnc_harden.so.0"))?;
+    ensure!(
+        real == Path::new(&format!("libnc_harden.so.{}", nc_harden::VERSION)),
+        "libnc_harden.so.0 -> {real:?}"
+    );
+    for file in [
+        "usr/bin/nc-harden",
+        "usr/include/nc_harden.h",
+        "usr/lib/libnc_harden.a",
+    ] {
+        ensure!(stage.join(file).exists(), "{file} is not installed");
+    }
+    let exe = scratch.path().join("gateway-shared");
+    cc(
+        &pkg_config(&stage, &["--cflags", "--libs"])?,
+        &source("c-tests/gateway.c"),
+        &exe,
+        &[],
+    )?;
+    let dynamic = needed(&exe)?;
+    ensure!(
+        dynamic.contains("Shared library: [libnc_harden.so.0]"),
+        "no DT_NEEDED on the soname:\n{dynamic}"
+    );
+    let l = layout_in(&scratch)?;
+    run_checked(
+        Command::new(&exe)
+            .arg(&l.dir)
+            .arg(&l.data)
+            .env("LD_LIBRARY_PATH", &lib),
+        "gateway (shared)",
+    )?;
+    all_clear(&l)
+}
+
+/// A prefix holding the static library only: `pkg-config --static` must give everything the
+/// link needs (Libs.private), and the program must not need the shared object.
+pub fn installed_static(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "install")?;
+    let stage = stage(&scratch, &["install-static", "install-dev"])?;
+    let libs = pkg_config(&stage, &["--static", "--libs"])?;
+    let native = native_static_libs()?;
+    ensure!(
+        native.iter().all(|l| libs.contains(l)),
+        "Libs.private lacks some of {native:?}: {libs:?}"
+    );
+    let exe = scratch.path().join("gateway-static");
+    cc(
+        &pkg_config(&stage, &["--static", "--cflags", "--libs"])?,
+        &source("c-tests/gateway.c"),
+        &exe,
+        &[],
+    )?;
+    ensure!(
+        !needed(&exe)?.contains("libnc_harden"),
+        "the static build needs the shared object"
+    );
+    let l = layout_in(&scratch)?;
+    run_checked(
+        Command::new(&exe).arg(&l.dir).arg(&l.data),
+        "gateway (static)",
+    )?;
+    all_clear(&l)
+}
+
+/// A helper that dlopens the installed library and resolves every nc_* function.
+pub fn dlopen(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "dlopen")?;
+    let stage = stage(&scratch, &["install-shared", "install-dev"])?;
+    let exe = scratch.path().join("dlopen");
+    let cflags = pkg_config(&stage, &["--cflags"])?;
+    cc(
+        &cflags,
+        &source("c-tests/dynamic/dlopen.c"),
+        &exe,
+        &["-ldl"],
+    )?;
+    ensure!(
+        !needed(&exe)?.contains("libnc_harden"),
+        "the dlopen helper must not link the library"
+    );
+    let l = layout_in(&scratch)?;
+    let lib = stage.join("usr/lib/libnc_harden.so.0");
+    run_checked(
+        Command::new(&exe).arg(&lib).arg(&l.dir).arg(&l.data),
+        "dlopen helper",
+    )?;
+    all_clear(&l)
+}
+
+/// The Python ctypes helper of examples/, on the installed library.
+pub fn python_ctypes(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "ctypes")?;
+    let stage = stage(&scratch, &["install-shared"])?;
+    let l = layout_in(&scratch)?;
+    run_checked(
+        Command::new("python3")
+            .arg(source("examples/check_ctypes.py"))
+            .arg(&l.dir)
+            .arg(&l.data)
+            .env("NC_HARDEN_LIB", stage.join("usr/lib/libnc_harden.so.0"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        "python3 check_ctypes.py",
+    )?;
+    all_clear(&l)
+}
+
+fn installed_cli(scratch: &Scratch) -> Result<PathBuf, Failed> {
+    Ok(stage(scratch, &["install-bin"])?.join("usr/bin/nc-harden"))
+}
+
+fn cli(
+    exe: &Path,
+    op: &str,
+    l: &Layout,
+    extra: &[&str],
+    creds: Creds,
+) -> Result<std::process::Output, Failure> {
+    let mut cmd = Command::new(exe);
+    cmd.arg(op)
+        .arg("--dir")
+        .arg(&l.dir)
+        .arg("--data-dir")
+        .arg(&l.data)
+        .args(extra);
+    Ok(command_as(&mut cmd, creds).output()?)
+}
+
+/// The installed CLI freezes (exit 0, JSON on stdout), and degrades as the contract says.
+pub fn cli_freeze(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "cli")?;
+    let exe = installed_cli(&scratch)?;
+    let l = layout_in(&scratch)?;
+    let out = cli(
+        &exe,
+        "freeze",
+        &l,
+        &["--json", "--require", "openclaw.json"],
+        Creds::Full,
+    )?;
+    ensure!(
+        out.status.code() == Some(0),
+        "freeze exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        json.contains("\"status\":\"NC_OK\"") && json.contains("\"layers\":[\"immutable\"]"),
+        "{json}"
+    );
+    ensure!(immutable_flag(&l.dir)?, "the CLI did not pin the directory");
+    ensure!(
+        cli(&exe, "verify", &l, &[], Creds::Full)?.status.code() == Some(0),
+        "verify"
+    );
+    ensure!(
+        cli(&exe, "unfreeze", &l, &[], Creds::Full)?.status.code() == Some(0),
+        "unfreeze"
+    );
+    all_clear(&l)?;
+
+    let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+    let out = cli(&exe, "freeze", &l, &[], nocap)?;
+    ensure!(
+        out.status.code() == Some(2),
+        "without the capability: exit {:?}",
+        out.status
+    );
+    let out = cli(&exe, "freeze", &l, &["--allow-degraded"], nocap)?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(0),
+        "--allow-degraded: exit {:?}",
+        out.status
+    );
+    ensure!(
+        err.contains("[SECURITY] ") && err.contains("NC_NO_CAPABILITY") && err.contains("denied"),
+        "the warning is still printed: {err}"
+    );
+    all_clear(&l)
+}
+
+fn launcher(
+    l: &Layout,
+    exe: &Path,
+    script: &str,
+    creds: Creds,
+    strict: bool,
+) -> Result<std::process::Output, Failure> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(". \"$LAUNCHER\"; {script}"))
+        .env("LAUNCHER", source("examples/launcher.sh"))
+        .env("OPENCLAW_DIR", &l.dir)
+        .env("OPENCLAW_DATA_DIR", &l.data)
+        .env("NC_HARDEN", exe)
+        .env("NC_HARDEN_STRICT", if strict { "1" } else { "0" });
+    Ok(command_as(&mut cmd, creds).output()?)
+}
+
+/// examples/launcher.sh, as the launcher calls it, on the workload layout.
+pub fn launcher_functions(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "launcher")?;
+    let exe = installed_cli(&scratch)?;
+    let l = layout_in(&scratch)?;
+    let both = "validate_openclaw_symlinks && harden_openclaw_symlinks";
+    let out = launcher(&l, &exe, both, Creds::Full, true)?;
+    ensure!(
+        out.status.success(),
+        "launcher: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        immutable_flag(&l.dir)?,
+        "harden_openclaw_symlinks did not pin"
+    );
+    ensure!(
+        launcher(&l, &exe, "validate_openclaw_symlinks", Creds::Full, true)?
+            .status
+            .success(),
+        "valid once frozen"
+    );
+    ensure!(
+        cli(&exe, "unfreeze", &l, &[], Creds::Full)?.status.code() == Some(0),
+        "unfreeze"
+    );
+
+    // Where the runtime withholds the capability: loud, tolerated by default, fatal if strict.
+    let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+    let out = launcher(&l, &exe, "harden_openclaw_symlinks", nocap, false)?;
+    ensure!(out.status.success(), "degraded pin tolerated by default");
+    ensure!(
+        String::from_utf8_lossy(&out.stderr).contains("NC_NO_CAPABILITY"),
+        "and said"
+    );
+    let out = launcher(&l, &exe, "harden_openclaw_symlinks", nocap, true)?;
+    ensure!(
+        out.status.code() == Some(2),
+        "strict: exit {:?}",
+        out.status
+    );
+
+    // What the readlink -f loop let through is refused.
+    Tamper::TwoHopChain.apply(&l)?;
+    let out = launcher(&l, &exe, "validate_openclaw_symlinks", Creds::Full, false)?;
+    ensure!(
+        out.status.code() == Some(10),
+        "a chain is invalid: {:?}",
+        out.status
+    );
+    let out = launcher(&l, &exe, "harden_openclaw_symlinks", Creds::Full, false)?;
+    ensure!(
+        out.status.code() == Some(10),
+        "and is not frozen: {:?}",
+        out.status
+    );
+    all_clear(&l)
 }

@@ -201,11 +201,39 @@ fn main() {
             Box::new(move |a| engine::not_found_and_unsafe_paths(a, face)),
         );
     }
-    for name in ["gateway", "bad_input"] {
+    for name in callers::c_programs() {
+        for cpp in [false, true] {
+            let language = if cpp { "cpp" } else { "c" };
+            let n = name.clone();
+            add(
+                format!("callers::static_{language}::{name}"),
+                FsKind::Disk,
+                Box::new(move |a| callers::c_program(&n, a, cpp)),
+            );
+        }
+    }
+    let callers: [(&str, fn(&Path) -> TestResult); 6] = [
+        (
+            "installed_shared_object_via_pkg_config",
+            callers::installed_shared,
+        ),
+        (
+            "installed_static_library_via_pkg_config_static",
+            callers::installed_static,
+        ),
+        ("dlopen_resolves_every_function", callers::dlopen),
+        ("python_ctypes_helper", callers::python_ctypes),
+        (
+            "installed_cli_freeze_and_allow_degraded",
+            callers::cli_freeze,
+        ),
+        ("launcher_shell_functions", callers::launcher_functions),
+    ];
+    for (name, test) in callers {
         add(
-            format!("c_programs::{name}"),
+            format!("callers::{name}"),
             FsKind::Disk,
-            Box::new(move |a| callers::c_program(name, a)),
+            Box::new(move |a| test(a)),
         );
     }
 
