@@ -1,19 +1,11 @@
 /* Bad input through the C ABI: every call answers NC_BAD_ARGUMENT (or the documented
  * status), writes *out, and changes nothing. Usage: bad_input DIR DATA_DIR (a valid layout). */
 #include "nc_harden.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 /* A caller built against a later, larger nc_options. */
 typedef struct {
@@ -86,10 +78,5 @@ int main(int argc, char **argv) {
     nc_string_free(NULL);
     CHECK(strcmp(nc_status_name(9999), "NC_UNKNOWN") == 0);
 
-    if (failures) {
-        fprintf(stderr, "%d checks failed\n", failures);
-        return 1;
-    }
-    printf("bad_input: all checks passed\n");
-    return 0;
+    return finish("bad_input");
 }

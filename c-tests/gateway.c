@@ -3,21 +3,13 @@
  * unfreeze for maintenance, every _free. Usage: gateway DIR DATA_DIR (a valid layout). */
 #define _POSIX_C_SOURCE 200809L
 #include "nc_harden.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static void path_join(char *out, size_t len, const char *dir, const char *name) {
     snprintf(out, len, "%s/%s", dir, name);
@@ -87,10 +79,5 @@ int main(int argc, char **argv) {
 
     CHECK(strcmp(nc_status_name(NC_INVALID), "NC_INVALID") == 0);
     CHECK(strlen(nc_version()) > 0);
-    if (failures) {
-        fprintf(stderr, "%d checks failed\n", failures);
-        return 1;
-    }
-    printf("gateway: all checks passed\n");
-    return 0;
+    return finish("gateway");
 }
