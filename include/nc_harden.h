@@ -15,6 +15,13 @@
 #define NC_LAYER_IMMUTABLE 1
 
 /*
+ `nc_report_layers` bit: the directory is a read-only bind mount of itself.
+ */
+#define NC_LAYER_MOUNT 2
+
+
+
+/*
  Return value of every call, and the exit code of the CLI. Never renumbered.
  */
 enum nc_status
@@ -76,31 +83,6 @@ typedef uint32_t nc_status;
 #endif // __cplusplus
 
 /*
- The type of a directory entry, from `st_mode` (or `d_type` when that is all we read).
- */
-enum nc_entry_kind
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  NC_ENTRY_KIND_DIRECTORY = 1,
-  NC_ENTRY_KIND_SYMLINK = 2,
-  NC_ENTRY_KIND_REGULAR = 3,
-  NC_ENTRY_KIND_FIFO = 4,
-  NC_ENTRY_KIND_SOCKET = 5,
-  NC_ENTRY_KIND_CHAR_DEVICE = 6,
-  NC_ENTRY_KIND_BLOCK_DEVICE = 7,
-  NC_ENTRY_KIND_UNKNOWN = 8,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum nc_entry_kind nc_entry_kind;
-#else
-typedef uint32_t nc_entry_kind;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/*
  What was done to one entry. Numbers are part of the C ABI.
  */
 enum nc_action
@@ -117,7 +99,8 @@ enum nc_action
    */
   NC_ACTION_ALREADY_FROZEN = 2,
   /*
-   A symlink whose own inode cannot carry a flag here: the immutable directory pins it.
+   Held by the directory's pin (its immutable flag or its read-only mount), not by a
+   flag of its own: a symlink whose inode cannot carry one, or any entry under the mount.
    */
   NC_ACTION_PINNED_BY_DIRECTORY = 3,
   /*
@@ -146,6 +129,31 @@ enum nc_action
 typedef enum nc_action nc_action;
 #else
 typedef uint32_t nc_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
+ The type of a directory entry, from `st_mode` (or `d_type` when that is all we read).
+ */
+enum nc_entry_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  NC_ENTRY_KIND_DIRECTORY = 1,
+  NC_ENTRY_KIND_SYMLINK = 2,
+  NC_ENTRY_KIND_REGULAR = 3,
+  NC_ENTRY_KIND_FIFO = 4,
+  NC_ENTRY_KIND_SOCKET = 5,
+  NC_ENTRY_KIND_CHAR_DEVICE = 6,
+  NC_ENTRY_KIND_BLOCK_DEVICE = 7,
+  NC_ENTRY_KIND_UNKNOWN = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nc_entry_kind nc_entry_kind;
+#else
+typedef uint32_t nc_entry_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -224,11 +232,21 @@ enum nc_strategy
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   /*
-   The immutable flags (and, in a later version, the mount layer where they are refused).
+   The immutable flags; the read-only bind mount where they are refused or unsupported.
    */
   NC_STRATEGY_AUTO = 0,
+  /*
+   The immutable flags only (needs CAP_LINUX_IMMUTABLE).
+   */
   NC_STRATEGY_IMMUTABLE = 1,
+  /*
+   The read-only bind mount only (needs CAP_SYS_ADMIN; lives in the caller's mount
+   namespace).
+   */
   NC_STRATEGY_MOUNT = 2,
+  /*
+   Both layers; NC_PARTIAL when only one could be applied.
+   */
   NC_STRATEGY_BOTH = 3,
 };
 #ifndef __cplusplus
@@ -358,6 +376,16 @@ const char *nc_report_summary(const struct nc_report *r);
  `r` is NULL or a live report.
  */
 uint32_t nc_report_layers(const struct nc_report *r);
+
+/*
+ What layer `layer` (NC_LAYER_IMMUTABLE or NC_LAYER_MOUNT) answered on the directory:
+ writes its action and errno and returns true; false (writing nothing) when the call did
+ not try that layer or a pointer is NULL.
+
+ # Safety
+ `r` is NULL or a live report; `action` and `error` are NULL or writable.
+ */
+bool nc_report_layer(const struct nc_report *r, uint32_t layer, nc_action *action, int32_t *error);
 
 /*
  Number of records; 0 for NULL.

@@ -31,7 +31,10 @@ mod walk;
 
 pub use engine::{Policy, PolicyBuilder, Strategy};
 pub use error::Error;
-pub use report::{escape_bytes, Action, Entry, Layers, Operation, Report, Status};
+pub use pin::mount::MountApi;
+pub use report::{
+    escape_bytes, Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status,
+};
 pub use walk::Resolution;
 
 /// The library's version, as `nc_version()` returns it.

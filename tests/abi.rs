@@ -28,6 +28,7 @@ fn shared_object_exports_only_nc_symbols() {
         "nc_report_entry",
         "nc_report_free",
         "nc_report_json",
+        "nc_report_layer",
         "nc_report_layers",
         "nc_report_len",
         "nc_report_status",

@@ -66,15 +66,21 @@ impl From<Status> for nc_status {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum nc_strategy {
-    /// The immutable flags (and, in a later version, the mount layer where they are refused).
+    /// The immutable flags; the read-only bind mount where they are refused or unsupported.
     NC_STRATEGY_AUTO = 0,
+    /// The immutable flags only (needs CAP_LINUX_IMMUTABLE).
     NC_STRATEGY_IMMUTABLE = 1,
+    /// The read-only bind mount only (needs CAP_SYS_ADMIN; lives in the caller's mount
+    /// namespace).
     NC_STRATEGY_MOUNT = 2,
+    /// Both layers; NC_PARTIAL when only one could be applied.
     NC_STRATEGY_BOTH = 3,
 }
 
 /// `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory.
 pub const NC_LAYER_IMMUTABLE: u32 = 1;
+/// `nc_report_layers` bit: the directory is a read-only bind mount of itself.
+pub const NC_LAYER_MOUNT: u32 = 2;
 
 /// Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
 /// As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
@@ -361,13 +367,36 @@ pub unsafe extern "C" fn nc_report_summary(r: *const nc_report) -> *const c_char
 /// `r` is NULL or a live report.
 #[no_mangle]
 pub unsafe extern "C" fn nc_report_layers(r: *const nc_report) -> u32 {
-    ffi_boundary!(0, {
-        let layers = arg_or!(r, 0).report.layers();
-        if layers.immutable {
-            NC_LAYER_IMMUTABLE
-        } else {
-            0
+    ffi_boundary!(0, { arg_or!(r, 0).report.layers().bits() })
+}
+
+/// What layer `layer` (NC_LAYER_IMMUTABLE or NC_LAYER_MOUNT) answered on the directory:
+/// writes its action and errno and returns true; false (writing nothing) when the call did
+/// not try that layer or a pointer is NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report; `action` and `error` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_layer(
+    r: *const nc_report,
+    layer: u32,
+    action: *mut Action,
+    error: *mut i32,
+) -> bool {
+    ffi_boundary!(false, {
+        let r = arg_or!(r, false);
+        if action.is_null() || error.is_null() {
+            return false;
         }
+        let Some(attempt) = r.report.attempts().iter().find(|a| a.layer as u32 == layer) else {
+            return false;
+        };
+        // SAFETY: both pointers are non-NULL and writable (caller promise).
+        unsafe {
+            action.write(attempt.action);
+            error.write(attempt.errno);
+        }
+        true
     })
 }
 
@@ -466,4 +495,16 @@ pub extern "C" fn nc_version() -> *const c_char {
             Err(_) => panic!("the version has no NUL"),
         };
     VERSION.as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Layer;
+
+    #[test]
+    fn layer_bits_are_the_layers_numbers() {
+        assert_eq!(NC_LAYER_IMMUTABLE, Layer::Immutable as u32);
+        assert_eq!(NC_LAYER_MOUNT, Layer::Mount as u32);
+    }
 }

@@ -8,18 +8,20 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::Error;
-use crate::pin::immutable;
+use crate::pin::{immutable, mount, MountApi, Outcome};
 use crate::policy::{self, FileKind, Reason};
-use crate::report::{Action, Entry, Layers, Operation, Report, Status, DIRECTORY_ENTRY};
+use crate::report::{
+    Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status, DIRECTORY_ENTRY,
+};
 use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
-use scan::{Mode, Scan};
+use scan::{Mode, Scan, Undo};
 
 /// Which pinning layers a freeze applies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Strategy {
-    /// The immutable flags; the mount layer where they are refused (once it exists).
+    /// The immutable flags; the read-only mount where they are refused or unsupported.
     #[default]
     Auto = 0,
     Immutable = 1,
@@ -59,6 +61,7 @@ pub struct Policy {
     required: Vec<Vec<u8>>,
     strategy: Strategy,
     resolution: Resolution,
+    mount_api: MountApi,
 }
 
 /// Builder for [`Policy`].
@@ -79,6 +82,7 @@ impl Policy {
                 required: Vec::new(),
                 strategy: Strategy::Auto,
                 resolution: Resolution::Openat2OrWalk,
+                mount_api: MountApi::NewOrLegacy,
             },
         }
     }
@@ -92,14 +96,23 @@ impl Policy {
     }
 
     /// Pins first, validates what is pinned, reads every flag back. On a failed validation
-    /// every flag this call set is taken back and the report says NC_INVALID.
+    /// every flag and mount this call added is taken back and the report says NC_INVALID.
     pub fn validate_and_freeze(&self) -> Result<Report, Error> {
         let dir = self.open_dir(Access::Read)?;
         let data = self.open_data_dir(&dir)?;
-        let dir_pin =
-            immutable::pin_inode(dir.as_fd()).map_err(|e| Error::io("pinning the directory", e))?;
-        let mode = if dir_pin.action.is_pinned() {
-            Mode::Freeze
+        let mut undo = Undo::default();
+        let mut attempts = Vec::new();
+        let layers = match self.pin_directory(dir.as_fd(), &mut undo, &mut attempts) {
+            Ok(layers) => layers,
+            Err(e) => {
+                undo.rollback(dir.as_fd())?;
+                return Err(e);
+            }
+        };
+        let mode = if layers.immutable {
+            Mode::Freeze { flags: true }
+        } else if layers.mount {
+            Mode::Freeze { flags: false }
         } else {
             Mode::Check
         };
@@ -109,10 +122,9 @@ impl Policy {
             self.owner,
             mode,
         );
-        scan.undo.directory = dir_pin.action == Action::Frozen;
-
-        let judged = self.judge_all(&mut scan, dir_pin.action, dir_pin.errno);
-        let mut entries = match judged {
+        scan.undo = undo;
+        let directory = directory_outcome(&attempts);
+        let mut entries = match self.judge_all(&mut scan, directory.action, directory.errno) {
             Ok(entries) => entries,
             Err(e) => {
                 // Nothing half-changed: an error mid-way takes back what was set so far.
@@ -121,56 +133,131 @@ impl Policy {
             }
         };
         if entries.iter().any(Entry::is_rejected) {
-            let rolled_back_dir = scan.undo.directory;
+            let added = Layers {
+                immutable: scan.undo.directory,
+                mount: scan.undo.mount.is_some(),
+            };
             scan.undo.rollback(dir.as_fd())?;
+            let left = Layers {
+                immutable: layers.immutable && !added.immutable,
+                mount: layers.mount && !added.mount,
+            };
             for entry in &mut entries {
                 let taken_back = entry.action == Action::Frozen
-                    || (rolled_back_dir && entry.action == Action::PinnedByDirectory);
+                    || (!left.any() && entry.action == Action::PinnedByDirectory);
                 if taken_back {
                     entry.action = Action::Checked;
                 }
             }
-            let layers = Layers {
-                immutable: !rolled_back_dir && dir_pin.action.is_pinned(),
-            };
             return Ok(Report::new(
                 Operation::Freeze,
                 &self.dir,
                 Status::Invalid,
-                layers,
+                left,
+                attempts,
                 entries,
             ));
         }
-        let status = match dir_pin.action {
-            Action::Frozen | Action::AlreadyFrozen => pinned_status(&entries),
-            Action::Denied => Status::NoCapability,
-            _ => Status::Unsupported,
-        };
-        let layers = Layers {
-            immutable: dir_pin.action.is_pinned(),
+        let status = if !layers.any() {
+            if attempts.iter().any(|a| a.action == Action::Denied) {
+                Status::NoCapability
+            } else {
+                Status::Unsupported
+            }
+        } else if self.strategy == Strategy::Both && !(layers.immutable && layers.mount) {
+            Status::Partial
+        } else {
+            pinned_status(&entries)
         };
         Ok(Report::new(
             Operation::Freeze,
             &self.dir,
             status,
             layers,
+            attempts,
             entries,
         ))
     }
 
-    /// Read-only: NC_OK when valid and pinned, NC_NOT_FROZEN when valid and not pinned.
+    /// Applies the layers of the strategy to the directory itself, recording each answer.
+    /// AUTO tries the immutable flag, and the read-only mount where the flag is refused.
+    fn pin_directory(
+        &self,
+        dir: BorrowedFd<'_>,
+        undo: &mut Undo,
+        attempts: &mut Vec<LayerAttempt>,
+    ) -> Result<Layers, Error> {
+        let mut layers = Layers::default();
+        if matches!(
+            self.strategy,
+            Strategy::Auto | Strategy::Immutable | Strategy::Both
+        ) {
+            let outcome =
+                immutable::pin_inode(dir).map_err(|e| Error::io("pinning the directory", e))?;
+            attempts.push(attempt(Layer::Immutable, outcome));
+            undo.directory = outcome.action == Action::Frozen;
+            layers.immutable = outcome.action.is_pinned();
+        }
+        let wants_mount = match self.strategy {
+            Strategy::Auto => !layers.immutable,
+            Strategy::Immutable => false,
+            Strategy::Mount | Strategy::Both => true,
+        };
+        if wants_mount {
+            let reopen = || self.reopen_dir();
+            let pinned = mount::pin(dir, &reopen, self.mount_api)
+                .map_err(|e| Error::io("mounting the directory read-only", e))?;
+            attempts.push(attempt(Layer::Mount, pinned.outcome));
+            undo.mount = pinned.mount;
+            layers.mount = pinned.outcome.action.is_pinned();
+        }
+        Ok(layers)
+    }
+
+    /// Read-only: NC_OK when valid and pinned (by either layer), NC_NOT_FROZEN when valid
+    /// and not pinned.
     pub fn verify(&self) -> Result<Report, Error> {
         let dir = self.open_dir(Access::Read)?;
         let data = self.open_data_dir(&dir)?;
-        let pinned = immutable::is_pinned(dir.as_fd())
+        let flag = immutable::is_pinned(dir.as_fd())
             .map_err(|e| Error::io("reading the directory's flags", e))?;
-        let dir_action = match pinned {
-            Some(true) => Action::AlreadyFrozen,
-            Some(false) => Action::Checked,
-            None => Action::Unsupported,
+        let mounted = mount::is_pin_mount(dir.as_fd())
+            .map_err(|e| Error::io("reading the directory's mount", e))?;
+        let layers = Layers {
+            immutable: flag == Some(true),
+            mount: mounted,
+        };
+        let held = |on: bool| {
+            if on {
+                Action::AlreadyFrozen
+            } else {
+                Action::Checked
+            }
+        };
+        let attempts = vec![
+            LayerAttempt {
+                layer: Layer::Immutable,
+                action: if flag.is_none() {
+                    Action::Unsupported
+                } else {
+                    held(layers.immutable)
+                },
+                errno: 0,
+            },
+            LayerAttempt {
+                layer: Layer::Mount,
+                action: held(mounted),
+                errno: 0,
+            },
+        ];
+        let dir_action = if layers.any() {
+            Action::AlreadyFrozen
+        } else {
+            attempts[0].action
         };
         let mode = Mode::Verify {
-            dir_pinned: pinned == Some(true),
+            dir_pinned: layers.any(),
+            mounted,
         };
         let mut scan = Scan::new(
             dir.as_fd(),
@@ -181,26 +268,30 @@ impl Policy {
         let entries = self.judge_all(&mut scan, dir_action, 0)?;
         let status = if entries.iter().any(Entry::is_rejected) {
             Status::Invalid
-        } else if pinned == Some(true) {
+        } else if layers.any() {
             pinned_status(&entries)
         } else {
             Status::NotFrozen
-        };
-        let layers = Layers {
-            immutable: pinned == Some(true),
         };
         Ok(Report::new(
             Operation::Verify,
             &self.dir,
             status,
             layers,
+            attempts,
             entries,
         ))
     }
 
-    /// Removes what a freeze added: the flags of the regular files and symlinks, then the
-    /// directory's. Needs no valid layout; NC_OK where nothing was frozen.
+    /// Removes what a freeze added: nc-harden's read-only mount (never another mount), the
+    /// flags of the regular files and symlinks, then the directory's. Needs no valid layout;
+    /// NC_OK where nothing was frozen, so it is safe to call twice.
     pub fn unfreeze(&self) -> Result<Report, Error> {
+        self.open_dir(Access::Read)?;
+        let reopen = || self.reopen_dir();
+        let unmounted =
+            mount::unpin(&reopen).map_err(|e| Error::io("taking the read-only mount off", e))?;
+        // The mount is gone (or was not there): the flags are changed on the directory itself.
         let dir = self.open_dir(Access::Read)?;
         let mut scan = Scan::new(dir.as_fd(), None, self.owner, Mode::Unfreeze);
         let mut entries = vec![];
@@ -208,36 +299,55 @@ impl Policy {
             entries.push(scan.inspect(name, d_type)?);
             Ok(())
         })?;
-        let outcome = immutable::unpin_inode(dir.as_fd())
+        let flag = immutable::unpin_inode(dir.as_fd())
             .map_err(|e| Error::io("unpinning the directory", e))?;
-        let dir_action = if outcome.action == Action::Unsupported {
-            Action::Checked
+        // No flags on this filesystem: there is nothing to clear.
+        let flag = if flag.action == Action::Unsupported {
+            Outcome::new(Action::Checked)
         } else {
-            outcome.action
+            flag
         };
+        let attempts = vec![
+            attempt(Layer::Mount, unmounted),
+            attempt(Layer::Immutable, flag),
+        ];
         let meta = sys::fstat(dir.as_fd()).map_err(|e| Error::io("examining the directory", e))?;
+        let directory = directory_outcome(&attempts);
         entries.insert(
             0,
             Entry {
-                errno: outcome.errno,
-                ..Entry::new(DIRECTORY_ENTRY, meta.kind, dir_action)
+                errno: directory.errno,
+                ..Entry::new(DIRECTORY_ENTRY, meta.kind, directory.action)
             },
         );
-        let status = if entries.iter().any(|e| e.action == Action::Denied) {
+        let status = if entries.iter().any(|e| e.action == Action::Denied)
+            || attempts.iter().any(|a| a.action == Action::Denied)
+        {
             Status::NoCapability
         } else {
             Status::Ok
         };
         let layers = Layers {
-            immutable: dir_action == Action::Denied,
+            immutable: flag.action == Action::Denied,
+            mount: unmounted.action == Action::Denied,
         };
         Ok(Report::new(
             Operation::Unfreeze,
             &self.dir,
             status,
             layers,
+            attempts,
             entries,
         ))
+    }
+
+    /// The directory resolved afresh by path, as the pinning layers check it from outside.
+    fn reopen_dir(&self) -> std::io::Result<OwnedFd> {
+        self.open_dir(Access::Read).map_err(|e| match e {
+            Error::Io { source, .. } => source,
+            // The path no longer leads to a directory we may use.
+            _ => std::io::Error::from_raw_os_error(libc::ESTALE),
+        })
     }
 
     fn open_dir(&self, access: Access) -> Result<OwnedFd, Error> {
@@ -299,6 +409,31 @@ impl Policy {
     }
 }
 
+fn attempt(layer: Layer, outcome: Outcome) -> LayerAttempt {
+    LayerAttempt {
+        layer,
+        action: outcome.action,
+        errno: outcome.errno,
+    }
+}
+
+/// The directory's own record: what the most successful layer did to it.
+fn directory_outcome(attempts: &[LayerAttempt]) -> Outcome {
+    let rank = |a: &&LayerAttempt| match a.action {
+        Action::Frozen | Action::Unfrozen => 0,
+        Action::AlreadyFrozen => 1,
+        Action::Denied => 2,
+        _ => 3,
+    };
+    attempts
+        .iter()
+        .min_by_key(rank)
+        .map_or(Outcome::new(Action::Checked), |a| Outcome {
+            action: a.action,
+            errno: a.errno,
+        })
+}
+
 /// Valid and the directory pinned: NC_OK when every entry is pinned too, else NC_PARTIAL.
 fn pinned_status(entries: &[Entry]) -> Status {
     if entries.iter().all(|e| e.action.is_pinned()) {
@@ -350,8 +485,15 @@ impl PolicyBuilder {
         self
     }
 
+    /// Which mount API the mount layer uses. `MountApi::Legacy` forces the mount(2)
+    /// fallback taken where the new API is missing; it exists for tests.
+    pub fn mount_api(mut self, api: MountApi) -> Self {
+        self.policy.mount_api = api;
+        self
+    }
+
     /// Checks every argument (no syscall): absolute, normalized, at most PATH_MAX, disjoint,
-    /// required names that are entry names, a strategy this build implements.
+    /// required names that are entry names.
     pub fn build(self) -> Result<Policy, Error> {
         let p = self.policy;
         policy::check_path(&p.dir).map_err(|why| Error::bad(format!("dir {why}")))?;
@@ -359,12 +501,6 @@ impl PolicyBuilder {
         policy::check_disjoint(&p.dir, &p.data_dir).map_err(Error::bad)?;
         for name in &p.required {
             policy::check_entry_name(name).map_err(Error::bad)?;
-        }
-        if matches!(p.strategy, Strategy::Mount | Strategy::Both) {
-            return Err(Error::bad(format!(
-                "strategy {} needs the read-only bind mount layer, which this version does not have",
-                p.strategy.name()
-            )));
         }
         Ok(p)
     }

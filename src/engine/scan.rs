@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::Error;
+use crate::pin;
 use crate::pin::immutable::{self, SymlinkFlags};
 use crate::pin::Outcome;
 use crate::policy::{self, FileKind, Meta, Reason, PATH_MAX};
@@ -15,20 +16,23 @@ use crate::sys::{self, Base, DirentType};
 /// What the pass does to each entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// The directory is pinned: pin each entry, then judge what is pinned.
-    Freeze,
+    /// The directory is pinned: pin each entry (by its own flag where `flags`, else it is
+    /// held by the directory's read-only mount), then judge what is pinned.
+    Freeze { flags: bool },
     /// Nothing could be pinned: judge only, never open an entry.
     Check,
-    /// Judge, and read whether each entry is pinned.
-    Verify { dir_pinned: bool },
+    /// Judge, and read whether each entry is pinned (by its flag, or by the mount).
+    Verify { dir_pinned: bool, mounted: bool },
     /// Clear the flags; no judging.
     Unfreeze,
 }
 
-/// The flags this call set, to be taken back if the layout turns out invalid.
+/// The flags and the mount this call set, to be taken back if the layout turns out invalid.
 #[derive(Default)]
 pub struct Undo {
     pub directory: bool,
+    /// The root of the read-only mount this call attached.
+    pub mount: Option<OwnedFd>,
     files: Vec<CString>,
     links: Vec<CString>,
 }
@@ -57,6 +61,9 @@ impl Undo {
             if outcome.action == Action::Denied {
                 return Err(failed(&name, io::Error::from_raw_os_error(outcome.errno)));
             }
+        }
+        if let Some(mount) = self.mount.take() {
+            pin::mount::rollback(&mount).map_err(|e| failed(c".", e))?;
         }
         if std::mem::take(&mut self.directory) {
             let outcome = immutable::unpin_inode(dir).map_err(|e| failed(c".", e))?;
@@ -202,7 +209,7 @@ impl<'a> Scan<'a> {
             Err(r) => return Ok(Entry::rejected(bytes, FileKind::Regular, r.reason, r.errno)),
         };
         let outcome = match self.mode {
-            Mode::Freeze => {
+            Mode::Freeze { flags: true } => {
                 let outcome =
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
@@ -210,13 +217,18 @@ impl<'a> Scan<'a> {
                 }
                 outcome
             }
-            _ => match immutable::is_pinned(fd.as_fd())
-                .map_err(|e| io_on(name, "reading the flags of", e))?
-            {
-                Some(true) => Outcome::new(Action::AlreadyFrozen),
-                Some(false) => Outcome::new(Action::Checked),
-                None => Outcome::new(Action::Unsupported),
-            },
+            Mode::Freeze { flags: false } => Outcome::new(Action::PinnedByDirectory),
+            _ => {
+                let mounted = matches!(self.mode, Mode::Verify { mounted: true, .. });
+                match immutable::is_pinned(fd.as_fd())
+                    .map_err(|e| io_on(name, "reading the flags of", e))?
+                {
+                    Some(true) => Outcome::new(Action::AlreadyFrozen),
+                    _ if mounted => Outcome::new(Action::PinnedByDirectory),
+                    Some(false) => Outcome::new(Action::Checked),
+                    None => Outcome::new(Action::Unsupported),
+                }
+            }
         };
         // Judge the inode as it is now that it is pinned: chmod, chown and link are refused.
         let meta = sys::fstat(fd.as_fd()).map_err(|e| io_on(name, "examining", e))?;
@@ -226,7 +238,7 @@ impl<'a> Scan<'a> {
     fn symlink(&mut self, name: &CStr) -> Result<Entry, Error> {
         let bytes = name.to_bytes();
         let outcome = match self.mode {
-            Mode::Freeze => {
+            Mode::Freeze { flags: true } => {
                 let outcome = self
                     .links
                     .pin(self.dir, name)
@@ -236,7 +248,10 @@ impl<'a> Scan<'a> {
                 }
                 outcome
             }
-            Mode::Verify { dir_pinned: true } => Outcome::new(Action::PinnedByDirectory),
+            Mode::Freeze { flags: false }
+            | Mode::Verify {
+                dir_pinned: true, ..
+            } => Outcome::new(Action::PinnedByDirectory),
             _ => Outcome::new(Action::Checked),
         };
         let n = match sys::readlinkat(self.dir, name, &mut self.target) {

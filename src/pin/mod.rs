@@ -2,10 +2,14 @@
 //! did not stick is not claimed.
 
 pub mod immutable;
+pub mod mount;
+mod mountinfo;
 
 use std::io;
 
 use crate::report::Action;
+
+pub use mount::MountApi;
 
 /// What a layer did to one inode: the action for the report and the errno behind it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +29,8 @@ fn refusal(e: io::Error) -> io::Result<Outcome> {
     let errno = e.raw_os_error().unwrap_or(0);
     let action = match errno {
         libc::EPERM | libc::EACCES => Action::Denied,
-        libc::ENOTTY | libc::EOPNOTSUPP | libc::ENOSYS => Action::Unsupported,
+        // EROFS: flags cannot change through a read-only mount (nc-harden's own, say).
+        libc::ENOTTY | libc::EOPNOTSUPP | libc::ENOSYS | libc::EROFS => Action::Unsupported,
         _ => return Err(e),
     };
     Ok(Outcome { action, errno })

@@ -48,6 +48,12 @@ pub(super) fn render(report: &Report) -> String {
     put_bytes(&mut obj, "dir", &report.dir);
     obj.insert("summary".into(), Value::from(report.summary.as_str()));
     obj.insert("layers".into(), json!(report.layers.names()));
+    let attempts: Vec<Value> = report
+        .attempts
+        .iter()
+        .map(|a| json!({"layer": a.layer.name(), "action": a.action.name(), "errno": a.errno}))
+        .collect();
+    obj.insert("attempts".into(), Value::Array(attempts));
     obj.insert("errno".into(), Value::from(report.errno));
     obj.insert(
         "entries".into(),

@@ -105,7 +105,8 @@ pub enum Action {
     Frozen = 1,
     /// The flag was already set (read back).
     AlreadyFrozen = 2,
-    /// A symlink whose own inode cannot carry a flag here: the immutable directory pins it.
+    /// Held by the directory's pin (its immutable flag or its read-only mount), not by a
+    /// flag of its own: a symlink whose inode cannot carry one, or any entry under the mount.
     PinnedByDirectory = 3,
     /// The filesystem has no immutable flag (or it did not stick).
     Unsupported = 4,
@@ -155,21 +156,61 @@ impl Action {
     }
 }
 
+/// A pinning layer. The numbers are the bits of `nc_report_layers`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Layer {
+    /// FS_IMMUTABLE_FL on the directory and its regular files.
+    Immutable = 1,
+    /// A read-only, nosuid, nodev bind mount of the directory onto itself.
+    Mount = 2,
+}
+
+impl Layer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Immutable => "immutable",
+            Layer::Mount => "mount",
+        }
+    }
+}
+
 /// The pinning layers in place after the call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Layers {
-    /// FS_IMMUTABLE_FL on the directory (and its regular files).
     pub immutable: bool,
+    pub mount: bool,
 }
 
 impl Layers {
     pub fn names(self) -> Vec<&'static str> {
         let mut names = Vec::new();
         if self.immutable {
-            names.push("immutable");
+            names.push(Layer::Immutable.name());
+        }
+        if self.mount {
+            names.push(Layer::Mount.name());
         }
         names
     }
+
+    /// The `nc_report_layers` bits.
+    pub fn bits(self) -> u32 {
+        (self.immutable as u32 * Layer::Immutable as u32)
+            | (self.mount as u32 * Layer::Mount as u32)
+    }
+
+    pub fn any(self) -> bool {
+        self.immutable || self.mount
+    }
+}
+
+/// What one layer answered when the call applied (or removed) it on the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerAttempt {
+    pub layer: Layer,
+    pub action: Action,
+    pub errno: i32,
 }
 
 /// The name under which the directory itself is recorded: no real entry can have it.
@@ -229,15 +270,19 @@ impl Entry {
             line.push_str(&format!(" (reads \"{}\")", escape_bytes(target)));
         }
         if self.errno != 0 {
-            let err = std::io::Error::from_raw_os_error(self.errno);
-            line.push_str(&format!(
-                " [errno {}: {}]",
-                self.errno,
-                err.to_string().split(" (os error").next().unwrap_or("")
-            ));
+            line.push_str(&format!(" [{}]", errno_text(self.errno)));
         }
         line
     }
+}
+
+/// `errno 1: Operation not permitted`.
+fn errno_text(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    format!(
+        "errno {errno}: {}",
+        text.split(" (os error").next().unwrap_or("")
+    )
 }
 
 /// The outcome of one call.
@@ -247,6 +292,7 @@ pub struct Report {
     dir: Vec<u8>,
     status: Status,
     layers: Layers,
+    attempts: Vec<LayerAttempt>,
     entries: Vec<Entry>,
     errno: i32,
     summary: String,
@@ -258,6 +304,7 @@ impl Report {
         dir: &[u8],
         status: Status,
         layers: Layers,
+        attempts: Vec<LayerAttempt>,
         entries: Vec<Entry>,
     ) -> Self {
         let mut report = Report {
@@ -265,6 +312,7 @@ impl Report {
             dir: dir.to_vec(),
             status,
             layers,
+            attempts,
             entries,
             errno: 0,
             summary: String::new(),
@@ -281,6 +329,7 @@ impl Report {
             error.status(),
             Layers::default(),
             Vec::new(),
+            Vec::new(),
         );
         report.errno = error.errno();
         report.summary = report.summarize(Some(&error.to_string()));
@@ -294,6 +343,7 @@ impl Report {
             dir,
             Status::Internal,
             Layers::default(),
+            Vec::new(),
             Vec::new(),
         );
         report.summary = report.summarize(Some("internal error (a bug): the call was abandoned"));
@@ -316,6 +366,10 @@ impl Report {
     }
     pub fn layers(&self) -> Layers {
         self.layers
+    }
+    /// What each layer answered, in the order they were tried.
+    pub fn attempts(&self) -> &[LayerAttempt] {
+        &self.attempts
     }
     pub fn entries(&self) -> &[Entry] {
         &self.entries
@@ -376,7 +430,7 @@ impl Report {
             .map(|(a, n)| format!("{n} {}", a.phrase()))
             .collect();
         let layers = self.layers.names();
-        format!(
+        let mut line = format!(
             "{head}: {} entries ({}); layers: {}",
             self.entries.len(),
             counts.join(", "),
@@ -385,6 +439,14 @@ impl Report {
             } else {
                 layers.join("+")
             }
-        )
+        );
+        let failed = |a: &&LayerAttempt| matches!(a.action, Action::Denied | Action::Unsupported);
+        for a in self.attempts.iter().filter(failed) {
+            line.push_str(&format!("; {}: {}", a.layer.name(), a.action.phrase()));
+            if a.errno != 0 {
+                line.push_str(&format!(" ({})", errno_text(a.errno)));
+            }
+        }
+        line
     }
 }

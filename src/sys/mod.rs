@@ -3,6 +3,7 @@
 //! EINTR; nothing above this module ever sees a raw `-1`.
 
 mod dirents;
+pub mod mount;
 
 pub use dirents::{DirEntries, DirentType};
 
@@ -38,7 +39,7 @@ impl Base<'_> {
     }
 }
 
-fn retry<T: PartialEq + From<i8>>(mut call: impl FnMut() -> T) -> io::Result<T> {
+pub(crate) fn retry<T: PartialEq + From<i8>>(mut call: impl FnMut() -> T) -> io::Result<T> {
     loop {
         let r = call();
         if r != T::from(-1) {

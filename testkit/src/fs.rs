@@ -282,6 +282,99 @@ pub fn mount_fs(fstype: &str, target: &Path, data: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// A bind mount of `src` onto `target`, remounted read-only when `readonly`.
+pub fn bind(src: &Path, target: &Path, readonly: bool) -> io::Result<()> {
+    let (s, t) = (cpath(src)?, cpath(target)?);
+    // SAFETY: NUL-terminated paths; NULL type and data are allowed for binds.
+    check(unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    } as libc::c_long)?;
+    if readonly {
+        let flags =
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+        // SAFETY: as above.
+        check(unsafe {
+            libc::mount(
+                std::ptr::null(),
+                t.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            )
+        } as libc::c_long)?;
+    }
+    Ok(())
+}
+
+/// A mount as /proc/self/mountinfo lists it, read here independently of nc-harden.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountEntry {
+    pub id: u64,
+    pub root: Vec<u8>,
+    pub mount_point: Vec<u8>,
+    pub options: String,
+}
+
+impl MountEntry {
+    pub fn read_only(&self) -> bool {
+        self.options.split(',').any(|o| o == "ro")
+    }
+}
+
+fn unescape_octal(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\'
+            && i + 4 <= field.len()
+            && field[i + 1..i + 4].iter().all(u8::is_ascii_digit)
+        {
+            out.push(
+                u8::from_str_radix(std::str::from_utf8(&field[i + 1..i + 4]).unwrap_or("0"), 8)
+                    .unwrap_or(0),
+            );
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Every mount of this process's namespace, in mountinfo order (a later one on the same
+/// mount point is on top of an earlier one).
+pub fn mounts() -> io::Result<Vec<MountEntry>> {
+    let text = fs::read("/proc/self/mountinfo")?;
+    Ok(text
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let f: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+            Some(MountEntry {
+                id: std::str::from_utf8(f.first()?).ok()?.parse().ok()?,
+                root: unescape_octal(f.get(3)?),
+                mount_point: unescape_octal(f.get(4)?),
+                options: String::from_utf8_lossy(f.get(5)?).into_owned(),
+            })
+        })
+        .collect())
+}
+
+/// The mounts whose mount point is `path`, bottom first.
+pub fn mounts_at(path: &Path) -> io::Result<Vec<MountEntry>> {
+    let path = path.as_os_str().as_bytes();
+    Ok(mounts()?
+        .into_iter()
+        .filter(|m| m.mount_point == path)
+        .collect())
+}
+
 /// umount2(MNT_DETACH).
 pub fn unmount(target: &Path) -> io::Result<()> {
     let t = cpath(target)?;
@@ -292,6 +385,27 @@ pub fn unmount(target: &Path) -> io::Result<()> {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // Whatever a failed test left mounted below the scratch (a read-only bind of a
+        // layout, say) goes first, deepest first; then the mounts the scratch made itself.
+        let root = self.root.as_os_str().as_bytes().to_vec();
+        let below = |m: &MountEntry| {
+            m.mount_point.starts_with(&root) && m.mount_point.get(root.len()) == Some(&b'/')
+        };
+        for _ in 0..64 {
+            let Ok(all) = mounts() else { break };
+            let mut left: Vec<MountEntry> = all
+                .into_iter()
+                .filter(|m| {
+                    below(m)
+                        && !self
+                            .mounts
+                            .iter()
+                            .any(|t| t.as_os_str().as_bytes() == m.mount_point.as_slice())
+                })
+                .collect();
+            let Some(deepest) = left.pop() else { break };
+            let _ = unmount(Path::new(std::ffi::OsStr::from_bytes(&deepest.mount_point)));
+        }
         // Flags first: an immutable directory cannot be unmounted from or removed.
         let _ = clear_immutable_tree(&self.root);
         for target in self.mounts.iter().rev() {

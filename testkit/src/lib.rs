@@ -13,5 +13,5 @@ pub mod privilege;
 
 pub use attacks::{Attack, ATTACKS};
 pub use creds::{command_as, run_as, Creds};
-pub use fs::{immutable_flag, FsKind, Scratch};
+pub use fs::{bind, immutable_flag, mounts_at, FsKind, MountEntry, Scratch};
 pub use layout::{Case, Expect, Layout, Tamper, Variant, SANDBOX_UID};

@@ -13,22 +13,24 @@ use std::ptr;
 
 use nc_harden::capi::{self, nc_entry, nc_options, nc_report};
 use nc_harden::policy::Reason;
-use nc_harden::{Action, Policy, Report, Resolution, Status};
+use nc_harden::{Action, Layer, MountApi, Policy, Report, Resolution, Status, Strategy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Face {
+    /// openat2 and the new mount API.
     Rust,
-    RustWalk,
+    /// Both fallbacks forced: the O_PATH walk and mount(2).
+    RustFallbacks,
     C,
 }
 
 impl Face {
-    pub const ALL: [Face; 3] = [Face::Rust, Face::RustWalk, Face::C];
+    pub const ALL: [Face; 3] = [Face::Rust, Face::RustFallbacks, Face::C];
 
     pub fn name(self) -> &'static str {
         match self {
             Face::Rust => "rust",
-            Face::RustWalk => "rust_walk",
+            Face::RustFallbacks => "rust_fallbacks",
             Face::C => "c",
         }
     }
@@ -48,6 +50,7 @@ pub struct Call {
     pub data: PathBuf,
     pub owner: u32,
     pub require: Vec<String>,
+    pub strategy: Strategy,
 }
 
 impl Call {
@@ -57,7 +60,13 @@ impl Call {
             data: data.into(),
             owner,
             require: vec![],
+            strategy: Strategy::Auto,
         }
+    }
+
+    pub fn with_strategy(mut self, strategy: Strategy) -> Call {
+        self.strategy = strategy;
+        self
     }
 }
 
@@ -75,6 +84,9 @@ pub struct Record {
 pub struct Outcome {
     pub status: Status,
     pub immutable_layer: bool,
+    pub mount_layer: bool,
+    /// What each layer answered: (layer, action, errno).
+    pub attempts: Vec<(Layer, Action, i32)>,
     pub records: Vec<Record>,
     pub summary: String,
 }
@@ -85,6 +97,13 @@ impl Outcome {
             .iter()
             .find(|r| r.name == name.as_bytes())
             .unwrap_or_else(|| panic!("no record named {name:?} in {:#?}", self.records))
+    }
+
+    pub fn attempt(&self, layer: Layer) -> Option<(Action, i32)> {
+        self.attempts
+            .iter()
+            .find(|a| a.0 == layer)
+            .map(|a| (a.1, a.2))
     }
 
     pub fn rejected(&self) -> Vec<&Record> {
@@ -99,6 +118,12 @@ fn from_report(report: &Report) -> Outcome {
     Outcome {
         status: report.status(),
         immutable_layer: report.layers().immutable,
+        mount_layer: report.layers().mount,
+        attempts: report
+            .attempts()
+            .iter()
+            .map(|a| (a.layer, a.action, a.errno))
+            .collect(),
         records: report
             .entries()
             .iter()
@@ -116,15 +141,15 @@ fn from_report(report: &Report) -> Outcome {
 impl Face {
     pub fn call(self, op: Op, call: &Call) -> Outcome {
         match self {
-            Face::Rust | Face::RustWalk => {
-                let resolution = if self == Face::RustWalk {
-                    Resolution::WalkOnly
-                } else {
-                    Resolution::Openat2OrWalk
-                };
+            Face::Rust | Face::RustFallbacks => {
                 let mut builder = Policy::builder(&call.dir, &call.data)
                     .owner(call.owner)
-                    .resolution(resolution);
+                    .strategy(call.strategy);
+                if self == Face::RustFallbacks {
+                    builder = builder
+                        .resolution(Resolution::WalkOnly)
+                        .mount_api(MountApi::Legacy);
+                }
                 for name in &call.require {
                     builder = builder.require(name);
                 }
@@ -163,7 +188,7 @@ fn c_call(op: Op, call: &Call) -> Outcome {
         size: std::mem::size_of::<nc_options>() as u32,
         flags: 0,
         owner_uid: call.owner,
-        strategy: 0,
+        strategy: call.strategy as u32,
         required: if call.require.is_empty() {
             ptr::null()
         } else {
@@ -185,6 +210,13 @@ fn c_call(op: Op, call: &Call) -> Outcome {
     // SAFETY: `report` is a live report until freed below.
     let outcome = unsafe {
         assert_eq!(capi::nc_report_status(report), status);
+        let mut attempts = Vec::new();
+        for layer in [Layer::Immutable, Layer::Mount] {
+            let (mut action, mut errno) = (Action::Checked, 0);
+            if capi::nc_report_layer(report, layer as u32, &mut action, &mut errno) {
+                attempts.push((layer, action, errno));
+            }
+        }
         let len = capi::nc_report_len(report);
         let mut records = Vec::with_capacity(len);
         for i in 0..len {
@@ -207,6 +239,8 @@ fn c_call(op: Op, call: &Call) -> Outcome {
         Outcome {
             status: Status::from_code(status as u32).expect("a known status"),
             immutable_layer: capi::nc_report_layers(report) & capi::NC_LAYER_IMMUTABLE != 0,
+            mount_layer: capi::nc_report_layers(report) & capi::NC_LAYER_MOUNT != 0,
+            attempts,
             records,
             summary: CStr::from_ptr(capi::nc_report_summary(report))
                 .to_string_lossy()

@@ -19,12 +19,9 @@ fn layout_in(scratch: &Scratch) -> Result<Layout, Failed> {
     Ok(Layout::build(&root, Variant::B)?)
 }
 
+/// No flag and no mount left on the layout.
 fn all_clear(l: &Layout) -> TestResult {
-    ensure!(
-        flags(&l.dir)?.iter().all(|(_, on)| !on),
-        "a flag was left set"
-    );
-    Ok(())
+    super::engine::ensure_clean(&l.dir)
 }
 
 pub fn c_programs() -> Vec<String> {
@@ -298,7 +295,38 @@ pub fn cli_freeze(area: &Path) -> TestResult {
     );
     all_clear(&l)?;
 
-    let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+    // Without CAP_LINUX_IMMUTABLE, AUTO pins with the read-only mount.
+    let out = cli(
+        &exe,
+        "freeze",
+        &l,
+        &["--json"],
+        Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]),
+    )?;
+    let json = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.code() == Some(0) && json.contains("\"layers\":[\"mount\"]"),
+        "AUTO without the flag: {json}"
+    );
+    ensure!(
+        cli(&exe, "unfreeze", &l, &[], Creds::Full)?.status.code() == Some(0),
+        "unfreeze"
+    );
+    all_clear(&l)?;
+    let out = cli(
+        &exe,
+        "freeze",
+        &l,
+        &["--strategy", "immutable"],
+        Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]),
+    )?;
+    ensure!(
+        out.status.code() == Some(2),
+        "IMMUTABLE without the capability: exit {:?}",
+        out.status
+    );
+    // Without either capability nothing can be pinned.
+    let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
     let out = cli(&exe, "freeze", &l, &[], nocap)?;
     ensure!(
         out.status.code() == Some(2),
@@ -366,7 +394,7 @@ pub fn launcher_functions(area: &Path) -> TestResult {
     );
 
     // Where the runtime withholds the capability: loud, tolerated by default, fatal if strict.
-    let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+    let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
     let out = launcher(&l, &exe, "harden_openclaw_symlinks", nocap, false)?;
     ensure!(out.status.success(), "degraded pin tolerated by default");
     ensure!(

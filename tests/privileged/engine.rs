@@ -1,11 +1,68 @@
-//! The engine against the kernel: freeze, verify and unfreeze on real filesystems, every
-//! attack with fewer privileges, every rejection case, degraded environments.
+//! The engine against the kernel: freeze, verify and unfreeze on real filesystems with each
+//! strategy, every attack with fewer privileges, every rejection case, degraded
+//! environments, and mounts that are not nc-harden's.
 
 use super::*;
+use nc_harden::{Layer, Strategy};
+use nc_harden_testkit::{bind, mounts_at};
 
-/// Every symlink record agrees with the kernel: Frozen where its own inode carries the
-/// flag (XFS, Linux 6.17+), else pinned by the directory.
-pub fn check_pinned_records(out: &Outcome, l: &Layout, files: Action) -> TestResult {
+const NO_IMMUTABLE: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+const NO_CAPS: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
+
+/// What the kernel says is pinned: the flags of `dir` and its entries, and the mounts on
+/// `dir`, each read without nc-harden.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KernelState {
+    flags: Vec<(PathBuf, bool)>,
+    mounts: Vec<(u64, bool)>,
+}
+
+pub fn kernel_state(dir: &Path) -> io::Result<KernelState> {
+    Ok(KernelState {
+        flags: flags(dir)?,
+        mounts: mounts_at(dir)?
+            .iter()
+            .map(|m| (m.id, m.read_only()))
+            .collect(),
+    })
+}
+
+impl KernelState {
+    fn any_flag(&self) -> bool {
+        self.flags.iter().any(|(_, on)| *on)
+    }
+    fn all_flags(&self) -> bool {
+        self.flags.iter().all(|(path, on)| {
+            *on || fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        })
+    }
+    fn read_only_mount(&self) -> bool {
+        self.mounts.last().is_some_and(|(_, ro)| *ro)
+    }
+}
+
+pub fn ensure_clean(dir: &Path) -> TestResult {
+    let state = kernel_state(dir)?;
+    ensure!(
+        !state.any_flag() && state.mounts.is_empty(),
+        "something is left pinned: {state:?}"
+    );
+    Ok(())
+}
+
+/// The layers a strategy gives a full root.
+fn expected_layers(strategy: Strategy) -> (bool, bool) {
+    match strategy {
+        Strategy::Auto | Strategy::Immutable => (true, false),
+        Strategy::Mount => (false, true),
+        Strategy::Both => (true, true),
+    }
+}
+
+/// Every record agrees with the kernel: the directory and (with flags) the regular files
+/// `files`; symlinks Frozen where their own inode carries the flag (XFS, Linux 6.17+), else
+/// pinned by the directory; entries under the mount alone pinned by the directory.
+pub fn check_pinned_records(out: &Outcome, l: &Layout, files: Action, flags: bool) -> TestResult {
     for r in &out.records {
         let path = if r.name == b"." {
             l.dir.clone()
@@ -14,14 +71,18 @@ pub fn check_pinned_records(out: &Outcome, l: &Layout, files: Action) -> TestRes
                 .join(std::ffi::OsStr::new(&*String::from_utf8_lossy(&r.name)))
         };
         let meta = fs::symlink_metadata(&path)?;
-        let expected = if meta.file_type().is_symlink() {
+        let expected = if r.name == b"." {
+            files
+        } else if meta.file_type().is_symlink() {
             if immutable_flag(&path)? {
                 files
             } else {
                 Action::PinnedByDirectory
             }
-        } else {
+        } else if flags {
             files
+        } else {
+            Action::PinnedByDirectory
         };
         ensure!(
             r.action == expected,
@@ -34,34 +95,64 @@ pub fn check_pinned_records(out: &Outcome, l: &Layout, files: Action) -> TestRes
     Ok(())
 }
 
-pub fn freeze_verify_unfreeze(area: &Path, face: Face, variant: Variant) -> TestResult {
+fn add_entry_as(creds: Creds, l: &Layout) -> io::Result<()> {
+    run_as(creds, || {
+        std::os::unix::fs::symlink("/etc", l.dir.join("evil"))
+    })
+}
+
+pub fn freeze_verify_unfreeze(
+    area: &Path,
+    face: Face,
+    variant: Variant,
+    strategy: Strategy,
+) -> TestResult {
     let scratch = Scratch::new_in(area, "cycle")?;
     let l = Layout::build(scratch.path(), variant)?;
-    let call = call_of(&l);
+    let call = call_of(&l).with_strategy(strategy);
     let entries = l.entry_names()?.len();
+    let (imm, mnt) = expected_layers(strategy);
 
     let out = face.call(Op::Freeze, &call);
     expect_status(&out, Status::Ok)?;
-    ensure!(out.immutable_layer, "layers must say immutable");
+    ensure!(
+        (out.immutable_layer, out.mount_layer) == (imm, mnt),
+        "layers: {}",
+        out.summary
+    );
     ensure!(
         out.records.len() == entries + 1,
         "one record per entry plus the directory"
     );
-    check_pinned_records(&out, &l, Action::Frozen)?;
-    ensure!(immutable_flag(&l.dir)?, "the directory flag is not set");
-    for file in l.regular_files()? {
-        ensure!(immutable_flag(&file)?, "{file:?} is not immutable");
-    }
+    check_pinned_records(&out, &l, Action::Frozen, imm)?;
+    let state = kernel_state(&l.dir)?;
+    ensure!(
+        state.all_flags() == imm && state.any_flag() == imm,
+        "flags: {state:?}"
+    );
+    ensure!(
+        state.read_only_mount() == mnt && state.mounts.len() == mnt as usize,
+        "mounts: {state:?}"
+    );
     // Even full root cannot add an entry now.
     ensure!(
-        std::os::unix::fs::symlink("/etc", l.dir.join("evil")).is_err(),
+        add_entry_as(Creds::Full, &l).is_err(),
         "root created a link in a frozen dir"
     );
 
-    expect_status(&face.call(Op::Verify, &call), Status::Ok)?;
+    let verified = face.call(Op::Verify, &call);
+    expect_status(&verified, Status::Ok)?;
+    ensure!(
+        (verified.immutable_layer, verified.mount_layer) == (imm, mnt),
+        "verify sees the layers"
+    );
     let again = face.call(Op::Freeze, &call);
     expect_status(&again, Status::Ok)?;
-    check_pinned_records(&again, &l, Action::AlreadyFrozen)?;
+    check_pinned_records(&again, &l, Action::AlreadyFrozen, imm)?;
+    ensure!(
+        kernel_state(&l.dir)?.mounts.len() == mnt as usize,
+        "a second freeze stacks no mount"
+    );
 
     let out = face.call(Op::Unfreeze, &call);
     expect_status(&out, Status::Ok)?;
@@ -69,11 +160,8 @@ pub fn freeze_verify_unfreeze(area: &Path, face: Face, variant: Variant) -> Test
         out.record(".").action == Action::Unfrozen,
         "the directory must be reported unfrozen"
     );
-    ensure!(
-        flags(&l.dir)?.iter().all(|(_, on)| !on),
-        "a flag survived unfreeze"
-    );
-    std::os::unix::fs::symlink("/etc", l.dir.join("evil"))?;
+    ensure_clean(&l.dir)?;
+    add_entry_as(Creds::Full, &l)?;
     fs::remove_file(l.dir.join("evil"))?;
     expect_status(&face.call(Op::Verify, &call), Status::NotFrozen)?;
     let twice = face.call(Op::Unfreeze, &call);
@@ -85,13 +173,13 @@ pub fn freeze_verify_unfreeze(area: &Path, face: Face, variant: Variant) -> Test
     Ok(())
 }
 
-pub fn rejects(area: &Path, face: Face, tamper: Tamper) -> TestResult {
+pub fn rejects(area: &Path, face: Face, tamper: Tamper, strategy: Strategy) -> TestResult {
     let scratch = Scratch::new_in(area, "reject")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
     let case = tamper.apply(&l)?;
-    let mut call = Call::new(&case.dir, &case.data, l.owner);
+    let mut call = Call::new(&case.dir, &case.data, l.owner).with_strategy(strategy);
     call.require = case.require.iter().map(|s| s.to_string()).collect();
-    let before = flags(&l.dir)?;
+    let before = kernel_state(&l.dir)?;
     let names_before = l.entry_names()?;
     let out = with_timeout(move || face.call(Op::Freeze, &call))?;
     match &case.expect {
@@ -112,40 +200,101 @@ pub fn rejects(area: &Path, face: Face, tamper: Tamper) -> TestResult {
                 "the summary names the entry: {}",
                 out.summary
             );
-            ensure!(!out.immutable_layer, "no layer may remain after NC_INVALID");
+            ensure!(
+                !out.immutable_layer && !out.mount_layer,
+                "no layer may remain after NC_INVALID"
+            );
         }
         Expect::UnsafePath => expect_status(&out, Status::UnsafePath)?,
     }
+    let after = kernel_state(&l.dir)?;
     ensure!(
-        flags(&l.dir)? == before,
-        "flags changed: {:?} -> {:?}",
-        before,
-        flags(&l.dir)?
+        after == before,
+        "the kernel state changed: {before:?} -> {after:?}"
     );
     ensure!(l.entry_names()? == names_before, "entries changed");
     Ok(())
 }
 
-pub fn without_capability(area: &Path, face: Face) -> TestResult {
-    let scratch = Scratch::new_in(area, "nocap")?;
+/// Root without CAP_LINUX_IMMUTABLE (as container runtimes start it): AUTO falls back to the
+/// read-only mount, which stops every attack and lets writes through the links go on.
+pub fn auto_without_cap_linux_immutable_mounts(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "automount")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
     let call = call_of(&l);
-    let creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
-    let out = run_as(creds, || face.call(Op::Freeze, &call));
+    let out = run_as(NO_IMMUTABLE, || face.call(Op::Freeze, &call));
+    expect_status(&out, Status::Ok)?;
+    ensure!(
+        !out.immutable_layer && out.mount_layer,
+        "layers: {}",
+        out.summary
+    );
+    ensure!(
+        out.attempt(Layer::Immutable) == Some((Action::Denied, libc::EPERM)),
+        "immutable: {:?}",
+        out.attempts
+    );
+    ensure!(
+        out.attempt(Layer::Mount) == Some((Action::Frozen, 0)),
+        "mount: {:?}",
+        out.attempts
+    );
+    check_pinned_records(&out, &l, Action::Frozen, false)?;
+    let state = kernel_state(&l.dir)?;
+    ensure!(
+        !state.any_flag() && state.read_only_mount(),
+        "kernel: {state:?}"
+    );
+    for attack in ATTACKS {
+        for creds in [NO_CAPS, Creds::User(SANDBOX_UID)] {
+            ensure!(
+                run_as(creds, || (attack.run)(&l)).is_err(),
+                "{} as {} went through the mount",
+                attack.name,
+                creds.name()
+            );
+        }
+    }
+    // The sandbox user still writes its data through the links.
+    run_as(Creds::User(SANDBOX_UID), || {
+        fs::write(l.dir.join("workspace/note.txt"), b"data")
+    })?;
+    ensure!(
+        fs::read(l.data.join("workspace/note.txt"))? == b"data",
+        "the write did not reach the data dir"
+    );
+    expect_status(
+        &run_as(NO_IMMUTABLE, || face.call(Op::Verify, &call)),
+        Status::Ok,
+    )?;
+    expect_status(
+        &run_as(NO_IMMUTABLE, || face.call(Op::Unfreeze, &call)),
+        Status::Ok,
+    )?;
+    ensure_clean(&l.dir)?;
+    add_entry_as(NO_CAPS, &l).map_err(|e| format!("unfrozen, the attack works again: {e}"))?;
+    Ok(())
+}
+
+/// Strategy IMMUTABLE without CAP_LINUX_IMMUTABLE: nothing pinned, said so, validation done.
+pub fn immutable_without_capability(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "nocap")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let out = run_as(NO_IMMUTABLE, || face.call(Op::Freeze, &call));
     expect_status(&out, Status::NoCapability)?;
     let dir = out.record(".");
     ensure!(
         dir.action == Action::Denied && dir.errno == libc::EPERM,
         "directory: {dir:?}"
     );
-    ensure!(!out.immutable_layer, "no layer without the capability");
     ensure!(
-        flags(&l.dir)?.iter().all(|(_, on)| !on),
-        "a flag was set without the capability"
+        out.attempt(Layer::Mount).is_none(),
+        "IMMUTABLE does not try the mount"
     );
-    // Validation still ran.
+    ensure_clean(&l.dir)?;
     Tamper::RepointedLink.apply(&l)?;
-    let out = run_as(creds, || face.call(Op::Freeze, &call));
+    let out = run_as(NO_IMMUTABLE, || face.call(Op::Freeze, &call));
     expect_status(&out, Status::Invalid)?;
     ensure!(
         out.record("hooks").reason == Reason::LinkTargetMismatch,
@@ -154,15 +303,47 @@ pub fn without_capability(area: &Path, face: Face) -> TestResult {
     Ok(())
 }
 
+/// Root without CAP_LINUX_IMMUTABLE and CAP_SYS_ADMIN: no layer applies; each says why.
+pub fn without_either_capability(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "nocaps")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l);
+    let out = run_as(NO_CAPS, || face.call(Op::Freeze, &call));
+    expect_status(&out, Status::NoCapability)?;
+    ensure!(
+        out.attempt(Layer::Immutable) == Some((Action::Denied, libc::EPERM)),
+        "{:?}",
+        out.attempts
+    );
+    ensure!(
+        out.attempt(Layer::Mount) == Some((Action::Denied, libc::EPERM)),
+        "{:?}",
+        out.attempts
+    );
+    ensure!(
+        out.summary.contains("immutable: denied") && out.summary.contains("mount: denied"),
+        "{}",
+        out.summary
+    );
+    ensure_clean(&l.dir)?;
+    Tamper::Subdirectory.apply(&l)?;
+    expect_status(
+        &run_as(NO_CAPS, || face.call(Op::Freeze, &call)),
+        Status::Invalid,
+    )?;
+    ensure_clean(&l.dir)
+}
+
 pub fn plain_user(area: &Path, face: Face) -> TestResult {
     let scratch = Scratch::new_in(area, "user")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
     let call = call_of(&l);
-    let out = run_as(Creds::User(SANDBOX_UID), || face.call(Op::Freeze, &call));
+    let user = Creds::User(SANDBOX_UID);
+    let out = run_as(user, || face.call(Op::Freeze, &call));
     expect_status(&out, Status::NoCapability)?;
     ensure!(
         out.record(".").action == Action::Denied,
-        "the directory flag must be denied"
+        "the directory must be denied"
     );
     ensure!(
         out.records
@@ -171,28 +352,26 @@ pub fn plain_user(area: &Path, face: Face) -> TestResult {
             .all(|r| r.action == Action::Checked),
         "every entry validated"
     );
-    ensure!(
-        flags(&l.dir)?.iter().all(|(_, on)| !on),
-        "a plain user pinned something"
-    );
+    ensure_clean(&l.dir)?;
     expect_status(
-        &run_as(Creds::User(SANDBOX_UID), || face.call(Op::Verify, &call)),
+        &run_as(user, || face.call(Op::Verify, &call)),
         Status::NotFrozen,
     )?;
     Tamper::DotfileLinkElsewhere.apply(&l)?;
-    let out = run_as(Creds::User(SANDBOX_UID), || face.call(Op::Freeze, &call));
+    let out = run_as(user, || face.call(Op::Freeze, &call));
     expect_status(&out, Status::Invalid)?;
     ensure!(
         out.record(".evil").reason == Reason::LinkTargetMismatch,
         ".evil must be rejected"
     );
-    Ok(())
+    ensure_clean(&l.dir)
 }
 
-pub fn ramfs_unsupported(area: &Path, face: Face) -> TestResult {
+/// ramfs has no flags at all: IMMUTABLE says NC_UNSUPPORTED, AUTO pins with the mount.
+pub fn ramfs(area: &Path, face: Face) -> TestResult {
     let scratch = Scratch::new_in(area, "ramfs")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
-    let call = call_of(&l);
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
     let out = face.call(Op::Freeze, &call);
     expect_status(&out, Status::Unsupported)?;
     ensure!(
@@ -200,23 +379,43 @@ pub fn ramfs_unsupported(area: &Path, face: Face) -> TestResult {
         "directory: {:?}",
         out.record(".")
     );
-    ensure!(
-        std::os::unix::fs::symlink("/etc", l.dir.join("evil")).is_ok(),
-        "ramfs cannot be pinned by flags"
-    );
-    fs::remove_file(l.dir.join("evil"))?;
+    ensure_clean(&l.dir)?;
     expect_status(&face.call(Op::Verify, &call), Status::NotFrozen)?;
+
+    let call = call_of(&l);
+    let out = face.call(Op::Freeze, &call);
+    expect_status(&out, Status::Ok)?;
+    ensure!(out.mount_layer && !out.immutable_layer, "{}", out.summary);
+    ensure!(
+        out.attempt(Layer::Immutable)
+            .is_some_and(|a| a.0 == Action::Unsupported),
+        "{:?}",
+        out.attempts
+    );
+    ensure!(
+        kernel_state(&l.dir)?.read_only_mount(),
+        "no read-only mount on ramfs"
+    );
+    for attack in ATTACKS {
+        ensure!(
+            run_as(NO_CAPS, || (attack.run)(&l)).is_err(),
+            "{} went through on ramfs",
+            attack.name
+        );
+    }
+    expect_status(&face.call(Op::Verify, &call), Status::Ok)?;
     expect_status(&face.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure_clean(&l.dir)?;
     Tamper::Subdirectory.apply(&l)?;
     expect_status(&face.call(Op::Freeze, &call), Status::Invalid)?;
-    Ok(())
+    ensure_clean(&l.dir)
 }
 
-pub fn attack(area: &Path, index: usize, creds: Creds) -> TestResult {
+pub fn attack(area: &Path, index: usize, creds: Creds, strategy: Strategy) -> TestResult {
     let attack = &ATTACKS[index];
     let scratch = Scratch::new_in(area, "attack")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
-    let call = call_of(&l);
+    let call = call_of(&l).with_strategy(strategy);
     expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
     let names = l.entry_names()?;
     let target = fs::read_link(l.dir.join("hooks"))?;
@@ -245,6 +444,56 @@ pub fn attack(area: &Path, index: usize, creds: Creds) -> TestResult {
         run_as(creds, || (attack.run)(&l))
             .map_err(|e| format!("{} fails even unfrozen: {e}", attack.name))?;
     }
+    Ok(())
+}
+
+/// Mounts that are not nc-harden's are never taken off: a read-write bind of the directory
+/// onto itself, a read-only bind of another directory; nc-harden's own on top of one goes.
+pub fn foreign_mounts_are_left_alone(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "foreign")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    // No required names: the other directory bound on top has other entries.
+    let call = Call::new(&l.dir, &l.data, l.owner).with_strategy(Strategy::Mount);
+    bind(&l.dir, &l.dir, false)?;
+    let foreign = kernel_state(&l.dir)?.mounts;
+    ensure!(foreign.len() == 1, "{foreign:?}");
+    expect_status(&face.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure!(
+        kernel_state(&l.dir)?.mounts == foreign,
+        "unfreeze took off a read-write bind"
+    );
+    expect_status(&face.call(Op::Freeze, &call), Status::Ok)?;
+    ensure!(
+        kernel_state(&l.dir)?.mounts.len() == 2,
+        "ours on top of the foreign one"
+    );
+    expect_status(&face.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure!(
+        kernel_state(&l.dir)?.mounts == foreign,
+        "unfreeze must take off exactly its own"
+    );
+    expect_status(&face.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure!(
+        kernel_state(&l.dir)?.mounts == foreign,
+        "and stay put when called twice"
+    );
+
+    let other = l.root.join("other");
+    fs::create_dir(&other)?;
+    let other_link = other.join("hooks");
+    std::os::unix::fs::symlink(l.data.join("hooks"), &other_link)?;
+    bind(&other, &l.dir, true)?;
+    let foreign = kernel_state(&l.dir)?.mounts;
+    ensure!(
+        foreign.len() == 2 && kernel_state(&l.dir)?.read_only_mount(),
+        "{foreign:?}"
+    );
+    expect_status(&face.call(Op::Verify, &call), Status::NotFrozen)?;
+    expect_status(&face.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure!(
+        kernel_state(&l.dir)?.mounts == foreign,
+        "unfreeze took off a read-only bind of another directory"
+    );
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use common::native::{compile_c, ensure_ok};
 use common::{Call, Face, Op, Outcome};
 use libtest_mimic::{Arguments, Failed, Trial};
 use nc_harden::policy::Reason;
-use nc_harden::{escape_bytes, Action, Status};
+use nc_harden::{escape_bytes, Action, Status, Strategy};
 use nc_harden_testkit::creds::{CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN};
 use nc_harden_testkit::{
     immutable_flag, privilege, run_as, Creds, Expect, FsKind, Layout, Scratch, Tamper, Variant,
@@ -147,53 +147,85 @@ fn main() {
             );
         };
 
+    let strategies = [Strategy::Auto, Strategy::Mount, Strategy::Both];
     for kind in [FsKind::Disk, FsKind::Ext4, FsKind::Tmpfs] {
         let fs = kind.name();
         for face in Face::ALL {
             let f = face.name();
-            for variant in [Variant::A, Variant::B] {
+            for strategy in strategies {
+                let s = strategy.name();
+                for variant in [Variant::A, Variant::B] {
+                    let v = format!("{variant:?}").to_lowercase();
+                    add(
+                        format!("{fs}::{f}::{s}::freeze_verify_unfreeze_variant_{v}"),
+                        kind,
+                        Box::new(move |a| {
+                            engine::freeze_verify_unfreeze(a, face, variant, strategy)
+                        }),
+                    );
+                }
+            }
+            for strategy in [Strategy::Auto, Strategy::Mount] {
+                for tamper in Tamper::ALL {
+                    add(
+                        format!("{fs}::{f}::{}::rejects::{}", strategy.name(), tamper.name()),
+                        kind,
+                        Box::new(move |a| engine::rejects(a, face, tamper, strategy)),
+                    );
+                }
+            }
+            let cases: [(&str, fn(&Path, Face) -> TestResult); 5] = [
+                (
+                    "auto_without_cap_linux_immutable_pins_with_the_mount",
+                    engine::auto_without_cap_linux_immutable_mounts,
+                ),
+                (
+                    "immutable_without_cap_linux_immutable_is_no_capability",
+                    engine::immutable_without_capability,
+                ),
+                (
+                    "without_either_capability_pins_nothing",
+                    engine::without_either_capability,
+                ),
+                ("plain_user_validates_and_pins_nothing", engine::plain_user),
+                (
+                    "foreign_mounts_are_left_alone",
+                    engine::foreign_mounts_are_left_alone,
+                ),
+            ];
+            for (name, test) in cases {
                 add(
-                    format!("{fs}::{f}::freeze_verify_unfreeze_variant_{variant:?}").to_lowercase(),
+                    format!("{fs}::{f}::{name}"),
                     kind,
-                    Box::new(move |a| engine::freeze_verify_unfreeze(a, face, variant)),
+                    Box::new(move |a| test(a, face)),
                 );
             }
-            for tamper in Tamper::ALL {
-                add(
-                    format!("{fs}::{f}::rejects::{}", tamper.name()),
-                    kind,
-                    Box::new(move |a| engine::rejects(a, face, tamper)),
-                );
-            }
-            add(
-                format!("{fs}::{f}::no_capability_without_cap_linux_immutable"),
-                kind,
-                Box::new(move |a| engine::without_capability(a, face)),
-            );
-            add(
-                format!("{fs}::{f}::plain_user_validates_and_pins_nothing"),
-                kind,
-                Box::new(move |a| engine::plain_user(a, face)),
-            );
         }
         for (index, a) in ATTACKS.iter().enumerate() {
             for creds in [
                 Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
                 Creds::User(SANDBOX_UID),
             ] {
-                add(
-                    format!("{fs}::attack::{}::as_{}", a.name, creds.name()),
-                    kind,
-                    Box::new(move |area| engine::attack(area, index, creds)),
-                );
+                for strategy in [Strategy::Auto, Strategy::Mount] {
+                    add(
+                        format!(
+                            "{fs}::attack::{}::{}::as_{}",
+                            strategy.name(),
+                            a.name,
+                            creds.name()
+                        ),
+                        kind,
+                        Box::new(move |area| engine::attack(area, index, creds, strategy)),
+                    );
+                }
             }
         }
     }
     for face in Face::ALL {
         add(
-            format!("ramfs::{}::unsupported", face.name()),
+            format!("ramfs::{}::flags_unsupported_mount_pins", face.name()),
             FsKind::Ramfs,
-            Box::new(move |a| engine::ramfs_unsupported(a, face)),
+            Box::new(move |a| engine::ramfs(a, face)),
         );
         add(
             format!("disk::{}::not_found_and_unsafe_paths", face.name()),

@@ -1,0 +1,173 @@
+//! Mount syscalls: the new mount API (open_tree, mount_setattr, move_mount), the legacy
+//! mount(2) it falls back to, umount2, and the facts (statx mount id, statvfs flags,
+//! /proc/self/mountinfo) by which a mount is recognised.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use super::retry;
+
+/// `struct mount_attr` of mount_setattr(2), first version (libc's is non-exhaustive).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV`.
+pub const PIN_ATTRS: u64 =
+    libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+
+/// `open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)`: a detached
+/// copy of the mount at `dir`, rooted at `dir` itself.
+pub fn open_tree_clone(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
+    // SAFETY: an empty NUL-terminated path with AT_EMPTY_PATH; integer flags.
+    let fd = retry(|| unsafe {
+        libc::syscall(libc::SYS_open_tree, dir.as_raw_fd(), c"".as_ptr(), flags)
+    })?;
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH, {attr_set})`.
+pub fn mount_setattr(mnt: BorrowedFd<'_>, attr_set: u64) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is readable for the size passed.
+    retry(|| unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// `move_mount(from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)`:
+/// attaches the detached mount `from` onto the directory `to`, both by fd.
+pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: empty NUL-terminated paths with the EMPTY_PATH flags.
+    retry(|| unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+        )
+    })?;
+    Ok(())
+}
+
+/// The procfs path that names what an fd names, for the calls that take only paths.
+fn fd_path(fd: BorrowedFd<'_>) -> CString {
+    CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number")
+}
+
+/// Legacy `mount(2)` bind of `src` onto `target`, both named by fd through procfs.
+pub fn bind_mount(src: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    let (src, target) = (fd_path(src), fd_path(target));
+    // SAFETY: NUL-terminated paths; NULL type and data are allowed with MS_BIND.
+    retry(|| unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    })?;
+    Ok(())
+}
+
+/// Legacy remount of the bind mount whose root `mnt` is: read-only, nosuid, nodev.
+pub fn remount_pinned(mnt: BorrowedFd<'_>) -> io::Result<()> {
+    let target = fd_path(mnt);
+    let flags =
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+    // SAFETY: a NUL-terminated path; NULL source, type and data are allowed for a remount.
+    retry(|| unsafe {
+        libc::mount(
+            std::ptr::null(),
+            target.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    })?;
+    Ok(())
+}
+
+/// Detaches the mount whose root `mnt` is (umount2 through the fd's procfs path, so that
+/// exactly that mount goes, whatever the path to it is now).
+pub fn unmount(mnt: BorrowedFd<'_>) -> io::Result<()> {
+    let target = fd_path(mnt);
+    // SAFETY: a NUL-terminated path.
+    retry(|| unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })?;
+    Ok(())
+}
+
+/// What statx says of an fd's place in the mount tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountFacts {
+    pub mnt_id: u64,
+    /// The fd names the root of its mount.
+    pub is_mount_root: bool,
+}
+
+/// `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID)`.
+pub fn mount_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `stx` is a valid out-pointer; an empty path with AT_EMPTY_PATH.
+    retry(|| unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            stx.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: statx succeeded and filled `stx`.
+    let stx = unsafe { stx.assume_init() };
+    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    Ok(MountFacts {
+        mnt_id: stx.stx_mnt_id,
+        is_mount_root: stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+    })
+}
+
+/// `ST_RDONLY`, `ST_NOSUID`, `ST_NODEV` of fstatvfs: the flags of the mount the fd is on.
+pub fn mount_flags(fd: BorrowedFd<'_>) -> io::Result<(bool, bool, bool)> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `st` is a valid out-pointer.
+    retry(|| unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatvfs succeeded.
+    let flags = unsafe { st.assume_init() }.f_flag;
+    Ok((
+        flags & libc::ST_RDONLY != 0,
+        flags & libc::ST_NOSUID != 0,
+        flags & libc::ST_NODEV != 0,
+    ))
+}
+
+/// The bytes of /proc/self/mountinfo.
+pub fn read_mountinfo() -> io::Result<Vec<u8>> {
+    std::fs::read("/proc/self/mountinfo")
+}
