@@ -8,7 +8,7 @@ use std::path::Path;
 use nc_harden::{Policy, Report, Status};
 use nc_harden_testkit::creds::{CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN};
 use nc_harden_testkit::{
-    immutable_flag, privilege, run_as, Creds, Layout, Scratch, Tamper, Variant, ATTACKS,
+    immutable_flag, mounts_at, privilege, run_as, Creds, Layout, Scratch, Tamper, Variant, ATTACKS,
 };
 
 struct Demo {
@@ -110,6 +110,16 @@ fn show_flags(demo: &mut Demo, dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+fn show_mounts(demo: &mut Demo, dir: &Path) -> io::Result<()> {
+    let mounts = mounts_at(dir)?;
+    let said = match mounts.last() {
+        Some(m) => format!("mounted on itself, {}", m.options),
+        None => "not a mount point".to_string(),
+    };
+    demo.detail(format!("read back from the mount table: the directory is {said}"));
+    Ok(())
+}
+
 fn story(demo: &mut Demo, root: &Path) -> io::Result<()> {
     let l = Layout::build(root, Variant::B)?;
     let names = l.entry_names()?;
@@ -161,9 +171,21 @@ fn story(demo: &mut Demo, root: &Path) -> io::Result<()> {
             Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
             false,
         );
-        std::fs::remove_file(l.dir.join(".evil"))?;
+                std::fs::remove_file(l.dir.join(".evil"))?;
         std::fs::remove_file(l.dir.join("hooks"))?;
         l.link("hooks")?;
+
+        demo.say("as container runtimes start the launcher: root without CAP_LINUX_IMMUTABLE, with CAP_SYS_ADMIN");
+        let launcher = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+        let report = run_as(launcher, || {
+            Report::from_result(nc_harden::Operation::Freeze, p.dir(), p.validate_and_freeze())
+        });
+        demo.report("freeze (AUTO: the flag is refused, a read-only bind mount pins instead)", &report, Status::Ok);
+        show_mounts(demo, &l.dir)?;
+        try_attacks(demo, &l, Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]), true);
+        let report = run_as(launcher, || Report::from_result(nc_harden::Operation::Unfreeze, p.dir(), p.unfreeze()));
+        demo.report("unfreeze", &report, Status::Ok);
+        show_mounts(demo, &l.dir)?;
     }
     Tamper::DotfileLinkElsewhere.apply(&l)?;
     demo.say("a dotfile link that the shell glob never saw: .evil -> /etc");
@@ -182,7 +204,13 @@ pub fn run() -> u8 {
         step: 0,
         surprises: 0,
     };
-    println!("nc-harden demo: a NemoClaw-shaped layout in a temporary directory");
+        println!("nc-harden demo: a NemoClaw-shaped layout in a temporary directory");
+    // The demo's mounts stay inside a mount namespace of its own.
+    if privilege::missing().is_none() {
+        if let Err(e) = privilege::enter_private_mount_namespace() {
+            println!("(no private mount namespace: {e}; its mounts are taken off at the end all the same)");
+        }
+    }
     let result = Scratch::new("demo").and_then(|scratch| {
         let outcome = story(&mut demo, scratch.path());
         let path = scratch.path().to_path_buf();
