@@ -116,7 +116,9 @@ fn show_mounts(demo: &mut Demo, dir: &Path) -> io::Result<()> {
         Some(m) => format!("mounted on itself, {}", m.options),
         None => "not a mount point".to_string(),
     };
-    demo.detail(format!("read back from the mount table: the directory is {said}"));
+    demo.detail(format!(
+        "read back from the mount table: the directory is {said}"
+    ));
     Ok(())
 }
 
@@ -171,19 +173,34 @@ fn story(demo: &mut Demo, root: &Path) -> io::Result<()> {
             Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
             false,
         );
-                std::fs::remove_file(l.dir.join(".evil"))?;
+        std::fs::remove_file(l.dir.join(".evil"))?;
         std::fs::remove_file(l.dir.join("hooks"))?;
         l.link("hooks")?;
 
         demo.say("as container runtimes start the launcher: root without CAP_LINUX_IMMUTABLE, with CAP_SYS_ADMIN");
         let launcher = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
         let report = run_as(launcher, || {
-            Report::from_result(nc_harden::Operation::Freeze, p.dir(), p.validate_and_freeze())
+            Report::from_result(
+                nc_harden::Operation::Freeze,
+                p.dir(),
+                p.validate_and_freeze(),
+            )
         });
-        demo.report("freeze (AUTO: the flag is refused, a read-only bind mount pins instead)", &report, Status::Ok);
+        demo.report(
+            "freeze (AUTO: the flag is refused, a read-only bind mount pins instead)",
+            &report,
+            Status::Ok,
+        );
         show_mounts(demo, &l.dir)?;
-        try_attacks(demo, &l, Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]), true);
-        let report = run_as(launcher, || Report::from_result(nc_harden::Operation::Unfreeze, p.dir(), p.unfreeze()));
+        try_attacks(
+            demo,
+            &l,
+            Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
+            true,
+        );
+        let report = run_as(launcher, || {
+            Report::from_result(nc_harden::Operation::Unfreeze, p.dir(), p.unfreeze())
+        });
         demo.report("unfreeze", &report, Status::Ok);
         show_mounts(demo, &l.dir)?;
     }
@@ -204,7 +221,7 @@ pub fn run() -> u8 {
         step: 0,
         surprises: 0,
     };
-        println!("nc-harden demo: a NemoClaw-shaped layout in a temporary directory");
+    println!("nc-harden demo: a NemoClaw-shaped layout in a temporary directory");
     // The demo's mounts stay inside a mount namespace of its own.
     if privilege::missing().is_none() {
         if let Err(e) = privilege::enter_private_mount_namespace() {

@@ -11,7 +11,8 @@ use crate::error::Error;
 use crate::pin::{immutable, mount, MountApi, Outcome};
 use crate::policy::{self, FileKind, Reason};
 use crate::report::{
-    Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status, DIRECTORY_ENTRY,
+    escape_bytes, Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status,
+    DIRECTORY_ENTRY,
 };
 use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
@@ -157,6 +158,16 @@ impl Policy {
                 attempts,
                 entries,
             ));
+        }
+        // From outside: the path must still lead to the directory pinned. Once pinned it cannot
+        // be renamed (immutable, or a mount point), so a swap can only have happened before.
+        if !self.still_at_path(dir.as_fd())? {
+            scan.undo.rollback(dir.as_fd())?;
+            return Err(Error::UnsafePath {
+                path: escape_bytes(&self.dir),
+                why: "the directory was moved or replaced during the call; nothing left changed"
+                    .into(),
+            });
         }
         let status = if !layers.any() {
             if attempts.iter().any(|a| a.action == Action::Denied) {
@@ -339,6 +350,17 @@ impl Policy {
             attempts,
             entries,
         ))
+    }
+
+    /// Whether the path resolves, afresh, to the directory `dir` is.
+    fn still_at_path(&self, dir: BorrowedFd<'_>) -> Result<bool, Error> {
+        let Ok(now) = self.open_dir(Access::Path) else {
+            return Ok(false);
+        };
+        let examine = |fd: BorrowedFd<'_>| {
+            sys::fstat(fd).map_err(|e| Error::io("examining the directory", e))
+        };
+        Ok(examine(now.as_fd())?.same_inode(&examine(dir)?))
     }
 
     /// The directory resolved afresh by path, as the pinning layers check it from outside.

@@ -180,6 +180,13 @@ pub enum FsKind {
     Ramfs,
     /// A fresh ext4 image on a loop device.
     Ext4,
+    /// A fresh XFS image on a loop device (xfsprogs).
+    Xfs,
+    /// A fresh btrfs image on a loop device (btrfs-progs).
+    Btrfs,
+    /// overlayfs with its lower, upper and work directories on a fresh ext4 image, as a
+    /// container's root is.
+    Overlay,
 }
 
 impl FsKind {
@@ -189,6 +196,9 @@ impl FsKind {
             FsKind::Tmpfs => "tmpfs",
             FsKind::Ramfs => "ramfs",
             FsKind::Ext4 => "ext4",
+            FsKind::Xfs => "xfs",
+            FsKind::Btrfs => "btrfs",
+            FsKind::Overlay => "overlay",
         }
     }
 }
@@ -238,14 +248,39 @@ impl Scratch {
         match kind {
             FsKind::Disk => return Ok(target),
             FsKind::Tmpfs | FsKind::Ramfs => mount_fs(kind.name(), &target, "mode=0755")?,
-            FsKind::Ext4 => {
-                let image = self.root.join(format!("ext4-{}.img", self.mounts.len()));
-                fs::File::create(&image)?.set_len(64 << 20)?;
-                run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))?;
+            FsKind::Ext4 | FsKind::Xfs | FsKind::Btrfs => {
+                let (mkfs, args, size): (&str, &[&str], u64) = match kind {
+                    FsKind::Ext4 => ("mkfs.ext4", &["-q", "-F"], 64),
+                    FsKind::Xfs => ("mkfs.xfs", &["-q", "-f"], 320),
+                    _ => ("mkfs.btrfs", &["-q", "-f"], 128),
+                };
+                let image = self
+                    .root
+                    .join(format!("{}-{}.img", kind.name(), self.mounts.len()));
+                fs::File::create(&image)?.set_len(size << 20)?;
+                run(Command::new(mkfs).args(args).arg(&image))?;
                 run(Command::new("mount")
                     .args(["-o", "loop"])
                     .arg(&image)
                     .arg(&target))?;
+                fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
+            }
+            FsKind::Overlay => {
+                let base = self.area(FsKind::Ext4)?;
+                let dirs: Vec<PathBuf> = ["lower", "upper", "work"]
+                    .iter()
+                    .map(|d| base.join(d))
+                    .collect();
+                for d in &dirs {
+                    fs::create_dir(d)?;
+                }
+                let data = format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    dirs[0].display(),
+                    dirs[1].display(),
+                    dirs[2].display()
+                );
+                mount_fs("overlay", &target, &data)?;
                 fs::set_permissions(&target, fs::Permissions::from_mode(0o755))?;
             }
         }

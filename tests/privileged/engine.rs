@@ -13,8 +13,8 @@ const NO_CAPS: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN])
 /// `dir`, each read without nc-harden.
 #[derive(Debug, PartialEq, Eq)]
 pub struct KernelState {
-    flags: Vec<(PathBuf, bool)>,
-    mounts: Vec<(u64, bool)>,
+    pub flags: Vec<(PathBuf, bool)>,
+    pub mounts: Vec<(u64, bool)>,
 }
 
 pub fn kernel_state(dir: &Path) -> io::Result<KernelState> {

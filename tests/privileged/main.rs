@@ -10,6 +10,7 @@ mod callers;
 #[path = "../common/mod.rs"]
 mod common;
 mod engine;
+mod matrix;
 
 use std::fs;
 use std::io;
@@ -40,18 +41,30 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
-/// The filesystems of the suite, each mounted once in the private namespace.
+/// The filesystems of the suite, each mounted once in the private namespace. One that
+/// cannot be made (a missing mkfs, say) fails its tests under NC_HARDEN_REQUIRE_PRIVILEGED.
 struct Areas {
     _scratch: Scratch,
-    paths: Vec<(FsKind, PathBuf)>,
+    paths: Vec<(FsKind, Result<PathBuf, String>)>,
 }
 
 impl Areas {
     fn mount() -> io::Result<Areas> {
         let mut scratch = Scratch::new("areas")?;
         let mut paths = Vec::new();
-        for kind in [FsKind::Disk, FsKind::Ext4, FsKind::Tmpfs, FsKind::Ramfs] {
-            paths.push((kind, scratch.area(kind)?));
+        for kind in [
+            FsKind::Disk,
+            FsKind::Ext4,
+            FsKind::Tmpfs,
+            FsKind::Ramfs,
+            FsKind::Xfs,
+            FsKind::Btrfs,
+            FsKind::Overlay,
+        ] {
+            let area = scratch
+                .area(kind)
+                .map_err(|e| format!("cannot make a {} area: {e}", kind.name()));
+            paths.push((kind, area));
         }
         Ok(Areas {
             _scratch: scratch,
@@ -59,12 +72,12 @@ impl Areas {
         })
     }
 
-    fn path(&self, kind: FsKind) -> PathBuf {
+    fn path(&self, kind: FsKind) -> Result<PathBuf, String> {
         self.paths
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, p)| p.clone())
-            .expect("mounted")
+            .expect("every kind is tried")
     }
 }
 
@@ -136,12 +149,15 @@ fn main() {
     let mut trials = Vec::new();
     let mut add =
         |name: String, kind: FsKind, test: Box<dyn FnOnce(&Path) -> TestResult + Send>| {
-            let areas = areas.clone();
-            let ignored = areas.is_none() && !privilege::required();
+            let area = match &areas {
+                Some(areas) => areas.path(kind),
+                None => Err("needs root with CAP_LINUX_IMMUTABLE and CAP_SYS_ADMIN".to_string()),
+            };
+            let ignored = area.is_err() && !privilege::required();
             trials.push(
-                Trial::test(name, move || match areas {
-                    Some(areas) => test(&areas.path(kind)),
-                    None => Err("needs root with CAP_LINUX_IMMUTABLE and CAP_SYS_ADMIN".into()),
+                Trial::test(name, move || match area {
+                    Ok(path) => test(&path),
+                    Err(why) => Err(why.into()),
                 })
                 .with_ignored_flag(ignored),
             );
@@ -242,6 +258,25 @@ fn main() {
                 FsKind::Disk,
                 Box::new(move |a| callers::c_program(&n, a, cpp)),
             );
+        }
+    }
+    for fs in matrix::FILESYSTEMS {
+        for creds in matrix::PRIVILEGES {
+            for strategy in matrix::STRATEGIES {
+                for face in [Face::Rust, Face::RustFallbacks] {
+                    add(
+                        format!(
+                            "matrix::{}::{}::{}::{}",
+                            fs.name(),
+                            creds.name(),
+                            strategy.name(),
+                            face.name()
+                        ),
+                        fs,
+                        Box::new(move |a| matrix::cell(a, fs, creds, strategy, face)),
+                    );
+                }
+            }
         }
     }
     let callers: [(&str, fn(&Path) -> TestResult); 6] = [
