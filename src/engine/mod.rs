@@ -18,6 +18,10 @@ use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
 use scan::{Mode, Scan, Undo};
 
+/// How many passes `judge_settled` makes before it gives up on a directory that keeps
+/// changing under a fresh read-only mount.
+const SETTLE_PASSES: usize = 4;
+
 /// Which pinning layers a freeze applies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(u32)]
@@ -125,7 +129,12 @@ impl Policy {
         );
         scan.undo = undo;
         let directory = directory_outcome(&attempts);
-        let mut entries = match self.judge_all(&mut scan, directory.action, directory.errno) {
+        let judged = if layers.mount && !layers.immutable {
+            self.judge_settled(&mut scan, directory)
+        } else {
+            self.judge_all(&mut scan, directory.action, directory.errno)
+        };
+        let mut entries = match judged {
             Ok(entries) => entries,
             Err(e) => {
                 // Nothing half-changed: an error mid-way takes back what was set so far.
@@ -163,11 +172,7 @@ impl Policy {
         // be renamed (immutable, or a mount point), so a swap can only have happened before.
         if !self.still_at_path(dir.as_fd())? {
             scan.undo.rollback(dir.as_fd())?;
-            return Err(Error::UnsafePath {
-                path: escape_bytes(&self.dir),
-                why: "the directory was moved or replaced during the call; nothing left changed"
-                    .into(),
-            });
+            return Err(self.moved());
         }
         let status = if !layers.any() {
             if attempts.iter().any(|a| a.action == Action::Denied) {
@@ -216,8 +221,11 @@ impl Policy {
         };
         if wants_mount {
             let reopen = || self.reopen_dir();
-            let pinned = mount::pin(dir, &reopen, self.mount_api)
-                .map_err(|e| Error::io("mounting the directory read-only", e))?;
+            let pinned =
+                mount::pin(dir, &reopen, self.mount_api).map_err(|e| match e.raw_os_error() {
+                    Some(libc::ESTALE) => self.moved(),
+                    _ => Error::io("mounting the directory read-only", e),
+                })?;
             attempts.push(attempt(Layer::Mount, pinned.outcome));
             undo.mount = pinned.mount;
             layers.mount = pinned.outcome.action.is_pinned();
@@ -352,8 +360,43 @@ impl Policy {
         ))
     }
 
-    /// Whether the path resolves, afresh, to the directory `dir` is.
+    /// Judges the entries under the read-only mount alone. The mount stops every change
+    /// that starts after it, but a change already under way in the writable mount beneath
+    /// (its path resolved before) may still land: wait for those (the directory's lock),
+    /// then judge until a pass sees the directory's change time stand still.
+    fn judge_settled(&self, scan: &mut Scan<'_>, directory: Outcome) -> Result<Vec<Entry>, Error> {
+        let changed = |fd| {
+            sys::fstat(fd)
+                .map(|m| m.changed)
+                .map_err(|e| Error::io("examining the directory", e))
+        };
+        for _ in 0..SETTLE_PASSES {
+            sys::lock_barrier(scan.dir);
+            let before = changed(scan.dir)?;
+            let entries = self.judge_all(scan, directory.action, directory.errno)?;
+            if changed(scan.dir)? == before {
+                return Ok(entries);
+            }
+        }
+        Err(Error::io(
+            "judging the directory",
+            std::io::Error::from_raw_os_error(libc::EAGAIN),
+        ))
+    }
+
+    /// Whether the path resolves, afresh, to the directory `dir` is. A rename of the
+    /// directory already under way is waited for first (its parent's lock): the pinned
+    /// directory cannot be renamed any more, so the answer then stays true.
     fn still_at_path(&self, dir: BorrowedFd<'_>) -> Result<bool, Error> {
+        if let Some(cut) = self.dir.iter().rposition(|&b| b == b'/').filter(|&i| i > 0) {
+            if let Ok(parent) =
+                walk::open_directory(&self.dir[..cut], Access::Read, self.resolution)
+            {
+                sys::lock_barrier(parent.as_fd());
+            }
+        } else if let Ok(root) = walk::open_directory(b"/", Access::Read, self.resolution) {
+            sys::lock_barrier(root.as_fd());
+        }
         let Ok(now) = self.open_dir(Access::Path) else {
             return Ok(false);
         };
@@ -361,6 +404,13 @@ impl Policy {
             sys::fstat(fd).map_err(|e| Error::io("examining the directory", e))
         };
         Ok(examine(now.as_fd())?.same_inode(&examine(dir)?))
+    }
+
+    fn moved(&self) -> Error {
+        Error::UnsafePath {
+            path: escape_bytes(&self.dir),
+            why: "the directory was moved or replaced during the call; nothing left changed".into(),
+        }
     }
 
     /// The directory resolved afresh by path, as the pinning layers check it from outside.

@@ -140,9 +140,8 @@ fn check_from_outside(
     if ok {
         Ok(())
     } else {
-        Err(io::Error::other(
-            "the read-only mount is not what the path leads to",
-        ))
+        // The path leads elsewhere now: the directory was moved (ESTALE says "moved").
+        Err(io::Error::from_raw_os_error(libc::ESTALE))
     }
 }
 

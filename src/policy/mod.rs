@@ -58,6 +58,8 @@ pub struct Meta {
     pub nlink: u64,
     pub dev: u64,
     pub ino: u64,
+    /// `st_ctime` in nanoseconds: changes with every entry added, removed or renamed.
+    pub changed: i128,
 }
 
 impl Meta {
@@ -226,6 +228,7 @@ mod tests {
             nlink,
             dev: 1,
             ino: 2,
+            changed: 0,
         }
     }
 

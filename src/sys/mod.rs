@@ -102,6 +102,7 @@ fn meta_of(st: &libc::stat) -> Meta {
         nlink: st.st_nlink as u64,
         dev: st.st_dev,
         ino: st.st_ino,
+        changed: st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128,
     }
 }
 
@@ -181,6 +182,23 @@ pub fn set_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
     // SAFETY: the kernel reads one int from `flags`.
     retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) })?;
     Ok(())
+}
+
+/// Waits for every change of the directory `dir` already under way: takes its inode lock
+/// exclusively, by an fsetxattr that can only fail (XATTR_REPLACE of an attribute nobody
+/// sets) and so changes nothing. The kernel takes the lock before it looks at the name or
+/// the permission; a filesystem without xattrs only makes the barrier weaker, not wrong.
+pub fn lock_barrier(dir: BorrowedFd<'_>) {
+    // SAFETY: a NUL-terminated name and an empty value.
+    let _ = unsafe {
+        libc::fsetxattr(
+            dir.as_raw_fd(),
+            c"trusted.nc-harden.barrier".as_ptr(),
+            std::ptr::null(),
+            0,
+            libc::XATTR_REPLACE,
+        )
+    };
 }
 
 /// `struct file_attr` of Linux 6.17 (`FILE_ATTR_SIZE_VER0` = 24 bytes).

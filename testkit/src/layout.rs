@@ -396,3 +396,37 @@ fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> io::Result<()> {
 pub fn owner_of(path: &Path) -> io::Result<u32> {
     Ok(fs::symlink_metadata(path)?.uid())
 }
+
+/// The policy, checked from outside with std::fs alone (never through nc-harden): every
+/// entry of `dir` as the contract wants it, and `required` present. Not the data directory,
+/// which is the sandbox user's and is checked by nc-harden at call time only.
+pub fn check_from_outside(l: &Layout, required: &[&str]) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let meta = fs::symlink_metadata(&l.dir).map_err(|e| e.to_string())?;
+    if !meta.is_dir() || meta.uid() != l.owner || meta.mode() & 0o022 != 0 {
+        return Err(format!("the directory itself: {meta:?}"));
+    }
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&l.dir).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let (name, path) = (entry.file_name(), entry.path());
+        let m = fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
+        if m.file_type().is_symlink() {
+            let target = fs::read_link(&path).map_err(|e| e.to_string())?;
+            let expected = [l.data.as_os_str().as_bytes(), b"/", name.as_bytes()].concat();
+            if target.as_os_str().as_bytes() != expected.as_slice() {
+                return Err(format!("{name:?} -> {target:?}"));
+            }
+        } else if !(m.is_file() && m.uid() == l.owner && m.mode() & 0o022 == 0 && m.nlink() == 1) {
+            return Err(format!("{name:?}: {m:?}"));
+        }
+        names.push(name);
+    }
+    match required
+        .iter()
+        .find(|r| !names.iter().any(|n| n == std::ffi::OsStr::new(r)))
+    {
+        Some(missing) => Err(format!("{missing} is missing")),
+        None => Ok(()),
+    }
+}

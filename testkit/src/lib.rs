@@ -14,4 +14,4 @@ pub mod privilege;
 pub use attacks::{Attack, ATTACKS};
 pub use creds::{command_as, run_as, Creds};
 pub use fs::{bind, immutable_flag, mounts_at, FsKind, MountEntry, Scratch};
-pub use layout::{Case, Expect, Layout, Tamper, Variant, SANDBOX_UID};
+pub use layout::{check_from_outside, Case, Expect, Layout, Tamper, Variant, SANDBOX_UID};

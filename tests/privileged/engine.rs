@@ -28,7 +28,7 @@ pub fn kernel_state(dir: &Path) -> io::Result<KernelState> {
 }
 
 impl KernelState {
-    fn any_flag(&self) -> bool {
+    pub fn any_flag(&self) -> bool {
         self.flags.iter().any(|(_, on)| *on)
     }
     fn all_flags(&self) -> bool {

@@ -11,6 +11,7 @@ mod callers;
 mod common;
 mod engine;
 mod matrix;
+mod race;
 
 use std::fs;
 use std::io;
@@ -277,6 +278,15 @@ fn main() {
                     );
                 }
             }
+        }
+    }
+    for (index, race) in race::RACES.iter().enumerate() {
+        for strategy in [Strategy::Auto, Strategy::Mount] {
+            add(
+                format!("race::{}::{}", race.name, strategy.name()),
+                FsKind::Ext4,
+                Box::new(move |a| race::run(a, index, strategy)),
+            );
         }
     }
     let callers: [(&str, fn(&Path) -> TestResult); 6] = [
