@@ -7,9 +7,11 @@
 mod demo;
 mod render;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::OsStringValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nc_harden::{Operation, Policy, Report, Status, Strategy};
 
@@ -71,11 +73,11 @@ enum Command {
 #[derive(Args)]
 struct Target {
     /// The directory to pin (absolute, normalized).
-    #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    dir: OsString,
     /// The directory its symlinks must point into (absolute, normalized).
-    #[arg(long, value_name = "DIR")]
-    data_dir: PathBuf,
+    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    data_dir: OsString,
 }
 
 #[derive(Args)]
@@ -164,10 +166,16 @@ fn run(
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { USAGE_ERROR } else { 0 };
+        // Help and version go to stdout; a usage error gets the prefix of every human line.
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            for line in e.render().to_string().lines().filter(|l| !l.is_empty()) {
+                eprintln!("{}{line}", render::PREFIX);
+            }
+            return ExitCode::from(USAGE_ERROR);
         }
     };
     let code = match &cli.command {

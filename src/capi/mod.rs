@@ -255,7 +255,9 @@ unsafe fn run(
             Err(_) => None,
         }
     });
-    let Some(report) = report else {
+    // A bad argument has no report, also when it shows only once the paths are opened
+    // (dir and data_dir the same directory under two names).
+    let Some(report) = report.filter(|r| r.status() != Status::BadArgument) else {
         return nc_status::NC_BAD_ARGUMENT;
     };
     let status = report.status().into();

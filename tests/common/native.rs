@@ -18,6 +18,13 @@ fn profile_dir() -> Result<PathBuf, Failure> {
 
 /// `cargo build --lib` for this crate, so that the .a and .so are those of the code under test.
 pub fn build_libraries() -> Result<PathBuf, Failure> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    Ok(BUILT
+        .get_or_init(|| build_libraries_now().map_err(|e| e.to_string()))
+        .clone()?)
+}
+
+fn build_libraries_now() -> Result<PathBuf, Failure> {
     let profile_dir = profile_dir()?;
     let target_dir = profile_dir.parent().ok_or("no target dir")?;
     let mut cmd = Command::new(env!("CARGO"));
@@ -103,4 +110,34 @@ pub fn compile_c(name: &str, out_dir: &Path, cpp: bool) -> Result<PathBuf, Failu
         .output()?;
     ensure_ok(&out, &format!("compiling c-tests/{name}.c as {language}"))?;
     Ok(exe)
+}
+
+/// The `nc-harden` command, built fresh.
+pub fn cli_binary() -> Result<PathBuf, Failure> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    Ok(BUILT
+        .get_or_init(|| cli_binary_now().map_err(|e| e.to_string()))
+        .clone()?)
+}
+
+fn cli_binary_now() -> Result<PathBuf, Failure> {
+    let profile_dir = build_libraries()?;
+    let target_dir = profile_dir.parent().ok_or("no target dir")?;
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args([
+        "build",
+        "-p",
+        "nc-harden-cli",
+        "--bin",
+        "nc-harden",
+        "--target-dir",
+    ])
+    .arg(target_dir);
+    cmd.arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+    if profile_dir.file_name() == Some("release".as_ref()) {
+        cmd.arg("--release");
+    }
+    ensure_ok(&cmd.output()?, "cargo build -p nc-harden-cli")?;
+    Ok(profile_dir.join("nc-harden"))
 }

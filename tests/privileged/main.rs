@@ -6,6 +6,7 @@
 //! Without root it lists every test as ignored (never as passed), and under
 //! NC_HARDEN_REQUIRE_PRIVILEGED=1 (set by `.ci/run`) it fails instead.
 
+mod bad_input;
 mod callers;
 #[path = "../common/mod.rs"]
 mod common;
@@ -289,6 +290,18 @@ fn main() {
             );
         }
     }
+    for (index, case) in bad_input::CASES.iter().enumerate() {
+        add(
+            format!("bad_input::{}", case.name),
+            FsKind::Disk,
+            Box::new(move |a| bad_input::run(a, index)),
+        );
+    }
+    add(
+        "bad_input::cli_usage_errors".into(),
+        FsKind::Disk,
+        Box::new(bad_input::cli_usage_errors),
+    );
     let callers: [(&str, fn(&Path) -> TestResult); 6] = [
         (
             "installed_shared_object_via_pkg_config",
