@@ -167,20 +167,38 @@ pub fn rewind(dir: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// `FS_IOC_GETFLAGS`. The payload is a 4-byte int whatever the ioctl number's `long` says.
-/// Callers check the file type first: the ioctl number is shared with device drivers.
-pub fn get_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
-    let mut flags: libc::c_int = 0;
-    // SAFETY: the kernel writes one int to `flags`.
-    retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) })?;
-    Ok(flags as u32)
+/// The payload of FS_IOC_GETFLAGS/SETFLAGS. The kernel reads and writes one 4-byte int at
+/// its start, whatever the `long` in the ioctl numbers says; the zeroed tail, as wide as that
+/// `long`, only keeps tools that trust the numbers (valgrind) from reading undefined bytes.
+#[repr(C)]
+struct FlagsPayload {
+    flags: libc::c_int,
+    _tail: [u8; std::mem::size_of::<libc::c_long>() - std::mem::size_of::<libc::c_int>()],
 }
 
-/// `FS_IOC_SETFLAGS` with a 4-byte payload.
+impl FlagsPayload {
+    fn new(flags: u32) -> Self {
+        FlagsPayload {
+            flags: flags as libc::c_int,
+            _tail: [0; std::mem::size_of::<libc::c_long>() - std::mem::size_of::<libc::c_int>()],
+        }
+    }
+}
+
+/// `FS_IOC_GETFLAGS`. Callers check the file type first: the ioctl numbers are shared with
+/// device drivers.
+pub fn get_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut payload = FlagsPayload::new(0);
+    // SAFETY: the kernel writes one int at the start of `payload`.
+    retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut payload) })?;
+    Ok(payload.flags as u32)
+}
+
+/// `FS_IOC_SETFLAGS`.
 pub fn set_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
-    let flags = flags as libc::c_int;
-    // SAFETY: the kernel reads one int from `flags`.
-    retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) })?;
+    let payload = FlagsPayload::new(flags);
+    // SAFETY: the kernel reads one int from the start of `payload`.
+    retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_SETFLAGS, &payload) })?;
     Ok(())
 }
 

@@ -76,7 +76,12 @@ pub fn native_static_libs() -> Result<Vec<String>, Failure> {
 
 /// Compiles `c-tests/<name>.c` strictly (C11, or C++17 when `cpp`: the header must serve
 /// both) against the header and the static library alone, plus the documented native libs.
-pub fn compile_c(name: &str, out_dir: &Path, cpp: bool) -> Result<PathBuf, Failure> {
+pub fn compile_c(
+    name: &str,
+    out_dir: &Path,
+    cpp: bool,
+    extra: &[&str],
+) -> Result<PathBuf, Failure> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = static_library()?;
     let target = env!("NC_HARDEN_TARGET");
@@ -95,10 +100,15 @@ pub fn compile_c(name: &str, out_dir: &Path, cpp: bool) -> Result<PathBuf, Failu
     } else {
         ("c", "-std=c11")
     };
-    let exe = out_dir.join(format!("{name}-{language}"));
+    let exe = out_dir.join(format!(
+        "{name}-{language}{}",
+        if extra.is_empty() { "" } else { "-checked" }
+    ));
     let out = compiler
         .to_command()
-        .args([standard, "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .args([standard, "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .args(extra)
+        .arg("-I")
         .arg(root.join("include"))
         .args(["-x", language])
         .arg(root.join("c-tests").join(format!("{name}.c")))

@@ -46,7 +46,7 @@ pub fn c_programs() -> Vec<String> {
 /// documented native libraries, run on a fresh layout.
 pub fn c_program(name: &str, area: &Path, cpp: bool) -> TestResult {
     let scratch = Scratch::new_in(area, "c")?;
-    let exe = compile_c(name, scratch.path(), cpp)?;
+    let exe = compile_c(name, scratch.path(), cpp, &[])?;
     let l = layout_in(&scratch)?;
     run_checked(
         Command::new(&exe).arg(&l.dir).arg(&l.data),
@@ -421,6 +421,75 @@ pub fn launcher_functions(area: &Path) -> TestResult {
         out.status.code() == Some(10),
         "and is not frozen: {:?}",
         out.status
+    );
+    all_clear(&l)
+}
+
+/// A memory checker around the C programs.
+#[derive(Clone, Copy, Debug)]
+pub enum Checker {
+    /// valgrind memcheck: no invalid access, no definite or indirect leak.
+    Valgrind,
+    /// AddressSanitizer and UndefinedBehaviorSanitizer (with LeakSanitizer) on the C side.
+    Sanitizers,
+}
+
+impl Checker {
+    pub fn name(self) -> &'static str {
+        match self {
+            Checker::Valgrind => "valgrind",
+            Checker::Sanitizers => "asan_ubsan",
+        }
+    }
+}
+
+/// c-tests/NAME.c under a memory checker, on a fresh layout: any report fails the test.
+pub fn c_program_checked(name: &str, area: &Path, checker: Checker) -> TestResult {
+    let scratch = Scratch::new_in(area, "mem")?;
+    let flags: &[&str] = match checker {
+        Checker::Valgrind => &["-g"],
+        Checker::Sanitizers => &[
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=all",
+        ],
+    };
+    let exe = compile_c(name, scratch.path(), false, flags)?;
+    let l = layout_in(&scratch)?;
+    let mut cmd = match checker {
+        Checker::Valgrind => {
+            let mut c = Command::new("valgrind");
+            c.args([
+                "-q",
+                "--error-exitcode=99",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+            ]);
+            c.arg(&exe);
+            c
+        }
+        Checker::Sanitizers => {
+            let mut c = Command::new(&exe);
+            c.env(
+                "ASAN_OPTIONS",
+                "detect_leaks=1:abort_on_error=0:exitcode=99",
+            );
+            c
+        }
+    };
+    let out = cmd.arg(&l.dir).arg(&l.data).output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(0),
+        "{} under {}: {:?}\n{err}",
+        name,
+        checker.name(),
+        out.status
+    );
+    ensure!(
+        !err.contains("ERROR: AddressSanitizer") && !err.contains("runtime error"),
+        "{err}"
     );
     all_clear(&l)
 }

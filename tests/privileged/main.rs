@@ -252,6 +252,14 @@ fn main() {
         );
     }
     for name in callers::c_programs() {
+        for checker in [callers::Checker::Valgrind, callers::Checker::Sanitizers] {
+            let n = name.clone();
+            add(
+                format!("memory::{}::{name}", checker.name()),
+                FsKind::Disk,
+                Box::new(move |a| callers::c_program_checked(&n, a, checker)),
+            );
+        }
         for cpp in [false, true] {
             let language = if cpp { "cpp" } else { "c" };
             let n = name.clone();
