@@ -103,6 +103,10 @@ impl Policy {
     /// Pins first, validates what is pinned, reads every flag back. On a failed validation
     /// every flag and mount this call added is taken back and the report says NC_INVALID.
     pub fn validate_and_freeze(&self) -> Result<Report, Error> {
+        #[cfg(feature = "panic-test")]
+        if self.dir.ends_with(b"/nc-harden-panic-test") {
+            panic!("forced by the panic-test feature");
+        }
         let dir = self.open_dir(Access::Read)?;
         let data = self.open_data_dir(&dir)?;
         let mut undo = Undo::default();

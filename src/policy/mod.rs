@@ -2,6 +2,8 @@
 //! rule is unit-tested on its own and the walk only gathers facts for it.
 
 mod paths;
+#[cfg(test)]
+mod properties;
 
 pub use paths::{check_disjoint, check_entry_name, check_path, PATH_MAX};
 
