@@ -7,6 +7,7 @@
 //! NC_HARDEN_REQUIRE_PRIVILEGED=1 (set by `.ci/run`) it fails instead.
 
 mod bad_input;
+mod budget;
 mod callers;
 #[path = "../common/mod.rs"]
 mod common;
@@ -310,6 +311,23 @@ fn main() {
         FsKind::Disk,
         Box::new(bad_input::cli_usage_errors),
     );
+    for kind in [FsKind::Ext4, FsKind::Tmpfs, FsKind::Xfs] {
+        let freeze = if kind == FsKind::Xfs {
+            budget::freeze_flagging_links
+        } else {
+            budget::freeze
+        };
+        add(
+            format!("budget::{}::freeze_syscalls_per_entry", kind.name()),
+            kind,
+            Box::new(freeze),
+        );
+        add(
+            format!("budget::{}::verify_syscalls_per_entry", kind.name()),
+            kind,
+            Box::new(budget::verify),
+        );
+    }
     let callers: [(&str, fn(&Path) -> TestResult); 6] = [
         (
             "installed_shared_object_via_pkg_config",

@@ -1,0 +1,118 @@
+//! The syscall budget, counted (strace -f -c), never timed: on the scaling layout, the
+//! syscalls per extra entry of `nc-harden freeze` and `nc-harden verify`, amortised over
+//! K extra links against the plain variant-B layout. Two kinds of calls grow slower than
+//! the entries and are counted apart, held to their own much smaller budget: getdents64 (a
+//! fixed 32 KiB buffer, one call per some 800 entries) and the heap's growth for the report
+//! (brk, mmap, mremap, munmap: doubling, so logarithmic).
+
+use super::*;
+use common::native::cli_binary;
+
+/// Extra links of the scaling layout.
+const K: usize = 2000;
+
+/// Syscalls that grow slower than the entries: the directory reads and the heap's growth.
+const AMORTISED: [&str; 5] = ["getdents64", "brk", "mmap", "mremap", "munmap"];
+
+/// Syscalls of one CLI run under strace: (all of them, those of AMORTISED). Counted from
+/// the full trace, one line per call: `strace -c` leaves out calls it has no name for (the
+/// file_getattr and file_setattr of Linux 6.17 in older straces).
+fn count(exe: &Path, l: &Layout, op: &str, out_dir: &Path) -> Result<(u64, u64), Failed> {
+    let trace = out_dir.join(format!("{op}-{}.strace", l.entry_names()?.len()));
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg(exe)
+        .args([op, "--dir"])
+        .arg(&l.dir)
+        .arg("--data-dir")
+        .arg(&l.data)
+        .output()?;
+    ensure!(
+        out.status.code().is_some(),
+        "strace failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&trace)?;
+    let (mut all, mut amortised) = (0, 0);
+    for line in text.lines() {
+        // "PID name(args) = r" (with -f and -o); "<... name resumed>" continues a call.
+        let line = line
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_start();
+        if line.starts_with("<...") || line.starts_with("+++") || line.starts_with("---") {
+            continue;
+        }
+        let Some((name, _)) = line.split_once('(') else {
+            continue;
+        };
+        all += 1;
+        if AMORTISED.contains(&name) {
+            amortised += 1;
+        }
+    }
+    Ok((all, amortised))
+}
+
+fn per_entry(op: &str, budget: f64) -> impl FnOnce(&Path) -> TestResult {
+    let op = op.to_string();
+    move |area| {
+        let exe = cli_binary()?;
+        let scratch = Scratch::new_in(area, "budget")?;
+        let (small, large) = (scratch.path().join("small"), scratch.path().join("large"));
+        fs::create_dir(&small)?;
+        fs::create_dir(&large)?;
+        let (b, k) = (
+            Layout::build(&small, Variant::B)?,
+            Layout::build(&large, Variant::Scaling(K))?,
+        );
+        let mut calls = Vec::new();
+        for l in [&b, &k] {
+            calls.push(count(&exe, l, &op, scratch.path())?);
+            if op == "freeze" {
+                let out = Command::new(&exe)
+                    .arg("unfreeze")
+                    .arg("--dir")
+                    .arg(&l.dir)
+                    .arg("--data-dir")
+                    .arg(&l.data)
+                    .output()?;
+                ensure!(out.status.success(), "unfreeze");
+            }
+        }
+        let (all, reads) = (
+            (calls[1].0 - calls[0].0) as f64,
+            (calls[1].1 - calls[0].1) as f64,
+        );
+        let per = (all - reads) / K as f64;
+        let reads_per = reads / K as f64;
+        eprintln!(
+            "budget {op}: {} calls for variant B, {} for B + {K} links: {per:.3} per entry (budget {budget}) \
+             + {reads_per:.4} directory reads and heap growth per entry",
+            calls[0].0, calls[1].0
+        );
+        ensure!(
+            per <= budget,
+            "{op}: {per:.3} syscalls per entry, budget {budget}"
+        );
+        ensure!(
+            reads_per <= 0.01,
+            "{op}: {reads_per:.4} directory reads and heap calls per entry"
+        );
+        Ok(())
+    }
+}
+
+pub fn freeze(area: &Path) -> TestResult {
+    per_entry("freeze", 3.0)(area)
+}
+
+/// On XFS (Linux 6.17+) each link's own inode is flagged too: file_getattr (the other
+/// xflags must be kept), file_setattr, file_getattr (read back): three calls more.
+pub fn freeze_flagging_links(area: &Path) -> TestResult {
+    per_entry("freeze", 5.0)(area)
+}
+
+pub fn verify(area: &Path) -> TestResult {
+    per_entry("verify", 2.0)(area)
+}
