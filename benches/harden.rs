@@ -23,7 +23,11 @@ fn areas() -> Vec<(&'static str, std::path::PathBuf)> {
 }
 
 fn layouts() -> [(&'static str, Variant); 3] {
-    [("variant_b", Variant::B), ("links_1k", Variant::Scaling(1_000)), ("links_100k", Variant::Scaling(100_000))]
+    [
+        ("variant_b", Variant::B),
+        ("links_1k", Variant::Scaling(1_000)),
+        ("links_100k", Variant::Scaling(100_000)),
+    ]
 }
 
 fn bench(c: &mut Criterion) {
@@ -37,7 +41,10 @@ fn bench(c: &mut Criterion) {
             let scratch = Scratch::new_in(&area, "bench").expect("scratch");
             let l = Layout::build(scratch.path(), variant).expect("layout");
             let entries = l.entry_names().expect("entries").len() as u64 + 1;
-            let policy = Policy::builder(&l.dir, &l.data).owner(l.owner).build().expect("policy");
+            let policy = Policy::builder(&l.dir, &l.data)
+                .owner(l.owner)
+                .build()
+                .expect("policy");
             let big = matches!(variant, Variant::Scaling(k) if k >= 100_000);
             group.sample_size(if big { 10 } else { 50 });
             group.measurement_time(Duration::from_secs(if big { 20 } else { 4 }));
@@ -51,7 +58,10 @@ fn bench(c: &mut Criterion) {
             if privileged {
                 group.bench_function(BenchmarkId::new("freeze_unfreeze", name), |b| {
                     b.iter(|| {
-                        assert_eq!(policy.validate_and_freeze().expect("freeze").status(), Status::Ok);
+                        assert_eq!(
+                            policy.validate_and_freeze().expect("freeze").status(),
+                            Status::Ok
+                        );
                         assert_eq!(policy.unfreeze().expect("unfreeze").status(), Status::Ok);
                     })
                 });

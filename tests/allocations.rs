@@ -37,7 +37,10 @@ static GLOBAL: Counting = Counting;
 fn verify_allocations(extra: usize) -> (u64, usize) {
     let scratch = Scratch::new("alloc").unwrap();
     let l = Layout::build(scratch.path(), Variant::Scaling(extra)).unwrap();
-    let policy = Policy::builder(&l.dir, &l.data).owner(l.owner).build().unwrap();
+    let policy = Policy::builder(&l.dir, &l.data)
+        .owner(l.owner)
+        .build()
+        .unwrap();
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let report = policy.verify().unwrap();
     let after = ALLOCATIONS.load(Ordering::Relaxed);

@@ -12,7 +12,8 @@ pub struct Attack {
     pub run: fn(&Layout) -> io::Result<()>,
 }
 
-fn rename_exchange(a: &std::path::Path, b: &std::path::Path) -> io::Result<()> {
+/// renameat2(a, b, RENAME_EXCHANGE): the two names swap their inodes in one step.
+pub fn rename_exchange(a: &std::path::Path, b: &std::path::Path) -> io::Result<()> {
     let (a, b) = (
         std::ffi::CString::new(a.as_os_str().as_encoded_bytes())?,
         std::ffi::CString::new(b.as_os_str().as_encoded_bytes())?,

@@ -16,28 +16,40 @@ fn profile_dir() -> Result<PathBuf, Failure> {
         .to_path_buf())
 }
 
-/// `cargo build --lib` for this crate, so that the .a and .so are those of the code under test.
-pub fn build_libraries() -> Result<PathBuf, Failure> {
-    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    Ok(BUILT
-        .get_or_init(|| build_libraries_now().map_err(|e| e.to_string()))
-        .clone()?)
-}
-
-fn build_libraries_now() -> Result<PathBuf, Failure> {
+/// `cargo build ARGS` into this test binary's target and profile directories; returns the
+/// profile directory.
+fn cargo_build(args: &[&str]) -> Result<PathBuf, Failure> {
     let profile_dir = profile_dir()?;
     let target_dir = profile_dir.parent().ok_or("no target dir")?;
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--lib", "-p", "nc-harden", "--target-dir"])
+    cmd.arg("build")
+        .args(args)
+        .arg("--target-dir")
         .arg(target_dir);
     cmd.arg("--manifest-path")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
     if profile_dir.file_name() == Some("release".as_ref()) {
         cmd.arg("--release");
     }
-    let out = cmd.output()?;
-    ensure_ok(&out, "cargo build --lib")?;
+    ensure_ok(&cmd.output()?, &format!("cargo build {}", args.join(" ")))?;
     Ok(profile_dir)
+}
+
+/// Builds once per test process, however many tests ask.
+fn once(
+    cell: &'static std::sync::OnceLock<Result<PathBuf, String>>,
+    args: &[&str],
+) -> Result<PathBuf, Failure> {
+    Ok(cell
+        .get_or_init(|| cargo_build(args).map_err(|e| e.to_string()))
+        .clone()?)
+}
+
+/// `cargo build --lib` for this crate, so that the .a and .so are those of the code under
+/// test (a test binary links the rlib only).
+pub fn build_libraries() -> Result<PathBuf, Failure> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    once(&BUILT, &["--lib", "-p", "nc-harden"])
 }
 
 /// The static library, built fresh.
@@ -125,29 +137,5 @@ pub fn compile_c(
 /// The `nc-harden` command, built fresh.
 pub fn cli_binary() -> Result<PathBuf, Failure> {
     static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    Ok(BUILT
-        .get_or_init(|| cli_binary_now().map_err(|e| e.to_string()))
-        .clone()?)
-}
-
-fn cli_binary_now() -> Result<PathBuf, Failure> {
-    let profile_dir = build_libraries()?;
-    let target_dir = profile_dir.parent().ok_or("no target dir")?;
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "-p",
-        "nc-harden-cli",
-        "--bin",
-        "nc-harden",
-        "--target-dir",
-    ])
-    .arg(target_dir);
-    cmd.arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    if profile_dir.file_name() == Some("release".as_ref()) {
-        cmd.arg("--release");
-    }
-    ensure_ok(&cmd.output()?, "cargo build -p nc-harden-cli")?;
-    Ok(profile_dir.join("nc-harden"))
+    Ok(once(&BUILT, &["-p", "nc-harden-cli", "--bin", "nc-harden"])?.join("nc-harden"))
 }

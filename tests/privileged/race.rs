@@ -14,34 +14,12 @@ use std::time::Instant;
 use super::engine::kernel_state;
 use super::*;
 use nc_harden::Strategy;
+use nc_harden_testkit::attacks::rename_exchange as exchange;
 use nc_harden_testkit::check_from_outside;
 
 const CALLS: usize = 2000;
 const TIME_LIMIT: Duration = Duration::from_secs(40);
 const ATTACKER: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
-
-fn exchange(a: &Path, b: &Path) -> io::Result<()> {
-    let (a, b) = (
-        std::ffi::CString::new(a.as_os_str().as_encoded_bytes())?,
-        std::ffi::CString::new(b.as_os_str().as_encoded_bytes())?,
-    );
-    // SAFETY: NUL-terminated paths; renameat2 with integer flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
 
 /// One kind of attacker: prepares the ground, then makes one move per call of `step`.
 pub struct Race {
