@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
         eprintln!("freeze_unfreeze benchmarks left out: they need root with CAP_LINUX_IMMUTABLE");
     }
     for (fs, area) in areas() {
-        let mut group = c.benchmark_group(format!("{fs}"));
+        let mut group = c.benchmark_group(fs);
         for (name, variant) in layouts() {
             let scratch = Scratch::new_in(&area, "bench").expect("scratch");
             let l = Layout::build(scratch.path(), variant).expect("layout");

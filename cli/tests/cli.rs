@@ -29,8 +29,7 @@ fn verify(l: &Layout, extra: &[&str]) -> Output {
         OsStr::new(&owner),
     ];
     args.extend(extra.iter().map(OsStr::new));
-    let out = nc_harden(&args);
-    out
+    nc_harden(&args)
 }
 
 fn stderr(out: &Output) -> String {

@@ -99,6 +99,7 @@ fn meta_of(st: &libc::stat) -> Meta {
         kind: FileKind::from_mode(st.st_mode),
         mode: st.st_mode & 0o7777,
         uid: st.st_uid,
+        #[allow(clippy::unnecessary_cast)] // u32 on some targets
         nlink: st.st_nlink as u64,
         dev: st.st_dev,
         ino: st.st_ino,

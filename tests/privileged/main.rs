@@ -37,7 +37,8 @@ pub type TestResult = Result<(), Failed>;
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
+        let holds: bool = $cond;
+        if !holds {
             return Err(format!($($msg)+).into());
         }
     };
@@ -193,7 +194,8 @@ fn main() {
                     );
                 }
             }
-            let cases: [(&str, fn(&Path, Face) -> TestResult); 5] = [
+            type FaceTest = fn(&Path, Face) -> TestResult;
+            let cases: [(&str, FaceTest); 5] = [
                 (
                     "auto_without_cap_linux_immutable_pins_with_the_mount",
                     engine::auto_without_cap_linux_immutable_mounts,
@@ -328,7 +330,8 @@ fn main() {
             Box::new(budget::verify),
         );
     }
-    let callers: [(&str, fn(&Path) -> TestResult); 6] = [
+    type AreaTest = fn(&Path) -> TestResult;
+    let callers: [(&str, AreaTest); 6] = [
         (
             "installed_shared_object_via_pkg_config",
             callers::installed_shared,
@@ -346,11 +349,7 @@ fn main() {
         ("launcher_shell_functions", callers::launcher_functions),
     ];
     for (name, test) in callers {
-        add(
-            format!("callers::{name}"),
-            FsKind::Disk,
-            Box::new(move |a| test(a)),
-        );
+        add(format!("callers::{name}"), FsKind::Disk, Box::new(test));
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
