@@ -520,3 +520,43 @@ pub fn not_found_and_unsafe_paths(area: &Path, face: Face) -> TestResult {
     ensure!(!immutable_flag(&l.dir)?, "nothing pinned through a link");
     Ok(())
 }
+
+/// No global state: many threads at once, some verifying one frozen layout, others freezing
+/// and unfreezing layouts of their own, through both faces; every answer is the right one.
+pub fn many_threads_at_once(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "threads")?;
+    let shared_root = scratch.path().join("shared");
+    fs::create_dir(&shared_root)?;
+    let shared = Layout::build(&shared_root, Variant::B)?;
+    expect_status(&Face::Rust.call(Op::Freeze, &call_of(&shared)), Status::Ok)?;
+    let results: Vec<TestResult> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for t in 0..8 {
+            let (shared, root) = (&shared, scratch.path().join(format!("own-{t}")));
+            handles.push(s.spawn(move || -> TestResult {
+                fs::create_dir(&root)?;
+                let own = Layout::build(&root, Variant::B)?;
+                let face = if t % 2 == 0 { Face::Rust } else { Face::C };
+                for _ in 0..40 {
+                    expect_status(&face.call(Op::Verify, &call_of(shared)), Status::Ok)?;
+                    expect_status(&face.call(Op::Freeze, &call_of(&own)), Status::Ok)?;
+                    expect_status(&face.call(Op::Verify, &call_of(&own)), Status::Ok)?;
+                    expect_status(&face.call(Op::Unfreeze, &call_of(&own)), Status::Ok)?;
+                }
+                ensure_clean(&own.dir)
+            }));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    expect_status(
+        &Face::Rust.call(Op::Unfreeze, &call_of(&shared)),
+        Status::Ok,
+    )?;
+    ensure_clean(&shared.dir)
+}

@@ -273,6 +273,11 @@ fn main() {
             );
         }
     }
+    add(
+        "disk::many_threads_at_once".into(),
+        FsKind::Disk,
+        Box::new(engine::many_threads_at_once),
+    );
     for fs in matrix::FILESYSTEMS {
         for creds in matrix::PRIVILEGES {
             for strategy in matrix::STRATEGIES {
