@@ -178,9 +178,12 @@ unsafe fn read_options(opts: *const nc_options) -> Result<nc_options, Error> {
 /// # Safety
 /// `p` is NULL or a NUL-terminated string.
 unsafe fn c_path<'a>(p: *const c_char, what: &str) -> Result<&'a std::path::Path, Error> {
-    // SAFETY: the caller promises a NUL-terminated string when non-NULL.
-    let s = unsafe { p.as_ref().map(|_| CStr::from_ptr(p)) };
-    let s = s.ok_or_else(|| Error::bad(format!("{what} is NULL")))?;
+    // SAFETY: NULL or a valid string (the caller's promise): the one NULL check of the ABI.
+    if unsafe { boundary::arg(p) }.is_none() {
+        return Err(Error::bad(format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL, and the caller promises a NUL-terminated string.
+    let s = unsafe { CStr::from_ptr(p) };
     Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(
         s.to_bytes(),
     )))
@@ -483,9 +486,11 @@ pub unsafe extern "C" fn nc_string_free(s: *mut c_char) {
 /// The status' name, e.g. "NC_INVALID"; "NC_UNKNOWN" for a number that is none. Static.
 #[no_mangle]
 pub extern "C" fn nc_status_name(s: u32) -> *const c_char {
-    Status::from_code(s)
-        .map_or(c"NC_UNKNOWN", Status::c_name)
-        .as_ptr()
+    ffi_boundary!(c"NC_UNKNOWN".as_ptr(), {
+        Status::from_code(s)
+            .map_or(c"NC_UNKNOWN", Status::c_name)
+            .as_ptr()
+    })
 }
 
 /// The library's version, e.g. "0.1.0". Static.
