@@ -22,6 +22,10 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 NATIVE_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 OUT := $(TARGET_DIR)/$(PROFILE)
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+# The static-pie CLI is built for the host triple given explicitly, so that it has a directory
+# of its own and never replaces the ordinary build's binary.
+CLI_OUT := $(TARGET_DIR)/$(HOST)/$(PROFILE)
 CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,--profile $(PROFILE))
 ifeq ($(PROFILE),debug)
 CARGO_PROFILE :=
@@ -35,13 +39,13 @@ build:
 	$(CARGO) build --locked --workspace $(CARGO_PROFILE) --target-dir $(TARGET_DIR)
 	# The CLI again as a static-pie executable: it starts as fast as /bin/true and needs no
 	# particular libc in the container image. (Only the binary: the libraries stay as they are.)
-	$(CARGO) rustc --locked -p nc-harden-cli --bin nc-harden $(CARGO_PROFILE) --target-dir $(TARGET_DIR) -- -C target-feature=+crt-static
+	$(CARGO) rustc --locked -p nc-harden-cli --bin nc-harden $(CARGO_PROFILE) --target $(HOST) --target-dir $(TARGET_DIR) -- -C target-feature=+crt-static
 
 install: install-bin install-shared install-static install-dev
 
 install-bin: build
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(OUT)/nc-harden $(DESTDIR)$(BINDIR)/nc-harden
+	install -m 0755 $(CLI_OUT)/nc-harden $(DESTDIR)$(BINDIR)/nc-harden
 
 install-shared: build
 	install -d $(DESTDIR)$(LIBDIR)
