@@ -169,3 +169,73 @@ pub fn command_as(cmd: &mut std::process::Command, creds: Creds) -> &mut std::pr
         })
     }
 }
+
+/// A seccomp filter for the calling thread that makes the listed syscalls fail with the
+/// given errno, as a kernel without them (ENOSYS) or a container's profile (EPERM) would.
+fn deny_syscalls(denied: &[(libc::c_long, i32)]) -> io::Result<()> {
+    #[repr(C)]
+    struct SockFilter {
+        code: u16,
+        jt: u8,
+        jf: u8,
+        k: u32,
+    }
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const SockFilter,
+    }
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xC000_00B7;
+    let op = |code, jt, jf, k| SockFilter { code, jt, jf, k };
+    let allow = 3 + 2 * denied.len();
+    // seccomp_data: nr at offset 0, arch at offset 4.
+    let mut prog = vec![
+        op(LD_W_ABS, 0, 0, 4),
+        op(JEQ_K, 0, (allow - 2) as u8, ARCH),
+        op(LD_W_ABS, 0, 0, 0),
+    ];
+    for &(nr, errno) in denied {
+        prog.push(op(JEQ_K, 0, 1, nr as u32));
+        prog.push(op(
+            RET_K,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
+        ));
+    }
+    prog.push(op(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    let fprog = SockFprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr(),
+    };
+    // SAFETY: prctl with integers; seccomp with a valid program that outlives the call. No
+    // TSYNC flag: the filter binds this thread only.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) as libc::c_long)?;
+        check(libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const SockFprog,
+        ))?;
+    }
+    Ok(())
+}
+
+/// Runs `f` in a new thread with `creds` whose listed syscalls fail with the given errno.
+pub fn run_denying<T: Send>(
+    creds: Creds,
+    denied: &[(libc::c_long, i32)],
+    f: impl FnOnce() -> T + Send,
+) -> T {
+    run_as(creds, || {
+        deny_syscalls(denied).expect("installing the seccomp filter");
+        f()
+    })
+}

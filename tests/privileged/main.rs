@@ -12,6 +12,7 @@ mod callers;
 #[path = "../common/mod.rs"]
 mod common;
 mod engine;
+mod fallbacks;
 mod matrix;
 mod race;
 
@@ -277,6 +278,26 @@ fn main() {
         "disk::many_threads_at_once".into(),
         FsKind::Disk,
         Box::new(engine::many_threads_at_once),
+    );
+    add(
+        "fallbacks::openat2_enosys_walks".into(),
+        FsKind::Disk,
+        Box::new(fallbacks::openat2_enosys),
+    );
+    add(
+        "fallbacks::openat2_eperm_walks".into(),
+        FsKind::Disk,
+        Box::new(fallbacks::openat2_eperm),
+    );
+    add(
+        "fallbacks::mount_api_enosys_uses_mount2".into(),
+        FsKind::Ext4,
+        Box::new(fallbacks::mount_api_enosys),
+    );
+    add(
+        "fallbacks::xfs_file_setattr_enosys_pins_links_by_directory".into(),
+        FsKind::Xfs,
+        Box::new(fallbacks::file_setattr_enosys),
     );
     for fs in matrix::FILESYSTEMS {
         for creds in matrix::PRIVILEGES {

@@ -1,0 +1,146 @@
+//! The fallbacks taken for real: a seccomp filter on the calling thread makes the newer
+//! syscalls fail as an older kernel (ENOSYS) or a container's profile (EPERM) would, and the
+//! engine must still give the right answer by its other road.
+
+use super::engine::{ensure_clean, kernel_state};
+use super::*;
+use nc_harden::{Layer, Strategy};
+use nc_harden_testkit::run_denying;
+
+const SYS_FILE_GETATTR: libc::c_long = 468;
+const SYS_FILE_SETATTR: libc::c_long = 469;
+const NO_CAPS: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
+
+/// The filter is really in place: the syscall answers `errno` (with these bogus arguments
+/// the kernel itself would answer EBADF or EFAULT).
+fn ensure_denied(creds: Creds, denied: &[(libc::c_long, i32)]) -> TestResult {
+    for &(nr, errno) in denied {
+        let got = run_denying(creds, denied, || {
+            // SAFETY: a syscall with bogus arguments that the filter answers before the kernel.
+            let r = unsafe { libc::syscall(nr, -1, 0, 0, 0, 0) };
+            if r == -1 {
+                io::Error::last_os_error().raw_os_error()
+            } else {
+                None
+            }
+        });
+        ensure!(
+            got == Some(errno),
+            "syscall {nr}: {got:?}, the filter does not hold"
+        );
+    }
+    Ok(())
+}
+
+fn walk_instead_of_openat2(area: &Path, errno: i32) -> TestResult {
+    let scratch = Scratch::new_in(area, "noopenat2")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l);
+    let denied = [(libc::SYS_openat2, errno)];
+    ensure_denied(Creds::Full, &denied)?;
+    let run = |op, call: &Call| run_denying(Creds::Full, &denied, || Face::Rust.call(op, call));
+    expect_status(&run(Op::Freeze, &call), Status::Ok)?;
+    ensure!(immutable_flag(&l.dir)?, "not pinned");
+    expect_status(&run(Op::Verify, &call), Status::Ok)?;
+    expect_status(&run(Op::Unfreeze, &call), Status::Ok)?;
+    ensure_clean(&l.dir)?;
+    std::os::unix::fs::symlink(&l.dir, l.root.join("alias"))?;
+    let through_link = Call::new(&l.root.join("alias"), &l.data, l.owner);
+    let out = run(Op::Freeze, &through_link);
+    expect_status(&out, Status::UnsafePath)?;
+    ensure!(
+        out.summary.contains("is a symlink"),
+        "the walk names the link: {}",
+        out.summary
+    );
+    expect_status(
+        &run(Op::Verify, &Call::new(&l.root.join("absent"), &l.data, 0)),
+        Status::NotFound,
+    )?;
+    ensure_clean(&l.dir)
+}
+
+/// openat2 missing (ENOSYS): the O_PATH walk resolves, with the same answers.
+pub fn openat2_enosys(area: &Path) -> TestResult {
+    walk_instead_of_openat2(area, libc::ENOSYS)
+}
+
+/// openat2 filtered (EPERM, as seccomp profiles answer): the same.
+pub fn openat2_eperm(area: &Path) -> TestResult {
+    walk_instead_of_openat2(area, libc::EPERM)
+}
+
+/// The new mount API missing (ENOSYS) where CAP_LINUX_IMMUTABLE is withheld: AUTO mounts with
+/// mount(2), and the result holds against every attack.
+pub fn mount_api_enosys(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "nomountapi")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l);
+    let denied = [
+        (libc::SYS_open_tree, libc::ENOSYS),
+        (libc::SYS_move_mount, libc::ENOSYS),
+        (libc::SYS_mount_setattr, libc::ENOSYS),
+    ];
+    let launcher = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+    ensure_denied(launcher, &denied)?;
+    let out = run_denying(launcher, &denied, || Face::Rust.call(Op::Freeze, &call));
+    expect_status(&out, Status::Ok)?;
+    ensure!(
+        out.mount_layer && out.attempt(Layer::Mount) == Some((Action::Frozen, 0)),
+        "{}",
+        out.summary
+    );
+    ensure!(
+        kernel_state(&l.dir)?.mounts.last().is_some_and(|m| m.1),
+        "no read-only mount"
+    );
+    for attack in ATTACKS {
+        ensure!(
+            run_as(NO_CAPS, || (attack.run)(&l)).is_err(),
+            "{} went through",
+            attack.name
+        );
+    }
+    expect_status(
+        &run_denying(launcher, &denied, || Face::Rust.call(Op::Verify, &call)),
+        Status::Ok,
+    )?;
+    expect_status(
+        &run_denying(launcher, &denied, || Face::Rust.call(Op::Unfreeze, &call)),
+        Status::Ok,
+    )?;
+    ensure_clean(&l.dir)
+}
+
+/// file_getattr/file_setattr missing (a kernel before 6.17) on XFS: the links are pinned by
+/// the directory, and nothing claims their own inodes.
+pub fn file_setattr_enosys(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "nofileattr")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let denied = [
+        (SYS_FILE_GETATTR, libc::ENOSYS),
+        (SYS_FILE_SETATTR, libc::ENOSYS),
+    ];
+    ensure_denied(Creds::Full, &denied)?;
+    let out = run_denying(Creds::Full, &denied, || Face::Rust.call(Op::Freeze, &call));
+    expect_status(&out, Status::Ok)?;
+    for name in l.entry_names()? {
+        if l.dir.join(&name).is_symlink() {
+            ensure!(
+                out.record(&name).action == Action::PinnedByDirectory,
+                "{name}: {:?}",
+                out.record(&name)
+            );
+            ensure!(!immutable_flag(&l.dir.join(&name))?, "{name} flagged");
+        }
+    }
+    ensure!(immutable_flag(&l.dir)?, "the directory pins them");
+    expect_status(
+        &run_denying(Creds::Full, &denied, || {
+            Face::Rust.call(Op::Unfreeze, &call)
+        }),
+        Status::Ok,
+    )?;
+    ensure_clean(&l.dir)
+}
