@@ -537,43 +537,19 @@ pub fn cli_usage_errors(area: &Path) -> TestResult {
     let exe = cli_binary()?;
     let before = kernel_state(&l.dir)?;
     let (dir, data) = (l.dir.as_os_str(), l.data.as_os_str());
+    let target = [OsStr::new("--dir"), dir, OsStr::new("--data-dir"), data];
+    let with = |op: &'static str, extra: &'static [&'static str]| -> Vec<&OsStr> {
+        let mut args = vec![OsStr::new(op)];
+        args.extend(target);
+        args.extend(extra.iter().map(OsStr::new));
+        args
+    };
     let cases: [Vec<&OsStr>; 6] = [
         vec![OsStr::new("freeze"), OsStr::new("--dir"), dir],
-        vec![
-            OsStr::new("freeze"),
-            OsStr::new("--dir"),
-            dir,
-            OsStr::new("--data-dir"),
-            data,
-            OsStr::new("--owner"),
-            OsStr::new("root"),
-        ],
-        vec![
-            OsStr::new("freeze"),
-            OsStr::new("--dir"),
-            dir,
-            OsStr::new("--data-dir"),
-            data,
-            OsStr::new("--owner"),
-            OsStr::new("-1"),
-        ],
-        vec![
-            OsStr::new("freeze"),
-            OsStr::new("--dir"),
-            dir,
-            OsStr::new("--data-dir"),
-            data,
-            OsStr::new("--strategy"),
-            OsStr::new("chattr"),
-        ],
-        vec![
-            OsStr::new("verify"),
-            OsStr::new("--dir"),
-            dir,
-            OsStr::new("--data-dir"),
-            data,
-            OsStr::new("--allow-degraded"),
-        ],
+        with("freeze", &["--owner", "root"]),
+        with("freeze", &["--owner", "-1"]),
+        with("freeze", &["--strategy", "chattr"]),
+        with("verify", &["--allow-degraded"]),
         vec![OsStr::new("thaw")],
     ];
     for args in cases {

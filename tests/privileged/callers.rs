@@ -261,6 +261,16 @@ fn cli(
     Ok(command_as(&mut cmd, creds).output()?)
 }
 
+fn unfreeze(exe: &Path, l: &Layout) -> TestResult {
+    let out = cli(exe, "unfreeze", l, &[], Creds::Full)?;
+    ensure!(
+        out.status.code() == Some(0),
+        "unfreeze: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 /// The installed CLI freezes (exit 0, JSON on stdout), and degrades as the contract says.
 pub fn cli_freeze(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "cli")?;
@@ -289,10 +299,7 @@ pub fn cli_freeze(area: &Path) -> TestResult {
         cli(&exe, "verify", &l, &[], Creds::Full)?.status.code() == Some(0),
         "verify"
     );
-    ensure!(
-        cli(&exe, "unfreeze", &l, &[], Creds::Full)?.status.code() == Some(0),
-        "unfreeze"
-    );
+    unfreeze(&exe, &l)?;
     all_clear(&l)?;
 
     // Without CAP_LINUX_IMMUTABLE, AUTO pins with the read-only mount.
@@ -308,10 +315,7 @@ pub fn cli_freeze(area: &Path) -> TestResult {
         out.status.code() == Some(0) && json.contains("\"layers\":[\"mount\"]"),
         "AUTO without the flag: {json}"
     );
-    ensure!(
-        cli(&exe, "unfreeze", &l, &[], Creds::Full)?.status.code() == Some(0),
-        "unfreeze"
-    );
+    unfreeze(&exe, &l)?;
     all_clear(&l)?;
     let out = cli(
         &exe,
@@ -388,10 +392,7 @@ pub fn launcher_functions(area: &Path) -> TestResult {
             .success(),
         "valid once frozen"
     );
-    ensure!(
-        cli(&exe, "unfreeze", &l, &[], Creds::Full)?.status.code() == Some(0),
-        "unfreeze"
-    );
+    unfreeze(&exe, &l)?;
 
     // Where the runtime withholds the capability: loud, tolerated by default, fatal if strict.
     let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
