@@ -494,3 +494,40 @@ pub fn c_program_checked(name: &str, area: &Path, checker: Checker) -> TestResul
     );
     all_clear(&l)
 }
+
+/// `nc-harden demo`, the README's first command, as root (every step behaves as the
+/// contract says, exit 0) and as a plain user (it says what it cannot show, and still
+/// finds the evil dotfile).
+pub fn demo(_area: &Path) -> TestResult {
+    let exe = common::native::cli_binary()?;
+    for creds in [Creds::Full, Creds::User(SANDBOX_UID)] {
+        let out = command_as(Command::new(&exe).arg("demo"), creds).output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            out.status.code() == Some(0),
+            "demo as {}: {:?}\n{text}",
+            creds.name(),
+            out.status
+        );
+        ensure!(
+            text.contains("every step behaved as the contract says"),
+            "{text}"
+        );
+        ensure!(
+            text.contains("NC_INVALID") && text.contains(".evil"),
+            "the dotfile is caught: {text}"
+        );
+        if creds == Creds::Full {
+            ensure!(
+                text.contains("refused") && text.contains("layers: mount"),
+                "root sees the freeze hold: {text}"
+            );
+        } else {
+            ensure!(
+                text.contains("pinning needs root") && text.contains("NC_NO_CAPABILITY"),
+                "{text}"
+            );
+        }
+    }
+    Ok(())
+}

@@ -560,3 +560,23 @@ pub fn many_threads_at_once(area: &Path) -> TestResult {
     )?;
     ensure_clean(&shared.dir)
 }
+
+/// Unfreeze needs no valid layout: the data directory (the sandbox user's) changes under a
+/// frozen directory, verify says NC_INVALID, and unfreeze still takes every pin off.
+pub fn unfreeze_of_an_invalid_layout(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "invalidthaw")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l);
+    expect_status(&face.call(Op::Freeze, &call), Status::Ok)?;
+    fs::remove_dir(l.data.join("hooks"))?;
+    std::os::unix::fs::symlink("/etc", l.data.join("hooks"))?;
+    let seen = face.call(Op::Verify, &call);
+    expect_status(&seen, Status::Invalid)?;
+    ensure!(
+        seen.record("hooks").reason == Reason::DataEntryIsSymlink,
+        "{:?}",
+        seen.record("hooks")
+    );
+    expect_status(&face.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure_clean(&l.dir)
+}

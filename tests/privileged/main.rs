@@ -196,7 +196,11 @@ fn main() {
                 }
             }
             type FaceTest = fn(&Path, Face) -> TestResult;
-            let cases: [(&str, FaceTest); 5] = [
+            let cases: [(&str, FaceTest); 6] = [
+                (
+                    "unfreeze_needs_no_valid_layout",
+                    engine::unfreeze_of_an_invalid_layout,
+                ),
                 (
                     "auto_without_cap_linux_immutable_pins_with_the_mount",
                     engine::auto_without_cap_linux_immutable_mounts,
@@ -357,7 +361,8 @@ fn main() {
         );
     }
     type AreaTest = fn(&Path) -> TestResult;
-    let callers: [(&str, AreaTest); 6] = [
+    let callers: [(&str, AreaTest); 7] = [
+        ("demo_as_root_and_as_a_plain_user", callers::demo),
         (
             "installed_shared_object_via_pkg_config",
             callers::installed_shared,
