@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::retry;
 
@@ -129,8 +129,23 @@ pub struct MountFacts {
     pub is_mount_root: bool,
 }
 
-/// `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID)`.
+/// Where the fd stands in the mount tree: `statx(STATX_MNT_ID)` (Linux 5.8+), else procfs
+/// (`/proc/self/fdinfo`, Linux 3.15+) for kernels, or seccomp profiles, without it.
 pub fn mount_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
+    match statx_facts(fd) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
+            ) =>
+        {
+            procfs_facts(fd)
+        }
+        other => other,
+    }
+}
+
+fn statx_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
     let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
     // SAFETY: `stx` is a valid out-pointer; an empty path with AT_EMPTY_PATH.
     retry(|| unsafe {
@@ -150,6 +165,29 @@ pub fn mount_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
     Ok(MountFacts {
         mnt_id: stx.stx_mnt_id,
         is_mount_root: stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+    })
+}
+
+/// The `mnt_id:` line of `/proc/self/fdinfo/<fd>`.
+fn fdinfo_mnt_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOSYS))
+}
+
+/// A directory is the root of its mount when its `..` lies in another mount.
+fn procfs_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
+    let mnt_id = fdinfo_mnt_id(fd)?;
+    let parent = super::openat(
+        super::Base::Dir(fd),
+        c"..",
+        libc::O_PATH | libc::O_DIRECTORY,
+    )?;
+    Ok(MountFacts {
+        mnt_id,
+        is_mount_root: fdinfo_mnt_id(parent.as_fd())? != mnt_id,
     })
 }
 

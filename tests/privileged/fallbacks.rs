@@ -70,8 +70,8 @@ pub fn openat2_eperm(area: &Path) -> TestResult {
     walk_instead_of_openat2(area, libc::EPERM)
 }
 
-/// The new mount API missing (ENOSYS) where CAP_LINUX_IMMUTABLE is withheld: AUTO mounts with
-/// mount(2), and the result holds against every attack.
+/// The new mount API (and statx) missing, as before Linux 5.2, where CAP_LINUX_IMMUTABLE is
+/// withheld: AUTO mounts with mount(2), and the result holds against every attack.
 pub fn mount_api_enosys(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "nomountapi")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
@@ -80,6 +80,8 @@ pub fn mount_api_enosys(area: &Path) -> TestResult {
         (libc::SYS_open_tree, libc::ENOSYS),
         (libc::SYS_move_mount, libc::ENOSYS),
         (libc::SYS_mount_setattr, libc::ENOSYS),
+        // And no statx either, as on the kernels that lack the new mount API.
+        (libc::SYS_statx, libc::ENOSYS),
     ];
     let launcher = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
     ensure_denied(launcher, &denied)?;
@@ -142,5 +144,31 @@ pub fn file_setattr_enosys(area: &Path) -> TestResult {
         }),
         Status::Ok,
     )?;
+    ensure_clean(&l.dir)
+}
+
+/// statx without STATX_MNT_ID (before Linux 5.8; here: statx denied): the mount layer finds
+/// mount ids in procfs instead, and pins, recognises and takes off its mount all the same.
+pub fn statx_enosys(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "nostatx")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l).with_strategy(Strategy::Mount);
+    let denied = [(libc::SYS_statx, libc::ENOSYS)];
+    ensure_denied(Creds::Full, &denied)?;
+    let run = |op| run_denying(Creds::Full, &denied, || Face::Rust.call(op, &call));
+    let out = run(Op::Freeze);
+    expect_status(&out, Status::Ok)?;
+    ensure!(out.mount_layer, "{}", out.summary);
+    ensure!(
+        kernel_state(&l.dir)?.mounts.last().is_some_and(|m| m.1),
+        "no read-only mount"
+    );
+    expect_status(&run(Op::Verify), Status::Ok)?;
+    expect_status(&run(Op::Freeze), Status::Ok)?;
+    ensure!(
+        kernel_state(&l.dir)?.mounts.len() == 1,
+        "a second freeze must recognise the mount"
+    );
+    expect_status(&run(Op::Unfreeze), Status::Ok)?;
     ensure_clean(&l.dir)
 }
