@@ -57,6 +57,8 @@ int main(int argc, char **argv) {
     CHECK(((unsigned char *)&sentinel)[0] == 0xAB);
     char *json = nc_report_json(report);
     CHECK(json != NULL && strstr(json, "\"status\":\"NC_OK\"") != NULL);
+    if (json)
+        printf("gateway: report %s\n", json); /* the gateway's log */
     nc_string_free(json);
     nc_report_free(report);
 

@@ -146,6 +146,7 @@ const REQUIRED_MAX: usize = 65_536;
 /// # Safety
 /// `opts` is NULL or points to `opts->size` readable bytes.
 unsafe fn read_options(opts: *const nc_options) -> Result<nc_options, Error> {
+    // SAFETY: NULL or a valid nc_options (the caller's promise), whose first field is `size`.
     let Some(first) = (unsafe { boundary::arg(opts.cast::<u32>()) }) else {
         return Ok(nc_options {
             size: OPTIONS_SIZE_VER0 as u32,
