@@ -378,6 +378,13 @@ impl Policy {
             sys::lock_barrier(scan.dir);
             let before = changed(scan.dir)?;
             let entries = self.judge_all(scan, directory.action, directory.errno)?;
+            if changed(scan.dir)? != before {
+                continue;
+            }
+            // A writer preempted between its lookup and the directory's lock gets the CPU
+            // once more and is waited for; only then is the pass taken as settled.
+            std::thread::yield_now();
+            sys::lock_barrier(scan.dir);
             if changed(scan.dir)? == before {
                 return Ok(entries);
             }
