@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::builder::OsStringValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use nc_harden::{Operation, Policy, Report, Status, Strategy};
+use nc_harden::{Operation, Policy, Report, Strategy};
 
 /// EX_USAGE: the contract's "the CLI adds 64 for a usage error of its own".
 const USAGE_ERROR: u8 = 64;
@@ -152,11 +152,7 @@ fn run(
         println!("{}", report.to_json());
     }
     let status = report.status();
-    let degraded = matches!(
-        status,
-        Status::Partial | Status::NoCapability | Status::Unsupported
-    );
-    if allow_degraded && degraded {
+    if allow_degraded && status.is_degraded() {
         0
     } else {
         status.code() as u8

@@ -203,11 +203,6 @@ pub fn link_target_matches(data_dir: &[u8], name: &[u8], target: &[u8]) -> bool 
         && &target[data_dir.len() + 1..] == name
 }
 
-/// Length of the only target a link may have: `data_dir + "/" + name`.
-pub fn expected_target_len(data_dir: &[u8], name: &[u8]) -> usize {
-    data_dir.len() + 1 + name.len()
-}
-
 /// Rule 3, the other end of a link: `data_dir/name` must exist and not be a symlink.
 /// `found` is its type, or `None` when it does not exist.
 pub fn judge_data_entry(found: Option<FileKind>) -> Reason {

@@ -70,11 +70,12 @@ impl Status {
         }
     }
 
-    /// Valid, but not everything the policy asks to pin is pinned (1, 2, 3, 4).
+    /// A freeze that found the layout valid but could not pin all it was asked to (1, 2,
+    /// 3): what the CLI's `--allow-degraded` tolerates. NC_NOT_FROZEN is a verify's answer.
     pub fn is_degraded(self) -> bool {
         matches!(
             self,
-            Status::Partial | Status::NoCapability | Status::Unsupported | Status::NotFrozen
+            Status::Partial | Status::NoCapability | Status::Unsupported
         )
     }
 }

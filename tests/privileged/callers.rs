@@ -47,11 +47,13 @@ pub fn c_programs() -> Vec<String> {
 pub fn c_program(name: &str, area: &Path, cpp: bool) -> TestResult {
     let scratch = Scratch::new_in(area, "c")?;
     let exe = compile_c(name, scratch.path(), cpp, &[])?;
-    let l = layout_in(&scratch)?;
-    run_checked(
-        Command::new(&exe).arg(&l.dir).arg(&l.data),
-        &format!("c-tests/{name}"),
-    )?;
+    run_on_fresh_layout(&scratch, Command::new(&exe), &format!("c-tests/{name}"))
+}
+
+/// Runs `cmd DIR DATA_DIR` on a fresh layout in `scratch`: it must exit 0 and leave no pin.
+fn run_on_fresh_layout(scratch: &Scratch, mut cmd: Command, what: &str) -> TestResult {
+    let l = layout_in(scratch)?;
+    run_checked(cmd.arg(&l.dir).arg(&l.data), what)?;
     all_clear(&l)
 }
 
@@ -157,15 +159,9 @@ pub fn installed_shared(area: &Path) -> TestResult {
         dynamic.contains("Shared library: [libnc_harden.so.0]"),
         "no DT_NEEDED on the soname:\n{dynamic}"
     );
-    let l = layout_in(&scratch)?;
-    run_checked(
-        Command::new(&exe)
-            .arg(&l.dir)
-            .arg(&l.data)
-            .env("LD_LIBRARY_PATH", &lib),
-        "gateway (shared)",
-    )?;
-    all_clear(&l)
+    let mut cmd = Command::new(&exe);
+    cmd.env("LD_LIBRARY_PATH", &lib);
+    run_on_fresh_layout(&scratch, cmd, "gateway (shared)")
 }
 
 /// A prefix holding the static library only: `pkg-config --static` must give everything the
@@ -190,12 +186,7 @@ pub fn installed_static(area: &Path) -> TestResult {
         !needed(&exe)?.contains("libnc_harden"),
         "the static build needs the shared object"
     );
-    let l = layout_in(&scratch)?;
-    run_checked(
-        Command::new(&exe).arg(&l.dir).arg(&l.data),
-        "gateway (static)",
-    )?;
-    all_clear(&l)
+    run_on_fresh_layout(&scratch, Command::new(&exe), "gateway (static)")
 }
 
 /// A helper that dlopens the installed library and resolves every nc_* function.
@@ -214,30 +205,20 @@ pub fn dlopen(area: &Path) -> TestResult {
         !needed(&exe)?.contains("libnc_harden"),
         "the dlopen helper must not link the library"
     );
-    let l = layout_in(&scratch)?;
-    let lib = stage.join("usr/lib/libnc_harden.so.0");
-    run_checked(
-        Command::new(&exe).arg(&lib).arg(&l.dir).arg(&l.data),
-        "dlopen helper",
-    )?;
-    all_clear(&l)
+    let mut cmd = Command::new(&exe);
+    cmd.arg(stage.join("usr/lib/libnc_harden.so.0"));
+    run_on_fresh_layout(&scratch, cmd, "dlopen helper")
 }
 
 /// The Python ctypes helper of examples/, on the installed library.
 pub fn python_ctypes(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "ctypes")?;
     let stage = stage(&scratch, &["install-shared"])?;
-    let l = layout_in(&scratch)?;
-    run_checked(
-        Command::new("python3")
-            .arg(source("examples/check_ctypes.py"))
-            .arg(&l.dir)
-            .arg(&l.data)
-            .env("NC_HARDEN_LIB", stage.join("usr/lib/libnc_harden.so.0"))
-            .env("PYTHONDONTWRITEBYTECODE", "1"),
-        "python3 check_ctypes.py",
-    )?;
-    all_clear(&l)
+    let mut cmd = Command::new("python3");
+    cmd.arg(source("examples/check_ctypes.py"))
+        .env("NC_HARDEN_LIB", stage.join("usr/lib/libnc_harden.so.0"))
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    run_on_fresh_layout(&scratch, cmd, "python3 check_ctypes.py")
 }
 
 fn installed_cli(scratch: &Scratch) -> Result<PathBuf, Failed> {

@@ -65,6 +65,12 @@ pub fn openat2_enosys(area: &Path) -> TestResult {
     walk_instead_of_openat2(area, libc::ENOSYS)
 }
 
+/// openat2 that keeps answering EAGAIN (a rename racing every lookup): after its bounded
+/// retries the walk resolves instead.
+pub fn openat2_eagain(area: &Path) -> TestResult {
+    walk_instead_of_openat2(area, libc::EAGAIN)
+}
+
 /// openat2 filtered (EPERM, as seccomp profiles answer): the same.
 pub fn openat2_eperm(area: &Path) -> TestResult {
     walk_instead_of_openat2(area, libc::EPERM)

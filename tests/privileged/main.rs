@@ -289,6 +289,11 @@ fn main() {
         Box::new(fallbacks::openat2_enosys),
     );
     add(
+        "fallbacks::openat2_eagain_retries_then_walks".into(),
+        FsKind::Disk,
+        Box::new(fallbacks::openat2_eagain),
+    );
+    add(
         "fallbacks::statx_mnt_id_enosys_uses_procfs".into(),
         FsKind::Ext4,
         Box::new(fallbacks::statx_enosys),
