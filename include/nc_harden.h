@@ -19,6 +19,24 @@
  */
 #define NC_LAYER_MOUNT 2
 
+/*
+ `nc_report_layers` bit (and `nc_report_layer` layer): FS_IMMUTABLE_FL on data_dir's own
+ inode, with NC_FLAG_PIN_DATA_DIR.
+ */
+#define NC_LAYER_DATA_DIR 4
+
+/*
+ `nc_options.flags`: also set FS_IMMUTABLE_FL on data_dir's own inode (its set of names
+ fixed, their contents still writable; it cannot be renamed away). The immutable layer
+ only: NC_PARTIAL where it cannot be set. nc_unfreeze with it clears that flag too.
+ */
+#define NC_FLAG_PIN_DATA_DIR 1
+
+/*
+ The longest entry name.
+ */
+#define NAME_MAX 255
+
 
 
 /*
@@ -214,6 +232,10 @@ enum nc_reason
    An entry whose type the kernel reports as none of the known ones.
    */
   NC_REASON_UNEXPECTED_TYPE = 15,
+  /*
+   Something is mounted over the entry: what the path shows is not an inode of `dir`.
+   */
+  NC_REASON_MOUNT_POINT = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -274,7 +296,7 @@ typedef struct nc_options {
    */
   uint32_t size;
   /*
-   Reserved: 0.
+   NC_FLAG_* bits; unknown bits are NC_BAD_ARGUMENT.
    */
   uint32_t flags;
   /*

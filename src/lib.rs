@@ -32,6 +32,7 @@ mod walk;
 pub use engine::{Policy, PolicyBuilder, Strategy};
 pub use error::Error;
 pub use pin::mount::MountApi;
+pub use pin::STATE_DIR;
 pub use report::{
     escape_bytes, Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status,
 };

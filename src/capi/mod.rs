@@ -81,6 +81,16 @@ pub enum nc_strategy {
 pub const NC_LAYER_IMMUTABLE: u32 = 1;
 /// `nc_report_layers` bit: the directory is a read-only bind mount of itself.
 pub const NC_LAYER_MOUNT: u32 = 2;
+/// `nc_report_layers` bit (and `nc_report_layer` layer): FS_IMMUTABLE_FL on data_dir's own
+/// inode, with NC_FLAG_PIN_DATA_DIR.
+pub const NC_LAYER_DATA_DIR: u32 = 4;
+
+/// `nc_options.flags`: also set FS_IMMUTABLE_FL on data_dir's own inode (its set of names
+/// fixed, their contents still writable; it cannot be renamed away). The immutable layer
+/// only: NC_PARTIAL where it cannot be set. nc_unfreeze with it clears that flag too.
+pub const NC_FLAG_PIN_DATA_DIR: u32 = 1;
+/// Every flag bit this version knows; any other bit is NC_BAD_ARGUMENT.
+const NC_FLAGS_KNOWN: u32 = NC_FLAG_PIN_DATA_DIR;
 
 /// Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
 /// As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
@@ -91,7 +101,7 @@ pub const NC_LAYER_MOUNT: u32 = 2;
 pub struct nc_options {
     /// sizeof(nc_options) as the caller knows it.
     pub size: u32,
-    /// Reserved: 0.
+    /// NC_FLAG_* bits; unknown bits are NC_BAD_ARGUMENT.
     pub flags: u32,
     /// Required owner of dir and of its regular files; default 0.
     pub owner_uid: u32,
@@ -206,8 +216,10 @@ unsafe fn build_policy(
             read_options(opts)?,
         )
     };
-    if opts.flags != 0 {
-        return Err(Error::bad("opts->flags is reserved and must be 0"));
+    if opts.flags & !NC_FLAGS_KNOWN != 0 {
+        return Err(Error::bad(
+            "opts->flags has bits this version does not know",
+        ));
     }
     if opts.owner_uid == u32::MAX {
         return Err(Error::bad("opts->owner_uid is (uid_t)-1"));
@@ -216,7 +228,8 @@ unsafe fn build_policy(
         .ok_or_else(|| Error::bad("opts->strategy is not an nc_strategy"))?;
     let mut builder = Policy::builder(dir, data_dir)
         .owner(opts.owner_uid)
-        .strategy(strategy);
+        .strategy(strategy)
+        .pin_data_dir(opts.flags & NC_FLAG_PIN_DATA_DIR != 0);
     if !opts.required.is_null() {
         for i in 0.. {
             if i == REQUIRED_MAX {

@@ -8,6 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::Error;
+use crate::pin::mount::MountState;
 use crate::pin::{immutable, mount, MountApi, Outcome};
 use crate::policy::{self, FileKind, Reason};
 use crate::report::{
@@ -67,6 +68,7 @@ pub struct Policy {
     strategy: Strategy,
     resolution: Resolution,
     mount_api: MountApi,
+    pin_data_dir: bool,
 }
 
 /// Builder for [`Policy`].
@@ -88,6 +90,7 @@ impl Policy {
                 strategy: Strategy::Auto,
                 resolution: Resolution::Openat2OrWalk,
                 mount_api: MountApi::NewOrLegacy,
+                pin_data_dir: false,
             },
         }
     }
@@ -107,14 +110,14 @@ impl Policy {
         if self.dir.ends_with(b"/nc-harden-panic-test") {
             panic!("forced by the panic-test feature");
         }
-        let dir = self.open_dir(Access::Read)?;
-        let data = self.open_data_dir(&dir)?;
+        let dir = self.resolve_dir()?;
+        let data = self.resolve_data_dir(&dir)?;
         let mut undo = Undo::default();
         let mut attempts = Vec::new();
-        let layers = match self.pin_directory(dir.as_fd(), &mut undo, &mut attempts) {
+        let layers = match self.pin_directory(dir.as_fd(), &data, &mut undo, &mut attempts) {
             Ok(layers) => layers,
             Err(e) => {
-                undo.rollback(dir.as_fd())?;
+                undo.rollback(dir.as_fd(), &self.dir)?;
                 return Err(e);
             }
         };
@@ -127,7 +130,7 @@ impl Policy {
         };
         let mut scan = Scan::new(
             dir.as_fd(),
-            Some((data.as_fd(), &self.data_dir)),
+            Some((data.fd.as_fd(), &self.data_dir)),
             self.owner,
             mode,
         );
@@ -142,7 +145,7 @@ impl Policy {
             Ok(entries) => entries,
             Err(e) => {
                 // Nothing half-changed: an error mid-way takes back what was set so far.
-                scan.undo.rollback(dir.as_fd())?;
+                scan.undo.rollback(dir.as_fd(), &self.dir)?;
                 return Err(e);
             }
         };
@@ -150,11 +153,13 @@ impl Policy {
             let added = Layers {
                 immutable: scan.undo.directory,
                 mount: scan.undo.mount.is_some(),
+                data_dir: scan.undo.data_dir.is_some(),
             };
-            scan.undo.rollback(dir.as_fd())?;
+            scan.undo.rollback(dir.as_fd(), &self.dir)?;
             let left = Layers {
                 immutable: layers.immutable && !added.immutable,
                 mount: layers.mount && !added.mount,
+                data_dir: layers.data_dir && !added.data_dir,
             };
             for entry in &mut entries {
                 let taken_back = entry.action == Action::Frozen
@@ -163,19 +168,19 @@ impl Policy {
                     entry.action = Action::Checked;
                 }
             }
-            return Ok(Report::new(
+            return Ok(self.report(
                 Operation::Freeze,
-                &self.dir,
                 Status::Invalid,
                 left,
                 attempts,
                 entries,
+                &data,
             ));
         }
         // From outside: the path must still lead to the directory pinned. Once pinned it cannot
         // be renamed (immutable, or a mount point), so a swap can only have happened before.
         if !self.still_at_path(dir.as_fd())? {
-            scan.undo.rollback(dir.as_fd())?;
+            scan.undo.rollback(dir.as_fd(), &self.dir)?;
             return Err(self.moved());
         }
         let status = if !layers.any() {
@@ -184,34 +189,47 @@ impl Policy {
             } else {
                 Status::Unsupported
             }
-        } else if self.strategy == Strategy::Both && !(layers.immutable && layers.mount) {
+        } else if (self.strategy == Strategy::Both && !(layers.immutable && layers.mount))
+            || (self.pin_data_dir && !layers.data_dir)
+        {
             Status::Partial
         } else {
             pinned_status(&entries)
         };
-        Ok(Report::new(
-            Operation::Freeze,
-            &self.dir,
-            status,
-            layers,
-            attempts,
-            entries,
-        ))
+        Ok(self.report(Operation::Freeze, status, layers, attempts, entries, &data))
+    }
+
+    /// The report of a call that judged the entries, with what it found of `data_dir`.
+    fn report(
+        &self,
+        operation: Operation,
+        status: Status,
+        layers: Layers,
+        attempts: Vec<LayerAttempt>,
+        entries: Vec<Entry>,
+        data: &DataDir,
+    ) -> Report {
+        let mut report = Report::new(operation, &self.dir, status, layers, attempts, entries);
+        report.set_data_dir_replaceable(data.replaceable.clone());
+        report
     }
 
     /// Applies the layers of the strategy to the directory itself, recording each answer.
     /// AUTO tries the immutable flag, and the read-only mount where the flag is refused.
+    /// With `pin_data_dir`, the immutable flag on `data_dir`'s own inode too.
     fn pin_directory(
         &self,
         dir: BorrowedFd<'_>,
+        data: &DataDir,
         undo: &mut Undo,
         attempts: &mut Vec<LayerAttempt>,
     ) -> Result<Layers, Error> {
         let mut layers = Layers::default();
-        if matches!(
+        let wants_flags = matches!(
             self.strategy,
             Strategy::Auto | Strategy::Immutable | Strategy::Both
-        ) {
+        );
+        if wants_flags {
             let outcome =
                 immutable::pin_inode(dir).map_err(|e| Error::io("pinning the directory", e))?;
             attempts.push(attempt(Layer::Immutable, outcome));
@@ -224,15 +242,33 @@ impl Policy {
             Strategy::Mount | Strategy::Both => true,
         };
         if wants_mount {
-            let reopen = || self.reopen_dir();
-            let pinned =
-                mount::pin(dir, &reopen, self.mount_api).map_err(|e| match e.raw_os_error() {
-                    Some(libc::ESTALE) => self.moved(),
-                    _ => Error::io("mounting the directory read-only", e),
-                })?;
+            let reopen = || self.open_dir(Access::Read);
+            let pinned = mount::pin(&self.dir, dir, &reopen, self.mount_api)?;
             attempts.push(attempt(Layer::Mount, pinned.outcome));
             undo.mount = pinned.mount;
             layers.mount = pinned.outcome.action.is_pinned();
+        }
+        if self.pin_data_dir {
+            // The flag layer only: a read-only mount of data_dir would stop the sandbox user's
+            // own writes, which the contract leaves to it.
+            let outcome = if wants_flags {
+                immutable::pin_inode(data.fd.as_fd())
+                    .map_err(|e| Error::io("pinning data_dir", e))?
+            } else {
+                Outcome {
+                    action: Action::Unsupported,
+                    errno: libc::EOPNOTSUPP,
+                }
+            };
+            attempts.push(attempt(Layer::DataDir, outcome));
+            if outcome.action == Action::Frozen {
+                undo.data_dir = Some(
+                    data.fd
+                        .try_clone()
+                        .map_err(|e| Error::io("keeping data_dir", e))?,
+                );
+            }
+            layers.data_dir = outcome.action.is_pinned();
         }
         Ok(layers)
     }
@@ -240,80 +276,86 @@ impl Policy {
     /// Read-only: NC_OK when valid and pinned (by either layer), NC_NOT_FROZEN when valid
     /// and not pinned.
     pub fn verify(&self) -> Result<Report, Error> {
-        let dir = self.open_dir(Access::Read)?;
-        let data = self.open_data_dir(&dir)?;
+        let dir = self.resolve_dir()?;
+        let data = self.resolve_data_dir(&dir)?;
         let flag = immutable::is_pinned(dir.as_fd())
             .map_err(|e| Error::io("reading the directory's flags", e))?;
-        let mounted = mount::is_pin_mount(dir.as_fd())
-            .map_err(|e| Error::io("reading the directory's mount", e))?;
+        let mounted = match mount::state(&self.dir, dir.as_fd())? {
+            MountState::Ours { .. } => true,
+            MountState::Absent => false,
+            MountState::Covered => return Err(mount::covered(&self.dir)),
+        };
+        let data_flag = if self.pin_data_dir {
+            immutable::is_pinned(data.fd.as_fd())
+                .map_err(|e| Error::io("reading data_dir's flags", e))?
+        } else {
+            None
+        };
         let layers = Layers {
             immutable: flag == Some(true),
             mount: mounted,
+            data_dir: data_flag == Some(true),
         };
-        let held = |on: bool| {
-            if on {
-                Action::AlreadyFrozen
-            } else {
-                Action::Checked
-            }
+        let held = |flag: Option<bool>| match flag {
+            Some(true) => Action::AlreadyFrozen,
+            Some(false) => Action::Checked,
+            None => Action::Unsupported,
         };
-        let attempts = vec![
+        let mut attempts = vec![
             LayerAttempt {
                 layer: Layer::Immutable,
-                action: if flag.is_none() {
-                    Action::Unsupported
-                } else {
-                    held(layers.immutable)
-                },
+                action: held(flag),
                 errno: 0,
             },
             LayerAttempt {
                 layer: Layer::Mount,
-                action: held(mounted),
+                action: held(Some(mounted)),
                 errno: 0,
             },
         ];
+        if self.pin_data_dir {
+            attempts.push(LayerAttempt {
+                layer: Layer::DataDir,
+                action: held(data_flag),
+                errno: 0,
+            });
+        }
         let dir_action = if layers.any() {
             Action::AlreadyFrozen
         } else {
             attempts[0].action
         };
         let mode = Mode::Verify {
-            dir_pinned: layers.any(),
+            dir_pinned: layers.immutable || layers.mount,
             mounted,
         };
         let mut scan = Scan::new(
             dir.as_fd(),
-            Some((data.as_fd(), &self.data_dir)),
+            Some((data.fd.as_fd(), &self.data_dir)),
             self.owner,
             mode,
         );
         let entries = self.judge_all(&mut scan, dir_action, 0)?;
         let status = if entries.iter().any(Entry::is_rejected) {
             Status::Invalid
-        } else if layers.any() {
-            pinned_status(&entries)
-        } else {
+        } else if !(layers.immutable || layers.mount) {
             Status::NotFrozen
+        } else if self.pin_data_dir && !layers.data_dir {
+            Status::Partial
+        } else {
+            pinned_status(&entries)
         };
-        Ok(Report::new(
-            Operation::Verify,
-            &self.dir,
-            status,
-            layers,
-            attempts,
-            entries,
-        ))
+        Ok(self.report(Operation::Verify, status, layers, attempts, entries, &data))
     }
 
     /// Removes what a freeze added: nc-harden's read-only mount (never another mount), the
-    /// flags of the regular files and symlinks, then the directory's. Needs no valid layout;
-    /// NC_OK where nothing was frozen, so it is safe to call twice.
+    /// flags of the regular files and symlinks, then the directory's (and `data_dir`'s with
+    /// `pin_data_dir`). Needs no valid layout; NC_OK where nothing was frozen, so it is safe
+    /// to call twice. An entry with something mounted over it is left alone.
     pub fn unfreeze(&self) -> Result<Report, Error> {
-        self.open_dir(Access::Read)?;
-        let reopen = || self.reopen_dir();
-        let unmounted =
-            mount::unpin(&reopen).map_err(|e| Error::io("taking the read-only mount off", e))?;
+        self.resolve_dir()?;
+        let reopen = || self.open_dir(Access::Read);
+        let unmounted = mount::unpin(&self.dir, &reopen)?;
         // The mount is gone (or was not there): the flags are changed on the directory itself.
         let dir = self.open_dir(Access::Read)?;
         let mut scan = Scan::new(dir.as_fd(), None, self.owner, Mode::Unfreeze);
@@ -324,18 +366,20 @@ impl Policy {
         })?;
         let flag = immutable::unpin_inode(dir.as_fd())
             .map_err(|e| Error::io("unpinning the directory", e))?;
-        // No flags on this filesystem: there is nothing to clear.
-        let flag = if flag.action == Action::Unsupported {
-            Outcome::new(Action::Checked)
-        } else {
-            flag
-        };
-        let attempts = vec![
+        let mut attempts = vec![
             attempt(Layer::Mount, unmounted),
-            attempt(Layer::Immutable, flag),
+            attempt(Layer::Immutable, nothing_to_clear(flag)),
         ];
+        let mut data = None;
+        if self.pin_data_dir {
+            let opened = self.resolve_data_dir(&dir)?;
+            let outcome = immutable::unpin_inode(opened.fd.as_fd())
+                .map_err(|e| Error::io("unpinning data_dir", e))?;
+            attempts.push(attempt(Layer::DataDir, nothing_to_clear(outcome)));
+            data = Some(opened);
+        }
         let meta = sys::fstat(dir.as_fd()).map_err(|e| Error::io("examining the directory", e))?;
-        let directory = directory_outcome(&attempts);
+        let directory = directory_outcome(&attempts[..2]);
         entries.insert(
             0,
             Entry {
@@ -350,18 +394,28 @@ impl Policy {
         } else {
             Status::Ok
         };
-        let layers = Layers {
-            immutable: flag.action == Action::Denied,
-            mount: unmounted.action == Action::Denied,
+        let still = |layer: Layer| {
+            attempts
+                .iter()
+                .any(|a| a.layer == layer && a.action == Action::Denied)
         };
-        Ok(Report::new(
+        let layers = Layers {
+            immutable: still(Layer::Immutable),
+            mount: still(Layer::Mount),
+            data_dir: still(Layer::DataDir),
+        };
+        let mut report = Report::new(
             Operation::Unfreeze,
             &self.dir,
             status,
             layers,
             attempts,
             entries,
-        ))
+        );
+        if let Some(data) = data {
+            report.set_data_dir_replaceable(data.replaceable);
+        }
+        Ok(report)
     }
 
     /// Judges the entries under the read-only mount alone. The mount stops every change
@@ -424,28 +478,38 @@ impl Policy {
         }
     }
 
-    /// The directory resolved afresh by path, as the pinning layers check it from outside.
-    fn reopen_dir(&self) -> std::io::Result<OwnedFd> {
-        self.open_dir(Access::Read).map_err(|e| match e {
-            Error::Io { source, .. } => source,
-            // The path no longer leads to a directory we may use.
-            _ => std::io::Error::from_raw_os_error(libc::ESTALE),
-        })
-    }
-
     fn open_dir(&self, access: Access) -> Result<OwnedFd, Error> {
         walk::open_directory(&self.dir, access, self.resolution)
     }
 
-    /// Opens `data_dir` and refuses it when it is `dir` itself under another path.
-    fn open_data_dir(&self, dir: &OwnedFd) -> Result<OwnedFd, Error> {
-        let data = walk::open_directory(&self.data_dir, Access::Path, self.resolution)?;
+    /// Opens `dir` and holds its path to the safe-path rule (its direct parent exempt: a
+    /// pinned directory cannot be moved out of it).
+    fn resolve_dir(&self) -> Result<OwnedFd, Error> {
+        let dir = self.open_dir(Access::Read)?;
+        walk::check_ancestors(&self.dir, dir.as_fd(), self.owner)?;
+        Ok(dir)
+    }
+
+    /// Opens `data_dir`, refuses it when it is `dir` itself under another path, and holds
+    /// its path to the safe-path rule; a direct parent that fails it is reported (whoever
+    /// controls it can replace `data_dir` itself), not refused: that is the real layout.
+    fn resolve_data_dir(&self, dir: &OwnedFd) -> Result<DataDir, Error> {
+        let access = if self.pin_data_dir {
+            Access::Read
+        } else {
+            Access::Path
+        };
+        let data = walk::open_directory(&self.data_dir, access, self.resolution)?;
         let examine =
             |fd: BorrowedFd<'_>| sys::fstat(fd).map_err(|e| Error::io("examining a directory", e));
         if examine(dir.as_fd())?.same_inode(&examine(data.as_fd())?) {
             return Err(Error::bad("dir and data_dir are the same directory"));
         }
-        Ok(data)
+        let replaceable = walk::check_ancestors(&self.data_dir, data.as_fd(), self.owner)?;
+        Ok(DataDir {
+            fd: data,
+            replaceable,
+        })
     }
 
     /// The directory's own record, then one per entry, then one per missing required name.
@@ -526,6 +590,22 @@ fn pinned_status(entries: &[Entry]) -> Status {
     }
 }
 
+/// No flags on this filesystem: there is nothing to clear.
+fn nothing_to_clear(outcome: Outcome) -> Outcome {
+    if outcome.action == Action::Unsupported {
+        Outcome::new(Action::Checked)
+    } else {
+        outcome
+    }
+}
+
+/// `data_dir`, resolved, and what the safe-path rule says of its direct parent.
+struct DataDir {
+    fd: OwnedFd,
+    /// Why `data_dir` can be replaced by whoever controls its parent, if it can.
+    replaceable: Option<String>,
+}
+
 fn for_each_entry(
     dir: BorrowedFd<'_>,
     mut f: impl FnMut(&std::ffi::CStr, sys::DirentType) -> Result<(), Error>,
@@ -556,6 +636,14 @@ impl PolicyBuilder {
         self
     }
 
+    /// Also set FS_IMMUTABLE_FL on `data_dir`'s own inode: its set of names is fixed (their
+    /// contents stay writable) and it cannot be renamed away. The immutable layer only;
+    /// NC_PARTIAL where it cannot be set. Unfreeze with it clears that flag too.
+    pub fn pin_data_dir(mut self, on: bool) -> Self {
+        self.policy.pin_data_dir = on;
+        self
+    }
+
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.policy.strategy = strategy;
         self
@@ -578,13 +666,16 @@ impl PolicyBuilder {
     /// Checks every argument (no syscall): absolute, normalized, at most PATH_MAX, disjoint,
     /// required names that are entry names.
     pub fn build(self) -> Result<Policy, Error> {
-        let p = self.policy;
+        let mut p = self.policy;
         policy::check_path(&p.dir).map_err(|why| Error::bad(format!("dir {why}")))?;
         policy::check_path(&p.data_dir).map_err(|why| Error::bad(format!("data_dir {why}")))?;
         policy::check_disjoint(&p.dir, &p.data_dir).map_err(Error::bad)?;
         for name in &p.required {
             policy::check_entry_name(name).map_err(Error::bad)?;
         }
+        // A name required twice is one requirement.
+        let mut seen = std::collections::HashSet::new();
+        p.required.retain(|name| seen.insert(name.clone()));
         Ok(p)
     }
 }

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::pin;
 use crate::pin::immutable::{self, SymlinkFlags};
 use crate::pin::Outcome;
-use crate::policy::{self, FileKind, Meta, Reason, PATH_MAX};
+use crate::policy::{self, FileKind, Meta, Reason, NAME_MAX, PATH_MAX};
 use crate::report::{escape_bytes, Action, Entry};
 use crate::sys::{self, Base, DirentType};
 
@@ -33,13 +33,15 @@ pub struct Undo {
     pub directory: bool,
     /// The root of the read-only mount this call attached.
     pub mount: Option<OwnedFd>,
+    /// `data_dir`, when this call set its flag.
+    pub data_dir: Option<OwnedFd>,
     files: Vec<CString>,
     links: Vec<CString>,
 }
 
 impl Undo {
     /// Clears every flag recorded, the directory's last so that the names stay put meanwhile.
-    pub fn rollback(&mut self, dir: BorrowedFd<'_>) -> Result<(), Error> {
+    pub fn rollback(&mut self, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Error> {
         let failed = |what: &CStr, e: io::Error| {
             Error::io(
                 format!(
@@ -63,7 +65,17 @@ impl Undo {
             }
         }
         if let Some(mount) = self.mount.take() {
-            pin::mount::rollback(&mount).map_err(|e| failed(c".", e))?;
+            pin::mount::rollback(path, &mount).map_err(|e| failed(c".", e))?;
+        }
+        if let Some(data) = self.data_dir.take() {
+            let outcome =
+                immutable::unpin_inode(data.as_fd()).map_err(|e| failed(c"data_dir", e))?;
+            if outcome.action == Action::Denied {
+                return Err(failed(
+                    c"data_dir",
+                    io::Error::from_raw_os_error(outcome.errno),
+                ));
+            }
         }
         if std::mem::take(&mut self.directory) {
             let outcome = immutable::unpin_inode(dir).map_err(|e| failed(c".", e))?;
@@ -115,6 +127,50 @@ fn kind_of(d_type: DirentType) -> FileKind {
     }
 }
 
+/// Which entries have something mounted over them. statx tells it for every entry it
+/// examines (the mount id, the mount-root attribute) at no extra cost; a symlink is only
+/// read, never examined, so it costs one statx more, paid only where some mount lies below
+/// the directory at all (one read of /proc/self/mountinfo per call says).
+struct EntryMounts {
+    /// The mount `dir` is on, as the kernel gives it.
+    dir_mount: Option<u64>,
+    /// Some mount may lie below `dir`; `true` whenever that cannot be ruled out.
+    possible: bool,
+}
+
+impl EntryMounts {
+    fn of(dir: BorrowedFd<'_>) -> Self {
+        let possible = || -> io::Result<bool> {
+            let path = sys::fd_path(dir)?;
+            // A directory outside this process's root has no path that mountinfo could name.
+            if !path.starts_with(b"/") {
+                return Ok(true);
+            }
+            Ok(pin::mountinfo::any_mount_below(
+                &sys::mount::read_mountinfo()?,
+                &path,
+            ))
+        };
+        EntryMounts {
+            dir_mount: sys::mount::mount_facts(dir).ok().map(|f| f.mnt_id),
+            possible: possible().unwrap_or(true),
+        }
+    }
+
+    /// Whether the entry `name`, examined as `meta`, has something mounted over it.
+    fn over(&self, dir: BorrowedFd<'_>, name: &CStr, meta: &Meta) -> io::Result<bool> {
+        if let Some(known) = policy::is_mount_point(meta.mount, self.dir_mount) {
+            return Ok(known);
+        }
+        if !self.possible {
+            return Ok(false);
+        }
+        // No mount id from statx (filtered, or before Linux 5.8): ask the entry's own fd.
+        let fd = sys::openat(Base::Dir(dir), name, libc::O_PATH | libc::O_NOFOLLOW)?;
+        Ok(Some(sys::mount::mount_id_of(fd.as_fd())?) != self.dir_mount)
+    }
+}
+
 /// The state of one pass.
 pub struct Scan<'a> {
     pub dir: BorrowedFd<'a>,
@@ -124,6 +180,9 @@ pub struct Scan<'a> {
     pub mode: Mode,
     pub undo: Undo,
     links: SymlinkFlags,
+    mounts: EntryMounts,
+    /// One byte longer than the longest target that can match (`data_dir/<NAME_MAX bytes>`):
+    /// a read that fills it was cut, and never equals the expected target.
     target: Box<[u8]>,
 }
 
@@ -134,6 +193,7 @@ impl<'a> Scan<'a> {
         owner: u32,
         mode: Mode,
     ) -> Self {
+        let target_len = data.map_or(PATH_MAX, |(_, path)| path.len() + 1 + NAME_MAX + 1);
         Scan {
             dir,
             data,
@@ -141,7 +201,8 @@ impl<'a> Scan<'a> {
             mode,
             undo: Undo::default(),
             links: SymlinkFlags::default(),
-            target: vec![0u8; PATH_MAX].into_boxed_slice(),
+            mounts: EntryMounts::of(dir),
+            target: vec![0u8; target_len].into_boxed_slice(),
         }
     }
 
@@ -164,11 +225,27 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Examines an entry (statx): its type, and whether something is mounted over it. A mount
+    /// point is rejected here, before any flag could be set or cleared on what it shows.
+    fn examine(&self, name: &CStr, kind: FileKind) -> Result<Meta, Entry> {
+        let meta = sys::lstatat(self.dir, name).map_err(|e| unreadable(name, kind, &e))?;
+        match self.mounts.over(self.dir, name, &meta) {
+            Ok(false) => Ok(meta),
+            Ok(true) => Err(Entry::rejected(
+                name.to_bytes(),
+                meta.kind,
+                Reason::MountPoint,
+                0,
+            )),
+            Err(e) => Err(unreadable(name, meta.kind, &e)),
+        }
+    }
+
     /// Entries whose type must come from fstatat.
     fn by_stat(&mut self, name: &CStr) -> Result<Entry, Error> {
-        let meta = match sys::lstatat(self.dir, name) {
+        let meta = match self.examine(name, FileKind::Unknown) {
             Ok(meta) => meta,
-            Err(e) => return Ok(unreadable(name, FileKind::Unknown, &e)),
+            Err(entry) => return Ok(entry),
         };
         match meta.kind {
             FileKind::Regular => self.regular(name, &meta),
@@ -237,6 +314,13 @@ impl<'a> Scan<'a> {
 
     fn symlink(&mut self, name: &CStr) -> Result<Entry, Error> {
         let bytes = name.to_bytes();
+        if self.mounts.possible {
+            match self.examine(name, FileKind::Symlink) {
+                Ok(meta) if meta.kind != FileKind::Symlink => return self.by_stat(name),
+                Ok(_) => {}
+                Err(entry) => return Ok(entry),
+            }
+        }
         let outcome = match self.mode {
             Mode::Freeze { flags: true } => {
                 let outcome = self
@@ -262,7 +346,8 @@ impl<'a> Scan<'a> {
         };
         let target = &self.target[..n];
         let (data_fd, data_dir) = self.data.expect("judging passes have data_dir");
-        if !policy::link_target_matches(data_dir, bytes, target) {
+        let cut = n == self.target.len();
+        if cut || !policy::link_target_matches(data_dir, bytes, target) {
             let mut entry =
                 Entry::rejected(bytes, FileKind::Symlink, Reason::LinkTargetMismatch, 0);
             entry.target = Some(target.to_vec());
@@ -290,40 +375,33 @@ impl<'a> Scan<'a> {
         })
     }
 
-    /// Clears the flags of one entry; entries of other types are left untouched, unopened.
+    /// Clears the flags of one entry; entries of other types are left untouched, unopened, and
+    /// so is an entry with something mounted over it (its flags are not ours to clear).
     fn unfreeze(&mut self, name: &CStr, kind: FileKind) -> Result<Entry, Error> {
         let bytes = name.to_bytes();
-        let (kind, outcome) = match kind {
-            FileKind::Symlink => (
-                kind,
-                self.links
-                    .unpin(self.dir, name)
-                    .map_err(|e| io_on(name, "unpinning", e))?,
-            ),
-            FileKind::Regular | FileKind::Unknown => {
-                let meta = match sys::lstatat(self.dir, name) {
-                    Ok(meta) => meta,
-                    Err(e) => return Ok(unreadable(name, kind, &e)),
-                };
-                match meta.kind {
-                    FileKind::Regular => match open_regular(self.dir, name, &meta) {
-                        Ok(fd) => (
-                            meta.kind,
-                            immutable::unpin_inode(fd.as_fd())
-                                .map_err(|e| io_on(name, "unpinning", e))?,
-                        ),
-                        Err(r) => return Ok(Entry::rejected(bytes, meta.kind, r.reason, r.errno)),
-                    },
-                    FileKind::Symlink => (
-                        meta.kind,
-                        self.links
-                            .unpin(self.dir, name)
-                            .map_err(|e| io_on(name, "unpinning", e))?,
-                    ),
-                    other => (other, Outcome::new(Action::Checked)),
+        let examined = match kind {
+            FileKind::Symlink if !self.mounts.possible => None,
+            FileKind::Symlink | FileKind::Regular | FileKind::Unknown => {
+                match self.examine(name, kind) {
+                    Ok(meta) => Some(meta),
+                    Err(entry) => return Ok(entry),
                 }
             }
-            other => (other, Outcome::new(Action::Checked)),
+            _ => None,
+        };
+        let kind = examined.map_or(kind, |m| m.kind);
+        let outcome = match (kind, examined) {
+            (FileKind::Symlink, _) => self
+                .links
+                .unpin(self.dir, name)
+                .map_err(|e| io_on(name, "unpinning", e))?,
+            (FileKind::Regular, Some(meta)) => match open_regular(self.dir, name, &meta) {
+                Ok(fd) => {
+                    immutable::unpin_inode(fd.as_fd()).map_err(|e| io_on(name, "unpinning", e))?
+                }
+                Err(r) => return Ok(Entry::rejected(bytes, kind, r.reason, r.errno)),
+            },
+            _ => Outcome::new(Action::Checked),
         };
         // No flags on this filesystem: there is nothing to clear.
         let action = if outcome.action == Action::Unsupported {

@@ -3,7 +3,10 @@
 
 pub mod immutable;
 pub mod mount;
-mod mountinfo;
+pub(crate) mod mountinfo;
+mod record;
+
+pub use record::STATE_DIR;
 
 use std::io;
 

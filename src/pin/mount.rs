@@ -7,16 +7,22 @@
 //! resolved twice. Where it is missing (ENOSYS), mount(2) binds by procfs fd paths and the
 //! remount goes to the new mount found by a fresh walk, checked by fd (mount id, inode).
 //!
-//! The protection lives in the caller's mount namespace. A process that held a descriptor
-//! on the directory before the freeze keeps its writable view through it: freeze before the
-//! sandbox's processes start.
+//! A mount is nc-harden's by identity: the id recorded when it was made (`record`), never
+//! by its shape. So an administrator's own read-only bind is never taken off, a mount of
+//! ours is never stacked on another of ours, and one covered by a foreign mount is left
+//! alone with a status that says so.
+//!
+//! The protection lives in the caller's mount namespace, and holds against processes
+//! without CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH (open_by_handle_at reaches the directory
+//! through another mount of its filesystem) and with no other mount of the same directory.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::mountinfo;
-use super::{refusal, Outcome};
-use crate::report::Action;
+use super::record::{self, Record};
+use super::{mountinfo, refusal, Outcome};
+use crate::error::Error;
+use crate::report::{escape_bytes, Action};
 use crate::sys::{self, mount as m};
 
 /// Which mount API pins. `Legacy` forces the mount(2) fallback, so that it is tested.
@@ -27,27 +33,86 @@ pub enum MountApi {
     Legacy,
 }
 
-/// At most this many of nc-harden's mounts are taken off one directory by one unfreeze.
-const MAX_STACKED: usize = 8;
+/// What the path shows, as far as nc-harden's mount goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountState {
+    /// The top of the mounts on the path is nc-harden's, made by a freeze of `frozen_as`
+    /// (the path then: the directory may have been moved since).
+    Ours { frozen_as: Vec<u8> },
+    /// nc-harden has no mount on the path.
+    Absent,
+    /// nc-harden's mount is there, but a mount it did not make is on top of it.
+    Covered,
+}
 
-/// Whether `dir` (an fd resolved by path: the top of the mounts on that path) is the root of
-/// nc-harden's mount: a read-only, nosuid, nodev bind of the directory onto itself.
-pub fn is_pin_mount(dir: BorrowedFd<'_>) -> io::Result<bool> {
-    let facts = m::mount_facts(dir)?;
-    if !facts.is_mount_root || m::mount_flags(dir)? != (true, true, true) {
-        return Ok(false);
+/// Resolves the directory afresh by path: the top of the mounts on it.
+pub type Reopen<'a> = &'a dyn Fn() -> Result<OwnedFd, Error>;
+
+fn io(what: &str) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |e| Error::io(what, e)
+}
+
+/// Whether `top` (the directory resolved by `path`: the top of the mounts there) is
+/// nc-harden's mount: a record holds its id. Read-only: a stale record is only ignored.
+pub fn state(path: &[u8], top: BorrowedFd<'_>) -> Result<MountState, Error> {
+    let reading = io("reading nc-harden's mount records");
+    let records = record::all().map_err(reading)?;
+    if !records.is_empty() {
+        let ids = m::mount_ids(top).map_err(io("reading the directory's mount"))?;
+        let meta = sys::fstat(top).map_err(io("examining the directory"))?;
+        for (frozen_as, rec) in records {
+            let same_mount = match (rec.unique, ids.unique) {
+                (Some(recorded), Some(now)) => recorded == now,
+                // Without unique ids, a reusable id could be a later mount's: the shape too.
+                _ => rec.legacy == ids.legacy && looks_like_ours(top, &rec)?,
+            };
+            if same_mount && meta.dev == rec.dev && meta.ino == rec.ino {
+                return Ok(MountState::Ours { frozen_as });
+            }
+        }
     }
-    let text = m::read_mountinfo()?;
-    let Some(mount) = mountinfo::find(&text, facts.mnt_id) else {
-        return Ok(false);
-    };
-    let Some(parent) = mountinfo::find(&text, mount.parent) else {
-        return Ok(false);
-    };
-    Ok(
-        mountinfo::has_options(&mount.options, &[b"ro", b"nosuid", b"nodev"])
-            && mountinfo::is_self_bind(&mount, &parent),
-    )
+    match record::load(path).map_err(io("reading nc-harden's mount record"))? {
+        Some(rec) if still_attached(&rec)? => Ok(MountState::Covered),
+        _ => Ok(MountState::Absent),
+    }
+}
+
+/// A read-only, nosuid, nodev mount whose root `top` is.
+fn looks_like_ours(top: BorrowedFd<'_>, rec: &Record) -> Result<bool, Error> {
+    let facts = m::mount_facts(top).map_err(io("reading the directory's mount"))?;
+    let flags = m::mount_flags(top).map_err(io("reading the directory's mount"))?;
+    Ok(facts.is_mount_root && facts.mnt_id == rec.legacy && flags == (true, true, true))
+}
+
+/// Whether the recorded mount is still attached somewhere in this namespace.
+fn still_attached(rec: &Record) -> Result<bool, Error> {
+    if let Some(unique) = rec.unique {
+        match m::unique_mount_exists(unique) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+            other => return other.map_err(io("looking for nc-harden's mount")),
+        }
+    }
+    let text = m::read_mountinfo().map_err(io("reading /proc/self/mountinfo"))?;
+    Ok(mountinfo::find(&text, rec.legacy).is_some())
+}
+
+/// The error of a call that finds nc-harden's mount covered by another.
+pub fn covered(path: &[u8]) -> Error {
+    Error::UnsafePath {
+        path: escape_bytes(path),
+        why: "nc-harden's read-only mount of this path is still attached, but the path shows \
+              a mount nc-harden did not make (stacked on top of it), or the directory was \
+              moved; nothing changed (take the other mount off first)"
+            .into(),
+    }
+}
+
+/// The error of a call whose directory moved under it.
+fn moved(path: &[u8]) -> Error {
+    Error::UnsafePath {
+        path: escape_bytes(path),
+        why: "the directory was moved or replaced during the call; nothing left changed".into(),
+    }
 }
 
 /// What the layer did: the outcome, and the root of the mount when this call attached it.
@@ -56,37 +121,47 @@ pub struct Pinned {
     pub mount: Option<OwnedFd>,
 }
 
-/// Mounts `dir` read-only onto itself, then checks from outside (a fresh walk by `reopen`)
-/// that the path now leads to that mount, read-only, and to the same directory.
+/// Mounts `dir` read-only onto itself, records the mount's identity, then checks from
+/// outside (a fresh walk by `reopen`) that the path now leads to that mount, read-only, and
+/// to the same directory. Never a second mount of ours: one already there is AlreadyFrozen.
 pub fn pin(
+    path: &[u8],
     dir: BorrowedFd<'_>,
-    reopen: &dyn Fn() -> io::Result<OwnedFd>,
+    reopen: Reopen<'_>,
     api: MountApi,
-) -> io::Result<Pinned> {
-    if is_pin_mount(dir)? {
-        return Ok(Pinned {
-            outcome: Outcome::new(Action::AlreadyFrozen),
-            mount: None,
-        });
+) -> Result<Pinned, Error> {
+    match state(path, dir)? {
+        MountState::Ours { .. } => {
+            return Ok(Pinned {
+                outcome: Outcome::new(Action::AlreadyFrozen),
+                mount: None,
+            })
+        }
+        MountState::Covered => return Err(covered(path)),
+        MountState::Absent => {}
     }
+    let meta = sys::fstat(dir).map_err(io("examining the directory"))?;
     let attached = match api {
-        MountApi::NewOrLegacy => match attach_new(dir) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => attach_legacy(dir, reopen),
+        MountApi::NewOrLegacy => match attach_new(path, dir, &meta) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                attach_legacy(path, dir, &meta, reopen)
+            }
             other => other,
         },
-        MountApi::Legacy => attach_legacy(dir, reopen),
+        MountApi::Legacy => attach_legacy(path, dir, &meta, reopen),
     };
     let mount = match attached {
         Ok(mount) => mount,
+        Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Err(moved(path)),
         Err(e) => {
             return Ok(Pinned {
-                outcome: refusal(e)?,
+                outcome: refusal(e).map_err(io("mounting the directory read-only"))?,
                 mount: None,
             })
         }
     };
-    if let Err(e) = check_from_outside(dir, &mount, reopen) {
-        let _ = m::unmount(mount.as_fd());
+    if let Err(e) = check_from_outside(path, dir, &mount, reopen) {
+        let _ = rollback(path, &mount);
         return Err(e);
     }
     Ok(Pinned {
@@ -95,78 +170,114 @@ pub fn pin(
     })
 }
 
-fn attach_new(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+fn record_of(mount: BorrowedFd<'_>, meta: &crate::policy::Meta) -> io::Result<Record> {
+    let ids = m::mount_ids(mount)?;
+    Ok(Record {
+        legacy: ids.legacy,
+        unique: ids.unique,
+        dev: meta.dev,
+        ino: meta.ino,
+    })
+}
+
+/// The record is written before the mount is attached (the detached mount already has its
+/// ids), so that no mount of ours is ever attached unrecorded.
+fn attach_new(path: &[u8], dir: BorrowedFd<'_>, meta: &crate::policy::Meta) -> io::Result<OwnedFd> {
     let tree = m::open_tree_clone(dir)?;
     m::mount_setattr(tree.as_fd(), m::PIN_ATTRS)?;
-    m::move_mount(tree.as_fd(), dir)?;
+    record::store(path, &record_of(tree.as_fd(), meta)?).map_err(unrecordable)?;
+    if let Err(e) = m::move_mount(tree.as_fd(), dir) {
+        let _ = record::remove(path);
+        return Err(e);
+    }
     Ok(tree)
 }
 
+/// Where the record cannot be written (no /run, a read-only /run, an unsafe state
+/// directory), no mount is made: it could never be told apart from a foreign one.
+fn unrecordable(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(errno) => io::Error::from_raw_os_error(match errno {
+            libc::EPERM | libc::EACCES => errno,
+            _ => libc::EOPNOTSUPP,
+        }),
+        None => io::Error::from_raw_os_error(libc::EPERM),
+    }
+}
+
 fn attach_legacy(
+    path: &[u8],
     dir: BorrowedFd<'_>,
-    reopen: &dyn Fn() -> io::Result<OwnedFd>,
+    meta: &crate::policy::Meta,
+    reopen: Reopen<'_>,
 ) -> io::Result<OwnedFd> {
     let under = m::mount_facts(dir)?.mnt_id;
     m::bind_mount(dir, dir)?;
-    let top = reopen()?;
-    let changed = io::Error::from_raw_os_error(libc::ESTALE);
+    let changed = || io::Error::from_raw_os_error(libc::ESTALE);
+    let top = reopen().map_err(|_| changed())?;
     let fresh = m::mount_facts(top.as_fd())?;
-    if fresh.mnt_id == under
-        || !fresh.is_mount_root
-        || !sys::fstat(top.as_fd())?.same_inode(&sys::fstat(dir)?)
-    {
+    if fresh.mnt_id == under || !fresh.is_mount_root || !sys::fstat(top.as_fd())?.same_inode(meta) {
         // The path no longer leads to the directory (a parent was renamed in between): the
         // bind stays on the real directory, where nobody can reach it by fd to take it off.
         // The error says so; the new mount API, which has no such window, is the norm.
-        return Err(changed);
+        return Err(changed());
     }
-    if let Err(e) = m::remount_pinned(top.as_fd()) {
+    let recorded = m::remount_pinned(top.as_fd())
+        .and_then(|()| record::store(path, &record_of(top.as_fd(), meta)?).map_err(unrecordable));
+    if let Err(e) = recorded {
         let _ = m::unmount(top.as_fd());
         return Err(e);
     }
     Ok(top)
 }
 
+/// The path must now lead to the mount just attached, read-only, and to the same directory.
 fn check_from_outside(
+    path: &[u8],
     dir: BorrowedFd<'_>,
     mount: &OwnedFd,
-    reopen: &dyn Fn() -> io::Result<OwnedFd>,
-) -> io::Result<()> {
+    reopen: Reopen<'_>,
+) -> Result<(), Error> {
+    let moved = || moved(path);
+    let top = reopen().map_err(|_| moved())?;
+    let check = || -> io::Result<bool> {
+        Ok(
+            m::mount_facts(top.as_fd())?.mnt_id == m::mount_facts(mount.as_fd())?.mnt_id
+                && m::mount_flags(top.as_fd())? == (true, true, true)
+                && sys::fstat(top.as_fd())?.same_inode(&sys::fstat(dir)?),
+        )
+    };
+    match check() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(moved()),
+        Err(e) => Err(Error::io("checking the read-only mount from outside", e)),
+    }
+}
+
+/// Takes nc-harden's mount off the directory (and only it): Unfrozen, Checked where there
+/// is none, Denied without CAP_SYS_ADMIN. A mount of ours covered by a foreign one: the
+/// `covered` error, nothing changed.
+pub fn unpin(path: &[u8], reopen: Reopen<'_>) -> Result<Outcome, Error> {
     let top = reopen()?;
-    let ours = m::mount_facts(mount.as_fd())?.mnt_id;
-    let ok = m::mount_facts(top.as_fd())?.mnt_id == ours
-        && m::mount_flags(top.as_fd())? == (true, true, true)
-        && sys::fstat(top.as_fd())?.same_inode(&sys::fstat(dir)?);
-    if ok {
-        Ok(())
-    } else {
-        // The path leads elsewhere now: the directory was moved (ESTALE says "moved").
-        Err(io::Error::from_raw_os_error(libc::ESTALE))
+    match state(path, top.as_fd())? {
+        MountState::Covered => Err(covered(path)),
+        MountState::Absent => {
+            // A stale record (its mount taken off by hand) goes; only root may remove it.
+            let _ = record::remove(path);
+            Ok(Outcome::new(Action::Checked))
+        }
+        MountState::Ours { frozen_as } => {
+            if let Err(e) = m::unmount(top.as_fd()) {
+                return refusal(e).map_err(io("taking the read-only mount off"));
+            }
+            record::remove(&frozen_as).map_err(io("removing nc-harden's mount record"))?;
+            Ok(Outcome::new(Action::Unfrozen))
+        }
     }
 }
 
-/// Takes nc-harden's mounts off the directory (and only those): Unfrozen, Checked where
-/// there was none, Denied without CAP_SYS_ADMIN.
-pub fn unpin(reopen: &dyn Fn() -> io::Result<OwnedFd>) -> io::Result<Outcome> {
-    let mut removed = false;
-    for _ in 0..MAX_STACKED {
-        let top = reopen()?;
-        if !is_pin_mount(top.as_fd())? {
-            break;
-        }
-        if let Err(e) = m::unmount(top.as_fd()) {
-            return refusal(e);
-        }
-        removed = true;
-    }
-    Ok(Outcome::new(if removed {
-        Action::Unfrozen
-    } else {
-        Action::Checked
-    }))
-}
-
-/// Takes off the mount this call attached (a failed validation).
-pub fn rollback(mount: &OwnedFd) -> io::Result<()> {
-    m::unmount(mount.as_fd())
+/// Takes off the mount this call attached (a failed validation), and its record.
+pub fn rollback(path: &[u8], mount: &OwnedFd) -> io::Result<()> {
+    m::unmount(mount.as_fd())?;
+    record::remove(path)
 }

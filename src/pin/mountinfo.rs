@@ -1,5 +1,6 @@
-//! Reading /proc/self/mountinfo, to recognise nc-harden's own mount: a bind of a directory
-//! onto itself. Pure parsing, unit-tested; the bytes come from `sys::mount::read_mountinfo`.
+//! Reading /proc/self/mountinfo: whether a recorded mount is still attached (kernels without
+//! statmount), and whether any mount lies below a directory. Pure parsing, unit-tested; the
+//! bytes come from `sys::mount::read_mountinfo`.
 
 /// One line of mountinfo (proc(5)): the fields nc-harden looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,38 +59,18 @@ pub fn find(text: &[u8], id: u64) -> Option<MountInfo> {
         .find(|m| m.id == id)
 }
 
-/// `path` relative to `base` ("" when equal, "/x/y" when inside), or None when outside.
-fn relative<'a>(path: &'a [u8], base: &[u8]) -> Option<&'a [u8]> {
-    if base == b"/" {
-        Some(path)
-    } else if path == base {
-        Some(b"")
-    } else if path.starts_with(base) && path.get(base.len()) == Some(&b'/') {
-        Some(&path[base.len()..])
+/// Whether any mount of the namespace has its mount point strictly below `dir` (a path as
+/// the kernel writes it for an fd: `/proc/self/fd/N`). Used only to skip a per-entry check
+/// where no entry can be a mount point; a yes is always confirmed entry by entry.
+pub fn any_mount_below(text: &[u8], dir: &[u8]) -> bool {
+    let prefix: Vec<u8> = if dir == b"/" {
+        b"/".to_vec()
     } else {
-        None
-    }
-}
-
-/// `mount` is a bind of the very directory it is mounted on: same filesystem as the mount it
-/// sits on, and its root is the directory that the mount point names in that filesystem.
-pub fn is_self_bind(mount: &MountInfo, parent: &MountInfo) -> bool {
-    let Some(rel) = relative(&mount.mount_point, &parent.mount_point) else {
-        return false;
+        [dir, b"/"].concat()
     };
-    let expected: Vec<u8> = match (parent.root.as_slice(), rel) {
-        (root, b"") => root.to_vec(),
-        (b"/", rel) => rel.to_vec(),
-        (root, rel) => [root, rel].concat(),
-    };
-    mount.dev == parent.dev && mount.root == expected
-}
-
-/// Every one of `wanted` is among the comma-separated `options`.
-pub fn has_options(options: &[u8], wanted: &[&[u8]]) -> bool {
-    wanted
-        .iter()
-        .all(|w| options.split(|&b| b == b',').any(|o| o == *w))
+    text.split(|&b| b == b'\n')
+        .filter_map(parse_line)
+        .any(|m| m.mount_point.len() > prefix.len() && m.mount_point.starts_with(&prefix))
 }
 
 #[cfg(test)]
@@ -100,49 +81,32 @@ mod tests {
 22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
 40 22 254:0 /tmp/a\\040b/.openclaw /tmp/a\\040b/.openclaw ro,nosuid,nodev,relatime shared:1 - ext4 /dev/vda rw
 41 22 0:55 / /tmp/t rw,relatime - tmpfs tmpfs rw
-42 41 0:55 /x/.openclaw /tmp/t/x/.openclaw ro,nosuid,nodev - tmpfs tmpfs rw
-43 41 0:55 /other /tmp/t/x/.openclaw ro,nosuid,nodev - tmpfs tmpfs rw
-44 22 0:56 / /tmp/u/.openclaw rw - tmpfs tmpfs rw
-45 44 0:56 / /tmp/u/.openclaw ro,nosuid,nodev - tmpfs tmpfs rw
+42 41 0:55 /x/host.json /tmp/t/x/.openclaw/openclaw.json ro - tmpfs tmpfs rw
 ";
-
-    fn get(id: u64) -> MountInfo {
-        find(TEXT, id).expect("present")
-    }
 
     #[test]
     fn parses_and_unescapes() {
-        let m = get(40);
+        let m = find(TEXT, 40).expect("present");
         assert_eq!(m.parent, 22);
         assert_eq!(m.mount_point, b"/tmp/a b/.openclaw");
         assert_eq!(m.root, b"/tmp/a b/.openclaw");
-        assert!(has_options(&m.options, &[b"ro", b"nosuid", b"nodev"]));
-        assert!(!has_options(&get(41).options, &[b"ro"]));
         assert_eq!(unescape(b"a\\134b\\012"), b"a\\b\n");
         assert_eq!(unescape(b"trailing\\04"), b"trailing\\04");
         assert!(find(TEXT, 99).is_none());
     }
 
     #[test]
-    fn self_binds_are_recognised() {
-        assert!(is_self_bind(&get(40), &get(22)), "on the root filesystem");
-        assert!(is_self_bind(&get(42), &get(41)), "inside another mount");
+    fn mounts_below_a_directory_are_found() {
+        assert!(any_mount_below(TEXT, b"/tmp/t/x/.openclaw"));
+        assert!(any_mount_below(TEXT, b"/tmp/t"));
+        assert!(any_mount_below(TEXT, b"/"));
         assert!(
-            is_self_bind(&get(45), &get(44)),
-            "on top of a filesystem mounted on the directory"
-        );
-    }
-
-    #[test]
-    fn other_mounts_are_not() {
-        assert!(
-            !is_self_bind(&get(43), &get(41)),
-            "a bind of another directory"
+            !any_mount_below(TEXT, b"/tmp/a b/.openclaw"),
+            "itself is not below"
         );
         assert!(
-            !is_self_bind(&get(44), &get(22)),
-            "a filesystem mounted on the directory"
+            !any_mount_below(TEXT, b"/tmp/t/x/.open"),
+            "a prefix of a name is not a parent"
         );
-        assert!(!is_self_bind(&get(41), &get(22)), "a different device");
     }
 }

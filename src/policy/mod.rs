@@ -5,7 +5,7 @@ mod paths;
 #[cfg(test)]
 mod properties;
 
-pub use paths::{check_disjoint, check_entry_name, check_path, PATH_MAX};
+pub use paths::{check_disjoint, check_entry_name, check_path, NAME_MAX, PATH_MAX};
 
 /// The type of a directory entry, from `st_mode` (or `d_type` when that is all we read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,8 +60,20 @@ pub struct Meta {
     pub nlink: u64,
     pub dev: u64,
     pub ino: u64,
+    pub gid: u32,
     /// `st_ctime` in nanoseconds: changes with every entry added, removed or renamed.
     pub changed: i128,
+    /// The mount the inode was seen on, where the kernel said (statx, Linux 5.8+).
+    pub mount: Option<Mount>,
+}
+
+/// Where an inode sits in the mount tree, as statx reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// The mount id (`STATX_MNT_ID`).
+    pub id: u64,
+    /// The inode is the root of that mount (`STATX_ATTR_MOUNT_ROOT`).
+    pub is_root: bool,
 }
 
 impl Meta {
@@ -101,6 +113,8 @@ pub enum Reason {
     EntryChanged = 14,
     /// An entry whose type the kernel reports as none of the known ones.
     UnexpectedType = 15,
+    /// Something is mounted over the entry: what the path shows is not an inode of `dir`.
+    MountPoint = 16,
 }
 
 impl Reason {
@@ -122,6 +136,7 @@ impl Reason {
             Self::EntryUnreadable => "entry_unreadable",
             Self::EntryChanged => "entry_changed",
             Self::UnexpectedType => "unexpected_type",
+            Self::MountPoint => "mount_point",
         }
     }
 
@@ -144,6 +159,9 @@ impl Reason {
             Self::EntryUnreadable => "entry could not be examined",
             Self::EntryChanged => "entry changed while it was examined",
             Self::UnexpectedType => "an entry of unknown type is not allowed here",
+            Self::MountPoint => {
+                "something is mounted over the entry (a bind mount of a file or directory)"
+            }
         }
     }
 }
@@ -193,6 +211,30 @@ pub fn judge_kind(kind: FileKind) -> Reason {
     }
 }
 
+/// Version 0.2, mount points: an entry whose inode is not on `dir`'s own mount (`dir_mount`)
+/// or is the root of a mount has something mounted over it. `None` where the kernel gave no
+/// mount id for one of the two: the caller must find out another way.
+pub fn is_mount_point(entry: Option<Mount>, dir_mount: Option<u64>) -> Option<bool> {
+    let (entry, dir_mount) = (entry?, dir_mount?);
+    Some(entry.is_root || entry.id != dir_mount)
+}
+
+/// The safe-path rule (OpenSSH's `safe_path`, sudo): an ancestor must be owned by root or
+/// `owner` and not writable by group or others, unless it is sticky and the child on the
+/// path is owned by root or `owner` (as `/tmp`). `None` when it is safe, else why not.
+pub fn judge_ancestor(ancestor: &Meta, child: &Meta, owner: u32) -> Option<&'static str> {
+    let trusted = |uid: u32| uid == 0 || uid == owner;
+    if !trusted(ancestor.uid) {
+        Some("is owned by a user other than root and the owner")
+    } else if writable_by_others(ancestor.mode)
+        && !(ancestor.mode & libc::S_ISVTX != 0 && trusted(child.uid))
+    {
+        Some("is writable by group or others")
+    } else {
+        None
+    }
+}
+
 /// Rule 3, symlinks: the target, as read (never resolved), must equal `data_dir + "/" + name`
 /// byte for byte. A relative link, a chain through another link, a trailing slash or a
 /// doubled slash all differ from it, and so are rejected.
@@ -223,9 +265,11 @@ mod tests {
             mode,
             uid,
             nlink,
+            gid: uid,
             dev: 1,
             ino: 2,
             changed: 0,
+            mount: None,
         }
     }
 
@@ -361,5 +405,31 @@ mod tests {
             FileKind::Regular
         );
         assert_eq!(FileKind::from_mode(0), FileKind::Unknown);
+    }
+
+    #[test]
+    fn mount_points_are_told_by_id_or_root() {
+        let on = |id, is_root| Some(Mount { id, is_root });
+        assert_eq!(is_mount_point(on(7, false), Some(7)), Some(false));
+        assert_eq!(is_mount_point(on(8, false), Some(7)), Some(true));
+        assert_eq!(is_mount_point(on(7, true), Some(7)), Some(true));
+        assert_eq!(is_mount_point(None, Some(7)), None);
+        assert_eq!(is_mount_point(on(7, false), None), None);
+    }
+
+    #[test]
+    fn ancestors_follow_the_safe_path_rule() {
+        let dir = |mode, uid| meta(FileKind::Directory, mode, uid, 2);
+        let root_child = dir(0o755, 0);
+        let user_child = dir(0o755, 998);
+        assert_eq!(judge_ancestor(&dir(0o755, 0), &root_child, 0), None);
+        assert_eq!(judge_ancestor(&dir(0o755, 5), &root_child, 5), None);
+        assert!(judge_ancestor(&dir(0o755, 998), &root_child, 0).is_some());
+        assert!(judge_ancestor(&dir(0o775, 0), &root_child, 0).is_some());
+        assert!(judge_ancestor(&dir(0o757, 0), &root_child, 0).is_some());
+        // Sticky and world-writable, as /tmp: only a child of a trusted owner is safe.
+        assert_eq!(judge_ancestor(&dir(0o1777, 0), &root_child, 0), None);
+        assert!(judge_ancestor(&dir(0o1777, 0), &user_child, 0).is_some());
+        assert!(judge_ancestor(&dir(0o1777, 998), &root_child, 0).is_some());
     }
 }

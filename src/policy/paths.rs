@@ -3,7 +3,8 @@
 
 /// Bytes a path may have including its terminating NUL, as the kernel counts them.
 pub const PATH_MAX: usize = libc::PATH_MAX as usize;
-const NAME_MAX: usize = 255;
+/// The longest entry name.
+pub const NAME_MAX: usize = 255;
 
 /// Why a path is refused, or `Ok` for an absolute, normalized path short enough to open.
 pub fn check_path(path: &[u8]) -> Result<(), &'static str> {

@@ -55,6 +55,14 @@ pub(super) fn render(report: &Report) -> String {
         .collect();
     obj.insert("attempts".into(), Value::Array(attempts));
     obj.insert("errno".into(), Value::from(report.errno));
+    obj.insert("conditions".into(), json!(report.conditions()));
+    obj.insert(
+        "data_dir_replaceable".into(),
+        report
+            .data_dir_replaceable
+            .as_deref()
+            .map_or(Value::Null, Value::from),
+    );
     obj.insert(
         "entries".into(),
         Value::Array(report.entries.iter().map(entry).collect()),

@@ -165,6 +165,8 @@ pub enum Layer {
     Immutable = 1,
     /// A read-only, nosuid, nodev bind mount of the directory onto itself.
     Mount = 2,
+    /// FS_IMMUTABLE_FL on `data_dir`'s own inode (`pin_data_dir`).
+    DataDir = 4,
 }
 
 impl Layer {
@@ -172,6 +174,29 @@ impl Layer {
         match self {
             Layer::Immutable => "immutable",
             Layer::Mount => "mount",
+            Layer::DataDir => "data_dir",
+        }
+    }
+
+    /// Against whom the layer holds, and where it does not: what no call can check, said
+    /// where a launcher can log it.
+    pub fn condition(self) -> &'static str {
+        match self {
+            Layer::Immutable => {
+                "the immutable flag holds against every process without CAP_LINUX_IMMUTABLE, \
+                 in every mount namespace; a process with it can clear the flag"
+            }
+            Layer::Mount => {
+                "the read-only mount holds in this mount namespace against processes without \
+                 CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH; not against one with CAP_DAC_READ_SEARCH \
+                 (open_by_handle_at reaches the directory through another mount of its \
+                 filesystem), nor through another mount of the same directory (an alias bind), \
+                 nor from another mount namespace"
+            }
+            Layer::DataDir => {
+                "data_dir's immutable flag fixes its set of names and keeps it in place against \
+                 processes without CAP_LINUX_IMMUTABLE; the contents of its entries stay writable"
+            }
         }
     }
 }
@@ -181,26 +206,36 @@ impl Layer {
 pub struct Layers {
     pub immutable: bool,
     pub mount: bool,
+    /// `data_dir`'s own flag (`pin_data_dir`): not a layer of `dir`.
+    pub data_dir: bool,
 }
 
 impl Layers {
+    /// The layers in place, in their order.
+    pub fn in_place(self) -> Vec<Layer> {
+        [
+            (self.immutable, Layer::Immutable),
+            (self.mount, Layer::Mount),
+            (self.data_dir, Layer::DataDir),
+        ]
+        .into_iter()
+        .filter_map(|(on, layer)| on.then_some(layer))
+        .collect()
+    }
+
     pub fn names(self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        if self.immutable {
-            names.push(Layer::Immutable.name());
-        }
-        if self.mount {
-            names.push(Layer::Mount.name());
-        }
-        names
+        self.in_place().into_iter().map(Layer::name).collect()
     }
 
     /// The `nc_report_layers` bits.
     pub fn bits(self) -> u32 {
-        (self.immutable as u32 * Layer::Immutable as u32)
-            | (self.mount as u32 * Layer::Mount as u32)
+        self.in_place()
+            .into_iter()
+            .map(|l| l as u32)
+            .fold(0, |a, b| a | b)
     }
 
+    /// Whether `dir` is pinned by a layer of its own.
     pub fn any(self) -> bool {
         self.immutable || self.mount
     }
@@ -297,6 +332,8 @@ pub struct Report {
     entries: Vec<Entry>,
     errno: i32,
     summary: String,
+    /// Why `data_dir` can be replaced by whoever controls its parent, if it can.
+    data_dir_replaceable: Option<String>,
 }
 
 impl Report {
@@ -317,9 +354,42 @@ impl Report {
             entries,
             errno: 0,
             summary: String::new(),
+            data_dir_replaceable: None,
         };
         report.summary = report.summarize(None);
         report
+    }
+
+    pub(crate) fn set_data_dir_replaceable(&mut self, why: Option<String>) {
+        self.data_dir_replaceable = why;
+        self.summary = self.summarize(None);
+    }
+
+    /// Why `data_dir` itself can be replaced (its parent fails the safe-path rule, as the
+    /// sandbox user's home does), if it can: its links are then checked at call time only.
+    /// `pin_data_dir` keeps it in place.
+    pub fn data_dir_replaceable(&self) -> Option<&str> {
+        self.data_dir_replaceable.as_deref()
+    }
+
+    /// Against whom each layer in place holds (`Layer::condition`), and what the call could
+    /// not protect: lines for a launcher's log.
+    pub fn conditions(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .layers
+            .in_place()
+            .into_iter()
+            .map(|l| format!("{}: {}", l.name(), l.condition()))
+            .collect();
+        if let Some(why) = &self.data_dir_replaceable {
+            if !self.layers.data_dir {
+                lines.push(format!(
+                    "data_dir: can be replaced ({why}); its links were checked at call time \
+                     only (pin it with --pin-data-dir)"
+                ));
+            }
+        }
+        lines
     }
 
     /// The report of a call stopped by `error` before any entry was judged.
@@ -410,7 +480,11 @@ impl Report {
         if let Some(error) = error {
             return format!("{head}: {}", error.replace(['\n', '\r'], " "));
         }
-        if let Some(first) = self.rejected().next() {
+        if let Some(first) = self
+            .rejected()
+            .next()
+            .filter(|_| self.status == Status::Invalid)
+        {
             return format!(
                 "{head}: {} of {} entries break the policy (first \"{}\": {}); nothing left changed",
                 self.rejected().count(),
@@ -441,6 +515,9 @@ impl Report {
                 layers.join("+")
             }
         );
+        if self.data_dir_replaceable.is_some() && !self.layers.data_dir {
+            line.push_str("; data_dir replaceable (its parent fails the safe-path rule)");
+        }
         let failed = |a: &&LayerAttempt| matches!(a.action, Action::Denied | Action::Unsupported);
         for a in self.attempts.iter().filter(failed) {
             line.push_str(&format!("; {}: {}", a.layer.name(), a.action.phrase()));

@@ -11,7 +11,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::policy::{FileKind, Meta};
+use crate::policy::{FileKind, Meta, Mount};
 
 /// `FS_IMMUTABLE_FL` of `FS_IOC_GETFLAGS`/`FS_IOC_SETFLAGS`.
 pub const FS_IMMUTABLE_FL: u32 = 0x0000_0010;
@@ -99,11 +99,32 @@ fn meta_of(st: &libc::stat) -> Meta {
         kind: FileKind::from_mode(st.st_mode),
         mode: st.st_mode & 0o7777,
         uid: st.st_uid,
+        gid: st.st_gid,
         #[allow(clippy::unnecessary_cast)] // u32 on some targets
         nlink: st.st_nlink as u64,
         dev: st.st_dev,
         ino: st.st_ino,
         changed: st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128,
+        mount: None,
+    }
+}
+
+fn meta_of_statx(stx: &libc::statx) -> Meta {
+    let mount = (stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(Mount {
+        id: stx.stx_mnt_id,
+        is_root: stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0
+            && stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+    });
+    Meta {
+        kind: FileKind::from_mode(u32::from(stx.stx_mode)),
+        mode: u32::from(stx.stx_mode) & 0o7777,
+        uid: stx.stx_uid,
+        gid: stx.stx_gid,
+        nlink: u64::from(stx.stx_nlink),
+        dev: libc::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+        ino: stx.stx_ino,
+        changed: stx.stx_ctime.tv_sec as i128 * 1_000_000_000 + stx.stx_ctime.tv_nsec as i128,
+        mount,
     }
 }
 
@@ -116,8 +137,28 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Meta> {
     Ok(meta_of(unsafe { &st.assume_init() }))
 }
 
-/// `fstatat(2)` with `AT_SYMLINK_NOFOLLOW`: describes the entry itself, never what it points to.
+/// Describes the entry `name` of `dir` itself, never what it points to, and (where statx
+/// answers, Linux 5.8+) the mount it is on: one syscall, so that an entry with a file or a
+/// directory mounted over it is seen as the mount point it is. `fstatat(2)` where statx is
+/// missing or filtered, and then `mount` is `None`.
 pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Meta> {
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `name` is NUL-terminated and `stx` a valid out-pointer.
+    let r = retry(|| unsafe {
+        libc::statx(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_BASIC_STATS | libc::STATX_MNT_ID,
+            stx.as_mut_ptr(),
+        )
+    });
+    match r {
+        // SAFETY: statx succeeded, so it filled `stx`.
+        Ok(_) => return Ok(meta_of_statx(unsafe { &stx.assume_init() })),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {}
+        Err(e) => return Err(e),
+    }
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `name` is NUL-terminated and `st` a valid out-pointer.
     retry(|| unsafe {
@@ -132,19 +173,62 @@ pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Meta> {
     Ok(meta_of(unsafe { &st.assume_init() }))
 }
 
+/// `openat(2)` with `O_CREAT | O_EXCL | O_NOFOLLOW` and `mode`: a new file, never an old one.
+pub fn create_exclusive(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<OwnedFd> {
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `name` is NUL-terminated; the mode is passed as the variadic argument.
+    let fd = retry(|| unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode) })?;
+    Ok(owned(fd))
+}
+
+/// `mkdirat(2)`.
+pub fn mkdirat(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    retry(|| unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })?;
+    Ok(())
+}
+
+/// `renameat(2)` within one directory.
+pub fn renameat(dir: BorrowedFd<'_>, from: &CStr, to: &CStr) -> io::Result<()> {
+    let raw = dir.as_raw_fd();
+    // SAFETY: both names are NUL-terminated.
+    retry(|| unsafe { libc::renameat(raw, from.as_ptr(), raw, to.as_ptr()) })?;
+    Ok(())
+}
+
+/// `unlinkat(2)` of a file (not a directory).
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    retry(|| unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })?;
+    Ok(())
+}
+
+/// The path the kernel gives for what `fd` names (`/proc/self/fd/N`), relative to this
+/// process's root, as /proc/self/mountinfo writes mount points.
+pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let link = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .expect("no NUL in a number");
+    let mut buf = vec![0u8; crate::policy::PATH_MAX + 1];
+    let n = readlinkat_raw(libc::AT_FDCWD, &link, &mut buf)?;
+    if n >= buf.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+fn readlinkat_raw(dir: RawFd, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes; `name` is NUL-terminated.
+    let n = retry(|| unsafe {
+        libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+    })?;
+    Ok(n as usize)
+}
+
 /// `readlinkat(2)` into `buf`; returns the target's length. A result of `buf.len()` means the
 /// target may have been cut: callers size `buf` one byte past the longest target they accept.
 pub fn readlinkat(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is writable for `buf.len()` bytes; `name` is NUL-terminated.
-    let n = retry(|| unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    })?;
-    Ok(n as usize)
+    readlinkat_raw(dir.as_raw_fd(), name, buf)
 }
 
 /// `getdents64(2)` into `buf`; returns the number of bytes filled, 0 at the end.

@@ -21,10 +21,15 @@ struct MountAttr {
 pub const PIN_ATTRS: u64 =
     libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
 
-/// `open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)`: a detached
-/// copy of the mount at `dir`, rooted at `dir` itself.
+/// `open_tree(dir, "", OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)`:
+/// a detached copy of the mounts at and below `dir`, rooted at `dir` itself. Recursive, so
+/// that the copy shows what `dir` shows (a mount over an entry stays visible, to be rejected)
+/// and never uncovers what such a mount hides.
 pub fn open_tree_clone(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
+    let flags = libc::OPEN_TREE_CLONE
+        | libc::OPEN_TREE_CLOEXEC
+        | libc::AT_EMPTY_PATH as u32
+        | libc::AT_RECURSIVE as u32;
     // SAFETY: an empty NUL-terminated path with AT_EMPTY_PATH; integer flags.
     let fd = retry(|| unsafe {
         libc::syscall(libc::SYS_open_tree, dir.as_raw_fd(), c"".as_ptr(), flags)
@@ -78,7 +83,7 @@ fn fd_path(fd: BorrowedFd<'_>) -> CString {
     CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number")
 }
 
-/// Legacy `mount(2)` bind of `src` onto `target`, both named by fd through procfs.
+/// Legacy `mount(2)` recursive bind of `src` onto `target`, both named by fd through procfs.
 pub fn bind_mount(src: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
     let (src, target) = (fd_path(src), fd_path(target));
     // SAFETY: NUL-terminated paths; NULL type and data are allowed with MS_BIND.
@@ -87,7 +92,7 @@ pub fn bind_mount(src: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()>
             src.as_ptr(),
             target.as_ptr(),
             std::ptr::null(),
-            libc::MS_BIND,
+            libc::MS_BIND | libc::MS_REC,
             std::ptr::null(),
         )
     })?;
@@ -177,6 +182,21 @@ fn fdinfo_mnt_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
         .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
+/// The mount id of whatever `fd` names (a file or a symlink too): statx, else procfs.
+pub fn mount_id_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    match statx_facts(fd) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
+            ) =>
+        {
+            fdinfo_mnt_id(fd)
+        }
+        other => other.map(|f| f.mnt_id),
+    }
+}
+
 /// A directory is the root of its mount when its `..` lies in another mount.
 fn procfs_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
     let mnt_id = fdinfo_mnt_id(fd)?;
@@ -208,4 +228,82 @@ pub fn mount_flags(fd: BorrowedFd<'_>) -> io::Result<(bool, bool, bool)> {
 /// The bytes of /proc/self/mountinfo.
 pub fn read_mountinfo() -> io::Result<Vec<u8>> {
     std::fs::read("/proc/self/mountinfo")
+}
+
+/// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never reused while the system runs.
+const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+/// statmount(2), Linux 6.8; the same number on every architecture of the generic table.
+const SYS_STATMOUNT: libc::c_long = 457;
+/// `STATMOUNT_SB_BASIC`: the smallest thing statmount can be asked for.
+const STATMOUNT_SB_BASIC: u64 = 0x1;
+
+/// A mount's identity: the reusable id every kernel since 3.15 gives (`STATX_MNT_ID` or
+/// procfs), and the unique id of Linux 6.8+, never reused while the system runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountIds {
+    pub legacy: u64,
+    pub unique: Option<u64>,
+}
+
+/// The identity of the mount `fd` is on (an attached mount, or a detached one from
+/// open_tree).
+pub fn mount_ids(fd: BorrowedFd<'_>) -> io::Result<MountIds> {
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `stx` is a valid out-pointer; an empty path with AT_EMPTY_PATH.
+    let r = retry(|| unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            STATX_MNT_ID_UNIQUE,
+            stx.as_mut_ptr(),
+        )
+    });
+    let unique = match r {
+        // SAFETY: statx succeeded and filled `stx`.
+        Ok(_) => Some(unsafe { stx.assume_init() })
+            .filter(|stx| stx.stx_mask & STATX_MNT_ID_UNIQUE != 0)
+            .map(|stx| stx.stx_mnt_id),
+        Err(_) => None,
+    };
+    Ok(MountIds {
+        legacy: mount_facts(fd)?.mnt_id,
+        unique,
+    })
+}
+
+/// `struct mnt_id_req` of statmount(2), first version.
+#[repr(C)]
+struct MntIdReq {
+    size: u32,
+    spare: u32,
+    mnt_id: u64,
+    param: u64,
+}
+
+/// Whether the mount of unique id `id` is attached in this mount namespace: statmount
+/// answers ENOENT for a mount that is gone. ENOSYS before Linux 6.8.
+pub fn unique_mount_exists(id: u64) -> io::Result<bool> {
+    let req = MntIdReq {
+        size: std::mem::size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id: id,
+        param: STATMOUNT_SB_BASIC,
+    };
+    let mut buf = [0u64; 512];
+    // SAFETY: `req` is readable for its size, `buf` writable for the size passed.
+    let r = retry(|| unsafe {
+        libc::syscall(
+            SYS_STATMOUNT,
+            &req as *const MntIdReq,
+            buf.as_mut_ptr(),
+            std::mem::size_of_val(&buf),
+            0,
+        )
+    });
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::Error;
 use crate::report::escape_bytes;
@@ -135,4 +135,75 @@ fn explain(path: &[u8], prefix: &[u8], parent: &OwnedFd, name: &CStr, e: io::Err
         path: display(path),
         why: format!("\"{}\" {what}", display(prefix)),
     }
+}
+
+/// The safe-path rule of the contract, checked upward from the directory `fd` (resolved from
+/// `path`) to the root: each ancestor must be owned by root or `owner` and not writable by
+/// group or others (a sticky one, as `/tmp`, when the child on the path is root's or the
+/// owner's). The direct parent is exempt, as the contract allows for `dir`'s; its verdict is
+/// returned instead (`None`: safe, else why not), so that the caller can report what it
+/// means (`data_dir` replaceable). Each step is checked to be the path's: the parent must
+/// hold the child under the path's name, else the directory moved meanwhile.
+pub fn check_ancestors(
+    path: &[u8],
+    fd: BorrowedFd<'_>,
+    owner: u32,
+) -> Result<Option<String>, Error> {
+    let examine =
+        |fd: BorrowedFd<'_>| sys::fstat(fd).map_err(|e| Error::io("examining an ancestor", e));
+    let components: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut child = examine(fd)?;
+    let mut below: Option<OwnedFd> = None;
+    let mut parent_verdict = None;
+    for depth in (0..components.len()).rev() {
+        let base = below.as_ref().map_or(fd, |b| b.as_fd());
+        let up = sys::openat(Base::Dir(base), c"..", libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(|e| Error::io("opening an ancestor", e))?;
+        let meta = examine(up.as_fd())?;
+        let prefix = if depth == 0 {
+            b"/".to_vec()
+        } else {
+            path[..components[..depth]
+                .iter()
+                .map(|c| c.len() + 1)
+                .sum::<usize>()]
+                .to_vec()
+        };
+        let name =
+            CString::new(components[depth]).map_err(|_| Error::bad("path contains a NUL byte"))?;
+        let named = sys::lstatat(up.as_fd(), &name).map_err(|e| classify(path, &prefix, e))?;
+        if !named.same_inode(&child) {
+            return Err(Error::UnsafePath {
+                path: display(path),
+                why: "the directory was moved or replaced during the call; nothing left changed"
+                    .into(),
+            });
+        }
+        let verdict = crate::policy::judge_ancestor(&meta, &child, owner).map(|why| {
+            format!(
+                "ancestor \"{}\" (owner uid {}, mode {:04o}) {why}",
+                display(&prefix),
+                meta.uid,
+                meta.mode
+            )
+        });
+        if depth + 1 == components.len() {
+            parent_verdict = verdict;
+        } else if let Some(why) = verdict {
+            return Err(Error::UnsafePath {
+                path: display(path),
+                why: format!(
+                    "{why}: whoever controls it can move the path away (safe-path rule: every ancestor \
+                     above the direct parent is root's or the owner's and writable by no one else, \
+                     or sticky)"
+                ),
+            });
+        }
+        child = meta;
+        below = Some(up);
+    }
+    Ok(parent_verdict)
 }

@@ -31,7 +31,9 @@ pub fn missing() -> Option<String> {
 }
 
 /// unshare(CLONE_NEWNS) and make every mount private, so that nothing mounted afterwards is
-/// seen outside this process. Must be called while the process has one thread.
+/// seen outside this process; then a fresh tmpfs on /run, so that nc-harden's state records
+/// (`/run/nc-harden`) live and die with the namespace too. Must be called while the process
+/// has one thread.
 pub fn enter_private_mount_namespace() -> io::Result<()> {
     // SAFETY: plain syscalls with constant arguments.
     unsafe {
@@ -44,6 +46,16 @@ pub fn enter_private_mount_namespace() -> io::Result<()> {
             std::ptr::null(),
             libc::MS_REC | libc::MS_PRIVATE,
             std::ptr::null(),
+        ) == -1
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/run".as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            c"mode=0755".as_ptr().cast(),
         ) == -1
         {
             return Err(io::Error::last_os_error());
