@@ -162,16 +162,11 @@ fn run(
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Help and version go to stdout; a usage error gets the prefix of every human line.
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        // clap's own rendering, blank lines and all, without the `[SECURITY] ` prefix (that is
+        // for findings): help and version to stdout (exit 0), a usage error to stderr (64).
         Err(e) => {
-            for line in e.render().to_string().lines().filter(|l| !l.is_empty()) {
-                eprintln!("{}{line}", render::PREFIX);
-            }
-            return ExitCode::from(USAGE_ERROR);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { USAGE_ERROR } else { 0 });
         }
     };
     let code = match &cli.command {

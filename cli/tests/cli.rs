@@ -36,26 +36,51 @@ fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).expect("stderr is ASCII-safe text")
 }
 
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("stdout is text")
+}
+
+/// clap's rendering: on stderr, not prefixed (that is for findings), blank lines kept.
+fn assert_clap_usage_error(out: &Output, what: &str) {
+    assert_eq!(out.status.code(), Some(64), "{what}: {}", stderr(out));
+    let err = stderr(out);
+    assert!(err.starts_with("error: "), "{what}: {err}");
+    assert!(!err.contains("[SECURITY]"), "{what}: {err}");
+    assert!(
+        err.contains("\n\n"),
+        "{what}: blank lines are kept: {err:?}"
+    );
+    assert!(out.stdout.is_empty(), "{what}: nothing on stdout");
+}
+
 #[test]
 fn usage_error_exits_64() {
     let out = nc_harden(&[OsStr::new("freeze"), OsStr::new("--dir"), OsStr::new("/x")]);
-    assert_eq!(out.status.code(), Some(64));
+    assert_clap_usage_error(&out, "a missing --data-dir");
+    assert!(stderr(&out).contains("--data-dir <DIR>"));
     let out = nc_harden(&[OsStr::new("frobnicate")]);
-    assert_eq!(out.status.code(), Some(64));
+    assert_clap_usage_error(&out, "an unknown subcommand");
     let out = nc_harden(&[
         OsStr::new("freeze"),
         OsStr::new("--dir=/a"),
         OsStr::new("--data-dir=/b"),
         OsStr::new("--strategy=chmod"),
     ]);
-    assert_eq!(out.status.code(), Some(64));
+    assert_clap_usage_error(&out, "an unknown strategy");
 }
 
 #[test]
 fn help_and_version_exit_0() {
     let out = nc_harden(&[OsStr::new("--help")]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("freeze"));
+    let help = stdout(&out);
+    assert!(help.contains("freeze"));
+    assert!(
+        help.contains("\n\nUsage: nc-harden"),
+        "blank lines kept: {help:?}"
+    );
+    assert!(!help.contains("[SECURITY]"), "{help}");
+    assert!(out.stderr.is_empty());
     let out = nc_harden(&[OsStr::new("--version")]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
