@@ -7,7 +7,8 @@
 mod demo;
 mod render;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,7 +38,7 @@ enum Command {
     /// Validate DIR and pin it (pin first, validate what is pinned, read every flag back).
     Freeze {
         #[command(flatten)]
-        target: Target,
+        target: FreezeTarget,
         #[command(flatten)]
         rules: Rules,
         /// Pinning layers.
@@ -52,7 +53,7 @@ enum Command {
     /// Read-only: exit 0 when DIR is valid and pinned, 4 when valid and not pinned.
     Verify {
         #[command(flatten)]
-        target: Target,
+        target: VerifyTarget,
         #[command(flatten)]
         rules: Rules,
         #[command(flatten)]
@@ -61,7 +62,7 @@ enum Command {
     /// Remove the pins a freeze added (for maintenance); needs no valid layout.
     Unfreeze {
         #[command(flatten)]
-        target: Target,
+        target: UnfreezeTarget,
         #[command(flatten)]
         output: Output,
     },
@@ -70,14 +71,79 @@ enum Command {
     Demo,
 }
 
+// Each subcommand says in its own words what `--dir` is to it.
+
 #[derive(Args)]
-struct Target {
+struct FreezeTarget {
     /// The directory to pin (absolute, normalized).
     #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
     dir: OsString,
     /// The directory its symlinks must point into (absolute, normalized).
     #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
     data_dir: OsString,
+}
+
+#[derive(Args)]
+struct VerifyTarget {
+    /// The directory to check (absolute, normalized).
+    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    dir: OsString,
+    /// The directory its symlinks must point into (absolute, normalized).
+    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    data_dir: OsString,
+}
+
+#[derive(Args)]
+struct UnfreezeTarget {
+    /// The directory to unpin (absolute, normalized).
+    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    dir: OsString,
+    /// Accepted for symmetry with freeze; unfreeze does not look at it.
+    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    data_dir: Option<OsString>,
+}
+
+/// What every operation is given: the two directories.
+struct Target<'a> {
+    dir: &'a OsStr,
+    data_dir: &'a OsStr,
+}
+
+impl FreezeTarget {
+    fn target(&self) -> Target<'_> {
+        Target {
+            dir: &self.dir,
+            data_dir: &self.data_dir,
+        }
+    }
+}
+
+impl VerifyTarget {
+    fn target(&self) -> Target<'_> {
+        Target {
+            dir: &self.dir,
+            data_dir: &self.data_dir,
+        }
+    }
+}
+
+/// A data directory for `unfreeze` when none is given.
+///
+/// `Policy::builder` still asks for a data directory, but `Policy::unfreeze` never opens it:
+/// it takes back the pins of `dir` alone (the report names `dir` only). So any path that
+/// passes the builder's argument checks (absolute, normalized, disjoint from `dir`) will do,
+/// and one that is not a real directory makes that plain: `/` followed by a name that is not
+/// `dir`'s first component. (For `--dir /` there is none: the library answers NC_BAD_ARGUMENT,
+/// "data_dir is inside dir", as it would with any data directory.) Once the library takes an
+/// optional data directory, this goes.
+fn unfreeze_data_dir(dir: &OsStr) -> OsString {
+    const PLACEHOLDER: &str = "/nc-harden-unfreeze-needs-no-data-dir";
+    let first = dir.as_bytes().split(|&b| b == b'/').find(|c| !c.is_empty());
+    if first == Some(&PLACEHOLDER.as_bytes()[1..]) {
+        OsString::from(format!("{PLACEHOLDER}-"))
+    } else {
+        OsString::from(PLACEHOLDER)
+    }
 }
 
 #[derive(Args)]
@@ -117,11 +183,11 @@ impl From<StrategyArg> for Strategy {
 }
 
 fn policy(
-    target: &Target,
+    target: &Target<'_>,
     rules: Option<&Rules>,
     strategy: Strategy,
 ) -> Result<Policy, nc_harden::Error> {
-    let mut builder = Policy::builder(&target.dir, &target.data_dir).strategy(strategy);
+    let mut builder = Policy::builder(target.dir, target.data_dir).strategy(strategy);
     if let Some(rules) = rules {
         builder = builder.owner(rules.owner);
         for name in &rules.required {
@@ -134,13 +200,13 @@ fn policy(
 /// Runs one operation and renders its report; returns the exit code.
 fn run(
     operation: Operation,
-    target: &Target,
+    target: &Target<'_>,
     rules: Option<&Rules>,
     strategy: Strategy,
     output: &Output,
     allow_degraded: bool,
 ) -> u8 {
-    let dir = target.dir.as_os_str().as_encoded_bytes();
+    let dir = target.dir.as_bytes();
     let result = policy(target, rules, strategy).and_then(|p| match operation {
         Operation::Freeze => p.validate_and_freeze(),
         Operation::Verify => p.verify(),
@@ -178,7 +244,7 @@ fn main() -> ExitCode {
             output,
         } => run(
             Operation::Freeze,
-            target,
+            &target.target(),
             Some(rules),
             (*strategy).into(),
             output,
@@ -190,20 +256,34 @@ fn main() -> ExitCode {
             output,
         } => run(
             Operation::Verify,
-            target,
+            &target.target(),
             Some(rules),
             Strategy::Auto,
             output,
             false,
         ),
-        Command::Unfreeze { target, output } => run(
-            Operation::Unfreeze,
-            target,
-            None,
-            Strategy::Auto,
-            output,
-            false,
-        ),
+        Command::Unfreeze { target, output } => {
+            let placeholder;
+            let data_dir = match &target.data_dir {
+                Some(d) => d.as_os_str(),
+                None => {
+                    placeholder = unfreeze_data_dir(&target.dir);
+                    &placeholder
+                }
+            };
+            let target = Target {
+                dir: &target.dir,
+                data_dir,
+            };
+            run(
+                Operation::Unfreeze,
+                &target,
+                None,
+                Strategy::Auto,
+                output,
+                false,
+            )
+        }
         Command::Demo => demo::run(),
     };
     ExitCode::from(code)

@@ -40,6 +40,12 @@ fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("stdout is text")
 }
 
+fn os(args: &[&str]) -> Vec<&'static OsStr> {
+    args.iter()
+        .map(|a| OsStr::new(Box::leak(a.to_string().into_boxed_str())))
+        .collect()
+}
+
 /// clap's rendering: on stderr, not prefixed (that is for findings), blank lines kept.
 fn assert_clap_usage_error(out: &Output, what: &str) {
     assert_eq!(out.status.code(), Some(64), "{what}: {}", stderr(out));
@@ -84,6 +90,25 @@ fn help_and_version_exit_0() {
     let out = nc_harden(&[OsStr::new("--version")]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn each_subcommand_says_what_its_dir_is() {
+    for (sub, wording) in [
+        ("freeze", "The directory to pin"),
+        ("verify", "The directory to check"),
+        ("unfreeze", "The directory to unpin"),
+    ] {
+        let out = nc_harden(&os(&[sub, "--help"]));
+        assert_eq!(out.status.code(), Some(0));
+        let help = stdout(&out);
+        let dir_line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with("--dir"))
+            .expect("a --dir line");
+        assert!(dir_line.contains(wording), "{sub}: {dir_line}");
+        assert!(!help.contains("[SECURITY]"), "{help}");
+    }
 }
 
 #[test]
@@ -202,4 +227,31 @@ fn unfreeze_of_an_unfrozen_layout_is_ok() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(Path::new(&l.dir).join("hooks").is_symlink());
+}
+
+#[test]
+fn unfreeze_needs_no_data_dir() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::A).unwrap();
+    let out = nc_harden(&[
+        OsStr::new("unfreeze"),
+        OsStr::new("--dir"),
+        l.dir.as_os_str(),
+        OsStr::new("--json"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["status"], "NC_OK");
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains("data-dir") && !all.contains("data_dir"),
+        "no stand-in data directory shows: {all}"
+    );
+    assert!(Path::new(&l.dir).join("hooks").is_symlink());
+    // freeze and verify still need it.
+    for sub in ["freeze", "verify"] {
+        let mut args = os(&[sub, "--dir"]);
+        args.push(l.dir.as_os_str());
+        assert_clap_usage_error(&nc_harden(&args), sub);
+    }
 }
