@@ -4,6 +4,7 @@
 //! Exit code: the status code of the contract (64 for a usage error of the CLI's own).
 //! Human lines go to stderr, prefixed `[SECURITY] `; `--json` prints the report to stdout.
 
+mod args;
 mod demo;
 mod render;
 
@@ -12,7 +13,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::builder::OsStringValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nc_harden::{Operation, Policy, Report, Strategy};
 
@@ -71,35 +71,36 @@ enum Command {
     Demo,
 }
 
-// Each subcommand says in its own words what `--dir` is to it.
+// Each subcommand says in its own words what `--dir` is to it. One trailing slash of a
+// directory is dropped: `args::directory`.
 
 #[derive(Args)]
 struct FreezeTarget {
     /// The directory to pin (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_parser = args::directory())]
     dir: OsString,
     /// The directory its symlinks must point into (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_parser = args::directory())]
     data_dir: OsString,
 }
 
 #[derive(Args)]
 struct VerifyTarget {
     /// The directory to check (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_parser = args::directory())]
     dir: OsString,
     /// The directory its symlinks must point into (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_parser = args::directory())]
     data_dir: OsString,
 }
 
 #[derive(Args)]
 struct UnfreezeTarget {
     /// The directory to unpin (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_parser = args::directory())]
     dir: OsString,
     /// Accepted for symmetry with freeze; unfreeze does not look at it.
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_parser = args::directory())]
     data_dir: Option<OsString>,
 }
 

@@ -255,3 +255,53 @@ fn unfreeze_needs_no_data_dir() {
         assert_clap_usage_error(&nc_harden(&args), sub);
     }
 }
+
+fn with_slash(p: &Path) -> std::ffi::OsString {
+    let mut s = p.as_os_str().to_os_string();
+    s.push("/");
+    s
+}
+
+#[test]
+fn one_trailing_slash_of_a_directory_is_dropped() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    let owner = l.owner.to_string();
+    let (dir, data) = (with_slash(&l.dir), with_slash(&l.data));
+    let out = nc_harden(&[
+        OsStr::new("verify"),
+        OsStr::new("--dir"),
+        &dir,
+        OsStr::new("--data-dir"),
+        &data,
+        OsStr::new("--owner"),
+        OsStr::new(&owner),
+        OsStr::new("--json"),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["status"], "NC_NOT_FROZEN");
+    let out = nc_harden(&[OsStr::new("unfreeze"), OsStr::new("--dir"), &dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Only the one slash that completion adds: the rest stays the library's NC_BAD_ARGUMENT.
+    for bad in ["//", "/.", "/./", "/../"] {
+        let mut odd = l.dir.as_os_str().to_os_string();
+        odd.push(bad);
+        let out = nc_harden(&[
+            OsStr::new("verify"),
+            OsStr::new("--dir"),
+            &odd,
+            OsStr::new("--data-dir"),
+            l.data.as_os_str(),
+        ]);
+        assert_eq!(out.status.code(), Some(20), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("[SECURITY] "));
+    }
+    let out = nc_harden(&os(&["verify", "--dir", "/", "--data-dir", "/x/"]));
+    assert_eq!(
+        out.status.code(),
+        Some(20),
+        "`/` stays `/`: {}",
+        stderr(&out)
+    );
+}
