@@ -152,8 +152,8 @@ struct Rules {
     /// An entry name that must be present (repeatable).
     #[arg(long = "require", value_name = "NAME")]
     required: Vec<PathBuf>,
-    /// Required owner uid of DIR and its regular files.
-    #[arg(long, value_name = "UID", default_value_t = 0)]
+    /// Required owner of DIR and its regular files: a uid, or a user name of /etc/passwd.
+    #[arg(long, value_name = "USER", default_value = "0", value_parser = args::owner)]
     owner: u32,
 }
 

@@ -305,3 +305,56 @@ fn one_trailing_slash_of_a_directory_is_dropped() {
         stderr(&out)
     );
 }
+
+/// The name of `uid` in /etc/passwd, read here independently of the CLI.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+    })
+}
+
+#[test]
+fn owner_is_a_uid_or_a_user_name() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    let base = |owner: &str| {
+        let mut args = vec![
+            OsStr::new("verify"),
+            OsStr::new("--dir"),
+            l.dir.as_os_str(),
+            OsStr::new("--data-dir"),
+            l.data.as_os_str(),
+            OsStr::new("--owner"),
+        ];
+        args.push(OsStr::new(Box::leak(owner.to_string().into_boxed_str())));
+        nc_harden(&args)
+    };
+    // By name, the layout's owner is found as by number.
+    if let Some(name) = user_name(l.owner) {
+        let out = base(&name);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "--owner {name}: {}",
+            stderr(&out)
+        );
+    }
+    // `root` is uid 0: the same answer as --owner 0, whoever runs this.
+    assert_eq!(base("root").status.code(), base("0").status.code());
+    // A uid no one has reaches the library, which rejects the directory's owner.
+    let out = base("4294967294");
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    // (uid_t)-1 is NC_BAD_ARGUMENT in the C ABI: a usage error here.
+    for bad in [
+        "4294967295",
+        "4294967296",
+        "no-such-user-of-nc-harden",
+        "",
+        "-1",
+    ] {
+        assert_clap_usage_error(&base(bad), bad);
+    }
+    assert!(stderr(&base("4294967295")).contains("(uid_t)-1"));
+}
