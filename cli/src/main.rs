@@ -6,6 +6,7 @@
 
 mod args;
 mod demo;
+mod generate;
 mod render;
 
 use std::ffi::{OsStr, OsString};
@@ -13,11 +14,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
 use nc_harden::{Operation, Policy, Report, Strategy};
 
 /// EX_USAGE: the contract's "the CLI adds 64 for a usage error of its own".
-const USAGE_ERROR: u8 = 64;
+pub const USAGE_ERROR: u8 = 64;
 
 #[derive(Parser)]
 #[command(
@@ -77,30 +78,30 @@ enum Command {
 #[derive(Args)]
 struct FreezeTarget {
     /// The directory to pin (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = args::directory())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     dir: OsString,
     /// The directory its symlinks must point into (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = args::directory())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     data_dir: OsString,
 }
 
 #[derive(Args)]
 struct VerifyTarget {
     /// The directory to check (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = args::directory())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     dir: OsString,
     /// The directory its symlinks must point into (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = args::directory())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     data_dir: OsString,
 }
 
 #[derive(Args)]
 struct UnfreezeTarget {
     /// The directory to unpin (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = args::directory())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     dir: OsString,
     /// Accepted for symmetry with freeze; unfreeze does not look at it.
-    #[arg(long, value_name = "DIR", value_parser = args::directory())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     data_dir: Option<OsString>,
 }
 
@@ -150,10 +151,10 @@ fn unfreeze_data_dir(dir: &OsStr) -> OsString {
 #[derive(Args)]
 struct Rules {
     /// An entry name that must be present (repeatable).
-    #[arg(long = "require", value_name = "NAME")]
+    #[arg(long = "require", value_name = "NAME", value_hint = ValueHint::Other)]
     required: Vec<PathBuf>,
     /// Required owner of DIR and its regular files: a uid, or a user name of /etc/passwd.
-    #[arg(long, value_name = "USER", default_value = "0", value_parser = args::owner)]
+    #[arg(long, value_name = "USER", value_hint = ValueHint::Username, default_value = "0", value_parser = args::owner)]
     owner: u32,
 }
 
@@ -227,6 +228,9 @@ fn run(
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = generate::run(Cli::command) {
+        return ExitCode::from(code);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // clap's own rendering, blank lines and all, without the `[SECURITY] ` prefix (that is

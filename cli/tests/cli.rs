@@ -1,6 +1,9 @@
 //! The CLI as a shell launcher sees it: exit codes, the `[SECURITY] ` lines on stderr, the
-//! JSON on stdout, and names that cannot forge a log line. These need no privilege: `verify`
-//! changes nothing. Freezing through the CLI is tested in the privileged suite.
+//! JSON on stdout, names that cannot forge a log line, clap's own usage errors and help, and
+//! the conveniences of the command line (trailing slashes, user names, an optional data
+//! directory for unfreeze, manual pages and completions). These need no privilege: `verify`
+//! changes nothing, nor does `unfreeze` of a layout that is not frozen. Freezing through the
+//! CLI is tested in the privileged suite.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -357,4 +360,56 @@ fn owner_is_a_uid_or_a_user_name() {
         assert_clap_usage_error(&base(bad), bad);
     }
     assert!(stderr(&base("4294967295")).contains("(uid_t)-1"));
+}
+
+#[test]
+fn manual_pages_and_completions() {
+    let scratch = Scratch::new("cli").unwrap();
+    let out = nc_harden(&[OsStr::new("man"), scratch.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut pages: Vec<String> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "nc-harden-demo.1",
+            "nc-harden-freeze.1",
+            "nc-harden-unfreeze.1",
+            "nc-harden-verify.1",
+            "nc-harden.1"
+        ]
+    );
+    let main = std::fs::read_to_string(scratch.path().join("nc-harden.1")).unwrap();
+    assert!(main.contains(".TH nc-harden 1"), "{main}");
+    assert!(main.contains("nc\\-harden\\-freeze(1)"), "{main}");
+    let verify = std::fs::read_to_string(scratch.path().join("nc-harden-verify.1")).unwrap();
+    assert!(verify.contains("The directory to check"), "{verify}");
+    for (shell, marker) in [
+        ("bash", "-o default nc-harden"),
+        ("zsh", "#compdef nc-harden"),
+        ("fish", "complete -c nc-harden"),
+    ] {
+        let out = nc_harden(&os(&["completions", shell]));
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("unfreeze") && script.contains("data-dir"));
+        assert!(
+            !script.contains("completions"),
+            "hidden commands stay hidden"
+        );
+    }
+    assert_clap_usage_error(
+        &nc_harden(&os(&["completions", "cmd.exe"])),
+        "no such shell",
+    );
+    // The generators are hidden from the help.
+    let help = stdout(&nc_harden(&os(&["--help"])));
+    assert!(
+        !help.contains("completions") && !help.contains(" man "),
+        "{help}"
+    );
 }
