@@ -1,5 +1,6 @@
-# Build and install nc-harden: the CLI, the shared library with its soname links, the static
-# library, the header and a pkg-config file.
+# Build and install nc-harden: the CLI with its manual pages and bash, zsh and fish
+# completions, the shared library with its soname links, the static library, the header and
+# a pkg-config file.
 #
 #   make                                  # cargo build --release
 #   make install PREFIX=/usr DESTDIR=/tmp/stage
@@ -14,6 +15,11 @@ BINDIR      ?= $(PREFIX)/bin
 LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DATADIR     ?= $(PREFIX)/share
+MAN1DIR     ?= $(DATADIR)/man/man1
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 PROFILE     ?= release
 CARGO       ?= cargo
 TARGET_DIR  ?= target
@@ -26,12 +32,15 @@ HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 # The static-pie CLI is built for the host triple given explicitly, so that it has a directory
 # of its own and never replaces the ordinary build's binary.
 CLI_OUT := $(TARGET_DIR)/$(HOST)/$(PROFILE)
+# Manual pages and completion scripts, written by the CLI just built (hidden `man` and
+# `completions` subcommands), so that they describe the command line installed with them.
+DOC_OUT := $(CLI_OUT)/doc
 CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,--profile $(PROFILE))
 ifeq ($(PROFILE),debug)
 CARGO_PROFILE :=
 endif
 
-.PHONY: all build install install-bin install-shared install-static install-dev uninstall
+.PHONY: all build install install-bin install-doc install-shared install-static install-dev uninstall
 
 all: build
 
@@ -40,12 +49,25 @@ build:
 	# The CLI again as a static-pie executable: it starts as fast as /bin/true and needs no
 	# particular libc in the container image. (Only the binary: the libraries stay as they are.)
 	$(CARGO) rustc --locked -p nc-harden-cli --bin nc-harden $(CARGO_PROFILE) --target $(HOST) --target-dir $(TARGET_DIR) -- -C target-feature=+crt-static
+	rm -rf $(DOC_OUT)
+	mkdir -p $(DOC_OUT)/man
+	$(CLI_OUT)/nc-harden man $(DOC_OUT)/man
+	$(CLI_OUT)/nc-harden completions bash > $(DOC_OUT)/nc-harden.bash
+	$(CLI_OUT)/nc-harden completions zsh > $(DOC_OUT)/_nc-harden
+	$(CLI_OUT)/nc-harden completions fish > $(DOC_OUT)/nc-harden.fish
 
-install: install-bin install-shared install-static install-dev
+install: install-bin install-doc install-shared install-static install-dev
 
 install-bin: build
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(CLI_OUT)/nc-harden $(DESTDIR)$(BINDIR)/nc-harden
+
+install-doc: build
+	install -d $(DESTDIR)$(MAN1DIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0644 $(DOC_OUT)/man/*.1 $(DESTDIR)$(MAN1DIR)/
+	install -m 0644 $(DOC_OUT)/nc-harden.bash $(DESTDIR)$(BASHCOMPDIR)/nc-harden
+	install -m 0644 $(DOC_OUT)/_nc-harden $(DESTDIR)$(ZSHCOMPDIR)/_nc-harden
+	install -m 0644 $(DOC_OUT)/nc-harden.fish $(DESTDIR)$(FISHCOMPDIR)/nc-harden.fish
 
 install-shared: build
 	install -d $(DESTDIR)$(LIBDIR)
@@ -67,4 +89,7 @@ install-dev:
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nc-harden $(DESTDIR)$(LIBDIR)/libnc_harden.so* \
 	      $(DESTDIR)$(LIBDIR)/libnc_harden.a $(DESTDIR)$(INCLUDEDIR)/nc_harden.h \
-	      $(DESTDIR)$(PKGCONFIGDIR)/nc-harden.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/nc-harden.pc \
+	      $(DESTDIR)$(MAN1DIR)/nc-harden.1 $(DESTDIR)$(MAN1DIR)/nc-harden-*.1 \
+	      $(DESTDIR)$(BASHCOMPDIR)/nc-harden $(DESTDIR)$(ZSHCOMPDIR)/_nc-harden \
+	      $(DESTDIR)$(FISHCOMPDIR)/nc-harden.fish

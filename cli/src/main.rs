@@ -4,19 +4,21 @@
 //! Exit code: the status code of the contract (64 for a usage error of the CLI's own).
 //! Human lines go to stderr, prefixed `[SECURITY] `; `--json` prints the report to stdout.
 
+mod args;
 mod demo;
+mod generate;
 mod render;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::builder::OsStringValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
 use nc_harden::{Operation, Policy, Report, Strategy};
 
 /// EX_USAGE: the contract's "the CLI adds 64 for a usage error of its own".
-const USAGE_ERROR: u8 = 64;
+pub const USAGE_ERROR: u8 = 64;
 
 #[derive(Parser)]
 #[command(
@@ -37,7 +39,7 @@ enum Command {
     /// Validate DIR and pin it (pin first, validate what is pinned, read every flag back).
     Freeze {
         #[command(flatten)]
-        target: Target,
+        target: FreezeTarget,
         #[command(flatten)]
         rules: Rules,
         /// Pinning layers.
@@ -52,7 +54,7 @@ enum Command {
     /// Read-only: exit 0 when DIR is valid and pinned, 4 when valid and not pinned.
     Verify {
         #[command(flatten)]
-        target: Target,
+        target: VerifyTarget,
         #[command(flatten)]
         rules: Rules,
         #[command(flatten)]
@@ -61,7 +63,7 @@ enum Command {
     /// Remove the pins a freeze added (for maintenance); needs no valid layout.
     Unfreeze {
         #[command(flatten)]
-        target: Target,
+        target: UnfreezeTarget,
         #[command(flatten)]
         output: Output,
     },
@@ -70,23 +72,89 @@ enum Command {
     Demo,
 }
 
+// Each subcommand says in its own words what `--dir` is to it. One trailing slash of a
+// directory is dropped: `args::directory`.
+
 #[derive(Args)]
-struct Target {
+struct FreezeTarget {
     /// The directory to pin (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     dir: OsString,
     /// The directory its symlinks must point into (absolute, normalized).
-    #[arg(long, value_name = "DIR", value_parser = OsStringValueParser::new())]
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     data_dir: OsString,
+}
+
+#[derive(Args)]
+struct VerifyTarget {
+    /// The directory to check (absolute, normalized).
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
+    dir: OsString,
+    /// The directory its symlinks must point into (absolute, normalized).
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
+    data_dir: OsString,
+}
+
+#[derive(Args)]
+struct UnfreezeTarget {
+    /// The directory to unpin (absolute, normalized).
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
+    dir: OsString,
+    /// Accepted for symmetry with freeze; unfreeze does not look at it.
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
+    data_dir: Option<OsString>,
+}
+
+/// What every operation is given: the two directories.
+struct Target<'a> {
+    dir: &'a OsStr,
+    data_dir: &'a OsStr,
+}
+
+impl FreezeTarget {
+    fn target(&self) -> Target<'_> {
+        Target {
+            dir: &self.dir,
+            data_dir: &self.data_dir,
+        }
+    }
+}
+
+impl VerifyTarget {
+    fn target(&self) -> Target<'_> {
+        Target {
+            dir: &self.dir,
+            data_dir: &self.data_dir,
+        }
+    }
+}
+
+/// A data directory for `unfreeze` when none is given.
+///
+/// `Policy::builder` still asks for a data directory, but `Policy::unfreeze` never opens it:
+/// it takes back the pins of `dir` alone (the report names `dir` only). So any path that
+/// passes the builder's argument checks (absolute, normalized, disjoint from `dir`) will do,
+/// and one that is not a real directory makes that plain: `/` followed by a name that is not
+/// `dir`'s first component. (For `--dir /` there is none: the library answers NC_BAD_ARGUMENT,
+/// "data_dir is inside dir", as it would with any data directory.) Once the library takes an
+/// optional data directory, this goes.
+fn unfreeze_data_dir(dir: &OsStr) -> OsString {
+    const PLACEHOLDER: &str = "/nc-harden-unfreeze-needs-no-data-dir";
+    let first = dir.as_bytes().split(|&b| b == b'/').find(|c| !c.is_empty());
+    if first == Some(&PLACEHOLDER.as_bytes()[1..]) {
+        OsString::from(format!("{PLACEHOLDER}-"))
+    } else {
+        OsString::from(PLACEHOLDER)
+    }
 }
 
 #[derive(Args)]
 struct Rules {
     /// An entry name that must be present (repeatable).
-    #[arg(long = "require", value_name = "NAME")]
+    #[arg(long = "require", value_name = "NAME", value_hint = ValueHint::Other)]
     required: Vec<PathBuf>,
-    /// Required owner uid of DIR and its regular files.
-    #[arg(long, value_name = "UID", default_value_t = 0)]
+    /// Required owner of DIR and its regular files: a uid, or a user name of /etc/passwd.
+    #[arg(long, value_name = "USER", value_hint = ValueHint::Username, default_value = "0", value_parser = args::owner)]
     owner: u32,
 }
 
@@ -117,11 +185,11 @@ impl From<StrategyArg> for Strategy {
 }
 
 fn policy(
-    target: &Target,
+    target: &Target<'_>,
     rules: Option<&Rules>,
     strategy: Strategy,
 ) -> Result<Policy, nc_harden::Error> {
-    let mut builder = Policy::builder(&target.dir, &target.data_dir).strategy(strategy);
+    let mut builder = Policy::builder(target.dir, target.data_dir).strategy(strategy);
     if let Some(rules) = rules {
         builder = builder.owner(rules.owner);
         for name in &rules.required {
@@ -134,13 +202,13 @@ fn policy(
 /// Runs one operation and renders its report; returns the exit code.
 fn run(
     operation: Operation,
-    target: &Target,
+    target: &Target<'_>,
     rules: Option<&Rules>,
     strategy: Strategy,
     output: &Output,
     allow_degraded: bool,
 ) -> u8 {
-    let dir = target.dir.as_os_str().as_encoded_bytes();
+    let dir = target.dir.as_bytes();
     let result = policy(target, rules, strategy).and_then(|p| match operation {
         Operation::Freeze => p.validate_and_freeze(),
         Operation::Verify => p.verify(),
@@ -160,18 +228,16 @@ fn run(
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = generate::run(Cli::command) {
+        return ExitCode::from(code);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        // Help and version go to stdout; a usage error gets the prefix of every human line.
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+        // clap's own rendering, blank lines and all, without the `[SECURITY] ` prefix (that is
+        // for findings): help and version to stdout (exit 0), a usage error to stderr (64).
         Err(e) => {
-            for line in e.render().to_string().lines().filter(|l| !l.is_empty()) {
-                eprintln!("{}{line}", render::PREFIX);
-            }
-            return ExitCode::from(USAGE_ERROR);
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { USAGE_ERROR } else { 0 });
         }
     };
     let code = match &cli.command {
@@ -183,7 +249,7 @@ fn main() -> ExitCode {
             output,
         } => run(
             Operation::Freeze,
-            target,
+            &target.target(),
             Some(rules),
             (*strategy).into(),
             output,
@@ -195,20 +261,34 @@ fn main() -> ExitCode {
             output,
         } => run(
             Operation::Verify,
-            target,
+            &target.target(),
             Some(rules),
             Strategy::Auto,
             output,
             false,
         ),
-        Command::Unfreeze { target, output } => run(
-            Operation::Unfreeze,
-            target,
-            None,
-            Strategy::Auto,
-            output,
-            false,
-        ),
+        Command::Unfreeze { target, output } => {
+            let placeholder;
+            let data_dir = match &target.data_dir {
+                Some(d) => d.as_os_str(),
+                None => {
+                    placeholder = unfreeze_data_dir(&target.dir);
+                    &placeholder
+                }
+            };
+            let target = Target {
+                dir: &target.dir,
+                data_dir,
+            };
+            run(
+                Operation::Unfreeze,
+                &target,
+                None,
+                Strategy::Auto,
+                output,
+                false,
+            )
+        }
         Command::Demo => demo::run(),
     };
     ExitCode::from(code)

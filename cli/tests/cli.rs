@@ -1,6 +1,9 @@
 //! The CLI as a shell launcher sees it: exit codes, the `[SECURITY] ` lines on stderr, the
-//! JSON on stdout, and names that cannot forge a log line. These need no privilege: `verify`
-//! changes nothing. Freezing through the CLI is tested in the privileged suite.
+//! JSON on stdout, names that cannot forge a log line, clap's own usage errors and help, and
+//! the conveniences of the command line (trailing slashes, user names, an optional data
+//! directory for unfreeze, manual pages and completions). These need no privilege: `verify`
+//! changes nothing, nor does `unfreeze` of a layout that is not frozen. Freezing through the
+//! CLI is tested in the privileged suite.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -36,29 +39,79 @@ fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).expect("stderr is ASCII-safe text")
 }
 
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("stdout is text")
+}
+
+fn os(args: &[&str]) -> Vec<&'static OsStr> {
+    args.iter()
+        .map(|a| OsStr::new(Box::leak(a.to_string().into_boxed_str())))
+        .collect()
+}
+
+/// clap's rendering: on stderr, not prefixed (that is for findings), blank lines kept.
+fn assert_clap_usage_error(out: &Output, what: &str) {
+    assert_eq!(out.status.code(), Some(64), "{what}: {}", stderr(out));
+    let err = stderr(out);
+    assert!(err.starts_with("error: "), "{what}: {err}");
+    assert!(!err.contains("[SECURITY]"), "{what}: {err}");
+    assert!(
+        err.contains("\n\n"),
+        "{what}: blank lines are kept: {err:?}"
+    );
+    assert!(out.stdout.is_empty(), "{what}: nothing on stdout");
+}
+
 #[test]
 fn usage_error_exits_64() {
     let out = nc_harden(&[OsStr::new("freeze"), OsStr::new("--dir"), OsStr::new("/x")]);
-    assert_eq!(out.status.code(), Some(64));
+    assert_clap_usage_error(&out, "a missing --data-dir");
+    assert!(stderr(&out).contains("--data-dir <DIR>"));
     let out = nc_harden(&[OsStr::new("frobnicate")]);
-    assert_eq!(out.status.code(), Some(64));
+    assert_clap_usage_error(&out, "an unknown subcommand");
     let out = nc_harden(&[
         OsStr::new("freeze"),
         OsStr::new("--dir=/a"),
         OsStr::new("--data-dir=/b"),
         OsStr::new("--strategy=chmod"),
     ]);
-    assert_eq!(out.status.code(), Some(64));
+    assert_clap_usage_error(&out, "an unknown strategy");
 }
 
 #[test]
 fn help_and_version_exit_0() {
     let out = nc_harden(&[OsStr::new("--help")]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("freeze"));
+    let help = stdout(&out);
+    assert!(help.contains("freeze"));
+    assert!(
+        help.contains("\n\nUsage: nc-harden"),
+        "blank lines kept: {help:?}"
+    );
+    assert!(!help.contains("[SECURITY]"), "{help}");
+    assert!(out.stderr.is_empty());
     let out = nc_harden(&[OsStr::new("--version")]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn each_subcommand_says_what_its_dir_is() {
+    for (sub, wording) in [
+        ("freeze", "The directory to pin"),
+        ("verify", "The directory to check"),
+        ("unfreeze", "The directory to unpin"),
+    ] {
+        let out = nc_harden(&os(&[sub, "--help"]));
+        assert_eq!(out.status.code(), Some(0));
+        let help = stdout(&out);
+        let dir_line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with("--dir"))
+            .expect("a --dir line");
+        assert!(dir_line.contains(wording), "{sub}: {dir_line}");
+        assert!(!help.contains("[SECURITY]"), "{help}");
+    }
 }
 
 #[test]
@@ -177,4 +230,186 @@ fn unfreeze_of_an_unfrozen_layout_is_ok() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(Path::new(&l.dir).join("hooks").is_symlink());
+}
+
+#[test]
+fn unfreeze_needs_no_data_dir() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::A).unwrap();
+    let out = nc_harden(&[
+        OsStr::new("unfreeze"),
+        OsStr::new("--dir"),
+        l.dir.as_os_str(),
+        OsStr::new("--json"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["status"], "NC_OK");
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !all.contains("data-dir") && !all.contains("data_dir"),
+        "no stand-in data directory shows: {all}"
+    );
+    assert!(Path::new(&l.dir).join("hooks").is_symlink());
+    // freeze and verify still need it.
+    for sub in ["freeze", "verify"] {
+        let mut args = os(&[sub, "--dir"]);
+        args.push(l.dir.as_os_str());
+        assert_clap_usage_error(&nc_harden(&args), sub);
+    }
+}
+
+fn with_slash(p: &Path) -> std::ffi::OsString {
+    let mut s = p.as_os_str().to_os_string();
+    s.push("/");
+    s
+}
+
+#[test]
+fn one_trailing_slash_of_a_directory_is_dropped() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    let owner = l.owner.to_string();
+    let (dir, data) = (with_slash(&l.dir), with_slash(&l.data));
+    let out = nc_harden(&[
+        OsStr::new("verify"),
+        OsStr::new("--dir"),
+        &dir,
+        OsStr::new("--data-dir"),
+        &data,
+        OsStr::new("--owner"),
+        OsStr::new(&owner),
+        OsStr::new("--json"),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["status"], "NC_NOT_FROZEN");
+    let out = nc_harden(&[OsStr::new("unfreeze"), OsStr::new("--dir"), &dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Only the one slash that completion adds: the rest stays the library's NC_BAD_ARGUMENT.
+    for bad in ["//", "/.", "/./", "/../"] {
+        let mut odd = l.dir.as_os_str().to_os_string();
+        odd.push(bad);
+        let out = nc_harden(&[
+            OsStr::new("verify"),
+            OsStr::new("--dir"),
+            &odd,
+            OsStr::new("--data-dir"),
+            l.data.as_os_str(),
+        ]);
+        assert_eq!(out.status.code(), Some(20), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("[SECURITY] "));
+    }
+    let out = nc_harden(&os(&["verify", "--dir", "/", "--data-dir", "/x/"]));
+    assert_eq!(
+        out.status.code(),
+        Some(20),
+        "`/` stays `/`: {}",
+        stderr(&out)
+    );
+}
+
+/// The name of `uid` in /etc/passwd, read here independently of the CLI.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+    })
+}
+
+#[test]
+fn owner_is_a_uid_or_a_user_name() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    let base = |owner: &str| {
+        let mut args = vec![
+            OsStr::new("verify"),
+            OsStr::new("--dir"),
+            l.dir.as_os_str(),
+            OsStr::new("--data-dir"),
+            l.data.as_os_str(),
+            OsStr::new("--owner"),
+        ];
+        args.push(OsStr::new(Box::leak(owner.to_string().into_boxed_str())));
+        nc_harden(&args)
+    };
+    // By name, the layout's owner is found as by number.
+    if let Some(name) = user_name(l.owner) {
+        let out = base(&name);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "--owner {name}: {}",
+            stderr(&out)
+        );
+    }
+    // `root` is uid 0: the same answer as --owner 0, whoever runs this.
+    assert_eq!(base("root").status.code(), base("0").status.code());
+    // A uid no one has reaches the library, which rejects the directory's owner.
+    let out = base("4294967294");
+    assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+    // (uid_t)-1 is NC_BAD_ARGUMENT in the C ABI: a usage error here.
+    for bad in [
+        "4294967295",
+        "4294967296",
+        "no-such-user-of-nc-harden",
+        "",
+        "-1",
+    ] {
+        assert_clap_usage_error(&base(bad), bad);
+    }
+    assert!(stderr(&base("4294967295")).contains("(uid_t)-1"));
+}
+
+#[test]
+fn manual_pages_and_completions() {
+    let scratch = Scratch::new("cli").unwrap();
+    let out = nc_harden(&[OsStr::new("man"), scratch.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut pages: Vec<String> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "nc-harden-demo.1",
+            "nc-harden-freeze.1",
+            "nc-harden-unfreeze.1",
+            "nc-harden-verify.1",
+            "nc-harden.1"
+        ]
+    );
+    let main = std::fs::read_to_string(scratch.path().join("nc-harden.1")).unwrap();
+    assert!(main.contains(".TH nc-harden 1"), "{main}");
+    assert!(main.contains("nc\\-harden\\-freeze(1)"), "{main}");
+    let verify = std::fs::read_to_string(scratch.path().join("nc-harden-verify.1")).unwrap();
+    assert!(verify.contains("The directory to check"), "{verify}");
+    for (shell, marker) in [
+        ("bash", "-o default nc-harden"),
+        ("zsh", "#compdef nc-harden"),
+        ("fish", "complete -c nc-harden"),
+    ] {
+        let out = nc_harden(&os(&["completions", shell]));
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("unfreeze") && script.contains("data-dir"));
+        assert!(
+            !script.contains("completions"),
+            "hidden commands stay hidden"
+        );
+    }
+    assert_clap_usage_error(
+        &nc_harden(&os(&["completions", "cmd.exe"])),
+        "no such shell",
+    );
+    // The generators are hidden from the help.
+    let help = stdout(&nc_harden(&os(&["--help"])));
+    assert!(
+        !help.contains("completions") && !help.contains(" man "),
+        "{help}"
+    );
 }
