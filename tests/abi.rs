@@ -220,12 +220,12 @@ fn larger_options_with_zero_tail_are_accepted() {
 }
 
 #[test]
-fn reserved_flags_unknown_strategy_and_bad_owner_are_bad_arguments() {
+fn unknown_flags_unknown_strategy_and_bad_owner_are_bad_arguments() {
     assert_bad(
         Some(DIR),
         Some(DATA),
         &nc_options {
-            flags: 1,
+            flags: 1 << 31,
             ..options()
         },
     );

@@ -38,6 +38,10 @@ impl Demo {
         for entry in report.rejected().chain(report.unpinned()).take(5) {
             self.detail(entry.line());
         }
+        // What no call can check: against whom each layer in place holds.
+        for condition in report.conditions() {
+            self.detail(format!("holds: {condition}"));
+        }
         self.expect(
             report.status() == expected,
             &format!("expected {}", expected.name()),

@@ -64,6 +64,13 @@ enum Command {
     Unfreeze {
         #[command(flatten)]
         target: UnfreezeTarget,
+        /// The owner the path to DIR may belong to (safe-path rule): a uid or a user name.
+        #[arg(long, value_name = "USER", value_hint = ValueHint::Username, default_value = "0", value_parser = args::owner)]
+        owner: u32,
+        /// Also clear the flag that `freeze --pin-data-dir` set on the data directory
+        /// (needs --data-dir).
+        #[arg(long, requires = "data_dir")]
+        pin_data_dir: bool,
         #[command(flatten)]
         output: Output,
     },
@@ -100,7 +107,7 @@ struct UnfreezeTarget {
     /// The directory to unpin (absolute, normalized).
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     dir: OsString,
-    /// Accepted for symmetry with freeze; unfreeze does not look at it.
+    /// The data directory: needed only with --pin-data-dir.
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     data_dir: Option<OsString>,
 }
@@ -156,6 +163,11 @@ struct Rules {
     /// Required owner of DIR and its regular files: a uid, or a user name of /etc/passwd.
     #[arg(long, value_name = "USER", value_hint = ValueHint::Username, default_value = "0", value_parser = args::owner)]
     owner: u32,
+    /// Also pin the data directory's own inode (immutable flag): its set of names is fixed
+    /// and it cannot be replaced, its entries' contents stay writable. NC_PARTIAL where the
+    /// flag cannot be set.
+    #[arg(long)]
+    pin_data_dir: bool,
 }
 
 #[derive(Args)]
@@ -184,17 +196,34 @@ impl From<StrategyArg> for Strategy {
     }
 }
 
+/// What the rules of a call are made of, from whichever subcommand.
+struct Given<'a> {
+    owner: u32,
+    required: &'a [PathBuf],
+    pin_data_dir: bool,
+}
+
+impl Rules {
+    fn given(&self) -> Given<'_> {
+        Given {
+            owner: self.owner,
+            required: &self.required,
+            pin_data_dir: self.pin_data_dir,
+        }
+    }
+}
+
 fn policy(
     target: &Target<'_>,
-    rules: Option<&Rules>,
+    given: &Given<'_>,
     strategy: Strategy,
 ) -> Result<Policy, nc_harden::Error> {
-    let mut builder = Policy::builder(target.dir, target.data_dir).strategy(strategy);
-    if let Some(rules) = rules {
-        builder = builder.owner(rules.owner);
-        for name in &rules.required {
-            builder = builder.require(name.as_os_str().as_encoded_bytes());
-        }
+    let mut builder = Policy::builder(target.dir, target.data_dir)
+        .strategy(strategy)
+        .owner(given.owner)
+        .pin_data_dir(given.pin_data_dir);
+    for name in given.required {
+        builder = builder.require(name.as_os_str().as_encoded_bytes());
     }
     builder.build()
 }
@@ -203,13 +232,13 @@ fn policy(
 fn run(
     operation: Operation,
     target: &Target<'_>,
-    rules: Option<&Rules>,
+    given: &Given<'_>,
     strategy: Strategy,
     output: &Output,
     allow_degraded: bool,
 ) -> u8 {
     let dir = target.dir.as_bytes();
-    let result = policy(target, rules, strategy).and_then(|p| match operation {
+    let result = policy(target, given, strategy).and_then(|p| match operation {
         Operation::Freeze => p.validate_and_freeze(),
         Operation::Verify => p.verify(),
         Operation::Unfreeze => p.unfreeze(),
@@ -250,7 +279,7 @@ fn main() -> ExitCode {
         } => run(
             Operation::Freeze,
             &target.target(),
-            Some(rules),
+            &rules.given(),
             (*strategy).into(),
             output,
             *allow_degraded,
@@ -262,12 +291,17 @@ fn main() -> ExitCode {
         } => run(
             Operation::Verify,
             &target.target(),
-            Some(rules),
+            &rules.given(),
             Strategy::Auto,
             output,
             false,
         ),
-        Command::Unfreeze { target, output } => {
+        Command::Unfreeze {
+            target,
+            owner,
+            pin_data_dir,
+            output,
+        } => {
             let placeholder;
             let data_dir = match &target.data_dir {
                 Some(d) => d.as_os_str(),
@@ -280,10 +314,15 @@ fn main() -> ExitCode {
                 dir: &target.dir,
                 data_dir,
             };
+            let given = Given {
+                owner: *owner,
+                required: &[],
+                pin_data_dir: *pin_data_dir,
+            };
             run(
                 Operation::Unfreeze,
                 &target,
-                None,
+                &given,
                 Strategy::Auto,
                 output,
                 false,

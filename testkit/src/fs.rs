@@ -347,6 +347,24 @@ pub fn bind(src: &Path, target: &Path, readonly: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// A bind mount of `src` onto `target`, remounted read-write: a bind of a read-only mount is
+/// read-only until then.
+pub fn bind_writable(src: &Path, target: &Path) -> io::Result<()> {
+    bind(src, target, false)?;
+    let t = cpath(target)?;
+    // SAFETY: a NUL-terminated path; NULL source, type and data are allowed for a remount.
+    check(unsafe {
+        libc::mount(
+            std::ptr::null(),
+            t.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT | libc::MS_BIND,
+            std::ptr::null(),
+        )
+    } as libc::c_long)?;
+    Ok(())
+}
+
 /// A mount as /proc/self/mountinfo lists it, read here independently of nc-harden.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountEntry {
@@ -410,11 +428,13 @@ pub fn mounts_at(path: &Path) -> io::Result<Vec<MountEntry>> {
         .collect())
 }
 
-/// umount2(MNT_DETACH).
+/// umount2(MNT_DETACH | UMOUNT_NOFOLLOW): the top mount on `target`, which may be a symlink
+/// with something mounted over it.
 pub fn unmount(target: &Path) -> io::Result<()> {
     let t = cpath(target)?;
+    let flags = libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW;
     // SAFETY: `t` is NUL-terminated.
-    check(unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) } as libc::c_long)?;
+    check(unsafe { libc::umount2(t.as_ptr(), flags) } as libc::c_long)?;
     Ok(())
 }
 
@@ -455,4 +475,34 @@ impl Drop for Scratch {
             );
         }
     }
+}
+
+/// Mounts `src` (a file, directory or symlink, never followed) over `target` (never
+/// followed either: a symlink can be a mount point), by the new mount API, as a runtime's
+/// `-v host.json:/dir/openclaw.json` or a Kubernetes `subPath` puts a file over an entry.
+pub fn mount_over(src: &Path, target: &Path) -> io::Result<()> {
+    let (s, t) = (cpath(src)?, cpath(target)?);
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_SYMLINK_NOFOLLOW as u32;
+    // SAFETY: a NUL-terminated path and integer flags.
+    let tree =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, s.as_ptr(), flags) })?;
+    // SAFETY: `tree` was just returned and is owned by nobody else.
+    let tree: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(tree as i32) };
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `t` is NUL-terminated.
+    let to = check(unsafe { libc::open(t.as_ptr(), flags) } as libc::c_long)?;
+    // SAFETY: as above.
+    let to: OwnedFd = unsafe { std::os::fd::FromRawFd::from_raw_fd(to as i32) };
+    // SAFETY: empty NUL-terminated paths with the EMPTY_PATH flags.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
 }

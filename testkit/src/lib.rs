@@ -13,5 +13,8 @@ pub mod privilege;
 
 pub use attacks::{Attack, ATTACKS};
 pub use creds::{command_as, run_as, run_denying, Creds};
-pub use fs::{bind, immutable_flag, mounts_at, FsKind, MountEntry, Scratch};
+pub use fs::{
+    bind, bind_writable, immutable_flag, mount_over, mounts_at, unmount, FsKind, MountEntry,
+    Scratch,
+};
 pub use layout::{check_from_outside, Case, Expect, Layout, Tamper, Variant, SANDBOX_UID};

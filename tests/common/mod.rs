@@ -51,6 +51,7 @@ pub struct Call {
     pub owner: u32,
     pub require: Vec<String>,
     pub strategy: Strategy,
+    pub pin_data_dir: bool,
 }
 
 impl Call {
@@ -61,6 +62,7 @@ impl Call {
             owner,
             require: vec![],
             strategy: Strategy::Auto,
+            pin_data_dir: false,
         }
     }
 
@@ -89,6 +91,8 @@ pub struct Outcome {
     pub attempts: Vec<(Layer, Action, i32)>,
     pub records: Vec<Record>,
     pub summary: String,
+    /// The report's JSON, parsed (from `nc_report_json` for the C face).
+    pub json: serde_json::Value,
 }
 
 impl Outcome {
@@ -135,6 +139,7 @@ fn from_report(report: &Report) -> Outcome {
             })
             .collect(),
         summary: report.summary().to_string(),
+        json: serde_json::from_str(&report.to_json()).expect("the report's JSON parses"),
     }
 }
 
@@ -144,7 +149,8 @@ impl Face {
             Face::Rust | Face::RustFallbacks => {
                 let mut builder = Policy::builder(&call.dir, &call.data)
                     .owner(call.owner)
-                    .strategy(call.strategy);
+                    .strategy(call.strategy)
+                    .pin_data_dir(call.pin_data_dir);
                 if self == Face::RustFallbacks {
                     builder = builder
                         .resolution(Resolution::WalkOnly)
@@ -186,7 +192,11 @@ fn c_call(op: Op, call: &Call) -> Outcome {
     required.push(ptr::null());
     let opts = nc_options {
         size: std::mem::size_of::<nc_options>() as u32,
-        flags: 0,
+        flags: if call.pin_data_dir {
+            capi::NC_FLAG_PIN_DATA_DIR
+        } else {
+            0
+        },
         owner_uid: call.owner,
         strategy: call.strategy as u32,
         required: if call.require.is_empty() {
@@ -211,7 +221,7 @@ fn c_call(op: Op, call: &Call) -> Outcome {
     let outcome = unsafe {
         assert_eq!(capi::nc_report_status(report), status);
         let mut attempts = Vec::new();
-        for layer in [Layer::Immutable, Layer::Mount] {
+        for layer in [Layer::Immutable, Layer::Mount, Layer::DataDir] {
             let (mut action, mut errno) = (Action::Checked, 0);
             if capi::nc_report_layer(report, layer as u32, &mut action, &mut errno) {
                 attempts.push((layer, action, errno));
@@ -245,6 +255,13 @@ fn c_call(op: Op, call: &Call) -> Outcome {
             summary: CStr::from_ptr(capi::nc_report_summary(report))
                 .to_string_lossy()
                 .into_owned(),
+            json: {
+                let text = capi::nc_report_json(report);
+                let value = serde_json::from_str(&CStr::from_ptr(text).to_string_lossy())
+                    .expect("the report's JSON parses");
+                capi::nc_string_free(text);
+                value
+            },
         }
     };
     // SAFETY: freed once.

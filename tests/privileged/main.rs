@@ -13,6 +13,7 @@ mod callers;
 mod common;
 mod engine;
 mod fallbacks;
+mod holds;
 mod matrix;
 mod race;
 
@@ -126,6 +127,7 @@ pub fn expect_status(out: &Outcome, status: Status) -> TestResult {
 }
 
 fn main() {
+    holds::chroot_child();
     let args = Arguments::from_args();
     let missing = privilege::missing();
     let areas = match &missing {
@@ -277,6 +279,76 @@ fn main() {
                 Box::new(move |a| callers::c_program(&n, a, cpp)),
             );
         }
+    }
+    type FaceTest = fn(&Path, Face) -> TestResult;
+    let holds_cases: [(&str, FaceTest); 10] = [
+        (
+            "file_mounted_over_a_regular_entry",
+            holds::file_mounted_over_a_regular_entry,
+        ),
+        (
+            "something_mounted_over_a_symlink",
+            holds::something_mounted_over_a_symlink,
+        ),
+        (
+            "no_flag_outside_the_directory",
+            holds::no_flag_outside_the_directory,
+        ),
+        (
+            "administrators_read_only_bind_is_not_ours",
+            holds::administrators_read_only_bind_is_not_ours,
+        ),
+        (
+            "foreign_mount_on_top_of_ours",
+            holds::foreign_mount_on_top_of_ours,
+        ),
+        ("unsafe_ancestors", holds::unsafe_ancestors),
+        (
+            "parent_owned_by_the_sandbox_user",
+            holds::parent_owned_by_the_sandbox_user,
+        ),
+        ("pin_data_dir", holds::pin_data_dir),
+        ("longest_targets", holds::longest_targets),
+        ("conditions_in_the_report", holds::conditions_in_the_report),
+    ];
+    for kind in [FsKind::Ext4, FsKind::Xfs, FsKind::Btrfs, FsKind::Tmpfs] {
+        for face in Face::ALL {
+            for (name, test) in holds_cases {
+                add(
+                    format!("holds::{}::{}::{name}", kind.name(), face.name()),
+                    kind,
+                    Box::new(move |a| test(a, face)),
+                );
+            }
+        }
+    }
+    for face in Face::ALL {
+        add(
+            format!("holds::disk::{}::required_twice", face.name()),
+            FsKind::Disk,
+            Box::new(move |a| holds::required_twice(a, face)),
+        );
+    }
+    type AreaTestH = fn(&Path) -> TestResult;
+    let holds_once: [(&str, FsKind, AreaTestH); 3] = [
+        (
+            "tmpfs::chroot_where_the_parent_mount_is_hidden",
+            FsKind::Tmpfs,
+            holds::chroot_where_the_parent_mount_is_hidden,
+        ),
+        (
+            "ext4::state_records_are_roots_alone",
+            FsKind::Ext4,
+            holds::state_records_are_roots_alone,
+        ),
+        (
+            "disk::required_twice_through_the_cli",
+            FsKind::Disk,
+            holds::required_twice_through_the_cli,
+        ),
+    ];
+    for (name, kind, test) in holds_once {
+        add(format!("holds::{name}"), kind, Box::new(test));
     }
     add(
         "disk::many_threads_at_once".into(),
