@@ -1,6 +1,8 @@
 //! The three operations of the contract, built from the walk, the policy, the pinning layers
 //! and the report. The Rust API, the C ABI and the CLI all call these and nothing else.
 
+pub(crate) mod killpoint;
+mod renew;
 mod scan;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -9,7 +11,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::pin::mount::MountState;
-use crate::pin::{immutable, mount, MountApi, Outcome};
+use crate::pin::{self, immutable, mount, MountApi, Outcome};
 use crate::policy::{self, FileKind, Reason};
 use crate::report::{
     escape_bytes, Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status,
@@ -105,25 +107,115 @@ impl Policy {
 
     /// Pins first, validates what is pinned, reads every flag back. On a failed validation
     /// every flag and mount this call added is taken back and the report says NC_INVALID.
+    /// Calls on the same path serialize; one that was killed half-way is converged on.
     pub fn validate_and_freeze(&self) -> Result<Report, Error> {
         #[cfg(feature = "panic-test")]
         if self.dir.ends_with(b"/nc-harden-panic-test") {
             panic!("forced by the panic-test feature");
         }
+        let _lock = self.lock(true)?;
         let dir = self.resolve_dir()?;
         let data = self.resolve_data_dir(&dir)?;
+        let killed_before = self.begin("freeze")?;
+        let result = self.freeze(&dir, &data, killed_before);
+        self.end();
+        result
+    }
+
+    /// The freeze itself: renew, pin the directory, judge (and copy, for the mount layer)
+    /// every entry, attach the fresh directory, check from outside.
+    fn freeze(&self, dir: &OwnedFd, data: &DataDir, killed_before: bool) -> Result<Report, Error> {
         let mut undo = Undo::default();
-        let mut attempts = Vec::new();
-        let layers = match self.pin_directory(dir.as_fd(), &data, &mut undo, &mut attempts) {
-            Ok(layers) => layers,
-            Err(e) => {
-                undo.rollback(dir.as_fd(), &self.dir)?;
-                return Err(e);
-            }
+        undo.adopt = killed_before;
+        let ours = match mount::state(&self.dir, dir.as_fd())? {
+            MountState::Covered => return Err(mount::covered(&self.dir)),
+            MountState::Ours { .. } => true,
+            MountState::Absent => false,
         };
+        let wants_flags = self.strategy != Strategy::Mount;
+        let legacy = self.mount_api == MountApi::Legacy;
+        let may_flag = wants_flags && sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE);
+        // Fresh inodes, in place, where the flags (or the legacy bind) will pin the files
+        // themselves; the fresh directory of the mount layer makes its own.
+        let mut renewed = Vec::new();
+        if !ours && immutable::is_pinned(dir.as_fd()).ok().flatten() != Some(true) {
+            let legacy_mount = legacy && self.strategy != Strategy::Immutable;
+            if may_flag || legacy_mount {
+                // A killed renewal's temporary files go first; a directory we may not write
+                // has none of ours.
+                let _ = renew::remove_leftovers(dir.as_fd());
+                match renew::renew_all(dir.as_fd(), self.owner) {
+                    Ok(names) => renewed = names,
+                    Err(e) if refused(&e) => {}
+                    Err(e) => return Err(Error::io("renewing the regular files", e)),
+                }
+            }
+        }
+        let mut attempts = Vec::new();
+        let mut layers = Layers::default();
+        if wants_flags {
+            let outcome = immutable::pin_inode(dir.as_fd())
+                .map_err(|e| Error::io("pinning the directory", e))?;
+            killpoint::step();
+            attempts.push(attempt(Layer::Immutable, outcome));
+            undo.directory = outcome.action == Action::Frozen
+                || (undo.adopt && outcome.action == Action::AlreadyFrozen);
+            layers.immutable = outcome.action.is_pinned();
+        }
+        let wants_mount = match self.strategy {
+            Strategy::Auto => !layers.immutable,
+            Strategy::Immutable => false,
+            Strategy::Mount | Strategy::Both => true,
+        };
+        let reopen = || self.open_dir(Access::Read);
+        let mut fresh = None;
+        let mut bound = false;
+        if wants_mount && ours {
+            attempts.push(attempt(Layer::Mount, Outcome::new(Action::AlreadyFrozen)));
+            layers.mount = true;
+            if undo.adopt {
+                undo.mount = Some(
+                    dir.try_clone()
+                        .map_err(|e| Error::io("keeping the mount", e))?,
+                );
+            }
+        } else if wants_mount {
+            let made = if legacy {
+                Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
+            } else {
+                mount::Fresh::new(dir.as_fd())
+            };
+            match made {
+                Ok(made) => fresh = Some(made),
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                    let pinned = mount::pin_legacy(&self.dir, dir.as_fd(), &reopen);
+                    let pinned = match pinned {
+                        Ok(pinned) => pinned,
+                        Err(e) => {
+                            undo.rollback(dir.as_fd(), &self.dir)?;
+                            return Err(e);
+                        }
+                    };
+                    attempts.push(attempt(Layer::Mount, pinned.outcome));
+                    undo.mount = pinned.mount;
+                    layers.mount = pinned.outcome.action.is_pinned();
+                    bound = layers.mount;
+                }
+                Err(e) => {
+                    let outcome =
+                        pin::refusal(e).map_err(|e| Error::io("making a fresh directory", e))?;
+                    attempts.push(attempt(Layer::Mount, outcome));
+                }
+            }
+        }
+        if let Err(e) = self.pin_data_dir(data, wants_flags, &mut undo, &mut attempts, &mut layers)
+        {
+            undo.rollback(dir.as_fd(), &self.dir)?;
+            return Err(e);
+        }
         let mode = if layers.immutable {
             Mode::Freeze { flags: true }
-        } else if layers.mount {
+        } else if layers.mount || fresh.is_some() {
             Mode::Freeze { flags: false }
         } else {
             Mode::Check
@@ -135,27 +227,75 @@ impl Policy {
             mode,
         );
         scan.undo = undo;
-        let directory = directory_outcome(&attempts);
-        let judged = if layers.mount && !layers.immutable {
-            self.judge_settled(&mut scan, directory)
+        let renewed_in_place = renewed.clone();
+        scan.renewed = renewed;
+        scan.fresh = fresh.as_ref().map(mount::Fresh::root);
+        scan.check_writers = layers.immutable || bound;
+        let judged = if bound && !layers.immutable {
+            self.judge_settled(&mut scan)
         } else {
-            self.judge_all(&mut scan, directory.action, directory.errno)
+            self.judge_all(&mut scan, Action::Checked, 0)
         };
+        let mut undo = std::mem::take(&mut scan.undo);
+        drop(scan);
         let mut entries = match judged {
             Ok(entries) => entries,
             Err(e) => {
                 // Nothing half-changed: an error mid-way takes back what was set so far.
-                scan.undo.rollback(dir.as_fd(), &self.dir)?;
+                undo.rollback(dir.as_fd(), &self.dir)?;
                 return Err(e);
             }
         };
-        if entries.iter().any(Entry::is_rejected) {
-            let added = Layers {
-                immutable: scan.undo.directory,
-                mount: scan.undo.mount.is_some(),
-                data_dir: scan.undo.data_dir.is_some(),
+        let valid = !entries.iter().any(Entry::is_rejected);
+        // The fresh directory, filled with what was judged, goes over `dir` (read-only; with
+        // BOTH its entries carry the flag too).
+        let mut shown = None;
+        if let (Some(fresh), true) = (fresh, valid) {
+            if self.strategy == Strategy::Both && layers.immutable {
+                if let Err(e) = pin_copies(fresh.root()) {
+                    undo.rollback(dir.as_fd(), &self.dir)?;
+                    return Err(e);
+                }
+            }
+            let root = fresh
+                .root()
+                .try_clone_to_owned()
+                .map_err(|e| Error::io("keeping the fresh directory", e))?;
+            let pinned = match mount::attach_fresh(&self.dir, dir.as_fd(), fresh, &reopen) {
+                Ok(pinned) => pinned,
+                Err(e) => {
+                    undo.rollback(dir.as_fd(), &self.dir)?;
+                    return Err(e);
+                }
             };
-            scan.undo.rollback(dir.as_fd(), &self.dir)?;
+            attempts.push(attempt(Layer::Mount, pinned.outcome));
+            layers.mount = pinned.outcome.action.is_pinned();
+            if pinned.mount.is_some() {
+                shown = Some(root);
+            }
+            undo.mount = pinned.mount;
+            // The path shows the copies now: a symlink there is held by the fresh directory
+            // (tmpfs keeps no flag on a symlink), whatever flag its original carries beneath.
+            if layers.mount {
+                for entry in &mut entries {
+                    if entry.kind == FileKind::Symlink && entry.action == Action::Frozen {
+                        entry.action = Action::PinnedByDirectory;
+                    }
+                }
+            }
+        }
+        let directory = directory_outcome(&attempts);
+        if let Some(record) = entries.first_mut().filter(|e| !e.is_rejected()) {
+            record.action = directory.action;
+            record.errno = directory.errno;
+        }
+        if !valid {
+            let added = Layers {
+                immutable: undo.directory,
+                mount: undo.mount.is_some(),
+                data_dir: undo.data_dir.is_some(),
+            };
+            undo.rollback(dir.as_fd(), &self.dir)?;
             let left = Layers {
                 immutable: layers.immutable && !added.immutable,
                 mount: layers.mount && !added.mount,
@@ -167,6 +307,10 @@ impl Policy {
                 if taken_back {
                     entry.action = Action::Checked;
                 }
+                // The fresh directory's copies are gone with it; files renewed in place stay so.
+                entry.renewed = renewed_in_place
+                    .iter()
+                    .any(|n| n.to_bytes() == entry.name.as_slice());
             }
             return Ok(self.report(
                 Operation::Freeze,
@@ -174,15 +318,18 @@ impl Policy {
                 left,
                 attempts,
                 entries,
-                &data,
+                data,
             ));
         }
-        // From outside: the path must still lead to the directory pinned. Once pinned it cannot
-        // be renamed (immutable, or a mount point), so a swap can only have happened before.
-        if !self.still_at_path(dir.as_fd())? {
-            scan.undo.rollback(dir.as_fd(), &self.dir)?;
+        // From outside: the path must still lead to the directory pinned (the fresh one where
+        // it was mounted). Once pinned it cannot be renamed (immutable, or a mount point), so
+        // a swap can only have happened before.
+        let pinned_dir = shown.as_ref().map_or(dir.as_fd(), |r| r.as_fd());
+        if !self.still_at_path(pinned_dir)? {
+            undo.rollback(dir.as_fd(), &self.dir)?;
             return Err(self.moved());
         }
+        killpoint::step();
         let status = if !layers.any() {
             if attempts.iter().any(|a| a.action == Action::Denied) {
                 Status::NoCapability
@@ -196,7 +343,43 @@ impl Policy {
         } else {
             pinned_status(&entries)
         };
-        Ok(self.report(Operation::Freeze, status, layers, attempts, entries, &data))
+        Ok(self.report(Operation::Freeze, status, layers, attempts, entries, data))
+    }
+
+    /// `pin_data_dir`: FS_IMMUTABLE_FL on `data_dir`'s own inode. The flag layer only: a
+    /// read-only mount of `data_dir` would stop the sandbox user's own writes, which the
+    /// contract leaves to it.
+    fn pin_data_dir(
+        &self,
+        data: &DataDir,
+        wants_flags: bool,
+        undo: &mut Undo,
+        attempts: &mut Vec<LayerAttempt>,
+        layers: &mut Layers,
+    ) -> Result<(), Error> {
+        if !self.pin_data_dir {
+            return Ok(());
+        }
+        let outcome = if wants_flags {
+            immutable::pin_inode(data.fd.as_fd()).map_err(|e| Error::io("pinning data_dir", e))?
+        } else {
+            Outcome {
+                action: Action::Unsupported,
+                errno: libc::EOPNOTSUPP,
+            }
+        };
+        attempts.push(attempt(Layer::DataDir, outcome));
+        if outcome.action == Action::Frozen
+            || (undo.adopt && outcome.action == Action::AlreadyFrozen)
+        {
+            undo.data_dir = Some(
+                data.fd
+                    .try_clone()
+                    .map_err(|e| Error::io("keeping data_dir", e))?,
+            );
+        }
+        layers.data_dir = outcome.action.is_pinned();
+        Ok(())
     }
 
     /// The report of a call that judged the entries, with what it found of `data_dir`.
@@ -214,68 +397,28 @@ impl Policy {
         report
     }
 
-    /// Applies the layers of the strategy to the directory itself, recording each answer.
-    /// AUTO tries the immutable flag, and the read-only mount where the flag is refused.
-    /// With `pin_data_dir`, the immutable flag on `data_dir`'s own inode too.
-    fn pin_directory(
-        &self,
-        dir: BorrowedFd<'_>,
-        data: &DataDir,
-        undo: &mut Undo,
-        attempts: &mut Vec<LayerAttempt>,
-    ) -> Result<Layers, Error> {
-        let mut layers = Layers::default();
-        let wants_flags = matches!(
-            self.strategy,
-            Strategy::Auto | Strategy::Immutable | Strategy::Both
-        );
-        if wants_flags {
-            let outcome =
-                immutable::pin_inode(dir).map_err(|e| Error::io("pinning the directory", e))?;
-            attempts.push(attempt(Layer::Immutable, outcome));
-            undo.directory = outcome.action == Action::Frozen;
-            layers.immutable = outcome.action.is_pinned();
-        }
-        let wants_mount = match self.strategy {
-            Strategy::Auto => !layers.immutable,
-            Strategy::Immutable => false,
-            Strategy::Mount | Strategy::Both => true,
-        };
-        if wants_mount {
-            let reopen = || self.open_dir(Access::Read);
-            let pinned = mount::pin(&self.dir, dir, &reopen, self.mount_api)?;
-            attempts.push(attempt(Layer::Mount, pinned.outcome));
-            undo.mount = pinned.mount;
-            layers.mount = pinned.outcome.action.is_pinned();
-        }
-        if self.pin_data_dir {
-            // The flag layer only: a read-only mount of data_dir would stop the sandbox user's
-            // own writes, which the contract leaves to it.
-            let outcome = if wants_flags {
-                immutable::pin_inode(data.fd.as_fd())
-                    .map_err(|e| Error::io("pinning data_dir", e))?
-            } else {
-                Outcome {
-                    action: Action::Unsupported,
-                    errno: libc::EOPNOTSUPP,
-                }
-            };
-            attempts.push(attempt(Layer::DataDir, outcome));
-            if outcome.action == Action::Frozen {
-                undo.data_dir = Some(
-                    data.fd
-                        .try_clone()
-                        .map_err(|e| Error::io("keeping data_dir", e))?,
-                );
-            }
-            layers.data_dir = outcome.action.is_pinned();
-        }
-        Ok(layers)
+    /// The lock that serializes the calls on this path (see `record::lock`).
+    fn lock(&self, exclusive: bool) -> Result<Option<OwnedFd>, Error> {
+        pin::lock(&self.dir, exclusive).map_err(|e| Error::io("taking nc-harden's lock", e))
+    }
+
+    /// Marks the call as under way; whether a call killed half-way left its mark.
+    fn begin(&self, what: &str) -> Result<bool, Error> {
+        Ok(pin::begin(&self.dir, what)
+            .map_err(|e| Error::io("marking the call in nc-harden's state", e))?
+            .unwrap_or(false))
+    }
+
+    fn end(&self) {
+        let _ = pin::end(&self.dir);
+        killpoint::step();
     }
 
     /// Read-only: NC_OK when valid and pinned (by either layer), NC_NOT_FROZEN when valid
     /// and not pinned.
     pub fn verify(&self) -> Result<Report, Error> {
+        // A freeze or unfreeze under way finishes first: verify never sees one half-done.
+        let _lock = self.lock(false)?;
         let dir = self.resolve_dir()?;
         let data = self.resolve_data_dir(&dir)?;
         let flag = immutable::is_pinned(dir.as_fd())
@@ -353,9 +496,18 @@ impl Policy {
     /// `pin_data_dir`). Needs no valid layout; NC_OK where nothing was frozen, so it is safe
     /// to call twice. An entry with something mounted over it is left alone.
     pub fn unfreeze(&self) -> Result<Report, Error> {
+        let _lock = self.lock(true)?;
         self.resolve_dir()?;
+        self.begin("unfreeze")?;
+        let result = self.thaw();
+        self.end();
+        result
+    }
+
+    fn thaw(&self) -> Result<Report, Error> {
         let reopen = || self.open_dir(Access::Read);
         let unmounted = mount::unpin(&self.dir, &reopen)?;
+        killpoint::step();
         // The mount is gone (or was not there): the flags are changed on the directory itself.
         let dir = self.open_dir(Access::Read)?;
         let mut scan = Scan::new(dir.as_fd(), None, self.owner, Mode::Unfreeze);
@@ -366,6 +518,7 @@ impl Policy {
         })?;
         let flag = immutable::unpin_inode(dir.as_fd())
             .map_err(|e| Error::io("unpinning the directory", e))?;
+        killpoint::step();
         let mut attempts = vec![
             attempt(Layer::Mount, unmounted),
             attempt(Layer::Immutable, nothing_to_clear(flag)),
@@ -422,7 +575,7 @@ impl Policy {
     /// that starts after it, but a change already under way in the writable mount beneath
     /// (its path resolved before) may still land: wait for those (the directory's lock),
     /// then judge until a pass sees the directory's change time stand still.
-    fn judge_settled(&self, scan: &mut Scan<'_>, directory: Outcome) -> Result<Vec<Entry>, Error> {
+    fn judge_settled(&self, scan: &mut Scan<'_>) -> Result<Vec<Entry>, Error> {
         let changed = |fd| {
             sys::fstat(fd)
                 .map(|m| m.changed)
@@ -431,7 +584,7 @@ impl Policy {
         for _ in 0..SETTLE_PASSES {
             sys::lock_barrier(scan.dir);
             let before = changed(scan.dir)?;
-            let entries = self.judge_all(scan, directory.action, directory.errno)?;
+            let entries = self.judge_all(scan, Action::Checked, 0)?;
             if changed(scan.dir)? != before {
                 continue;
             }
@@ -588,6 +741,38 @@ fn pinned_status(entries: &[Entry]) -> Status {
     } else {
         Status::Partial
     }
+}
+
+/// A refusal to write the directory (not root, read-only): nothing of ours to renew there.
+fn refused(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM | libc::EACCES | libc::EROFS)
+    )
+}
+
+/// BOTH: the fresh directory's root and regular files carry the flag too, so that the copy
+/// also holds against a process that could remount it read-write.
+fn pin_copies(root: BorrowedFd<'_>) -> Result<(), Error> {
+    let failed = |e| Error::io("pinning the fresh directory", e);
+    let mut names = Vec::new();
+    for_each_entry(root, |name, d_type| {
+        if d_type == sys::DirentType::Regular {
+            names.push(name.to_owned());
+        }
+        Ok(())
+    })?;
+    for name in names {
+        let file = sys::openat(
+            sys::Base::Dir(root),
+            &name,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        )
+        .map_err(failed)?;
+        immutable::pin_inode(file.as_fd()).map_err(failed)?;
+    }
+    immutable::pin_inode(root).map_err(failed)?;
+    Ok(())
 }
 
 /// No flags on this filesystem: there is nothing to clear.

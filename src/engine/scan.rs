@@ -5,6 +5,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use super::renew;
 use crate::error::Error;
 use crate::pin;
 use crate::pin::immutable::{self, SymlinkFlags};
@@ -30,6 +31,9 @@ pub enum Mode {
 /// The flags and the mount this call set, to be taken back if the layout turns out invalid.
 #[derive(Default)]
 pub struct Undo {
+    /// A call killed half-way left its mark: what is already pinned may be its work, and is
+    /// taken back as this call's own if the layout turns out invalid (a clean start's answer).
+    pub adopt: bool,
     pub directory: bool,
     /// The root of the read-only mount this call attached.
     pub mount: Option<OwnedFd>,
@@ -174,6 +178,13 @@ impl EntryMounts {
 /// The state of one pass.
 pub struct Scan<'a> {
     pub dir: BorrowedFd<'a>,
+    /// Names of regular files this call renewed in place before the pass (`renew::renew_all`).
+    pub renewed: Vec<CString>,
+    /// The fresh directory being built (a detached tmpfs, mount layer): each entry found
+    /// valid is copied into it, regular files as fresh inodes.
+    pub fresh: Option<BorrowedFd<'a>>,
+    /// After pinning a regular file in place, make sure that nobody holds it open for writing.
+    pub check_writers: bool,
     /// `data_dir` and its fd; `None` for unfreeze, which judges nothing.
     pub data: Option<(BorrowedFd<'a>, &'a [u8])>,
     pub owner: u32,
@@ -196,6 +207,9 @@ impl<'a> Scan<'a> {
         let target_len = data.map_or(PATH_MAX, |(_, path)| path.len() + 1 + NAME_MAX + 1);
         Scan {
             dir,
+            renewed: Vec::new(),
+            fresh: None,
+            check_writers: false,
             data,
             owner,
             mode,
@@ -261,15 +275,20 @@ impl<'a> Scan<'a> {
 
     fn regular(&mut self, name: &CStr, lmeta: &Meta) -> Result<Entry, Error> {
         let bytes = name.to_bytes();
-        let judge = |meta: &Meta, outcome: Outcome| match policy::judge_regular(meta, self.owner) {
-            Reason::None => Entry {
-                errno: outcome.errno,
-                ..Entry::new(bytes, FileKind::Regular, outcome.action)
-            },
-            reason => Entry::rejected(bytes, FileKind::Regular, reason, 0),
+        let mut renewed = self.renewed.iter().any(|r| r.as_c_str() == name);
+        let judge = |meta: &Meta, outcome: Outcome, renewed: bool| {
+            let mut entry = match policy::judge_regular(meta, self.owner) {
+                Reason::None => Entry {
+                    errno: outcome.errno,
+                    ..Entry::new(bytes, FileKind::Regular, outcome.action)
+                },
+                reason => Entry::rejected(bytes, FileKind::Regular, reason, 0),
+            };
+            entry.renewed = renewed;
+            entry
         };
         if self.mode == Mode::Check {
-            return Ok(judge(lmeta, Outcome::new(Action::Checked)));
+            return Ok(judge(lmeta, Outcome::new(Action::Checked), renewed));
         }
         let fd = match open_regular(self.dir, name, lmeta) {
             Ok(fd) => fd,
@@ -281,6 +300,7 @@ impl<'a> Scan<'a> {
                         action: Action::Checked,
                         errno: r.errno,
                     },
+                    false,
                 ));
             }
             Err(r) => return Ok(Entry::rejected(bytes, FileKind::Regular, r.reason, r.errno)),
@@ -289,9 +309,12 @@ impl<'a> Scan<'a> {
             Mode::Freeze { flags: true } => {
                 let outcome =
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
-                if outcome.action == Action::Frozen {
+                if outcome.action == Action::Frozen
+                    || (self.undo.adopt && outcome.action == Action::AlreadyFrozen)
+                {
                     self.undo.files.push(name.to_owned());
                 }
+                super::killpoint::step();
                 outcome
             }
             Mode::Freeze { flags: false } => Outcome::new(Action::PinnedByDirectory),
@@ -309,7 +332,37 @@ impl<'a> Scan<'a> {
         };
         // Judge the inode as it is now that it is pinned: chmod, chown and link are refused.
         let meta = sys::fstat(fd.as_fd()).map_err(|e| io_on(name, "examining", e))?;
-        Ok(judge(&meta, outcome))
+        if let Mode::Freeze { .. } = self.mode {
+            // A writer that opened it before the flag (or the mount) would write on: the
+            // pin holds only where nobody has it open for writing.
+            if self.check_writers
+                && sys::files::has_writers(fd.as_fd()).map_err(|e| io_on(name, "examining", e))?
+                    == Some(true)
+            {
+                return Ok(Entry::rejected(
+                    bytes,
+                    FileKind::Regular,
+                    Reason::OpenForWriting,
+                    0,
+                ));
+            }
+            if let Some(fresh) = self.fresh {
+                match renew::copy_file(fd.as_fd(), &meta, fresh, name)
+                    .map_err(|e| io_on(name, "copying", e))?
+                {
+                    Some(_) => renewed = true,
+                    None => {
+                        return Ok(Entry::rejected(
+                            bytes,
+                            FileKind::Regular,
+                            Reason::EntryChanged,
+                            0,
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(judge(&meta, outcome, renewed))
     }
 
     fn symlink(&mut self, name: &CStr) -> Result<Entry, Error> {
@@ -327,9 +380,12 @@ impl<'a> Scan<'a> {
                     .links
                     .pin(self.dir, name)
                     .map_err(|e| io_on(name, "pinning", e))?;
-                if outcome.action == Action::Frozen {
+                if outcome.action == Action::Frozen
+                    || (self.undo.adopt && outcome.action == Action::AlreadyFrozen)
+                {
                     self.undo.links.push(name.to_owned());
                 }
+                super::killpoint::step();
                 outcome
             }
             Mode::Freeze { flags: false }
@@ -367,10 +423,16 @@ impl<'a> Scan<'a> {
             }
         };
         Ok(match policy::judge_data_entry(found) {
-            Reason::None => Entry {
-                errno: outcome.errno,
-                ..Entry::new(bytes, FileKind::Symlink, outcome.action)
-            },
+            Reason::None => {
+                if let Some(fresh) = self.fresh {
+                    sys::files::symlinkat(&self.target[..n], fresh, name)
+                        .map_err(|e| io_on(name, "copying", e))?;
+                }
+                Entry {
+                    errno: outcome.errno,
+                    ..Entry::new(bytes, FileKind::Symlink, outcome.action)
+                }
+            }
             reason => Entry::rejected(bytes, FileKind::Symlink, reason, 0),
         })
     }
@@ -403,6 +465,7 @@ impl<'a> Scan<'a> {
             },
             _ => Outcome::new(Action::Checked),
         };
+        super::killpoint::step();
         // No flags on this filesystem: there is nothing to clear.
         let action = if outcome.action == Action::Unsupported {
             Action::Checked

@@ -6,7 +6,7 @@ pub mod mount;
 pub(crate) mod mountinfo;
 mod record;
 
-pub use record::STATE_DIR;
+pub use record::{begin, end, lock, STATE_DIR};
 
 use std::io;
 
@@ -28,7 +28,7 @@ impl Outcome {
 }
 
 /// A refusal the contract has a status for, or the error itself when it is unexpected.
-fn refusal(e: io::Error) -> io::Result<Outcome> {
+pub(crate) fn refusal(e: io::Error) -> io::Result<Outcome> {
     let errno = e.raw_os_error().unwrap_or(0);
     let action = match errno {
         libc::EPERM | libc::EACCES => Action::Denied,

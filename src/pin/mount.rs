@@ -121,36 +121,14 @@ pub struct Pinned {
     pub mount: Option<OwnedFd>,
 }
 
-/// Mounts `dir` read-only onto itself, records the mount's identity, then checks from
-/// outside (a fresh walk by `reopen`) that the path now leads to that mount, read-only, and
-/// to the same directory. Never a second mount of ours: one already there is AlreadyFrozen.
-pub fn pin(
-    path: &[u8],
-    dir: BorrowedFd<'_>,
-    reopen: Reopen<'_>,
-    api: MountApi,
-) -> Result<Pinned, Error> {
-    match state(path, dir)? {
-        MountState::Ours { .. } => {
-            return Ok(Pinned {
-                outcome: Outcome::new(Action::AlreadyFrozen),
-                mount: None,
-            })
-        }
-        MountState::Covered => return Err(covered(path)),
-        MountState::Absent => {}
-    }
+/// The mount layer where the new mount API is missing (before Linux 5.2): `dir` bound
+/// read-only onto itself by mount(2), the mount recorded, then checked from outside (a fresh
+/// walk by `reopen`): the path must lead to that mount, read-only, and to the same
+/// directory. (Descriptors of the directory opened before the call keep its writable side
+/// here: the fresh directory of `Fresh` needs fsopen.)
+pub fn pin_legacy(path: &[u8], dir: BorrowedFd<'_>, reopen: Reopen<'_>) -> Result<Pinned, Error> {
     let meta = sys::fstat(dir).map_err(io("examining the directory"))?;
-    let attached = match api {
-        MountApi::NewOrLegacy => match attach_new(path, dir, &meta) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
-                attach_legacy(path, dir, &meta, reopen)
-            }
-            other => other,
-        },
-        MountApi::Legacy => attach_legacy(path, dir, &meta, reopen),
-    };
-    let mount = match attached {
+    let mount = match attach_legacy(path, dir, &meta, reopen) {
         Ok(mount) => mount,
         Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Err(moved(path)),
         Err(e) => {
@@ -170,6 +148,98 @@ pub fn pin(
     })
 }
 
+/// A fresh directory for the mount layer: a detached tmpfs (no path reaches it) whose root
+/// takes `dir`'s owner, mode and extended attributes, to be filled with copies of `dir`'s
+/// entries and then mounted read-only over `dir`. Descriptors of the old directory and of its
+/// files, and syscalls already in flight, then land beneath, out of sight; it works where a
+/// rename cannot (a directory of overlayfs's lower layer, a directory that is a mount root).
+pub struct Fresh {
+    fs: OwnedFd,
+    mount: OwnedFd,
+    root: OwnedFd,
+}
+
+impl Fresh {
+    /// Needs CAP_SYS_ADMIN (EPERM without) and Linux 5.2 (ENOSYS before).
+    pub fn new(like: BorrowedFd<'_>) -> io::Result<Fresh> {
+        let (fs, mount) = sys::files::detached_tmpfs()?;
+        let root = sys::openat(
+            sys::Base::Dir(mount.as_fd()),
+            c".",
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )?;
+        let meta = sys::fstat(like)?;
+        sys::files::copy_xattrs(like, root.as_fd())?;
+        sys::files::set_owner_mode(root.as_fd(), meta.uid, meta.gid, meta.mode)?;
+        Ok(Fresh { fs, mount, root })
+    }
+
+    /// Its root, to fill.
+    pub fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+}
+
+/// Mounts the filled `fresh` directory read-only, nosuid, nodev over `dir`, recorded first,
+/// then checks from outside that the path leads to it.
+pub fn attach_fresh(
+    path: &[u8],
+    dir: BorrowedFd<'_>,
+    fresh: Fresh,
+    reopen: Reopen<'_>,
+) -> Result<Pinned, Error> {
+    let attached = (|| -> io::Result<()> {
+        // A read-only mount (mount_setattr, Linux 5.12); before it, a read-only superblock
+        // (fsconfig, Linux 5.2). Nosuid and nodev since fsmount.
+        match read_only(|| m::mount_setattr(fresh.mount.as_fd(), m::PIN_ATTRS)) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                read_only(|| sys::files::make_read_only(fresh.fs.as_fd()))?
+            }
+            other => other?,
+        }
+        let meta = sys::fstat(fresh.root.as_fd())?;
+        record::store(path, &record_of(fresh.mount.as_fd(), &meta)?).map_err(unrecordable)?;
+        crate::engine::killpoint::step();
+        if let Err(e) = m::move_mount(fresh.mount.as_fd(), dir) {
+            let _ = record::remove(path);
+            return Err(e);
+        }
+        crate::engine::killpoint::step();
+        Ok(())
+    })();
+    if let Err(e) = attached {
+        return Ok(Pinned {
+            outcome: refusal(e).map_err(io("mounting the fresh directory read-only"))?,
+            mount: None,
+        });
+    }
+    if let Err(e) = check_from_outside(path, fresh.root.as_fd(), &fresh.mount, reopen) {
+        let _ = rollback(path, &fresh.mount);
+        return Err(e);
+    }
+    Ok(Pinned {
+        outcome: Outcome::new(Action::Frozen),
+        mount: Some(fresh.mount),
+    })
+}
+
+/// Makes a mount read-only: EBUSY while a file on it is open for writing, which only a
+/// child forked meanwhile by another thread of this process can hold (a copy of one of our
+/// descriptors, until it execs): asked again a few times over some 100 ms.
+fn read_only(mut make: impl FnMut() -> io::Result<()>) -> io::Result<()> {
+    let mut wait = std::time::Duration::from_micros(500);
+    for _ in 0..8 {
+        match make() {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+    make()
+}
+
 fn record_of(mount: BorrowedFd<'_>, meta: &crate::policy::Meta) -> io::Result<Record> {
     let ids = m::mount_ids(mount)?;
     Ok(Record {
@@ -178,19 +248,6 @@ fn record_of(mount: BorrowedFd<'_>, meta: &crate::policy::Meta) -> io::Result<Re
         dev: meta.dev,
         ino: meta.ino,
     })
-}
-
-/// The record is written before the mount is attached (the detached mount already has its
-/// ids), so that no mount of ours is ever attached unrecorded.
-fn attach_new(path: &[u8], dir: BorrowedFd<'_>, meta: &crate::policy::Meta) -> io::Result<OwnedFd> {
-    let tree = m::open_tree_clone(dir)?;
-    m::mount_setattr(tree.as_fd(), m::PIN_ATTRS)?;
-    record::store(path, &record_of(tree.as_fd(), meta)?).map_err(unrecordable)?;
-    if let Err(e) = m::move_mount(tree.as_fd(), dir) {
-        let _ = record::remove(path);
-        return Err(e);
-    }
-    Ok(tree)
 }
 
 /// Where the record cannot be written (no /run, a read-only /run, an unsafe state

@@ -161,6 +161,112 @@ pub fn store(path: &[u8], record: &Record) -> io::Result<()> {
     written
 }
 
+fn named(path: &[u8], suffix: &str) -> CString {
+    let mut name = file_name(path).into_bytes();
+    name.truncate(64);
+    name.extend_from_slice(suffix.as_bytes());
+    CString::new(name).expect("no NUL")
+}
+
+/// Serializes the calls on `path` across processes: an exclusive lock for freeze and
+/// unfreeze (held for the call: drop the fd to release it), a shared one for verify, so that
+/// verify never sees a half-done freeze. `None` where there is no lock to take: a caller that
+/// may not create the state directory (not root) changes nothing that needs one.
+pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<OwnedFd>> {
+    let dir = match state_dir(exclusive) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return Ok(None),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS | libc::ENOENT)
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let name = named(path, ".lock");
+    let fd = if exclusive {
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a NUL-terminated name; the mode is the variadic argument of O_CREAT.
+        let fd = unsafe {
+            libc::openat(
+                std::os::fd::AsRawFd::as_raw_fd(&dir),
+                name.as_ptr(),
+                flags,
+                0o644,
+            )
+        };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EACCES | libc::EPERM | libc::EROFS) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        // SAFETY: a new fd owned by nobody else.
+        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+    } else {
+        match sys::openat(
+            Base::Dir(dir.as_fd()),
+            &name,
+            libc::O_RDONLY | libc::O_NOFOLLOW,
+        ) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    };
+    sys::files::lock(fd.as_fd(), exclusive)?;
+    Ok(Some(fd))
+}
+
+/// Marks a call on `path` as under way (a journal of one line); returns whether a call that
+/// was killed left its mark (the caller holds the lock, so its writer is gone). `None`
+/// where no mark can be kept (not root).
+pub fn begin(path: &[u8], what: &str) -> io::Result<Option<bool>> {
+    let Ok(Some(dir)) = state_dir(true) else {
+        return Ok(None);
+    };
+    let name = named(path, ".intent");
+    let killed = match sys::lstatat(dir.as_fd(), &name) {
+        Ok(_) => true,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
+        Err(e) => return Err(e),
+    };
+    let temp = named(path, &format!(".intent.{}.tmp", std::process::id()));
+    let _ = sys::unlinkat(dir.as_fd(), &temp);
+    let fd = match sys::create_exclusive(dir.as_fd(), &temp, 0o644) {
+        Ok(fd) => fd,
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut file = std::fs::File::from(fd);
+    file.write_all(format!("{what} {}\n", hex(path)).as_bytes())?;
+    file.sync_all()?;
+    sys::renameat(dir.as_fd(), &temp, &name)?;
+    Ok(Some(killed))
+}
+
+/// The call on `path` is over: its mark goes.
+pub fn end(path: &[u8]) -> io::Result<()> {
+    let Some(dir) = state_dir(false)? else {
+        return Ok(());
+    };
+    match sys::unlinkat(dir.as_fd(), &named(path, ".intent")) {
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Removes the record of `path`; fine when there is none.
 pub fn remove(path: &[u8]) -> io::Result<()> {
     let Some(dir) = state_dir(false)? else {

@@ -61,8 +61,12 @@ pub struct Meta {
     pub dev: u64,
     pub ino: u64,
     pub gid: u32,
+    pub size: u64,
     /// `st_ctime` in nanoseconds: changes with every entry added, removed or renamed.
     pub changed: i128,
+    /// `st_mtime` and `st_atime` as (seconds, nanoseconds), for a copy to carry them.
+    pub modified: (i64, i64),
+    pub accessed: (i64, i64),
     /// The mount the inode was seen on, where the kernel said (statx, Linux 5.8+).
     pub mount: Option<Mount>,
 }
@@ -115,6 +119,8 @@ pub enum Reason {
     UnexpectedType = 15,
     /// Something is mounted over the entry: what the path shows is not an inode of `dir`.
     MountPoint = 16,
+    /// A process holds the pinned file open for writing (or mapped), and would go on writing.
+    OpenForWriting = 17,
 }
 
 impl Reason {
@@ -137,6 +143,7 @@ impl Reason {
             Self::EntryChanged => "entry_changed",
             Self::UnexpectedType => "unexpected_type",
             Self::MountPoint => "mount_point",
+            Self::OpenForWriting => "open_for_writing",
         }
     }
 
@@ -161,6 +168,9 @@ impl Reason {
             Self::UnexpectedType => "an entry of unknown type is not allowed here",
             Self::MountPoint => {
                 "something is mounted over the entry (a bind mount of a file or directory)"
+            }
+            Self::OpenForWriting => {
+                "a process holds the file open for writing and would write past the pin"
             }
         }
     }
@@ -266,9 +276,12 @@ mod tests {
             uid,
             nlink,
             gid: uid,
+            size: 0,
             dev: 1,
             ino: 2,
             changed: 0,
+            modified: (0, 0),
+            accessed: (0, 0),
             mount: None,
         }
     }

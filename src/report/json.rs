@@ -34,6 +34,9 @@ fn entry(e: &Entry) -> Value {
         },
     );
     obj.insert("errno".into(), Value::from(e.errno));
+    if e.kind == crate::policy::FileKind::Regular {
+        obj.insert("renewed".into(), Value::from(e.renewed));
+    }
     if let Some(target) = &e.target {
         put_bytes(&mut obj, "target", target);
     }

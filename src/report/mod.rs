@@ -264,6 +264,9 @@ pub struct Entry {
     pub errno: i32,
     /// For a rejected symlink: the target it reads as.
     pub target: Option<Vec<u8>>,
+    /// A regular file this call put on a fresh inode (same bytes, owner, mode, times and
+    /// extended attributes), so that no descriptor opened before reaches what is pinned.
+    pub renewed: bool,
 }
 
 impl Entry {
@@ -275,6 +278,7 @@ impl Entry {
             reason: Reason::None,
             errno: 0,
             target: None,
+            renewed: false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! EINTR; nothing above this module ever sees a raw `-1`.
 
 mod dirents;
+pub mod files;
 pub mod mount;
 
 pub use dirents::{DirEntries, DirentType};
@@ -104,7 +105,10 @@ fn meta_of(st: &libc::stat) -> Meta {
         nlink: st.st_nlink as u64,
         dev: st.st_dev,
         ino: st.st_ino,
+        size: st.st_size as u64,
         changed: st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128,
+        modified: (st.st_mtime, st.st_mtime_nsec),
+        accessed: (st.st_atime, st.st_atime_nsec),
         mount: None,
     }
 }
@@ -123,7 +127,10 @@ fn meta_of_statx(stx: &libc::statx) -> Meta {
         nlink: u64::from(stx.stx_nlink),
         dev: libc::makedev(stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,
+        size: stx.stx_size,
         changed: stx.stx_ctime.tv_sec as i128 * 1_000_000_000 + stx.stx_ctime.tv_nsec as i128,
+        modified: (stx.stx_mtime.tv_sec, i64::from(stx.stx_mtime.tv_nsec)),
+        accessed: (stx.stx_atime.tv_sec, i64::from(stx.stx_atime.tv_nsec)),
         mount,
     }
 }
@@ -347,4 +354,41 @@ pub fn file_setattr(dir: BorrowedFd<'_>, name: &CStr, attr: &FileAttr) -> io::Re
         )
     })?;
     Ok(())
+}
+
+/// `CAP_LINUX_IMMUTABLE`, for `has_effective_capability`.
+pub const CAP_LINUX_IMMUTABLE: u32 = 9;
+
+/// Whether the calling thread has `cap` in its effective set (capget(2)); false when the
+/// kernel will not say.
+pub fn has_effective_capability(cap: u32) -> bool {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: a version-3 header and room for its two data blocks.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut Header,
+            data.as_mut_ptr(),
+        )
+    };
+    r == 0
+        && data
+            .get((cap / 32) as usize)
+            .is_some_and(|d| d.effective & (1 << (cap % 32)) != 0)
 }

@@ -1,10 +1,10 @@
-//! Mount syscalls: the new mount API (open_tree, mount_setattr, move_mount), the legacy
+//! Mount syscalls: move_mount of the new mount API, the legacy
 //! mount(2) it falls back to, umount2, and the facts (statx mount id, statvfs flags,
 //! /proc/self/mountinfo) by which a mount is recognised.
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use super::retry;
 
@@ -21,24 +21,7 @@ struct MountAttr {
 pub const PIN_ATTRS: u64 =
     libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
 
-/// `open_tree(dir, "", OPEN_TREE_CLONE | AT_RECURSIVE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)`:
-/// a detached copy of the mounts at and below `dir`, rooted at `dir` itself. Recursive, so
-/// that the copy shows what `dir` shows (a mount over an entry stays visible, to be rejected)
-/// and never uncovers what such a mount hides.
-pub fn open_tree_clone(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let flags = libc::OPEN_TREE_CLONE
-        | libc::OPEN_TREE_CLOEXEC
-        | libc::AT_EMPTY_PATH as u32
-        | libc::AT_RECURSIVE as u32;
-    // SAFETY: an empty NUL-terminated path with AT_EMPTY_PATH; integer flags.
-    let fd = retry(|| unsafe {
-        libc::syscall(libc::SYS_open_tree, dir.as_raw_fd(), c"".as_ptr(), flags)
-    })?;
-    // SAFETY: a new fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// `mount_setattr(mnt, "", AT_EMPTY_PATH, {attr_set})`.
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH, {attr_set})` (Linux 5.12).
 pub fn mount_setattr(mnt: BorrowedFd<'_>, attr_set: u64) -> io::Result<()> {
     let attr = MountAttr {
         attr_set,

@@ -62,6 +62,9 @@ fn stage(scratch: &Scratch, targets: &[&str]) -> Result<PathBuf, Failed> {
     let profile_dir = build_libraries()?;
     let stage = scratch.path().join("stage");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // One `make` at a time: they share the build's target directory and its generated pages.
+    static MAKE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKE.lock().unwrap_or_else(|e| e.into_inner());
     let profile = profile_dir
         .file_name()
         .and_then(|n| n.to_str())

@@ -86,6 +86,9 @@ pub fn mount_api_enosys(area: &Path) -> TestResult {
         (libc::SYS_open_tree, libc::ENOSYS),
         (libc::SYS_move_mount, libc::ENOSYS),
         (libc::SYS_mount_setattr, libc::ENOSYS),
+        (libc::SYS_fsopen, libc::ENOSYS),
+        (libc::SYS_fsconfig, libc::ENOSYS),
+        (libc::SYS_fsmount, libc::ENOSYS),
         // And no statx either, as on the kernels that lack the new mount API.
         (libc::SYS_statx, libc::ENOSYS),
     ];

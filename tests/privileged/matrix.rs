@@ -113,7 +113,10 @@ pub fn cell(area: &Path, fs: FsKind, creds: Creds, strategy: Strategy, face: Fac
         state.mounts.len() == mnt as usize && (!mnt || state.mounts[0].1),
         "mounts: {state:?}"
     );
-    let links_flagged = fs == FsKind::Xfs && imm;
+    // With the mount layer the path shows the fresh directory (a tmpfs, which keeps no flag
+    // on a symlink): its links are held by that directory. The legacy mount(2) layer binds
+    // the directory itself, flags and all.
+    let links_flagged = fs == FsKind::Xfs && imm && (!mnt || face == Face::RustFallbacks);
     for name in l.entry_names()? {
         let path = l.dir.join(&name);
         if !path.is_symlink() {
