@@ -16,6 +16,7 @@ mod fallbacks;
 mod holds;
 mod matrix;
 mod race;
+mod redteam;
 
 use std::fs;
 use std::io;
@@ -349,6 +350,61 @@ fn main() {
     ];
     for (name, kind, test) in holds_once {
         add(format!("holds::{name}"), kind, Box::new(test));
+    }
+    type AreaTestR = fn(&Path) -> TestResult;
+    let redteam_cases: [(&str, FsKind, AreaTestR); 9] = [
+        (
+            "planted_record_makes_an_unpinned_dir_pinned",
+            FsKind::Ext4,
+            redteam::planted_record_makes_an_unpinned_dir_pinned,
+        ),
+        (
+            "planted_record_makes_an_administrators_bind_ours",
+            FsKind::Ext4,
+            redteam::planted_record_makes_an_administrators_bind_ours,
+        ),
+        (
+            "deleted_record_unfreeze_leaves_the_mount",
+            FsKind::Ext4,
+            redteam::deleted_record_unfreeze_leaves_the_mount,
+        ),
+        (
+            "freeze_with_flags_on_a_foreign_mount_over_ours",
+            FsKind::Ext4,
+            redteam::freeze_with_flags_on_a_foreign_mount_over_ours,
+        ),
+        (
+            "unfreeze_detaches_a_mount_over_an_entry",
+            FsKind::Ext4,
+            redteam::unfreeze_detaches_a_mount_over_an_entry,
+        ),
+        (
+            "thread_with_its_own_mount_namespace",
+            FsKind::Xfs,
+            redteam::thread_with_its_own_mount_namespace,
+        ),
+        (
+            "pin_data_dir_pins_a_directory_moved_away",
+            FsKind::Ext4,
+            redteam::pin_data_dir_pins_a_directory_moved_away,
+        ),
+        (
+            "concurrent_freezes_stack",
+            FsKind::Ext4,
+            redteam::concurrent_freezes_stack,
+        ),
+        (
+            "root_attacker_moves_the_parent",
+            FsKind::Ext4,
+            redteam::root_attacker_moves_the_parent,
+        ),
+    ];
+    for (name, kind, test) in redteam_cases {
+        add(
+            format!("redteam::{}::{name}", kind.name()),
+            kind,
+            Box::new(test),
+        );
     }
     add(
         "disk::many_threads_at_once".into(),
