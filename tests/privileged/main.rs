@@ -352,7 +352,7 @@ fn main() {
         add(format!("holds::{name}"), kind, Box::new(test));
     }
     type AreaTestR = fn(&Path) -> TestResult;
-    let redteam_cases: [(&str, FsKind, AreaTestR); 9] = [
+    let redteam_cases: [(&str, FsKind, AreaTestR); 10] = [
         (
             "planted_record_makes_an_unpinned_dir_pinned",
             FsKind::Ext4,
@@ -397,6 +397,11 @@ fn main() {
             "root_attacker_moves_the_parent",
             FsKind::Ext4,
             redteam::root_attacker_moves_the_parent,
+        ),
+        (
+            "verify_trusts_a_mount_remounted_read_write",
+            FsKind::Ext4,
+            redteam::verify_trusts_a_mount_remounted_read_write,
         ),
     ];
     for (name, kind, test) in redteam_cases {

@@ -285,13 +285,12 @@ pub fn thread_with_its_own_mount_namespace(area: &Path) -> TestResult {
     let (out, foreign_flag) = result?;
     let _ = nc_harden_testkit::fs::clear_immutable(&good);
     let _ = Face::Rust.call(Op::Unfreeze, &call);
+    let rejected =
+        out.status == Status::Invalid && out.record("hooks").reason == Reason::MountPoint;
     ensure!(
-        !foreign_flag,
-        "the freeze set a flag on the symlink mounted over `hooks` (outside dir's mount)"
-    );
-    ensure!(
-        out.status == Status::Invalid && out.record("hooks").reason == Reason::MountPoint,
-        "a symlink mounted over `hooks` in the caller's namespace was not rejected: {} ({})",
+        rejected && !foreign_flag,
+        "a symlink mounted over `hooks` in the caller's namespace: {} ({}); flag set on the \
+         mounted symlink, outside dir's mount: {foreign_flag}",
         out.status.name(),
         out.summary
     );
@@ -425,6 +424,37 @@ pub fn root_attacker_moves_the_parent(area: &Path) -> TestResult {
         after == before,
         "after NC_OK the root attacker without capabilities made the path show other bytes \
          (moving the parent: {moved:?})"
+    );
+    Ok(())
+}
+
+/// Finding 8 (low). nc-harden's mount remounted read-write (`mount -o remount,bind,rw`):
+/// verify recognises it by id alone and answers NC_OK, while anyone may write into `dir`.
+pub fn verify_trusts_a_mount_remounted_read_write(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "remountrw")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l).with_strategy(Strategy::Mount);
+    expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+    let t = std::ffi::CString::new(l.dir.as_os_str().as_bytes())?;
+    // SAFETY: a NUL-terminated path; NULL source, type and data for a remount.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            t.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT | libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    ensure!(r == 0, "remount: {}", io::Error::last_os_error());
+    let verify = Face::Rust.call(Op::Verify, &call);
+    let wrote = fs::write(l.dir.join("added"), b"x");
+    let _ = fs::remove_file(l.dir.join("added"));
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    ensure!(
+        !(verify.status == Status::Ok && wrote.is_ok()),
+        "verify said NC_OK ({}) on a read-write mount",
+        verify.summary
     );
     Ok(())
 }
