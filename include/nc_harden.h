@@ -37,6 +37,11 @@
  */
 #define NAME_MAX 255
 
+/*
+ `CAP_LINUX_IMMUTABLE`, for `has_effective_capability`.
+ */
+#define CAP_LINUX_IMMUTABLE 9
+
 
 
 /*
@@ -236,6 +241,10 @@ enum nc_reason
    Something is mounted over the entry: what the path shows is not an inode of `dir`.
    */
   NC_REASON_MOUNT_POINT = 16,
+  /*
+   A process holds the pinned file open for writing (or mapped), and would go on writing.
+   */
+  NC_REASON_OPEN_FOR_WRITING = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

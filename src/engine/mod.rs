@@ -127,9 +127,16 @@ impl Policy {
     fn freeze(&self, dir: &OwnedFd, data: &DataDir, killed_before: bool) -> Result<Report, Error> {
         let mut undo = Undo::default();
         undo.adopt = killed_before;
-        let ours = match mount::state(&self.dir, dir.as_fd())? {
+        let ours = match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))?
+        {
             MountState::Covered => return Err(mount::covered(&self.dir)),
-            MountState::Ours { .. } => true,
+            MountState::Ours { read_only, .. } => {
+                // Remounted read-write by someone with CAP_SYS_ADMIN: read-only again.
+                if !read_only {
+                    mount::make_read_only(dir.as_fd())?;
+                }
+                true
+            }
             MountState::Absent => false,
         };
         let wants_flags = self.strategy != Strategy::Mount;
@@ -212,6 +219,15 @@ impl Policy {
         {
             undo.rollback(dir.as_fd(), &self.dir)?;
             return Err(e);
+        }
+        // The sandbox user owns data_dir's parent and may have swapped data_dir meanwhile:
+        // the path must still lead to the directory whose names were pinned.
+        if layers.data_dir && !self.still_at(&self.data_dir, data.fd.as_fd())? {
+            undo.rollback(dir.as_fd(), &self.dir)?;
+            return Err(Error::UnsafePath {
+                path: escape_bytes(&self.data_dir),
+                why: "data_dir was moved or replaced during the call; nothing left changed".into(),
+            });
         }
         let mode = if layers.immutable {
             Mode::Freeze { flags: true }
@@ -423,11 +439,13 @@ impl Policy {
         let data = self.resolve_data_dir(&dir)?;
         let flag = immutable::is_pinned(dir.as_fd())
             .map_err(|e| Error::io("reading the directory's flags", e))?;
-        let mounted = match mount::state(&self.dir, dir.as_fd())? {
-            MountState::Ours { .. } => true,
-            MountState::Absent => false,
-            MountState::Covered => return Err(mount::covered(&self.dir)),
-        };
+        let mounted =
+            match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))? {
+                // A mount of ours remounted read-write holds nothing.
+                MountState::Ours { read_only, .. } => read_only,
+                MountState::Absent => false,
+                MountState::Covered => return Err(mount::covered(&self.dir)),
+            };
         let data_flag = if self.pin_data_dir {
             immutable::is_pinned(data.fd.as_fd())
                 .map_err(|e| Error::io("reading data_dir's flags", e))?
@@ -506,7 +524,7 @@ impl Policy {
 
     fn thaw(&self) -> Result<Report, Error> {
         let reopen = || self.open_dir(Access::Read);
-        let unmounted = mount::unpin(&self.dir, &reopen)?;
+        let unmounted = mount::unpin(&self.dir, &reopen, mount::legacy_binds(self.mount_api))?;
         killpoint::step();
         // The mount is gone (or was not there): the flags are changed on the directory itself.
         let dir = self.open_dir(Access::Read)?;
@@ -606,22 +624,26 @@ impl Policy {
     /// directory already under way is waited for first (its parent's lock): the pinned
     /// directory cannot be renamed any more, so the answer then stays true.
     fn still_at_path(&self, dir: BorrowedFd<'_>) -> Result<bool, Error> {
-        if let Some(cut) = self.dir.iter().rposition(|&b| b == b'/').filter(|&i| i > 0) {
-            if let Ok(parent) =
-                walk::open_directory(&self.dir[..cut], Access::Read, self.resolution)
-            {
-                sys::lock_barrier(parent.as_fd());
-            }
-        } else if let Ok(root) = walk::open_directory(b"/", Access::Read, self.resolution) {
-            sys::lock_barrier(root.as_fd());
+        self.still_at(&self.dir, dir)
+    }
+
+    /// Whether `path` resolves, afresh, to the directory `fd` is, once the renames under
+    /// way in its parent are done.
+    fn still_at(&self, path: &[u8], fd: BorrowedFd<'_>) -> Result<bool, Error> {
+        let parent: &[u8] = match path.iter().rposition(|&b| b == b'/').filter(|&i| i > 0) {
+            Some(cut) => &path[..cut],
+            None => b"/",
+        };
+        if let Ok(parent) = walk::open_directory(parent, Access::Read, self.resolution) {
+            sys::lock_barrier(parent.as_fd());
         }
-        let Ok(now) = self.open_dir(Access::Path) else {
+        let Ok(now) = walk::open_directory(path, Access::Path, self.resolution) else {
             return Ok(false);
         };
         let examine = |fd: BorrowedFd<'_>| {
             sys::fstat(fd).map_err(|e| Error::io("examining the directory", e))
         };
-        Ok(examine(now.as_fd())?.same_inode(&examine(dir)?))
+        Ok(examine(now.as_fd())?.same_inode(&examine(fd)?))
     }
 
     fn moved(&self) -> Error {

@@ -134,7 +134,7 @@ fn kind_of(d_type: DirentType) -> FileKind {
 /// Which entries have something mounted over them. statx tells it for every entry it
 /// examines (the mount id, the mount-root attribute) at no extra cost; a symlink is only
 /// read, never examined, so it costs one statx more, paid only where some mount lies below
-/// the directory at all (one read of /proc/self/mountinfo per call says).
+/// the directory at all (one read of the thread's mountinfo per call says).
 struct EntryMounts {
     /// The mount `dir` is on, as the kernel gives it.
     dir_mount: Option<u64>,

@@ -19,8 +19,9 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use super::mountinfo::{self, MountInfo};
 use super::record::{self, Record};
-use super::{mountinfo, refusal, Outcome};
+use super::{refusal, Outcome};
 use crate::error::Error;
 use crate::report::{escape_bytes, Action};
 use crate::sys::{self, mount as m};
@@ -37,8 +38,9 @@ pub enum MountApi {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MountState {
     /// The top of the mounts on the path is nc-harden's, made by a freeze of `frozen_as`
-    /// (the path then: the directory may have been moved since).
-    Ours { frozen_as: Vec<u8> },
+    /// (the path then: the directory may have been moved since). `read_only` false: someone
+    /// with CAP_SYS_ADMIN remounted it read-write.
+    Ours { frozen_as: Vec<u8>, read_only: bool },
     /// nc-harden has no mount on the path.
     Absent,
     /// nc-harden's mount is there, but a mount it did not make is on top of it.
@@ -48,52 +50,110 @@ pub enum MountState {
 /// Resolves the directory afresh by path: the top of the mounts on it.
 pub type Reopen<'a> = &'a dyn Fn() -> Result<OwnedFd, Error>;
 
+/// The source name of nc-harden's fresh directories (a tmpfs), as mountinfo shows it.
+/// Only a process with CAP_SYS_ADMIN can make a mount, so none of the threat model can
+/// make one so named; a record in /run/nc-harden, which root without capabilities can
+/// write, is never enough on its own.
+pub const SOURCE: &[u8] = b"nc-harden";
+
 fn io(what: &str) -> impl FnOnce(io::Error) -> Error + '_ {
     move |e| Error::io(what, e)
 }
 
-/// Whether `top` (the directory resolved by `path`: the top of the mounts there) is
-/// nc-harden's mount: a record holds its id. Read-only: a stale record is only ignored.
-pub fn state(path: &[u8], top: BorrowedFd<'_>) -> Result<MountState, Error> {
-    let reading = io("reading nc-harden's mount records");
-    let records = record::all().map_err(reading)?;
-    if !records.is_empty() {
-        let ids = m::mount_ids(top).map_err(io("reading the directory's mount"))?;
-        let meta = sys::fstat(top).map_err(io("examining the directory"))?;
-        for (frozen_as, rec) in records {
-            let same_mount = match (rec.unique, ids.unique) {
-                (Some(recorded), Some(now)) => recorded == now,
-                // Without unique ids, a reusable id could be a later mount's: the shape too.
-                _ => rec.legacy == ids.legacy && looks_like_ours(top, &rec)?,
-            };
-            if same_mount && meta.dev == rec.dev && meta.ino == rec.ino {
-                return Ok(MountState::Ours { frozen_as });
-            }
-        }
-    }
-    match record::load(path).map_err(io("reading nc-harden's mount record"))? {
-        Some(rec) if still_attached(&rec)? => Ok(MountState::Covered),
-        _ => Ok(MountState::Absent),
-    }
+/// Whether nc-harden may have made legacy binds here: the mount(2) fallback is forced, or
+/// the kernel has no fsopen (before Linux 5.2, or a seccomp profile that hides it). Only then
+/// is a record that names a plain read-only bind taken for identity; elsewhere a record
+/// (which root without capabilities can write) never makes a mount ours on its own.
+pub fn legacy_binds(api: MountApi) -> bool {
+    api == MountApi::Legacy || !sys::files::fsopen_available()
 }
 
-/// A read-only, nosuid, nodev mount whose root `top` is.
-fn looks_like_ours(top: BorrowedFd<'_>, rec: &Record) -> Result<bool, Error> {
-    let facts = m::mount_facts(top).map_err(io("reading the directory's mount"))?;
-    let flags = m::mount_flags(top).map_err(io("reading the directory's mount"))?;
-    Ok(facts.is_mount_root && facts.mnt_id == rec.legacy && flags == (true, true, true))
+/// Whether `top` (the directory resolved by `path`: the top of the mounts there) is
+/// nc-harden's mount: the fresh directory it made (a tmpfs named `SOURCE`, its root at the
+/// path, and the very mount the record of the path names, where there is a live one), or,
+/// with `legacy`, a bind that a record names by its ids and that has the read-only shape.
+/// Read-only: a stale record is only ignored here.
+pub fn state(path: &[u8], top: BorrowedFd<'_>, legacy: bool) -> Result<MountState, Error> {
+    let reading = || io("reading the directory's mount");
+    let facts = m::mount_facts(top).map_err(reading())?;
+    let ids = m::mount_ids(top).map_err(reading())?;
+    let flags = m::mount_flags(top).map_err(reading())?;
+    let meta = sys::fstat(top).map_err(io("examining the directory"))?;
+    let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
+    let mounts: Vec<MountInfo> = mountinfo::all(&text).collect();
+    let records = record::all().map_err(io("reading nc-harden's mount records"))?;
+    let names_top = |rec: &Record| match (rec.unique, ids.unique) {
+        (Some(recorded), Some(now)) => recorded == now,
+        _ => rec.legacy == ids.legacy,
+    };
+    let mut live = Vec::new();
+    for (p, rec) in records {
+        if still_attached(&rec, &mounts)? {
+            live.push((p, rec));
+        }
+    }
+    let naming_top = live.iter().find(|(_, rec)| names_top(rec));
+    let of_path = live.iter().find(|(p, _)| p == path);
+    let fresh = |m: &MountInfo| m.fstype == b"tmpfs" && m.source == SOURCE && m.root == b"/";
+    let top_info = mounts.iter().find(|m| m.id == facts.mnt_id);
+    let frozen_as = naming_top.map_or(path.to_vec(), |(p, _)| p.clone());
+    let ours = if facts.is_mount_root && top_info.is_some_and(fresh) {
+        // A bind of our fresh directory stacked on it has the same name: the record of the
+        // path, where there is one, says which of them is ours.
+        of_path.map_or(true, |(_, rec)| names_top(rec))
+    } else {
+        legacy
+            && facts.is_mount_root
+            && flags == (true, true, true)
+            && naming_top.is_some_and(|(_, rec)| meta.dev == rec.dev && meta.ino == rec.ino)
+    };
+    if ours {
+        return Ok(MountState::Ours {
+            frozen_as,
+            read_only: flags.0,
+        });
+    }
+    // Ours beneath another: a fresh directory of ours at the same mount point as the top, or
+    // the live record of the path naming another mount.
+    let beneath = top_info.is_some_and(|top| {
+        mounts
+            .iter()
+            .any(|m| m.id != top.id && fresh(m) && m.mount_point == top.mount_point)
+    });
+    if beneath || of_path.is_some() {
+        Ok(MountState::Covered)
+    } else {
+        Ok(MountState::Absent)
+    }
 }
 
 /// Whether the recorded mount is still attached somewhere in this namespace.
-fn still_attached(rec: &Record) -> Result<bool, Error> {
+fn still_attached(rec: &Record, mounts: &[MountInfo]) -> Result<bool, Error> {
     if let Some(unique) = rec.unique {
         match m::unique_mount_exists(unique) {
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
             other => return other.map_err(io("looking for nc-harden's mount")),
         }
     }
-    let text = m::read_mountinfo().map_err(io("reading /proc/self/mountinfo"))?;
-    Ok(mountinfo::find(&text, rec.legacy).is_some())
+    Ok(mounts.iter().any(|m| m.id == rec.legacy))
+}
+
+/// Makes nc-harden's mount, whose root `top` is, read-only again (someone with CAP_SYS_ADMIN
+/// remounted it read-write).
+pub fn make_read_only(top: BorrowedFd<'_>) -> Result<(), Error> {
+    read_only(|| m::mount_setattr(top, m::PIN_ATTRS))
+        .map_err(io("making nc-harden's mount read-only again"))
+}
+
+/// Whether a mount nc-harden did not make lies inside its mount `top` (a runtime's file
+/// mounted over an entry after the freeze): taking nc-harden's off would take that too.
+pub fn has_submounts(top: BorrowedFd<'_>) -> Result<bool, Error> {
+    let id = m::mount_facts(top)
+        .map_err(io("reading the directory's mount"))?
+        .mnt_id;
+    let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
+    let found = mountinfo::all(&text).any(|m| m.parent == id);
+    Ok(found)
 }
 
 /// The error of a call that finds nc-harden's mount covered by another.
@@ -314,16 +374,24 @@ fn check_from_outside(
 /// Takes nc-harden's mount off the directory (and only it): Unfrozen, Checked where there
 /// is none, Denied without CAP_SYS_ADMIN. A mount of ours covered by a foreign one: the
 /// `covered` error, nothing changed.
-pub fn unpin(path: &[u8], reopen: Reopen<'_>) -> Result<Outcome, Error> {
+pub fn unpin(path: &[u8], reopen: Reopen<'_>, legacy: bool) -> Result<Outcome, Error> {
     let top = reopen()?;
-    match state(path, top.as_fd())? {
+    match state(path, top.as_fd(), legacy)? {
         MountState::Covered => Err(covered(path)),
         MountState::Absent => {
             // A stale record (its mount taken off by hand) goes; only root may remove it.
             let _ = record::remove(path);
             Ok(Outcome::new(Action::Checked))
         }
-        MountState::Ours { frozen_as } => {
+        MountState::Ours { frozen_as, .. } => {
+            if has_submounts(top.as_fd())? {
+                return Err(Error::UnsafePath {
+                    path: escape_bytes(path),
+                    why: "a mount nc-harden did not make lies inside its read-only mount (over \
+                          an entry); taking nc-harden's off would take it too: nothing changed"
+                        .into(),
+                });
+            }
             if let Err(e) = m::unmount(top.as_fd()) {
                 return refusal(e).map_err(io("taking the read-only mount off"));
             }

@@ -15,6 +15,9 @@ pub struct MountInfo {
     pub mount_point: Vec<u8>,
     /// Per-mount options, e.g. `ro,nosuid,nodev,relatime`.
     pub options: Vec<u8>,
+    /// The filesystem type and its source, after the optional fields' ` - `.
+    pub fstype: Vec<u8>,
+    pub source: Vec<u8>,
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\NNN` (octal).
@@ -42,17 +45,32 @@ fn unescape(field: &[u8]) -> Vec<u8> {
 fn parse_line(line: &[u8]) -> Option<MountInfo> {
     let mut fields = line.split(|&b| b == b' ');
     let number = |f: Option<&[u8]>| std::str::from_utf8(f?).ok()?.parse::<u64>().ok();
+    let (id, parent) = (number(fields.next())?, number(fields.next())?);
+    let dev = fields.next()?.to_vec();
+    let root = unescape(fields.next()?);
+    let mount_point = unescape(fields.next()?);
+    let options = fields.next()?.to_vec();
+    // Optional fields (`shared:1`, ...) up to the lone `-`.
+    fields.find(|f| *f == b"-")?;
     Some(MountInfo {
-        id: number(fields.next())?,
-        parent: number(fields.next())?,
-        dev: fields.next()?.to_vec(),
-        root: unescape(fields.next()?),
-        mount_point: unescape(fields.next()?),
-        options: fields.next()?.to_vec(),
+        id,
+        parent,
+        dev,
+        root,
+        mount_point,
+        options,
+        fstype: unescape(fields.next()?),
+        source: unescape(fields.next()?),
     })
 }
 
+/// Every mount of the text.
+pub fn all(text: &[u8]) -> impl Iterator<Item = MountInfo> + '_ {
+    text.split(|&b| b == b'\n').filter_map(parse_line)
+}
+
 /// The entry of mount `id`.
+#[cfg(test)]
 pub fn find(text: &[u8], id: u64) -> Option<MountInfo> {
     text.split(|&b| b == b'\n')
         .filter_map(parse_line)

@@ -82,16 +82,6 @@ fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     Ok(Some(dir))
 }
 
-/// The record of `path`, if there is one.
-pub fn load(path: &[u8]) -> io::Result<Option<Record>> {
-    let Some(dir) = state_dir(false)? else {
-        return Ok(None);
-    };
-    Ok(read(dir.as_fd(), &file_name(path))?
-        .filter(|(p, _)| p == path)
-        .map(|(_, r)| r))
-}
-
 /// Every record (a handful: one per directory frozen with the mount layer), with the path
 /// each was made for.
 pub fn all() -> io::Result<Vec<(Vec<u8>, Record)>> {

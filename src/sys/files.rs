@@ -211,6 +211,18 @@ pub fn lock(fd: BorrowedFd<'_>, exclusive: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the kernel has fsopen (Linux 5.2): asked for a filesystem type that does not
+/// exist, it answers ENODEV (or EPERM without CAP_SYS_ADMIN), never ENOSYS.
+pub fn fsopen_available() -> bool {
+    // SAFETY: a NUL-terminated name; nothing is created for an unknown type.
+    let r = unsafe { libc::syscall(libc::SYS_fsopen, c"nc-harden-no-such-type".as_ptr(), 1) };
+    if r >= 0 {
+        drop(owned(r));
+        return true;
+    }
+    io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+}
+
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_CMD_RECONFIGURE: libc::c_uint = 7;
 
@@ -253,17 +265,19 @@ pub fn detached_tmpfs() -> io::Result<(OwnedFd, OwnedFd)> {
     let fs = owned(retry(|| unsafe {
         libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC)
     })?);
-    // SAFETY: NUL-terminated key and value.
-    retry(|| unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_SET_STRING,
-            c"mode".as_ptr(),
-            c"0700".as_ptr(),
-            0,
-        )
-    })?;
+    for (key, value) in [(c"mode", c"0700"), (c"source", c"nc-harden")] {
+        // SAFETY: NUL-terminated key and value.
+        retry(|| unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        })?;
+    }
     // SAFETY: no key or value for the create command.
     retry(|| unsafe {
         libc::syscall(

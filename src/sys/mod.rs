@@ -213,7 +213,7 @@ pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
 /// The path the kernel gives for what `fd` names (`/proc/self/fd/N`), relative to this
 /// process's root, as /proc/self/mountinfo writes mount points.
 pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
-    let link = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    let link = std::ffi::CString::new(format!("/proc/thread-self/fd/{}", fd.as_raw_fd()))
         .expect("no NUL in a number");
     let mut buf = vec![0u8; crate::policy::PATH_MAX + 1];
     let n = readlinkat_raw(libc::AT_FDCWD, &link, &mut buf)?;

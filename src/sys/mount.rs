@@ -63,7 +63,7 @@ pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
 
 /// The procfs path that names what an fd names, for the calls that take only paths.
 fn fd_path(fd: BorrowedFd<'_>) -> CString {
-    CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number")
+    CString::new(format!("/proc/thread-self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number")
 }
 
 /// Legacy `mount(2)` recursive bind of `src` onto `target`, both named by fd through procfs.
@@ -158,7 +158,7 @@ fn statx_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
 
 /// The `mnt_id:` line of `/proc/self/fdinfo/<fd>`.
 fn fdinfo_mnt_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?;
+    let text = std::fs::read_to_string(format!("/proc/thread-self/fdinfo/{}", fd.as_raw_fd()))?;
     text.lines()
         .find_map(|l| l.strip_prefix("mnt_id:"))
         .and_then(|v| v.trim().parse().ok())
@@ -208,9 +208,14 @@ pub fn mount_flags(fd: BorrowedFd<'_>) -> io::Result<(bool, bool, bool)> {
     ))
 }
 
-/// The bytes of /proc/self/mountinfo.
+/// The bytes of the calling thread's mountinfo: a thread may have a mount namespace of its
+/// own (unshare or setns on one thread, as Go programs do), where /proc/self's would be the
+/// process leader's. /proc/self where /proc/thread-self is missing (before Linux 3.17).
 pub fn read_mountinfo() -> io::Result<Vec<u8>> {
-    std::fs::read("/proc/self/mountinfo")
+    match std::fs::read("/proc/thread-self/mountinfo") {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => std::fs::read("/proc/self/mountinfo"),
+        other => other,
+    }
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never reused while the system runs.
