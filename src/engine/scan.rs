@@ -350,7 +350,10 @@ impl<'a> Scan<'a> {
                 match renew::copy_file(fd.as_fd(), &meta, fresh, name)
                     .map_err(|e| io_on(name, "copying", e))?
                 {
-                    Some(_) => renewed = true,
+                    Some(_) => {
+                        renewed = true;
+                        super::killpoint::step();
+                    }
                     None => {
                         return Ok(Entry::rejected(
                             bytes,
@@ -427,6 +430,7 @@ impl<'a> Scan<'a> {
                 if let Some(fresh) = self.fresh {
                     sys::files::symlinkat(&self.target[..n], fresh, name)
                         .map_err(|e| io_on(name, "copying", e))?;
+                    super::killpoint::step();
                 }
                 Entry {
                     errno: outcome.errno,

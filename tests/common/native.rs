@@ -134,6 +134,33 @@ pub fn compile_c(
     Ok(exe)
 }
 
+/// The `nc-harden` command with the test-only kill points (feature `__kill-points`), built
+/// into a target directory of its own so that no other binary carries them.
+pub fn kill_points_cli() -> Result<PathBuf, Failure> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        (|| -> Result<PathBuf, Failure> {
+            let profile_dir = profile_dir()?;
+            let target_dir = profile_dir
+                .parent()
+                .ok_or("no target dir")?
+                .join("kill-points");
+            let out = Command::new(env!("CARGO"))
+                .args(["build", "-p", "nc-harden-cli", "--bin", "nc-harden"])
+                .args(["--features", "nc-harden-cli/__kill-points"])
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .arg("--manifest-path")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+                .output()?;
+            ensure_ok(&out, "cargo build --features nc-harden-cli/__kill-points")?;
+            Ok(target_dir.join("debug").join("nc-harden"))
+        })()
+        .map_err(|e| e.to_string())
+    });
+    Ok(built.clone()?)
+}
+
 /// The `nc-harden` command, built fresh.
 pub fn cli_binary() -> Result<PathBuf, Failure> {
     static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();

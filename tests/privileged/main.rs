@@ -11,9 +11,11 @@ mod budget;
 mod callers;
 #[path = "../common/mod.rs"]
 mod common;
+mod crash;
 mod engine;
 mod fallbacks;
 mod holds;
+mod inside;
 mod matrix;
 mod race;
 mod redteam;
@@ -404,6 +406,62 @@ fn main() {
             redteam::verify_trusts_a_mount_remounted_read_write,
         ),
     ];
+    for kind in [
+        FsKind::Ext4,
+        FsKind::Xfs,
+        FsKind::Btrfs,
+        FsKind::Tmpfs,
+        FsKind::Overlay,
+    ] {
+        for (layer, (name, _, _)) in inside::LAYERS.iter().enumerate() {
+            add(
+                format!(
+                    "inside::{}::{name}::held_descriptors_change_nothing",
+                    kind.name()
+                ),
+                kind,
+                Box::new(move |a| inside::held_descriptors_change_nothing(a, layer)),
+            );
+        }
+    }
+    for (layer, (name, _, _)) in inside::LAYERS.iter().enumerate() {
+        add(
+            format!("inside::ext4::{name}::overlay_lower_layer"),
+            FsKind::Ext4,
+            Box::new(move |a| inside::overlay_lower_layer(a, layer)),
+        );
+        add(
+            format!("inside::ext4::{name}::directory_is_a_mount_root"),
+            FsKind::Ext4,
+            Box::new(move |a| inside::directory_is_a_mount_root(a, layer)),
+        );
+    }
+    for kind in [FsKind::Ext4, FsKind::Tmpfs] {
+        for strategy in [Strategy::Immutable, Strategy::Mount, Strategy::Both] {
+            for (op, invalid) in [("freeze", false), ("freeze", true), ("unfreeze", false)] {
+                add(
+                    format!(
+                        "crash::{}::{}::{op}{}",
+                        kind.name(),
+                        strategy.name(),
+                        if invalid { "_invalid" } else { "" }
+                    ),
+                    kind,
+                    Box::new(move |a| crash::walk(a, strategy, op, invalid)),
+                );
+            }
+        }
+    }
+    add(
+        "inside::tmpfs::writer_that_stays_is_refused".into(),
+        FsKind::Tmpfs,
+        Box::new(inside::writer_that_stays_is_refused),
+    );
+    add(
+        "inside::ext4::concurrent_processes_serialize".into(),
+        FsKind::Ext4,
+        Box::new(inside::concurrent_processes_serialize),
+    );
     for (name, kind, test) in redteam_cases {
         add(
             format!("redteam::{}::{name}", kind.name()),

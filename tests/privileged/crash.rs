@@ -1,0 +1,127 @@
+//! Crash safety (contract, version 0.2): a freeze or an unfreeze killed with SIGKILL at any
+//! step loses no content (every name shows the old or the new inode, with the same bytes;
+//! no half-built directory is ever at the path), and the next call converges: it removes
+//! what the killed one left and answers as on a clean start. The CLI built with the
+//! test-only kill points kills itself at step N; N walks every step until the call ends.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+
+use super::engine::ensure_clean;
+use super::*;
+
+/// A killed renewal's temporary files: allowed beside the names until the next call.
+const TEMP_PREFIX: &str = ".nc-harden-new.";
+
+/// What the path shows, name by name: a link's target or a file's bytes.
+fn shown(dir: &Path) -> io::Result<BTreeMap<OsString, Vec<u8>>> {
+    let mut names = BTreeMap::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let meta = fs::symlink_metadata(entry.path())?;
+        let content = if meta.file_type().is_symlink() {
+            use std::os::unix::ffi::OsStrExt;
+            fs::read_link(entry.path())?.as_os_str().as_bytes().to_vec()
+        } else if meta.is_file() {
+            fs::read(entry.path())?
+        } else {
+            b"(other)".to_vec()
+        };
+        names.insert(name, content);
+    }
+    Ok(names)
+}
+
+fn temporaries(dir: &Path) -> io::Result<Vec<OsString>> {
+    Ok(fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .filter(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
+        .collect())
+}
+
+/// Walks every kill point of `op` ("freeze" or "unfreeze") with `strategy`; with `invalid`,
+/// the layout breaks the policy (a dotfile link elsewhere), so that the next freeze must
+/// take back what the killed one pinned. Returns the number of kill points.
+pub fn walk(area: &Path, strategy: Strategy, op: &str, invalid: bool) -> TestResult {
+    let exe = common::native::kill_points_cli()?;
+    let mut points = 0;
+    for n in 1..200 {
+        let scratch = Scratch::new_in(area, "crash")?;
+        let l = Layout::build(scratch.path(), Variant::B)?;
+        if invalid {
+            std::os::unix::fs::symlink("/etc", l.dir.join(".evil"))?;
+        }
+        let call = Call::new(&l.dir, &l.data, l.owner).with_strategy(strategy);
+        if op == "unfreeze" {
+            expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        }
+        let before = shown(&l.dir)?;
+        let out = Command::new(&exe)
+            .arg(op)
+            .arg("--dir")
+            .arg(&l.dir)
+            .arg("--data-dir")
+            .arg(&l.data)
+            .args(if op == "freeze" {
+                vec!["--strategy", strategy.name()]
+            } else {
+                vec![]
+            })
+            .env("NC_HARDEN_KILL_AT", n.to_string())
+            .output()?;
+        let killed = out.status.signal() == Some(libc::SIGKILL);
+        let step = format!("{op} {} killed at step {n}", strategy.name());
+        // No content lost, no half-built directory at the path.
+        let after = shown(&l.dir)?;
+        ensure!(
+            after == before,
+            "{step}: the path shows other names or bytes: {:?}",
+            after.keys().collect::<Vec<_>>()
+        );
+        // The next call converges, as on a clean start.
+        match (op, invalid) {
+            ("freeze", false) => {
+                expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)
+                    .map_err(|e| format!("{step}: the next freeze: {e:?}"))?;
+                expect_status(&Face::Rust.call(Op::Verify, &call), Status::Ok)?;
+                expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+            }
+            ("freeze", true) => {
+                expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Invalid)
+                    .map_err(|e| format!("{step}: the next freeze: {e:?}"))?;
+            }
+            _ => {
+                expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)
+                    .map_err(|e| format!("{step}: the next unfreeze: {e:?}"))?;
+            }
+        }
+        ensure_clean(&l.dir).map_err(|e| format!("{step}: after the next call: {e:?}"))?;
+        let left = temporaries(&l.dir)?;
+        ensure!(left.is_empty(), "{step}: temporaries left: {left:?}");
+        ensure!(
+            shown(&l.dir)? == before,
+            "{step}: the next call changed the content"
+        );
+        if !killed {
+            ensure!(
+                out.status.code().is_some(),
+                "{step}: ended by {:?}",
+                out.status
+            );
+            break;
+        }
+        points = n;
+    }
+    ensure!(points >= 3, "{op}: only {points} kill points were walked");
+    eprintln!(
+        "crash walk: {op} {}{}: {points} kill points, each killed and converged",
+        strategy.name(),
+        if invalid { " (invalid layout)" } else { "" }
+    );
+    Ok(())
+}

@@ -1,0 +1,386 @@
+//! Writers already inside lose their hold (contract, version 0.2): a process that opened or
+//! mapped a file of `dir` for writing, or holds `dir` itself open, before the freeze, cannot
+//! change what the path shows after NC_OK, with either layer, on every filesystem; and it
+//! works where a rename of the directory cannot (overlayfs's lower layer, a mount root).
+//! Calls from several processes at once serialize.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::symlink;
+
+use super::engine::{ensure_clean, kernel_state};
+use super::*;
+use nc_harden_testkit::check_from_outside;
+
+/// The root attacker of the threat model: no CAP_LINUX_IMMUTABLE, no CAP_SYS_ADMIN.
+const ROOT_ATTACKER: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
+/// The launcher as runtimes start it.
+const NO_IMMUTABLE: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+
+/// Who freezes, and with which strategy, for every layer: the flag (full root), the fresh
+/// directory's mount (AUTO without CAP_LINUX_IMMUTABLE, and MOUNT), both.
+pub const LAYERS: [(&str, Creds, Strategy); 4] = [
+    ("immutable", Creds::Full, Strategy::Immutable),
+    ("auto_mount", NO_IMMUTABLE, Strategy::Auto),
+    ("mount", Creds::Full, Strategy::Mount),
+    ("both", Creds::Full, Strategy::Both),
+];
+
+/// What the attacker holds from before the freeze: a read-write descriptor and a shared
+/// writable mapping of `openclaw.json`, and a descriptor of the directory.
+struct Held {
+    file: OwnedFd,
+    map: *mut libc::c_void,
+    len: usize,
+    dir: OwnedFd,
+}
+
+// SAFETY: the mapping is only touched by the thread that owns `Held`.
+unsafe impl Send for Held {}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // SAFETY: `map` is a live mapping of `len` bytes.
+        unsafe { libc::munmap(self.map, self.len) };
+    }
+}
+
+fn hold(l: &Layout) -> io::Result<Held> {
+    let path = l.dir.join("openclaw.json");
+    let file: OwnedFd = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)?
+        .into();
+    let len = fs::metadata(&path)?.len() as usize;
+    // SAFETY: a shared writable mapping of an fd open read-write, `len` bytes.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if map == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let dir: OwnedFd = fs::File::open(&l.dir)?.into();
+    Ok(Held {
+        file,
+        map,
+        len,
+        dir,
+    })
+}
+
+/// Everything the held descriptors allow, each tried: pwrite, a write through the mapping
+/// (and msync), a truncate, a link created in the held directory.
+fn strike(held: &Held) -> Vec<(&'static str, bool)> {
+    let evil = b"{\"evil\":1}";
+    // SAFETY: a buffer of `evil.len()` bytes, written at offset 0 of an open fd.
+    let pwrite =
+        unsafe { libc::pwrite(held.file.as_raw_fd(), evil.as_ptr().cast(), evil.len(), 0) }
+            == evil.len() as isize;
+    // SAFETY: the mapping is `len` bytes long; at most that many are written.
+    let mapped = unsafe {
+        let n = evil.len().min(held.len);
+        std::ptr::copy_nonoverlapping(evil.as_ptr(), held.map.cast::<u8>(), n);
+        libc::msync(held.map, held.len, libc::MS_SYNC) == 0
+    };
+    // SAFETY: plain syscall on an open fd.
+    let truncated = unsafe { libc::ftruncate(held.file.as_raw_fd(), 3) } == 0;
+    // SAFETY: NUL-terminated strings.
+    let planted =
+        unsafe { libc::symlinkat(c"/etc".as_ptr(), held.dir.as_raw_fd(), c"planted".as_ptr()) }
+            == 0;
+    vec![
+        ("pwrite", pwrite),
+        ("mapping", mapped),
+        ("ftruncate", truncated),
+        ("symlinkat in the held directory", planted),
+    ]
+}
+
+/// A writer and a directory descriptor opened before the freeze, as the root attacker: after
+/// NC_OK, whatever it does through them, the path shows the bytes and names frozen. The
+/// report says which files were renewed. After unfreeze the directory is writable again.
+pub fn held_descriptors_change_nothing(area: &Path, layer: usize) -> TestResult {
+    let (name, creds, strategy) = LAYERS[layer];
+    let scratch = Scratch::new_in(area, "inside")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let before = fs::read(l.dir.join("openclaw.json"))?;
+    let held = run_as(ROOT_ATTACKER, || hold(&l))?;
+    let call = call_of(&l).with_strategy(strategy);
+    let out = run_as(creds, || Face::Rust.call(Op::Freeze, &call));
+    expect_status(&out, Status::Ok)?;
+    let renewed = out.json["entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["kind"] == "regular")
+                .all(|e| e["renewed"] == true)
+        })
+        .unwrap_or(false);
+    ensure!(
+        renewed,
+        "{name}: every regular file is reported renewed: {}",
+        out.json
+    );
+    let tried = strike(&held);
+    ensure!(
+        fs::read(l.dir.join("openclaw.json"))? == before,
+        "{name}: after NC_OK the path shows other bytes (tried {tried:?})"
+    );
+    ensure!(
+        fs::symlink_metadata(l.dir.join("planted")).is_err(),
+        "{name}: a link planted through the held directory shows at the path"
+    );
+    check_from_outside(&l, &["openclaw.json"])
+        .map_err(|e| format!("{name}: invalid from outside: {e}"))?;
+    expect_status(
+        &run_as(creds, || Face::Rust.call(Op::Verify, &call)),
+        Status::Ok,
+    )?;
+    drop(held);
+    let out = run_as(creds, || Face::Rust.call(Op::Unfreeze, &call));
+    expect_status(&out, Status::Ok)?;
+    let _ = fs::remove_file(l.dir.join("planted"));
+    ensure_clean(&l.dir)?;
+    // Unfrozen, the directory takes changes again.
+    symlink("/etc", l.dir.join(".after"))
+        .map_err(|e| format!("{name}: unfrozen, a link should be creatable: {e}"))?;
+    Ok(())
+}
+
+/// A writer that opens the fresh file in the window between its renewal and its flag (root
+/// without capabilities may): the freeze sees it (a read lease is refused) and says
+/// open_for_writing rather than NC_OK. Simulated by a writer that holds the file through
+/// the whole call: with the flag layer alone, where renewal cannot help, NC_OK never comes.
+pub fn writer_that_stays_is_refused(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "stays")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    // The writer holds the file under another name of ours, opened after the renewal: an
+    // already-frozen directory is not renewed again, so flag it by hand first.
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let held = run_as(ROOT_ATTACKER, || hold(&l))?;
+    // Freeze once: the held inode is replaced; hold the new one too.
+    expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+    expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+    let again = run_as(ROOT_ATTACKER, || hold(&l))?;
+    // Pin the directory by hand: the next freeze finds it already flagged, does not renew,
+    // and must see the writer.
+    let out = Command::new("chattr").arg("+i").arg(&l.dir).output()?;
+    ensure!(out.status.success(), "chattr +i");
+    let out = Face::Rust.call(Op::Freeze, &call);
+    expect_status(&out, Status::Invalid)?;
+    ensure!(
+        out.record("openclaw.json").reason == Reason::OpenForWriting,
+        "{:?}",
+        out.record("openclaw.json")
+    );
+    drop((held, again));
+    expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+    expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure_clean(&l.dir)
+}
+
+/// Overlayfs, as a container's root: `dir` comes from the lower layer (RENAME_EXCHANGE of it
+/// would answer EXDEV). Every layer pins it, held descriptors change nothing, unfreeze
+/// restores.
+pub fn overlay_lower_layer(area: &Path, layer: usize) -> TestResult {
+    let (name, creds, strategy) = LAYERS[layer];
+    let scratch = Scratch::new_in(area, "lower")?;
+    let base = scratch.path();
+    let (lower, upper, work, merged) = (
+        base.join("lower"),
+        base.join("upper"),
+        base.join("work"),
+        base.join("merged"),
+    );
+    for d in [&lower, &upper, &work, &merged] {
+        fs::create_dir(d)?;
+    }
+    Layout::build(&lower, Variant::B)?;
+    nc_harden_testkit::fs::mount_fs(
+        "overlay",
+        &merged,
+        &format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        ),
+    )?;
+    let l = Layout {
+        root: merged.clone(),
+        dir: merged.join(".openclaw"),
+        data: merged.join(".openclaw-data"),
+        owner: 0,
+        sandbox: SANDBOX_UID,
+    };
+    // The links of the lower layer name the lower paths: point them at the merged ones.
+    for entry in fs::read_dir(&l.dir)? {
+        let path = entry?.path();
+        if fs::symlink_metadata(&path)?.file_type().is_symlink() {
+            let target = l.data.join(path.file_name().ok_or("a name")?);
+            fs::remove_file(&path)?;
+            symlink(target, &path)?;
+        }
+    }
+    let result = (|| -> TestResult {
+        let before = fs::read(l.dir.join("openclaw.json"))?;
+        let held = run_as(ROOT_ATTACKER, || hold(&l))?;
+        let call = call_of(&l).with_strategy(strategy);
+        expect_status(
+            &run_as(creds, || Face::Rust.call(Op::Freeze, &call)),
+            Status::Ok,
+        )?;
+        let tried = strike(&held);
+        ensure!(
+            fs::read(l.dir.join("openclaw.json"))? == before
+                && fs::symlink_metadata(l.dir.join("planted")).is_err(),
+            "{name}: overlay lower layer: the path changed (tried {tried:?})"
+        );
+        for attack in ATTACKS {
+            ensure!(
+                run_as(ROOT_ATTACKER, || (attack.run)(&l)).is_err(),
+                "{name}: {} went through",
+                attack.name
+            );
+        }
+        drop(held);
+        expect_status(
+            &run_as(creds, || Face::Rust.call(Op::Unfreeze, &call)),
+            Status::Ok,
+        )?;
+        ensure_clean(&l.dir)
+    })();
+    let _ = nc_harden_testkit::unmount(&merged);
+    result
+}
+
+/// `dir` is itself a mount root (a volume, a Kubernetes ConfigMap): a rename of it answers
+/// EBUSY. Every layer pins it, held descriptors change nothing, unfreeze restores, and the
+/// volume stays mounted.
+pub fn directory_is_a_mount_root(area: &Path, layer: usize) -> TestResult {
+    let (name, creds, strategy) = LAYERS[layer];
+    let scratch = Scratch::new_in(area, "volume")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    // Move the built directory onto a tmpfs mounted at its own path.
+    let stash = scratch.path().join("stash");
+    fs::rename(&l.dir, &stash)?;
+    fs::create_dir(&l.dir)?;
+    nc_harden_testkit::fs::mount_fs("tmpfs", &l.dir, "mode=0755")?;
+    let result = (|| -> TestResult {
+        for entry in fs::read_dir(&stash)? {
+            let entry = entry?;
+            let to = l.dir.join(entry.file_name());
+            let meta = fs::symlink_metadata(entry.path())?;
+            if meta.file_type().is_symlink() {
+                symlink(fs::read_link(entry.path())?, &to)?;
+            } else {
+                fs::copy(entry.path(), &to)?;
+                fs::set_permissions(&to, meta.permissions())?;
+            }
+        }
+        let volume = kernel_state(&l.dir)?.mounts;
+        let before = fs::read(l.dir.join("openclaw.json"))?;
+        let held = run_as(ROOT_ATTACKER, || hold(&l))?;
+        let call = call_of(&l).with_strategy(strategy);
+        expect_status(
+            &run_as(creds, || Face::Rust.call(Op::Freeze, &call)),
+            Status::Ok,
+        )?;
+        let tried = strike(&held);
+        ensure!(
+            fs::read(l.dir.join("openclaw.json"))? == before
+                && fs::symlink_metadata(l.dir.join("planted")).is_err(),
+            "{name}: mount root: the path changed (tried {tried:?})"
+        );
+        drop(held);
+        expect_status(
+            &run_as(creds, || Face::Rust.call(Op::Unfreeze, &call)),
+            Status::Ok,
+        )?;
+        ensure!(
+            kernel_state(&l.dir)?.mounts == volume,
+            "{name}: the volume itself must stay"
+        );
+        let _ = fs::remove_file(l.dir.join("planted"));
+        Ok(())
+    })();
+    let _ = nc_harden_testkit::fs::clear_immutable_tree(&l.dir);
+    let _ = nc_harden_testkit::unmount(&l.dir);
+    result
+}
+
+/// Calls on the same directory from several processes at once serialize: two freezes at once
+/// leave one mount (the second says "already frozen"), verifies running meanwhile answer
+/// only NC_OK or NC_NOT_FROZEN (never a half-done freeze), an unfreeze then leaves nothing.
+pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "concurrent")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let exe = common::native::cli_binary()?;
+    let run = |op: &str, extra: &[&str]| {
+        Command::new(&exe)
+            .arg(op)
+            .arg("--dir")
+            .arg(&l.dir)
+            .arg("--data-dir")
+            .arg(&l.data)
+            .args(extra)
+            .arg("--json")
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+    };
+    for round in 0..10 {
+        let freezes: Vec<_> = (0..3)
+            .map(|_| run("freeze", &["--strategy", "mount"]))
+            .collect::<io::Result<_>>()?;
+        let verifies: Vec<_> = (0..3)
+            .map(|_| run("verify", &[]))
+            .collect::<io::Result<_>>()?;
+        let mut already = 0;
+        let mut seen = Vec::new();
+        for child in freezes {
+            let out = child.wait_with_output()?;
+            ensure!(
+                out.status.code() == Some(0),
+                "round {round}: a freeze failed"
+            );
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            seen.push(json["attempts"].to_string());
+            if json["attempts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|a| a["layer"] == "mount" && a["action"] == "already_frozen")
+            }) {
+                already += 1;
+            }
+        }
+        ensure!(
+            already == 2,
+            "round {round}: of three freezes at once, two see the first's mount ({already}): \
+             {seen:?}"
+        );
+        for child in verifies {
+            let code = child.wait_with_output()?.status.code();
+            ensure!(
+                matches!(code, Some(0) | Some(4)),
+                "round {round}: a verify saw a half-done freeze (exit {code:?})"
+            );
+        }
+        ensure!(
+            kernel_state(&l.dir)?.mounts.len() == 1,
+            "round {round}: stacked: {:?}",
+            kernel_state(&l.dir)?.mounts
+        );
+        let out = run("unfreeze", &[])?.wait_with_output()?;
+        ensure!(out.status.code() == Some(0), "round {round}: unfreeze");
+        ensure_clean(&l.dir)?;
+    }
+    Ok(())
+}
