@@ -33,9 +33,67 @@
 #define NC_FLAG_PIN_DATA_DIR 1
 
 /*
+ `nc_options.flags`: a link that reads exactly data_dir/<name> whose data_dir/<name> does
+ not exist yet is accepted (and reported); a symlink there is still rejected.
+ */
+#define NC_FLAG_ALLOW_MISSING 2
+
+/*
+ `nc_options.flags`, freeze: first write the seal (opts->seal) from the current bytes of
+ the files it names (every other regular file of dir where it does not exist yet).
+ */
+#define NC_FLAG_RESEAL 4
+
+/*
+ `nc_options.flags`, freeze: bring dir (owner_uid, 0755) and its regular files
+ (owner_uid, 0444, on fresh inodes) to the locked posture before pinning.
+ */
+#define NC_FLAG_LOCK_POSTURE 8
+
+/*
+ `nc_options.flags`, unfreeze: hand dir and its regular files back as hand_to_uid,
+ hand_to_gid, dir_mode and file_mode say. (A flag of its own, so that a zero-initialised
+ struct never hands a directory to root with mode 0.)
+ */
+#define NC_FLAG_HAND_TO 16
+
+/*
+ `nc_options` value: leave this attribute as it is.
+ */
+#define NC_LEAVE UINT32_MAX
+
+/*
+ `nc_report_posture`: the call did not look (no seal, no posture asked for).
+ */
+#define NC_POSTURE_UNKNOWN 0
+
+/*
+ `nc_report_posture`: dir is owner_uid's, 0755, its regular files owner_uid's, 0444.
+ */
+#define NC_POSTURE_LOCKED 1
+
+/*
+ `nc_report_posture`: anything else (NemoClaw's mutable posture, say).
+ */
+#define NC_POSTURE_UNLOCKED 2
+
+/*
+ The locked posture of the contract: the owner, 0755 for the directory, 0444 for its files.
+ */
+#define LOCKED_DIR_MODE 493
+
+#define LOCKED_FILE_MODE 292
+
+/*
  The longest entry name.
  */
 #define NAME_MAX 255
+
+/*
+ The largest seal file read: a seal of every file of a configuration directory is a few
+ hundred bytes; anything this large is not one.
+ */
+#define SEAL_MAX (64 * 1024)
 
 /*
  `CAP_LINUX_IMMUTABLE`, for `has_effective_capability`.
@@ -245,6 +303,23 @@ enum nc_reason
    A process holds the pinned file open for writing (or mapped), and would go on writing.
    */
   NC_REASON_OPEN_FOR_WRITING = 17,
+  /*
+   The seal file named by `seal` is not in the directory.
+   */
+  NC_REASON_SEAL_MISSING = 18,
+  /*
+   The seal is not in `sha256sum` format, is too large, or names something that is not a
+   regular file of the directory.
+   */
+  NC_REASON_SEAL_MALFORMED = 19,
+  /*
+   A sealed file's bytes do not have the digest the seal gives.
+   */
+  NC_REASON_SEAL_MISMATCH = 20,
+  /*
+   A symlink in a flat layout (no `data_dir`): only regular files belong there.
+   */
+  NC_REASON_UNEXPECTED_SYMLINK = 21,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -320,6 +395,19 @@ typedef struct nc_options {
    NULL-terminated array of entry names that must exist, or NULL.
    */
   const char *const *required;
+  /*
+   A regular file of dir in sha256sum format, whose digests are checked against the
+   pinned bytes (freeze: after pinning; verify: read-only), or NULL. (Version 0.2.)
+   */
+  const char *seal;
+  /*
+   nc_unfreeze with NC_FLAG_HAND_TO: the owner, group and modes dir and its regular
+   files are handed back in; NC_LEAVE leaves that one as it is.
+   */
+  uint32_t hand_to_uid;
+  uint32_t hand_to_gid;
+  uint32_t dir_mode;
+  uint32_t file_mode;
 } nc_options;
 
 /*
@@ -342,6 +430,12 @@ typedef struct nc_entry {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/*
+ Why the last call on this thread answered NC_BAD_ARGUMENT (which writes no report), in one
+ line; "" before any. Valid until the next call of this library on this thread.
+ */
+const char *nc_last_bad_argument(void);
 
 /*
  Validates `dir` against `data_dir` and pins it: pin first, validate what is pinned, read
@@ -434,6 +528,50 @@ size_t nc_report_len(const struct nc_report *r);
  `r` is NULL or a live report; `out` is NULL or writable.
  */
 bool nc_report_entry(const struct nc_report *r, size_t i, struct nc_entry *out);
+
+/*
+ The errno of an NC_IO_ERROR (0 otherwise, and for NULL).
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+int32_t nc_report_errno(const struct nc_report *r);
+
+/*
+ Writes the SHA-256 of record `i` (a regular file, where a seal was checked or written) to
+ the 32 bytes at `out` and returns true; false (writing nothing) when there is none, `i`
+ is out of range or a pointer is NULL.
+
+ # Safety
+ `r` is NULL or a live report; `out` is NULL or writable for 32 bytes.
+ */
+bool nc_report_entry_sha256(const struct nc_report *r, size_t i, uint8_t *out);
+
+/*
+ Whether record `i` is a regular file this call put on a fresh inode; false for NULL or
+ out of range.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+bool nc_report_entry_renewed(const struct nc_report *r, size_t i);
+
+/*
+ The posture of the directory the path shows: NC_POSTURE_*; UNKNOWN for NULL.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+uint32_t nc_report_posture(const struct nc_report *r);
+
+/*
+ What the seal check found: 0 none asked for (or not reached: the layout was invalid
+ before), 1 ok, 2 missing, 3 malformed, 4 mismatch; 0 for NULL.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+uint32_t nc_report_seal(const struct nc_report *r);
 
 /*
  The report as one JSON object; free with nc_string_free. NULL for NULL.

@@ -29,7 +29,7 @@ mod report;
 mod sys;
 mod walk;
 
-pub use engine::{Policy, PolicyBuilder, Strategy};
+pub use engine::{HandTo, Policy, PolicyBuilder, SealResult, Strategy};
 pub use error::Error;
 pub use pin::mount::MountApi;
 pub use pin::STATE_DIR;

@@ -25,7 +25,13 @@ fn shared_object_exports_only_nc_symbols() {
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
         .collect();
     let mut expected = vec![
+        "nc_last_bad_argument",
         "nc_report_entry",
+        "nc_report_entry_renewed",
+        "nc_report_entry_sha256",
+        "nc_report_errno",
+        "nc_report_posture",
+        "nc_report_seal",
         "nc_report_free",
         "nc_report_json",
         "nc_report_layer",
@@ -127,6 +133,11 @@ fn options() -> nc_options {
         owner_uid: 0,
         strategy: 0,
         required: ptr::null(),
+        seal: ptr::null(),
+        hand_to_uid: capi::NC_LEAVE,
+        hand_to_gid: capi::NC_LEAVE,
+        dir_mode: capi::NC_LEAVE,
+        file_mode: capi::NC_LEAVE,
     }
 }
 
@@ -142,7 +153,17 @@ fn assert_bad(dir: Option<&str>, data: Option<&str>, opts: *const nc_options) {
 #[test]
 fn null_paths_are_bad_arguments() {
     assert_bad(None, Some(DATA), ptr::null());
-    assert_bad(Some(DIR), None, ptr::null());
+    assert_bad(None, None, ptr::null());
+}
+
+#[test]
+fn null_data_dir_is_a_flat_layout() {
+    // A real call: the directory does not exist.
+    let (status, report) = freeze(Some(DIR), None, ptr::null());
+    assert_eq!(status, nc_status::NC_NOT_FOUND);
+    assert!(!report.is_null());
+    // SAFETY: a live report, freed once.
+    unsafe { capi::nc_report_free(report) };
 }
 
 #[test]
@@ -176,7 +197,9 @@ fn paths_longer_than_path_max_are_bad_arguments() {
 
 #[test]
 fn options_smaller_than_first_version_are_bad_arguments() {
-    for size in [0, 1, 16, std::mem::size_of::<nc_options>() as u32 - 1] {
+    // The first version ends at `required` (24 bytes on 64-bit targets).
+    let ver0 = std::mem::offset_of!(nc_options, seal) as u32;
+    for size in [0, 1, 16, ver0 - 1] {
         let opts = nc_options { size, ..options() };
         assert_bad(Some(DIR), Some(DATA), &opts);
     }

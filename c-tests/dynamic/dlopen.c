@@ -17,6 +17,8 @@ static const char *const functions[] = {
     "nc_validate_and_freeze", "nc_verify", "nc_unfreeze", "nc_report_status",
     "nc_report_summary", "nc_report_layers", "nc_report_len", "nc_report_entry",
     "nc_report_json", "nc_report_free", "nc_string_free", "nc_status_name", "nc_version",
+    "nc_report_layer", "nc_report_errno", "nc_report_entry_sha256", "nc_report_entry_renewed",
+    "nc_report_posture", "nc_report_seal", "nc_last_bad_argument",
 };
 
 /* dlsym returns void *; POSIX guarantees it converts to a function pointer. */

@@ -56,7 +56,40 @@ pub fn owner(value: &str) -> Result<u32, String> {
     Ok(uid)
 }
 
-/// The uid of `name` in the text of a passwd(5) file: the first line whose name matches,
+/// `UID:GID` of `--hand-to`: each a number or a name (of /etc/passwd, of /etc/group).
+pub fn user_group(value: &str) -> Result<(u32, u32), String> {
+    let (user, group) = value
+        .split_once(':')
+        .ok_or_else(|| format!("{value:?} is not UID:GID"))?;
+    let uid = owner(user)?;
+    let gid = if !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit()) {
+        group
+            .parse::<u32>()
+            .map_err(|_| format!("{group} is not a gid (0 to {})", NO_UID - 1))?
+    } else {
+        let groups = std::fs::read("/etc/group")
+            .map_err(|e| format!("cannot read /etc/group to look up group {group:?}: {e}"))?;
+        passwd_uid(&groups, group.as_bytes())
+            .ok_or_else(|| format!("no group {group:?} in /etc/group (give the gid instead)"))?
+    };
+    if gid == NO_UID {
+        return Err(format!("{gid} is (gid_t)-1, which names no group"));
+    }
+    Ok((uid, gid))
+}
+
+/// A permission mode in octal, as chmod takes it: at most 07777.
+pub fn mode(value: &str) -> Result<u32, String> {
+    let mode =
+        u32::from_str_radix(value, 8).map_err(|_| format!("{value:?} is not an octal mode"))?;
+    if mode > 0o7777 {
+        return Err(format!("{value} is more than 07777"));
+    }
+    Ok(mode)
+}
+
+/// The uid of `name` in the text of a passwd(5) file (or the gid in a group(5) file: the
+/// same shape, the id in the third field): the first line whose name matches,
 /// with a uid field that is a number. NIS compat lines (`+`, `-`) and comments are skipped.
 pub fn passwd_uid(passwd: &[u8], name: &[u8]) -> Option<u32> {
     if name.is_empty() {

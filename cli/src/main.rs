@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
-use nc_harden::{Operation, Policy, Report, Strategy};
+use nc_harden::{HandTo, Operation, Policy, PolicyBuilder, Report, Strategy};
 
 /// EX_USAGE: the contract's "the CLI adds 64 for a usage error of its own".
 pub const USAGE_ERROR: u8 = 64;
@@ -45,13 +45,22 @@ enum Command {
         /// Pinning layers.
         #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
         strategy: StrategyArg,
+        /// Shields up: bring DIR (the owner's, 0755) and its regular files (the owner's,
+        /// 0444, on fresh inodes) to the locked posture before pinning.
+        #[arg(long)]
+        lock_posture: bool,
+        /// Write the seal (--seal NAME) afresh from the current bytes of the files it names
+        /// (every other regular file where there is none yet), then pin and check it.
+        #[arg(long, requires = "seal")]
+        reseal: bool,
         /// Exit 0 on NC_PARTIAL, NC_NO_CAPABILITY and NC_UNSUPPORTED (the warning is still printed).
         #[arg(long)]
         allow_degraded: bool,
         #[command(flatten)]
         output: Output,
     },
-    /// Read-only: exit 0 when DIR is valid and pinned, 4 when valid and not pinned.
+    /// Read-only: exit 0 when DIR is valid and pinned, 4 when valid and not pinned. With
+    /// --seal and --json: are the shields up (posture, layers, seal, digests)?
     Verify {
         #[command(flatten)]
         target: VerifyTarget,
@@ -60,7 +69,8 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
-    /// Remove the pins a freeze added (for maintenance); needs no valid layout.
+    /// Remove the pins a freeze added (for maintenance); needs no valid layout. With
+    /// --hand-to: shields down, DIR handed back in the mutable posture.
     Unfreeze {
         #[command(flatten)]
         target: UnfreezeTarget,
@@ -71,11 +81,22 @@ enum Command {
         /// (needs --data-dir).
         #[arg(long, requires = "data_dir")]
         pin_data_dir: bool,
+        /// After unpinning, hand DIR and its regular files to this user and group (numbers
+        /// or names), as NemoClaw's mutable posture has them (sandbox:sandbox).
+        #[arg(long, value_name = "UID:GID", value_parser = args::user_group)]
+        hand_to: Option<(u32, u32)>,
+        /// With --hand-to: DIR's mode, in octal (NemoClaw's mutable posture: 2770).
+        #[arg(long, value_name = "MODE", value_parser = args::mode)]
+        dir_mode: Option<u32>,
+        /// With --hand-to: the regular files' mode, in octal (NemoClaw's: 0660).
+        #[arg(long, value_name = "MODE", value_parser = args::mode)]
+        file_mode: Option<u32>,
         #[command(flatten)]
         output: Output,
     },
     /// Build a NemoClaw-shaped layout in a temporary directory, freeze it, show an attack
-    /// failing, verify, unfreeze and clean up, saying what happens at each step.
+    /// failing, verify, unfreeze and clean up, saying what happens at each step; then the
+    /// same for the flat layout with its shields (lock, seal, unlock).
     Demo,
 }
 
@@ -87,9 +108,10 @@ struct FreezeTarget {
     /// The directory to pin (absolute, normalized).
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     dir: OsString,
-    /// The directory its symlinks must point into (absolute, normalized).
+    /// The directory its symlinks must point into (absolute, normalized). Without it, DIR is
+    /// a flat directory: regular files only, any symlink is rejected.
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
-    data_dir: OsString,
+    data_dir: Option<OsString>,
 }
 
 #[derive(Args)]
@@ -97,9 +119,10 @@ struct VerifyTarget {
     /// The directory to check (absolute, normalized).
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
     dir: OsString,
-    /// The directory its symlinks must point into (absolute, normalized).
+    /// The directory its symlinks must point into (absolute, normalized). Without it, DIR is
+    /// a flat directory: regular files only, any symlink is rejected.
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
-    data_dir: OsString,
+    data_dir: Option<OsString>,
 }
 
 #[derive(Args)]
@@ -112,17 +135,17 @@ struct UnfreezeTarget {
     data_dir: Option<OsString>,
 }
 
-/// What every operation is given: the two directories.
+/// What every operation is given: the directory, and the data directory if there is one.
 struct Target<'a> {
     dir: &'a OsStr,
-    data_dir: &'a OsStr,
+    data_dir: Option<&'a OsStr>,
 }
 
 impl FreezeTarget {
     fn target(&self) -> Target<'_> {
         Target {
             dir: &self.dir,
-            data_dir: &self.data_dir,
+            data_dir: self.data_dir.as_deref(),
         }
     }
 }
@@ -131,27 +154,8 @@ impl VerifyTarget {
     fn target(&self) -> Target<'_> {
         Target {
             dir: &self.dir,
-            data_dir: &self.data_dir,
+            data_dir: self.data_dir.as_deref(),
         }
-    }
-}
-
-/// A data directory for `unfreeze` when none is given.
-///
-/// `Policy::builder` still asks for a data directory, but `Policy::unfreeze` never opens it:
-/// it takes back the pins of `dir` alone (the report names `dir` only). So any path that
-/// passes the builder's argument checks (absolute, normalized, disjoint from `dir`) will do,
-/// and one that is not a real directory makes that plain: `/` followed by a name that is not
-/// `dir`'s first component. (For `--dir /` there is none: the library answers NC_BAD_ARGUMENT,
-/// "data_dir is inside dir", as it would with any data directory.) Once the library takes an
-/// optional data directory, this goes.
-fn unfreeze_data_dir(dir: &OsStr) -> OsString {
-    const PLACEHOLDER: &str = "/nc-harden-unfreeze-needs-no-data-dir";
-    let first = dir.as_bytes().split(|&b| b == b'/').find(|c| !c.is_empty());
-    if first == Some(&PLACEHOLDER.as_bytes()[1..]) {
-        OsString::from(format!("{PLACEHOLDER}-"))
-    } else {
-        OsString::from(PLACEHOLDER)
     }
 }
 
@@ -166,8 +170,16 @@ struct Rules {
     /// Also pin the data directory's own inode (immutable flag): its set of names is fixed
     /// and it cannot be replaced, its entries' contents stay writable. NC_PARTIAL where the
     /// flag cannot be set.
-    #[arg(long)]
+    #[arg(long, requires = "data_dir")]
     pin_data_dir: bool,
+    /// Accept a link that reads exactly DATA_DIR/<name> whose DATA_DIR/<name> does not
+    /// exist yet (an entrypoint creates it later); it is reported.
+    #[arg(long, requires = "data_dir")]
+    allow_missing: bool,
+    /// A regular file of DIR in sha256sum format (e.g. .config-hash): the files it names
+    /// must have those digests, checked on the pinned bytes.
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other)]
+    seal: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -196,49 +208,41 @@ impl From<StrategyArg> for Strategy {
     }
 }
 
-/// What the rules of a call are made of, from whichever subcommand.
-struct Given<'a> {
-    owner: u32,
-    required: &'a [PathBuf],
-    pin_data_dir: bool,
-}
-
-impl Rules {
-    fn given(&self) -> Given<'_> {
-        Given {
-            owner: self.owner,
-            required: &self.required,
-            pin_data_dir: self.pin_data_dir,
-        }
-    }
-}
-
+/// The policy of one call, from whichever subcommand's arguments.
 fn policy(
     target: &Target<'_>,
-    given: &Given<'_>,
-    strategy: Strategy,
+    rules: Option<&Rules>,
+    build: impl FnOnce(PolicyBuilder) -> PolicyBuilder,
 ) -> Result<Policy, nc_harden::Error> {
-    let mut builder = Policy::builder(target.dir, target.data_dir)
-        .strategy(strategy)
-        .owner(given.owner)
-        .pin_data_dir(given.pin_data_dir);
-    for name in given.required {
-        builder = builder.require(name.as_os_str().as_encoded_bytes());
+    let mut builder = match target.data_dir {
+        Some(data_dir) => Policy::builder(target.dir, data_dir),
+        None => Policy::flat(target.dir),
+    };
+    if let Some(rules) = rules {
+        builder = builder
+            .owner(rules.owner)
+            .pin_data_dir(rules.pin_data_dir)
+            .allow_missing(rules.allow_missing);
+        for name in &rules.required {
+            builder = builder.require(name.as_os_str().as_encoded_bytes());
+        }
+        if let Some(seal) = &rules.seal {
+            builder = builder.seal(seal.as_os_str().as_encoded_bytes());
+        }
     }
-    builder.build()
+    build(builder).build()
 }
 
 /// Runs one operation and renders its report; returns the exit code.
 fn run(
     operation: Operation,
     target: &Target<'_>,
-    given: &Given<'_>,
-    strategy: Strategy,
+    policy: Result<Policy, nc_harden::Error>,
     output: &Output,
     allow_degraded: bool,
 ) -> u8 {
     let dir = target.dir.as_bytes();
-    let result = policy(target, given, strategy).and_then(|p| match operation {
+    let result = policy.and_then(|p| match operation {
         Operation::Freeze => p.validate_and_freeze(),
         Operation::Verify => p.verify(),
         Operation::Unfreeze => p.unfreeze(),
@@ -274,59 +278,51 @@ fn main() -> ExitCode {
             target,
             rules,
             strategy,
+            lock_posture,
+            reseal,
             allow_degraded,
             output,
-        } => run(
-            Operation::Freeze,
-            &target.target(),
-            &rules.given(),
-            (*strategy).into(),
-            output,
-            *allow_degraded,
-        ),
+        } => {
+            let target = target.target();
+            let policy = policy(&target, Some(rules), |b| {
+                b.strategy((*strategy).into())
+                    .lock_posture(*lock_posture)
+                    .reseal(*reseal)
+            });
+            run(Operation::Freeze, &target, policy, output, *allow_degraded)
+        }
         Command::Verify {
             target,
             rules,
             output,
-        } => run(
-            Operation::Verify,
-            &target.target(),
-            &rules.given(),
-            Strategy::Auto,
-            output,
-            false,
-        ),
+        } => {
+            let target = target.target();
+            let policy = policy(&target, Some(rules), |b| b);
+            run(Operation::Verify, &target, policy, output, false)
+        }
         Command::Unfreeze {
             target,
             owner,
             pin_data_dir,
+            hand_to,
+            dir_mode,
+            file_mode,
             output,
         } => {
-            let placeholder;
-            let data_dir = match &target.data_dir {
-                Some(d) => d.as_os_str(),
-                None => {
-                    placeholder = unfreeze_data_dir(&target.dir);
-                    &placeholder
-                }
-            };
             let target = Target {
                 dir: &target.dir,
-                data_dir,
+                data_dir: target.data_dir.as_deref(),
             };
-            let given = Given {
-                owner: *owner,
-                required: &[],
-                pin_data_dir: *pin_data_dir,
+            let hand = HandTo {
+                uid: hand_to.map(|(u, _)| u),
+                gid: hand_to.map(|(_, g)| g),
+                dir_mode: *dir_mode,
+                file_mode: *file_mode,
             };
-            run(
-                Operation::Unfreeze,
-                &target,
-                &given,
-                Strategy::Auto,
-                output,
-                false,
-            )
+            let policy = policy(&target, None, |b| {
+                b.owner(*owner).pin_data_dir(*pin_data_dir).hand_to(hand)
+            });
+            run(Operation::Unfreeze, &target, policy, output, false)
         }
         Command::Demo => demo::run(),
     };

@@ -10,7 +10,8 @@ pub const PREFIX: &str = "[SECURITY] ";
 
 pub fn human(report: &Report, out: &mut impl Write) {
     let _ = writeln!(out, "{PREFIX}{}", report.summary());
-    for entry in report.rejected().chain(report.unpinned()) {
+    let allowed = report.entries().iter().filter(|e| e.data_entry_missing);
+    for entry in report.rejected().chain(report.unpinned()).chain(allowed) {
         let _ = writeln!(out, "{PREFIX}  {}", entry.line());
     }
 }

@@ -64,9 +64,14 @@ fn assert_clap_usage_error(out: &Output, what: &str) {
 
 #[test]
 fn usage_error_exits_64() {
-    let out = nc_harden(&[OsStr::new("freeze"), OsStr::new("--dir"), OsStr::new("/x")]);
-    assert_clap_usage_error(&out, "a missing --data-dir");
-    assert!(stderr(&out).contains("--data-dir <DIR>"));
+    let out = nc_harden(&[
+        OsStr::new("freeze"),
+        OsStr::new("--dir"),
+        OsStr::new("/x"),
+        OsStr::new("--reseal"),
+    ]);
+    assert_clap_usage_error(&out, "--reseal without --seal");
+    assert!(stderr(&out).contains("--seal <NAME>"));
     let out = nc_harden(&[OsStr::new("frobnicate")]);
     assert_clap_usage_error(&out, "an unknown subcommand");
     let out = nc_harden(&[
@@ -251,11 +256,17 @@ fn unfreeze_needs_no_data_dir() {
         "no stand-in data directory shows: {all}"
     );
     assert!(Path::new(&l.dir).join("hooks").is_symlink());
-    // freeze and verify still need it.
+    // Without --data-dir, freeze and verify take DIR as a flat layout: its links are
+    // rejected, and nothing changes.
     for sub in ["freeze", "verify"] {
         let mut args = os(&[sub, "--dir"]);
         args.push(l.dir.as_os_str());
-        assert_clap_usage_error(&nc_harden(&args), sub);
+        let out = nc_harden(&args);
+        assert_eq!(out.status.code(), Some(10), "{sub}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("unexpected_symlink")
+                || stderr(&out).contains("without data_dir")
+        );
     }
 }
 

@@ -89,8 +89,25 @@ pub const NC_LAYER_DATA_DIR: u32 = 4;
 /// fixed, their contents still writable; it cannot be renamed away). The immutable layer
 /// only: NC_PARTIAL where it cannot be set. nc_unfreeze with it clears that flag too.
 pub const NC_FLAG_PIN_DATA_DIR: u32 = 1;
+/// `nc_options.flags`: a link that reads exactly data_dir/<name> whose data_dir/<name> does
+/// not exist yet is accepted (and reported); a symlink there is still rejected.
+pub const NC_FLAG_ALLOW_MISSING: u32 = 2;
+/// `nc_options.flags`, freeze: first write the seal (opts->seal) from the current bytes of
+/// the files it names (every other regular file of dir where it does not exist yet).
+pub const NC_FLAG_RESEAL: u32 = 4;
+/// `nc_options.flags`, freeze: bring dir (owner_uid, 0755) and its regular files
+/// (owner_uid, 0444, on fresh inodes) to the locked posture before pinning.
+pub const NC_FLAG_LOCK_POSTURE: u32 = 8;
+/// `nc_options.flags`, unfreeze: hand dir and its regular files back as hand_to_uid,
+/// hand_to_gid, dir_mode and file_mode say. (A flag of its own, so that a zero-initialised
+/// struct never hands a directory to root with mode 0.)
+pub const NC_FLAG_HAND_TO: u32 = 16;
 /// Every flag bit this version knows; any other bit is NC_BAD_ARGUMENT.
-const NC_FLAGS_KNOWN: u32 = NC_FLAG_PIN_DATA_DIR;
+const NC_FLAGS_KNOWN: u32 = NC_FLAG_PIN_DATA_DIR
+    | NC_FLAG_ALLOW_MISSING
+    | NC_FLAG_RESEAL
+    | NC_FLAG_LOCK_POSTURE
+    | NC_FLAG_HAND_TO;
 
 /// Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
 /// As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
@@ -109,7 +126,19 @@ pub struct nc_options {
     pub strategy: u32,
     /// NULL-terminated array of entry names that must exist, or NULL.
     pub required: *const *const c_char,
+    /// A regular file of dir in sha256sum format, whose digests are checked against the
+    /// pinned bytes (freeze: after pinning; verify: read-only), or NULL. (Version 0.2.)
+    pub seal: *const c_char,
+    /// nc_unfreeze with NC_FLAG_HAND_TO: the owner, group and modes dir and its regular
+    /// files are handed back in; NC_LEAVE leaves that one as it is.
+    pub hand_to_uid: u32,
+    pub hand_to_gid: u32,
+    pub dir_mode: u32,
+    pub file_mode: u32,
 }
+
+/// `nc_options` value: leave this attribute as it is.
+pub const NC_LEAVE: u32 = u32::MAX;
 
 /// One record of a report. `name` points into the report (valid until nc_report_free): its
 /// `name_len` bytes need not be UTF-8, and a NUL follows them. The directory itself is the
@@ -144,27 +173,41 @@ impl nc_report {
     }
 }
 
-/// The first version of nc_options; the size below which a struct is refused.
-const OPTIONS_SIZE_VER0: usize = std::mem::size_of::<nc_options>();
+/// The first version of nc_options (`size` to `required`); the size below which a struct is
+/// refused.
+const OPTIONS_SIZE_VER0: usize = std::mem::offset_of!(nc_options, seal);
+/// This version of nc_options.
+const OPTIONS_SIZE: usize = std::mem::size_of::<nc_options>();
 /// No nc_options will ever be larger than a page (openat2 draws the same line).
 const OPTIONS_SIZE_MAX: usize = 4096;
 /// A bound on `required`, so that an unterminated array is refused rather than run off.
 const REQUIRED_MAX: usize = 65_536;
 
-/// Reads `opts` under the extensible-struct rule.
+/// The options of a caller that passes none, and the value of every field a smaller (older)
+/// struct does not have.
+const DEFAULT_OPTIONS: nc_options = nc_options {
+    size: OPTIONS_SIZE as u32,
+    flags: 0,
+    owner_uid: 0,
+    strategy: 0,
+    required: ptr::null(),
+    seal: ptr::null(),
+    hand_to_uid: NC_LEAVE,
+    hand_to_gid: NC_LEAVE,
+    dir_mode: NC_LEAVE,
+    file_mode: NC_LEAVE,
+};
+
+/// Reads `opts` under the extensible-struct rule: the fields an older (smaller) struct has,
+/// the defaults for the others; refused when smaller than the first version, or larger with
+/// a non-zero byte past this version.
 ///
 /// # Safety
 /// `opts` is NULL or points to `opts->size` readable bytes.
 unsafe fn read_options(opts: *const nc_options) -> Result<nc_options, Error> {
     // SAFETY: NULL or a valid nc_options (the caller's promise), whose first field is `size`.
     let Some(first) = (unsafe { boundary::arg(opts.cast::<u32>()) }) else {
-        return Ok(nc_options {
-            size: OPTIONS_SIZE_VER0 as u32,
-            flags: 0,
-            owner_uid: 0,
-            strategy: 0,
-            required: ptr::null(),
-        });
+        return Ok(DEFAULT_OPTIONS);
     };
     let size = *first as usize;
     if size < OPTIONS_SIZE_VER0 {
@@ -177,13 +220,26 @@ unsafe fn read_options(opts: *const nc_options) -> Result<nc_options, Error> {
     }
     // SAFETY: the caller promises `size` readable bytes at `opts`.
     let bytes = unsafe { std::slice::from_raw_parts(opts.cast::<u8>(), size) };
-    if bytes[OPTIONS_SIZE_VER0..].iter().any(|&b| b != 0) {
+    if bytes
+        .get(OPTIONS_SIZE..)
+        .is_some_and(|tail| tail.iter().any(|&b| b != 0))
+    {
         return Err(Error::bad(
             "opts has non-zero fields this version does not know",
         ));
     }
-    // SAFETY: `opts` is non-NULL and at least OPTIONS_SIZE_VER0 bytes long.
-    Ok(unsafe { ptr::read(opts) })
+    let mut read = DEFAULT_OPTIONS;
+    let known = size.min(OPTIONS_SIZE);
+    // SAFETY: `known` bytes are readable at `opts` and writable at `read`, whose layout is
+    // the same up to there; every bit pattern of the copied fields is a valid value.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            opts.cast::<u8>(),
+            (&mut read as *mut nc_options).cast::<u8>(),
+            known,
+        )
+    };
+    Ok(read)
 }
 
 /// # Safety
@@ -209,12 +265,12 @@ unsafe fn build_policy(
     opts: *const nc_options,
 ) -> Result<Policy, Error> {
     // SAFETY: forwarded caller promises.
-    let (dir, data_dir, opts) = unsafe {
-        (
-            c_path(dir, "dir")?,
-            c_path(data_dir, "data_dir")?,
-            read_options(opts)?,
-        )
+    let (dir, opts) = unsafe { (c_path(dir, "dir")?, read_options(opts)?) };
+    // SAFETY: NULL (a flat layout) or a valid string (the caller's promise).
+    let data_dir = match unsafe { boundary::arg(data_dir) } {
+        None => None,
+        // SAFETY: as above.
+        Some(_) => Some(unsafe { c_path(data_dir, "data_dir")? }),
     };
     if opts.flags & !NC_FLAGS_KNOWN != 0 {
         return Err(Error::bad(
@@ -226,10 +282,31 @@ unsafe fn build_policy(
     }
     let strategy = Strategy::from_code(opts.strategy)
         .ok_or_else(|| Error::bad("opts->strategy is not an nc_strategy"))?;
-    let mut builder = Policy::builder(dir, data_dir)
-        .owner(opts.owner_uid)
-        .strategy(strategy)
-        .pin_data_dir(opts.flags & NC_FLAG_PIN_DATA_DIR != 0);
+    let flag = |bit: u32| opts.flags & bit != 0;
+    let leave = |v: u32| (v != NC_LEAVE).then_some(v);
+    let mut builder = match data_dir {
+        Some(data_dir) => Policy::builder(dir, data_dir),
+        None => Policy::flat(dir),
+    }
+    .owner(opts.owner_uid)
+    .strategy(strategy)
+    .pin_data_dir(flag(NC_FLAG_PIN_DATA_DIR))
+    .allow_missing(flag(NC_FLAG_ALLOW_MISSING))
+    .reseal(flag(NC_FLAG_RESEAL))
+    .lock_posture(flag(NC_FLAG_LOCK_POSTURE));
+    if flag(NC_FLAG_HAND_TO) {
+        builder = builder.hand_to(crate::HandTo {
+            uid: leave(opts.hand_to_uid),
+            gid: leave(opts.hand_to_gid),
+            dir_mode: leave(opts.dir_mode),
+            file_mode: leave(opts.file_mode),
+        });
+    }
+    // SAFETY: NULL or a NUL-terminated string (the caller's promise).
+    if unsafe { boundary::arg(opts.seal) }.is_some() {
+        // SAFETY: as above, and non-NULL.
+        builder = builder.seal(unsafe { CStr::from_ptr(opts.seal) }.to_bytes());
+    }
     if !opts.required.is_null() {
         for i in 0.. {
             if i == REQUIRED_MAX {
@@ -265,18 +342,24 @@ unsafe fn run(
         // SAFETY: a non-NULL `out` points to writable storage for one pointer.
         unsafe { *out = ptr::null_mut() };
     }
-    let report = ffi_boundary!(Some(Report::internal(operation, b"")), {
+    let report = ffi_boundary!(Ok(Report::internal(operation, b"")), {
         // SAFETY: forwarded caller promises.
-        match unsafe { build_policy(dir, data_dir, opts) } {
-            Ok(policy) => Some(Report::from_result(operation, policy.dir(), call(&policy))),
-            Err(_) => None,
-        }
+        unsafe { build_policy(dir, data_dir, opts) }
+            .map(|policy| Report::from_result(operation, policy.dir(), call(&policy)))
     });
+    let report = match report {
+        Ok(report) => report,
+        Err(bad) => {
+            set_bad_argument(&format!("{}: {bad}", operation.name()));
+            return nc_status::NC_BAD_ARGUMENT;
+        }
+    };
     // A bad argument has no report, also when it shows only once the paths are opened
     // (dir and data_dir the same directory under two names).
-    let Some(report) = report.filter(|r| r.status() != Status::BadArgument) else {
+    if report.status() == Status::BadArgument {
+        set_bad_argument(report.summary());
         return nc_status::NC_BAD_ARGUMENT;
-    };
+    }
     let status = report.status().into();
     if !out.is_null() {
         let boxed = ffi_boundary!(None, { Some(Box::new(nc_report::new(report))) });
@@ -284,6 +367,25 @@ unsafe fn run(
         unsafe { *out = boxed.map_or(ptr::null_mut(), Box::into_raw) };
     }
     status
+}
+
+thread_local! {
+    /// The text of this thread's last NC_BAD_ARGUMENT (a bad argument has no report).
+    static BAD_ARGUMENT: std::cell::RefCell<CString> = std::cell::RefCell::new(CString::default());
+}
+
+fn set_bad_argument(text: &str) {
+    let text = CString::new(text.replace('\0', " ")).unwrap_or_default();
+    BAD_ARGUMENT.with(|last| *last.borrow_mut() = text);
+}
+
+/// Why the last call on this thread answered NC_BAD_ARGUMENT (which writes no report), in one
+/// line; "" before any. Valid until the next call of this library on this thread.
+#[no_mangle]
+pub extern "C" fn nc_last_bad_argument() -> *const c_char {
+    ffi_boundary!(c"".as_ptr(), {
+        BAD_ARGUMENT.with(|last| last.borrow().as_ptr())
+    })
 }
 
 /// Validates `dir` against `data_dir` and pins it: pin first, validate what is pinned, read
@@ -458,6 +560,94 @@ pub unsafe extern "C" fn nc_report_entry(
         // SAFETY: `out` is non-NULL and writable (caller promise).
         unsafe { out.write(record) };
         true
+    })
+}
+
+/// The errno of an NC_IO_ERROR (0 otherwise, and for NULL).
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_errno(r: *const nc_report) -> i32 {
+    ffi_boundary!(0, { arg_or!(r, 0).report.errno() })
+}
+
+/// Writes the SHA-256 of record `i` (a regular file, where a seal was checked or written) to
+/// the 32 bytes at `out` and returns true; false (writing nothing) when there is none, `i`
+/// is out of range or a pointer is NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report; `out` is NULL or writable for 32 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_entry_sha256(
+    r: *const nc_report,
+    i: usize,
+    out: *mut u8,
+) -> bool {
+    ffi_boundary!(false, {
+        let r = arg_or!(r, false);
+        let Some(digest) = r.report.entries().get(i).and_then(|e| e.sha256) else {
+            return false;
+        };
+        if out.is_null() {
+            return false;
+        }
+        // SAFETY: `out` is non-NULL and writable for 32 bytes (caller promise).
+        unsafe { ptr::copy_nonoverlapping(digest.as_ptr(), out, digest.len()) };
+        true
+    })
+}
+
+/// Whether record `i` is a regular file this call put on a fresh inode; false for NULL or
+/// out of range.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_entry_renewed(r: *const nc_report, i: usize) -> bool {
+    ffi_boundary!(false, {
+        arg_or!(r, false)
+            .report
+            .entries()
+            .get(i)
+            .is_some_and(|e| e.renewed)
+    })
+}
+
+/// `nc_report_posture`: the call did not look (no seal, no posture asked for).
+pub const NC_POSTURE_UNKNOWN: u32 = 0;
+/// `nc_report_posture`: dir is owner_uid's, 0755, its regular files owner_uid's, 0444.
+pub const NC_POSTURE_LOCKED: u32 = 1;
+/// `nc_report_posture`: anything else (NemoClaw's mutable posture, say).
+pub const NC_POSTURE_UNLOCKED: u32 = 2;
+
+/// The posture of the directory the path shows: NC_POSTURE_*; UNKNOWN for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_posture(r: *const nc_report) -> u32 {
+    ffi_boundary!(NC_POSTURE_UNKNOWN, {
+        match arg_or!(r, NC_POSTURE_UNKNOWN).report.posture_locked() {
+            Some(true) => NC_POSTURE_LOCKED,
+            Some(false) => NC_POSTURE_UNLOCKED,
+            None => NC_POSTURE_UNKNOWN,
+        }
+    })
+}
+
+/// What the seal check found: 0 none asked for (or not reached: the layout was invalid
+/// before), 1 ok, 2 missing, 3 malformed, 4 mismatch; 0 for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live report.
+#[no_mangle]
+pub unsafe extern "C" fn nc_report_seal(r: *const nc_report) -> u32 {
+    ffi_boundary!(0, {
+        arg_or!(r, 0)
+            .report
+            .seal()
+            .map_or(0, |(_, result)| result as u32)
     })
 }
 

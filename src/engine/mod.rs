@@ -4,7 +4,11 @@
 pub(crate) mod killpoint;
 mod renew;
 mod scan;
+mod sealing;
 
+pub use sealing::SealResult;
+
+use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -64,13 +68,38 @@ impl Strategy {
 #[derive(Clone, Debug)]
 pub struct Policy {
     dir: Vec<u8>,
-    data_dir: Vec<u8>,
+    /// `None`: a flat layout, regular files only.
+    data_dir: Option<Vec<u8>>,
     owner: u32,
     required: Vec<Vec<u8>>,
     strategy: Strategy,
     resolution: Resolution,
     mount_api: MountApi,
     pin_data_dir: bool,
+    allow_missing: bool,
+    seal: Option<Vec<u8>>,
+    reseal: bool,
+    lock_posture: bool,
+    hand_to: HandTo,
+}
+
+/// What `unfreeze` hands back (NemoClaw's mutable posture is sandbox:sandbox, 2770, 0660):
+/// `None` leaves that attribute as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandTo {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub dir_mode: Option<u32>,
+    pub file_mode: Option<u32>,
+}
+
+impl HandTo {
+    fn any(self) -> bool {
+        self.uid.is_some()
+            || self.gid.is_some()
+            || self.dir_mode.is_some()
+            || self.file_mode.is_some()
+    }
 }
 
 /// Builder for [`Policy`].
@@ -83,16 +112,31 @@ impl Policy {
     /// Starts a policy for `dir`, whose symlinks must point into `data_dir`. Defaults: owner
     /// uid 0, no required names, strategy AUTO.
     pub fn builder(dir: impl AsRef<Path>, data_dir: impl AsRef<Path>) -> PolicyBuilder {
+        Self::start(dir.as_ref(), Some(data_dir.as_ref()))
+    }
+
+    /// Starts a policy for a flat `dir`: no data directory, regular files only (any symlink
+    /// is rejected), as NemoClaw's configuration directory is since it dropped the links.
+    pub fn flat(dir: impl AsRef<Path>) -> PolicyBuilder {
+        Self::start(dir.as_ref(), None)
+    }
+
+    fn start(dir: &Path, data_dir: Option<&Path>) -> PolicyBuilder {
         PolicyBuilder {
             policy: Policy {
-                dir: dir.as_ref().as_os_str().as_bytes().to_vec(),
-                data_dir: data_dir.as_ref().as_os_str().as_bytes().to_vec(),
+                dir: dir.as_os_str().as_bytes().to_vec(),
+                data_dir: data_dir.map(|d| d.as_os_str().as_bytes().to_vec()),
                 owner: 0,
                 required: Vec::new(),
                 strategy: Strategy::Auto,
                 resolution: Resolution::Openat2OrWalk,
                 mount_api: MountApi::NewOrLegacy,
                 pin_data_dir: false,
+                allow_missing: false,
+                seal: None,
+                reseal: false,
+                lock_posture: false,
+                hand_to: HandTo::default(),
             },
         }
     }
@@ -101,8 +145,9 @@ impl Policy {
         &self.dir
     }
 
-    pub fn data_dir(&self) -> &[u8] {
-        &self.data_dir
+    /// `None` for a flat layout.
+    pub fn data_dir(&self) -> Option<&[u8]> {
+        self.data_dir.as_deref()
     }
 
     /// Pins first, validates what is pinned, reads every flag back. On a failed validation
@@ -114,17 +159,171 @@ impl Policy {
             panic!("forced by the panic-test feature");
         }
         let _lock = self.lock(true)?;
-        let dir = self.resolve_dir()?;
+        let mut dir = self.resolve_dir()?;
         let data = self.resolve_data_dir(&dir)?;
         let killed_before = self.begin("freeze")?;
+        // Shields up over a directory frozen by the mount layer: the posture and the seal
+        // change on the directory beneath, so nc-harden's own mount comes off first.
+        if self.transition_needed(dir.as_fd())? {
+            let reopen = || self.open_dir(Access::Read);
+            let legacy = mount::legacy_binds(self.mount_api);
+            if matches!(
+                mount::state(&self.dir, dir.as_fd(), legacy)?,
+                MountState::Ours { .. }
+            ) {
+                mount::unpin(&self.dir, &reopen, legacy)?;
+                dir = self.resolve_dir()?;
+            }
+        }
         let result = self.freeze(&dir, &data, killed_before);
         self.end();
         result
     }
 
+    /// Whether a lock of the posture or a reseal has something to change.
+    fn transition_needed(&self, shown: BorrowedFd<'_>) -> Result<bool, Error> {
+        let locked = || {
+            sealing::is_locked(shown, self.owner).map_err(|e| Error::io("examining the posture", e))
+        };
+        Ok(self.reseal || (self.lock_posture && !locked()?))
+    }
+
+    /// Shields up: the locked posture (directory the owner's, 0755; files the owner's, 0444,
+    /// on fresh inodes) and a fresh seal. Judged first (as the posture will be), and refused
+    /// as a whole (nothing changed) when the layout is invalid or a flag stands in the way
+    /// without CAP_LINUX_IMMUTABLE to clear it. Returns the names renewed.
+    fn transition(
+        &self,
+        dir: &OwnedFd,
+        data: &Option<DataDir>,
+    ) -> Result<Result<Vec<CString>, Report>, Error> {
+        if !self.transition_needed(dir.as_fd())? {
+            return Ok(Ok(Vec::new()));
+        }
+        let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, Mode::Check);
+        scan.allow_missing = self.allow_missing;
+        scan.posture_to_come = self.lock_posture;
+        let entries = self.judge_all(&mut scan, Action::Checked, 0)?;
+        drop(scan);
+        if entries.iter().any(Entry::is_rejected) {
+            let report = self.report(
+                Operation::Freeze,
+                Status::Invalid,
+                Layers::default(),
+                Vec::new(),
+                entries,
+                data,
+            );
+            return Ok(Err(report));
+        }
+        // Flags in the way (a directory pinned before, or set by hand): cleared where this
+        // call may set them again, else nothing changes and the report says why.
+        let mut flagged = Vec::new();
+        if immutable::is_pinned(dir.as_fd()).ok().flatten() == Some(true) {
+            flagged.push(None);
+        }
+        for entry in entries
+            .iter()
+            .filter(|e| e.kind == FileKind::Regular && e.name != DIRECTORY_ENTRY)
+        {
+            let name = CString::new(entry.name.clone()).expect("entry names hold no NUL");
+            let file = sys::openat(
+                sys::Base::Dir(dir.as_fd()),
+                &name,
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            )
+            .map_err(|e| Error::io("examining a file", e))?;
+            if immutable::is_pinned(file.as_fd()).ok().flatten() == Some(true) {
+                flagged.push(Some((name, file)));
+            }
+        }
+        if !flagged.is_empty() {
+            if !sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE) {
+                let mut report = self.report(
+                    Operation::Freeze,
+                    Status::NoCapability,
+                    Layers::default(),
+                    Vec::new(),
+                    entries,
+                    data,
+                );
+                report.set_note(
+                    "posture and seal unchanged: a file or the directory carries the immutable flag and CAP_LINUX_IMMUTABLE is missing to clear it",
+                );
+                report.set_posture(sealing::is_locked(dir.as_fd(), self.owner).ok());
+                return Ok(Err(report));
+            }
+            for (name, file) in flagged.iter().flatten() {
+                immutable::unpin_inode(file.as_fd()).map_err(|e| {
+                    Error::io(
+                        format!("unpinning \"{}\"", escape_bytes(name.to_bytes())),
+                        e,
+                    )
+                })?;
+            }
+            if flagged.iter().any(Option::is_none) {
+                immutable::unpin_inode(dir.as_fd())
+                    .map_err(|e| Error::io("unpinning the directory", e))?;
+            }
+            killpoint::step();
+        }
+        let _ = renew::remove_leftovers(dir.as_fd());
+        let locked = renew::Posture {
+            uid: self.owner,
+            gid: self.owner,
+            mode: sealing::LOCKED_FILE_MODE,
+        };
+        if self.lock_posture {
+            sys::files::set_owner_mode(
+                dir.as_fd(),
+                self.owner,
+                self.owner,
+                sealing::LOCKED_DIR_MODE,
+            )
+            .map_err(|e| Error::io("locking the directory's posture", e))?;
+            killpoint::step();
+        }
+        if let (true, Some(seal)) = (self.reseal, &self.seal) {
+            let attrs = self
+                .lock_posture
+                .then_some((locked.uid, locked.gid, locked.mode));
+            let fallback = (locked.uid, locked.gid, locked.mode);
+            if let Err(reason) = sealing::write(dir.as_fd(), seal, attrs, fallback)? {
+                let mut entries = entries;
+                match entries.iter_mut().find(|e| e.name == *seal) {
+                    Some(e) => {
+                        e.action = Action::Rejected;
+                        e.reason = reason;
+                    }
+                    None => entries.push(Entry::rejected(seal, FileKind::Unknown, reason, 0)),
+                }
+                let report = self.report(
+                    Operation::Freeze,
+                    Status::Invalid,
+                    Layers::default(),
+                    Vec::new(),
+                    entries,
+                    data,
+                );
+                return Ok(Err(report));
+            }
+        }
+        if !self.lock_posture {
+            return Ok(Ok(Vec::new()));
+        }
+        renew::renew_all(dir.as_fd(), self.owner, Some(locked))
+            .map(Ok)
+            .map_err(|e| Error::io("locking the files' posture", e))
+    }
+
     /// The freeze itself: renew, pin the directory, judge (and copy, for the mount layer)
     /// every entry, attach the fresh directory, check from outside.
-    fn freeze(&self, dir: &OwnedFd, data: &DataDir, killed_before: bool) -> Result<Report, Error> {
+    fn freeze(
+        &self,
+        dir: &OwnedFd,
+        data: &Option<DataDir>,
+        killed_before: bool,
+    ) -> Result<Report, Error> {
         let mut undo = Undo::default();
         undo.adopt = killed_before;
         let ours = match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))?
@@ -139,19 +338,26 @@ impl Policy {
             }
             MountState::Absent => false,
         };
+        let mut renewed = Vec::new();
+        if self.lock_posture || self.reseal {
+            match self.transition(dir, data)? {
+                Ok(names) => renewed = names,
+                Err(refused) => return Ok(refused),
+            }
+        }
         let wants_flags = self.strategy != Strategy::Mount;
         let legacy = self.mount_api == MountApi::Legacy;
         let may_flag = wants_flags && sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE);
         // Fresh inodes, in place, where the flags (or the legacy bind) will pin the files
         // themselves; the fresh directory of the mount layer makes its own.
-        let mut renewed = Vec::new();
-        if !ours && immutable::is_pinned(dir.as_fd()).ok().flatten() != Some(true) {
+        let in_place = !ours && immutable::is_pinned(dir.as_fd()).ok().flatten() != Some(true);
+        if in_place && renewed.is_empty() {
             let legacy_mount = legacy && self.strategy != Strategy::Immutable;
             if may_flag || legacy_mount {
                 // A killed renewal's temporary files go first; a directory we may not write
                 // has none of ours.
                 let _ = renew::remove_leftovers(dir.as_fd());
-                match renew::renew_all(dir.as_fd(), self.owner) {
+                match renew::renew_all(dir.as_fd(), self.owner, None) {
                     Ok(names) => renewed = names,
                     Err(e) if refused(&e) => {}
                     Err(e) => return Err(Error::io("renewing the regular files", e)),
@@ -222,12 +428,15 @@ impl Policy {
         }
         // The sandbox user owns data_dir's parent and may have swapped data_dir meanwhile:
         // the path must still lead to the directory whose names were pinned.
-        if layers.data_dir && !self.still_at(&self.data_dir, data.fd.as_fd())? {
-            undo.rollback(dir.as_fd(), &self.dir)?;
-            return Err(Error::UnsafePath {
-                path: escape_bytes(&self.data_dir),
-                why: "data_dir was moved or replaced during the call; nothing left changed".into(),
-            });
+        if let Some(data) = data.as_ref().filter(|_| layers.data_dir) {
+            if !self.still_at(&data.path, data.fd.as_fd())? {
+                undo.rollback(dir.as_fd(), &self.dir)?;
+                return Err(Error::UnsafePath {
+                    path: escape_bytes(&data.path),
+                    why: "data_dir was moved or replaced during the call; nothing left changed"
+                        .into(),
+                });
+            }
         }
         let mode = if layers.immutable {
             Mode::Freeze { flags: true }
@@ -236,12 +445,8 @@ impl Policy {
         } else {
             Mode::Check
         };
-        let mut scan = Scan::new(
-            dir.as_fd(),
-            Some((data.fd.as_fd(), &self.data_dir)),
-            self.owner,
-            mode,
-        );
+        let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, mode);
+        scan.allow_missing = self.allow_missing;
         scan.undo = undo;
         let renewed_in_place = renewed.clone();
         scan.renewed = renewed;
@@ -288,6 +493,9 @@ impl Policy {
             layers.mount = pinned.outcome.action.is_pinned();
             if pinned.mount.is_some() {
                 shown = Some(root);
+            } else if pinned.outcome.action == Action::AlreadyFrozen {
+                // Another freeze's fresh directory stood there first: it is what is shown.
+                shown = Some(self.open_dir(Access::Read)?);
             }
             undo.mount = pinned.mount;
             // The path shows the copies now: a symlink there is held by the fresh directory
@@ -300,6 +508,28 @@ impl Policy {
                 }
             }
         }
+        // The seal, on the pinned bytes the path shows (on the bytes as they are where nothing
+        // could be pinned: the result is reported all the same).
+        let shown_fd = shown.as_ref().map_or(dir.as_fd(), |r| r.as_fd());
+        let mut sealed = None;
+        if let (Some(seal), true) = (&self.seal, valid) {
+            match sealing::check(shown_fd, seal, &mut entries) {
+                Ok(result) => sealed = Some(result),
+                Err(e) => {
+                    undo.rollback(dir.as_fd(), &self.dir)?;
+                    return Err(e);
+                }
+            }
+        }
+        let valid = !entries.iter().any(Entry::is_rejected);
+        let posture = self.shields_posture(shown_fd);
+        let finish = |mut report: Report| {
+            if let (Some(seal), Some(result)) = (&self.seal, sealed) {
+                report.set_seal(seal, result);
+            }
+            report.set_posture(posture);
+            report
+        };
         let directory = directory_outcome(&attempts);
         if let Some(record) = entries.first_mut().filter(|e| !e.is_rejected()) {
             record.action = directory.action;
@@ -328,14 +558,14 @@ impl Policy {
                     .iter()
                     .any(|n| n.to_bytes() == entry.name.as_slice());
             }
-            return Ok(self.report(
+            return Ok(finish(self.report(
                 Operation::Freeze,
                 Status::Invalid,
                 left,
                 attempts,
                 entries,
                 data,
-            ));
+            )));
         }
         // From outside: the path must still lead to the directory pinned (the fresh one where
         // it was mounted). Once pinned it cannot be renamed (immutable, or a mount point), so
@@ -359,7 +589,24 @@ impl Policy {
         } else {
             pinned_status(&entries)
         };
-        Ok(self.report(Operation::Freeze, status, layers, attempts, entries, data))
+        Ok(finish(self.report(
+            Operation::Freeze,
+            status,
+            layers,
+            attempts,
+            entries,
+            data,
+        )))
+    }
+
+    /// The posture of the directory the path shows, where the call is about shields (a lock
+    /// of the posture, or a seal): `None` otherwise, to spare a stat per entry.
+    fn shields_posture(&self, shown: BorrowedFd<'_>) -> Option<bool> {
+        if self.lock_posture || self.seal.is_some() || self.hand_to.any() {
+            sealing::is_locked(shown, self.owner).ok()
+        } else {
+            None
+        }
     }
 
     /// `pin_data_dir`: FS_IMMUTABLE_FL on `data_dir`'s own inode. The flag layer only: a
@@ -367,15 +614,15 @@ impl Policy {
     /// contract leaves to it.
     fn pin_data_dir(
         &self,
-        data: &DataDir,
+        data: &Option<DataDir>,
         wants_flags: bool,
         undo: &mut Undo,
         attempts: &mut Vec<LayerAttempt>,
         layers: &mut Layers,
     ) -> Result<(), Error> {
-        if !self.pin_data_dir {
+        let Some(data) = data.as_ref().filter(|_| self.pin_data_dir) else {
             return Ok(());
-        }
+        };
         let outcome = if wants_flags {
             immutable::pin_inode(data.fd.as_fd()).map_err(|e| Error::io("pinning data_dir", e))?
         } else {
@@ -406,10 +653,10 @@ impl Policy {
         layers: Layers,
         attempts: Vec<LayerAttempt>,
         entries: Vec<Entry>,
-        data: &DataDir,
+        data: &Option<DataDir>,
     ) -> Report {
         let mut report = Report::new(operation, &self.dir, status, layers, attempts, entries);
-        report.set_data_dir_replaceable(data.replaceable.clone());
+        report.set_data_dir_replaceable(data.as_ref().and_then(|d| d.replaceable.clone()));
         report
     }
 
@@ -446,11 +693,10 @@ impl Policy {
                 MountState::Absent => false,
                 MountState::Covered => return Err(mount::covered(&self.dir)),
             };
-        let data_flag = if self.pin_data_dir {
-            immutable::is_pinned(data.fd.as_fd())
-                .map_err(|e| Error::io("reading data_dir's flags", e))?
-        } else {
-            None
+        let data_flag = match data.as_ref().filter(|_| self.pin_data_dir) {
+            Some(data) => immutable::is_pinned(data.fd.as_fd())
+                .map_err(|e| Error::io("reading data_dir's flags", e))?,
+            None => None,
         };
         let layers = Layers {
             immutable: flag == Some(true),
@@ -490,13 +736,17 @@ impl Policy {
             dir_pinned: layers.immutable || layers.mount,
             mounted,
         };
-        let mut scan = Scan::new(
-            dir.as_fd(),
-            Some((data.fd.as_fd(), &self.data_dir)),
-            self.owner,
-            mode,
-        );
-        let entries = self.judge_all(&mut scan, dir_action, 0)?;
+        let mut scan = Scan::new(dir.as_fd(), scan_data(&data), self.owner, mode);
+        scan.allow_missing = self.allow_missing;
+        let mut entries = self.judge_all(&mut scan, dir_action, 0)?;
+        drop(scan);
+        // The seal, read-only, on the bytes the path shows: "are the shields up?" in one call.
+        let mut sealed = None;
+        if let Some(seal) = &self.seal {
+            if !entries.iter().any(Entry::is_rejected) {
+                sealed = Some(sealing::check(dir.as_fd(), seal, &mut entries)?);
+            }
+        }
         let status = if entries.iter().any(Entry::is_rejected) {
             Status::Invalid
         } else if !(layers.immutable || layers.mount) {
@@ -506,7 +756,12 @@ impl Policy {
         } else {
             pinned_status(&entries)
         };
-        Ok(self.report(Operation::Verify, status, layers, attempts, entries, &data))
+        let mut report = self.report(Operation::Verify, status, layers, attempts, entries, &data);
+        if let (Some(seal), Some(result)) = (&self.seal, sealed) {
+            report.set_seal(seal, result);
+        }
+        report.set_posture(self.shields_posture(dir.as_fd()));
+        Ok(report)
     }
 
     /// Removes what a freeze added: nc-harden's read-only mount (never another mount), the
@@ -543,11 +798,23 @@ impl Policy {
         ];
         let mut data = None;
         if self.pin_data_dir {
-            let opened = self.resolve_data_dir(&dir)?;
-            let outcome = immutable::unpin_inode(opened.fd.as_fd())
-                .map_err(|e| Error::io("unpinning data_dir", e))?;
-            attempts.push(attempt(Layer::DataDir, nothing_to_clear(outcome)));
-            data = Some(opened);
+            if let Some(opened) = self.resolve_data_dir(&dir)? {
+                let outcome = immutable::unpin_inode(opened.fd.as_fd())
+                    .map_err(|e| Error::io("unpinning data_dir", e))?;
+                attempts.push(attempt(Layer::DataDir, nothing_to_clear(outcome)));
+                data = Some(opened);
+            }
+        }
+        // Shields down: hand the directory back in the mutable posture, once nothing pins it.
+        let pins_left = entries.iter().any(|e| e.action == Action::Denied)
+            || attempts.iter().any(|a| a.action == Action::Denied);
+        let mut note = None;
+        if self.hand_to.any() {
+            if pins_left {
+                note = Some("not handed back: pins are left that this call could not take off");
+            } else {
+                self.hand_back(dir.as_fd(), &entries)?;
+            }
         }
         let meta = sys::fstat(dir.as_fd()).map_err(|e| Error::io("examining the directory", e))?;
         let directory = directory_outcome(&attempts[..2]);
@@ -586,7 +853,42 @@ impl Policy {
         if let Some(data) = data {
             report.set_data_dir_replaceable(data.replaceable);
         }
+        if let Some(note) = note {
+            report.set_note(note);
+        }
+        report.set_posture(self.shields_posture(dir.as_fd()));
         Ok(report)
+    }
+
+    /// `hand_to`: the directory and its regular files (not one with something mounted over
+    /// it) to that owner and mode, in place.
+    fn hand_back(&self, dir: BorrowedFd<'_>, entries: &[Entry]) -> Result<(), Error> {
+        let h = self.hand_to;
+        let failed =
+            |what: &[u8], e| Error::io(format!("handing back \"{}\"", escape_bytes(what)), e);
+        for entry in entries
+            .iter()
+            .filter(|e| e.kind == FileKind::Regular && !e.is_rejected())
+        {
+            let name = CString::new(entry.name.clone()).expect("entry names hold no NUL");
+            let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+            let file = sys::openat(sys::Base::Dir(dir), &name, flags)
+                .map_err(|e| failed(&entry.name, e))?;
+            if sys::fstat(file.as_fd())
+                .map_err(|e| failed(&entry.name, e))?
+                .kind
+                != FileKind::Regular
+            {
+                continue;
+            }
+            sys::files::change_owner_mode(file.as_fd(), h.uid, h.gid, h.file_mode)
+                .map_err(|e| failed(&entry.name, e))?;
+            killpoint::step();
+        }
+        sys::files::change_owner_mode(dir, h.uid, h.gid, h.dir_mode)
+            .map_err(|e| failed(b".", e))?;
+        killpoint::step();
+        Ok(())
     }
 
     /// Judges the entries under the read-only mount alone. The mount stops every change
@@ -668,23 +970,27 @@ impl Policy {
     /// Opens `data_dir`, refuses it when it is `dir` itself under another path, and holds
     /// its path to the safe-path rule; a direct parent that fails it is reported (whoever
     /// controls it can replace `data_dir` itself), not refused: that is the real layout.
-    fn resolve_data_dir(&self, dir: &OwnedFd) -> Result<DataDir, Error> {
+    fn resolve_data_dir(&self, dir: &OwnedFd) -> Result<Option<DataDir>, Error> {
         let access = if self.pin_data_dir {
             Access::Read
         } else {
             Access::Path
         };
-        let data = walk::open_directory(&self.data_dir, access, self.resolution)?;
+        let Some(path) = self.data_dir.as_deref() else {
+            return Ok(None);
+        };
+        let data = walk::open_directory(path, access, self.resolution)?;
         let examine =
             |fd: BorrowedFd<'_>| sys::fstat(fd).map_err(|e| Error::io("examining a directory", e));
         if examine(dir.as_fd())?.same_inode(&examine(data.as_fd())?) {
             return Err(Error::bad("dir and data_dir are the same directory"));
         }
-        let replaceable = walk::check_ancestors(&self.data_dir, data.as_fd(), self.owner)?;
-        Ok(DataDir {
+        let replaceable = walk::check_ancestors(path, data.as_fd(), self.owner)?;
+        Ok(Some(DataDir {
             fd: data,
+            path: path.to_vec(),
             replaceable,
-        })
+        }))
     }
 
     /// The directory's own record, then one per entry, then one per missing required name.
@@ -694,7 +1000,11 @@ impl Policy {
         dir_action: Action,
         dir_errno: i32,
     ) -> Result<Vec<Entry>, Error> {
-        let meta = sys::fstat(scan.dir).map_err(|e| Error::io("examining the directory", e))?;
+        let mut meta = sys::fstat(scan.dir).map_err(|e| Error::io("examining the directory", e))?;
+        if scan.posture_to_come {
+            meta.uid = self.owner;
+            meta.mode = sealing::LOCKED_DIR_MODE;
+        }
         let mut entries = vec![match policy::judge_directory(&meta, self.owner) {
             Reason::None => Entry {
                 errno: dir_errno,
@@ -806,9 +1116,15 @@ fn nothing_to_clear(outcome: Outcome) -> Outcome {
     }
 }
 
+/// What a judging pass gets of `data_dir`.
+fn scan_data(data: &Option<DataDir>) -> Option<(BorrowedFd<'_>, &[u8])> {
+    data.as_ref().map(|d| (d.fd.as_fd(), d.path.as_slice()))
+}
+
 /// `data_dir`, resolved, and what the safe-path rule says of its direct parent.
 struct DataDir {
     fd: OwnedFd,
+    path: Vec<u8>,
     /// Why `data_dir` can be replaced by whoever controls its parent, if it can.
     replaceable: Option<String>,
 }
@@ -851,6 +1167,42 @@ impl PolicyBuilder {
         self
     }
 
+    /// A link that reads exactly `data_dir/<name>` whose `data_dir/<name>` does not exist yet
+    /// is accepted and reported (an entrypoint may create it later); a symlink there is still
+    /// rejected.
+    pub fn allow_missing(mut self, on: bool) -> Self {
+        self.policy.allow_missing = on;
+        self
+    }
+
+    /// A regular file of `dir`, in `sha256sum` format, whose digests are checked against the
+    /// pinned bytes of the files it names (freeze: after pinning; verify: read-only).
+    pub fn seal(mut self, name: impl AsRef<[u8]>) -> Self {
+        self.policy.seal = Some(name.as_ref().to_vec());
+        self
+    }
+
+    /// Freeze: first write the seal from the current bytes of the files it names (every other
+    /// regular file of `dir` where it does not exist yet), as a fresh inode; then pin and
+    /// check it.
+    pub fn reseal(mut self, on: bool) -> Self {
+        self.policy.reseal = on;
+        self
+    }
+
+    /// Freeze: bring `dir` to the owner, mode 0755, and its regular files to the owner, mode
+    /// 0444 (on fresh inodes), before pinning, instead of rejecting what is not so.
+    pub fn lock_posture(mut self, on: bool) -> Self {
+        self.policy.lock_posture = on;
+        self
+    }
+
+    /// Unfreeze: after unpinning, hand `dir` and its regular files back in this posture.
+    pub fn hand_to(mut self, hand_to: HandTo) -> Self {
+        self.policy.hand_to = hand_to;
+        self
+    }
+
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.policy.strategy = strategy;
         self
@@ -875,10 +1227,36 @@ impl PolicyBuilder {
     pub fn build(self) -> Result<Policy, Error> {
         let mut p = self.policy;
         policy::check_path(&p.dir).map_err(|why| Error::bad(format!("dir {why}")))?;
-        policy::check_path(&p.data_dir).map_err(|why| Error::bad(format!("data_dir {why}")))?;
-        policy::check_disjoint(&p.dir, &p.data_dir).map_err(Error::bad)?;
+        if let Some(data_dir) = &p.data_dir {
+            policy::check_path(data_dir).map_err(|why| Error::bad(format!("data_dir {why}")))?;
+            policy::check_disjoint(&p.dir, data_dir).map_err(Error::bad)?;
+        } else if p.pin_data_dir {
+            return Err(Error::bad("pin_data_dir needs a data_dir"));
+        } else if p.allow_missing {
+            return Err(Error::bad("allow_missing needs a data_dir"));
+        }
         for name in &p.required {
             policy::check_entry_name(name).map_err(Error::bad)?;
+        }
+        if let Some(seal) = &p.seal {
+            policy::check_entry_name(seal).map_err(|why| {
+                Error::bad(format!(
+                    "seal: {}",
+                    why.replace("a required name", "the name")
+                ))
+            })?;
+        } else if p.reseal {
+            return Err(Error::bad("reseal needs a seal name"));
+        }
+        for (what, mode) in [
+            ("dir_mode", p.hand_to.dir_mode),
+            ("file_mode", p.hand_to.file_mode),
+        ] {
+            if mode.is_some_and(|m| m > 0o7777) {
+                return Err(Error::bad(format!(
+                    "{what} is not a permission mode (at most 07777)"
+                )));
+            }
         }
         // A name required twice is one requirement.
         let mut seen = std::collections::HashSet::new();

@@ -35,13 +35,23 @@ pub fn copy_file(
     meta: &Meta,
     to: BorrowedFd<'_>,
     name: &CStr,
+    posture: Option<Posture>,
 ) -> io::Result<Option<OwnedFd>> {
     let new = sys::create_exclusive(to, name, 0o600)?;
+    let like = match posture {
+        Some(p) => Meta {
+            uid: p.uid,
+            gid: p.gid,
+            mode: p.mode,
+            ..*meta
+        },
+        None => *meta,
+    };
     let copied = (|| -> io::Result<bool> {
         sys::rewind(old)?;
         files::copy_bytes(old, new.as_fd(), meta.size)?;
         files::copy_xattrs(old, new.as_fd())?;
-        files::copy_attributes(new.as_fd(), meta)?;
+        files::copy_attributes(new.as_fd(), &like)?;
         std::fs::File::from(new.try_clone()?).sync_all()?;
         Ok(unchanged(meta, &sys::fstat(old)?))
     })();
@@ -58,10 +68,23 @@ pub fn copy_file(
     }
 }
 
+/// Owner, group and mode a renewed file takes instead of the old one's (the locked posture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Posture {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
 /// Renews every regular file of `dir` in place; returns the names renewed. A file that the
-/// policy rejects as it is (another owner, writable by others, hard-linked), or that keeps
-/// changing while it is copied, is left as it is: the pass that follows judges it.
-pub fn renew_all(dir: BorrowedFd<'_>, owner: u32) -> io::Result<Vec<CString>> {
+/// policy rejects as it is (another owner, writable by others, hard-linked; with `posture`,
+/// hard-linked only), or that keeps changing while it is copied, is left as it is: the pass
+/// that follows judges it.
+pub fn renew_all(
+    dir: BorrowedFd<'_>,
+    owner: u32,
+    posture: Option<Posture>,
+) -> io::Result<Vec<CString>> {
     let mut regular = Vec::new();
     let mut reader = DirEntries::new(dir);
     reader.rewind()?;
@@ -88,11 +111,19 @@ pub fn renew_all(dir: BorrowedFd<'_>, owner: u32) -> io::Result<Vec<CString>> {
             continue;
         };
         let now = sys::fstat(old.as_fd())?;
-        if !now.same_inode(&meta) || policy::judge_regular(&now, owner) != Reason::None {
+        let judged = match posture {
+            Some(p) => Meta {
+                uid: p.uid,
+                mode: p.mode,
+                ..now
+            },
+            None => now,
+        };
+        if !now.same_inode(&meta) || policy::judge_regular(&judged, owner) != Reason::None {
             continue;
         }
         let temp = temp_name(n);
-        if copy_file(old.as_fd(), &now, dir, &temp)?.is_some() {
+        if copy_file(old.as_fd(), &now, dir, &temp, posture)?.is_some() {
             crate::engine::killpoint::step();
             if let Err(e) = sys::renameat(dir, &temp, &name) {
                 let _ = sys::unlinkat(dir, &temp);

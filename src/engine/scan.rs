@@ -185,6 +185,11 @@ pub struct Scan<'a> {
     pub fresh: Option<BorrowedFd<'a>>,
     /// After pinning a regular file in place, make sure that nobody holds it open for writing.
     pub check_writers: bool,
+    /// A link whose data entry does not exist yet is accepted (and so reported).
+    pub allow_missing: bool,
+    /// The locked posture is about to be set: the owner and mode of the directory and of its
+    /// regular files are not judged (they will be the owner's, 0755 and 0444).
+    pub posture_to_come: bool,
     /// `data_dir` and its fd; `None` for unfreeze, which judges nothing.
     pub data: Option<(BorrowedFd<'a>, &'a [u8])>,
     pub owner: u32,
@@ -210,6 +215,8 @@ impl<'a> Scan<'a> {
             renewed: Vec::new(),
             fresh: None,
             check_writers: false,
+            allow_missing: false,
+            posture_to_come: false,
             data,
             owner,
             mode,
@@ -241,17 +248,18 @@ impl<'a> Scan<'a> {
 
     /// Examines an entry (statx): its type, and whether something is mounted over it. A mount
     /// point is rejected here, before any flag could be set or cleared on what it shows.
-    fn examine(&self, name: &CStr, kind: FileKind) -> Result<Meta, Entry> {
-        let meta = sys::lstatat(self.dir, name).map_err(|e| unreadable(name, kind, &e))?;
+    fn examine(&self, name: &CStr, kind: FileKind) -> Result<Meta, Box<Entry>> {
+        let meta =
+            sys::lstatat(self.dir, name).map_err(|e| Box::new(unreadable(name, kind, &e)))?;
         match self.mounts.over(self.dir, name, &meta) {
             Ok(false) => Ok(meta),
-            Ok(true) => Err(Entry::rejected(
+            Ok(true) => Err(Box::new(Entry::rejected(
                 name.to_bytes(),
                 meta.kind,
                 Reason::MountPoint,
                 0,
-            )),
-            Err(e) => Err(unreadable(name, meta.kind, &e)),
+            ))),
+            Err(e) => Err(Box::new(unreadable(name, meta.kind, &e))),
         }
     }
 
@@ -259,7 +267,7 @@ impl<'a> Scan<'a> {
     fn by_stat(&mut self, name: &CStr) -> Result<Entry, Error> {
         let meta = match self.examine(name, FileKind::Unknown) {
             Ok(meta) => meta,
-            Err(entry) => return Ok(entry),
+            Err(entry) => return Ok(*entry),
         };
         match meta.kind {
             FileKind::Regular => self.regular(name, &meta),
@@ -276,8 +284,18 @@ impl<'a> Scan<'a> {
     fn regular(&mut self, name: &CStr, lmeta: &Meta) -> Result<Entry, Error> {
         let bytes = name.to_bytes();
         let mut renewed = self.renewed.iter().any(|r| r.as_c_str() == name);
+        let posture_to_come = self.posture_to_come;
         let judge = |meta: &Meta, outcome: Outcome, renewed: bool| {
-            let mut entry = match policy::judge_regular(meta, self.owner) {
+            let judged = if posture_to_come {
+                Meta {
+                    uid: self.owner,
+                    mode: super::sealing::LOCKED_FILE_MODE,
+                    ..*meta
+                }
+            } else {
+                *meta
+            };
+            let mut entry = match policy::judge_regular(&judged, self.owner) {
                 Reason::None => Entry {
                     errno: outcome.errno,
                     ..Entry::new(bytes, FileKind::Regular, outcome.action)
@@ -347,7 +365,7 @@ impl<'a> Scan<'a> {
                 ));
             }
             if let Some(fresh) = self.fresh {
-                match renew::copy_file(fd.as_fd(), &meta, fresh, name)
+                match renew::copy_file(fd.as_fd(), &meta, fresh, name, None)
                     .map_err(|e| io_on(name, "copying", e))?
                 {
                     Some(_) => {
@@ -374,7 +392,7 @@ impl<'a> Scan<'a> {
             match self.examine(name, FileKind::Symlink) {
                 Ok(meta) if meta.kind != FileKind::Symlink => return self.by_stat(name),
                 Ok(_) => {}
-                Err(entry) => return Ok(entry),
+                Err(entry) => return Ok(*entry),
             }
         }
         let outcome = match self.mode {
@@ -404,12 +422,18 @@ impl<'a> Scan<'a> {
             Err(e) => return Ok(unreadable(name, FileKind::Symlink, &e)),
         };
         let target = &self.target[..n];
-        let (data_fd, data_dir) = self.data.expect("judging passes have data_dir");
+        let Some((data_fd, data_dir)) = self.data else {
+            // A flat layout: no link belongs there.
+            let mut entry = Entry::rejected(bytes, FileKind::Symlink, Reason::UnexpectedSymlink, 0);
+            entry.target = Some(target.to_vec());
+            return Ok(entry);
+        };
         let cut = n == self.target.len();
         if cut || !policy::link_target_matches(data_dir, bytes, target) {
             let mut entry =
                 Entry::rejected(bytes, FileKind::Symlink, Reason::LinkTargetMismatch, 0);
             entry.target = Some(target.to_vec());
+            entry.expected = Some([data_dir, b"/", bytes].concat());
             return Ok(entry);
         }
         let found = match sys::lstatat(data_fd, name) {
@@ -425,8 +449,10 @@ impl<'a> Scan<'a> {
                 ));
             }
         };
+        // Not there yet, and the caller allows it (the entrypoint creates it later).
+        let absent = found.is_none() && self.allow_missing;
         Ok(match policy::judge_data_entry(found) {
-            Reason::None => {
+            reason if reason == Reason::None || absent => {
                 if let Some(fresh) = self.fresh {
                     sys::files::symlinkat(&self.target[..n], fresh, name)
                         .map_err(|e| io_on(name, "copying", e))?;
@@ -434,6 +460,7 @@ impl<'a> Scan<'a> {
                 }
                 Entry {
                     errno: outcome.errno,
+                    data_entry_missing: absent,
                     ..Entry::new(bytes, FileKind::Symlink, outcome.action)
                 }
             }
@@ -450,7 +477,7 @@ impl<'a> Scan<'a> {
             FileKind::Symlink | FileKind::Regular | FileKind::Unknown => {
                 match self.examine(name, kind) {
                     Ok(meta) => Some(meta),
-                    Err(entry) => return Ok(entry),
+                    Err(entry) => return Ok(*entry),
                 }
             }
             _ => None,

@@ -138,6 +138,23 @@ fn still_attached(rec: &Record, mounts: &[MountInfo]) -> Result<bool, Error> {
     Ok(mounts.iter().any(|m| m.id == rec.legacy))
 }
 
+/// Whether the mount `mnt` sits right on a fresh directory of nc-harden's at the same place.
+fn stacked_on_ours(mnt: BorrowedFd<'_>) -> Result<bool, Error> {
+    let id = m::mount_facts(mnt).map_err(io("reading the mount"))?.mnt_id;
+    let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
+    let mounts: Vec<MountInfo> = mountinfo::all(&text).collect();
+    let Some(ours) = mounts.iter().find(|m| m.id == id) else {
+        return Ok(false);
+    };
+    Ok(mounts.iter().any(|m| {
+        m.id == ours.parent
+            && m.mount_point == ours.mount_point
+            && m.fstype == b"tmpfs"
+            && m.source == SOURCE
+            && m.root == b"/"
+    }))
+}
+
 /// Makes nc-harden's mount, whose root `top` is, read-only again (someone with CAP_SYS_ADMIN
 /// remounted it read-write).
 pub fn make_read_only(top: BorrowedFd<'_>) -> Result<(), Error> {
@@ -270,6 +287,17 @@ pub fn attach_fresh(
     if let Err(e) = attached {
         return Ok(Pinned {
             outcome: refusal(e).map_err(io("mounting the fresh directory read-only"))?,
+            mount: None,
+        });
+    }
+    // Never two of ours stacked, whatever let a second freeze this far (the lock of the
+    // path is not held by callers without /run/nc-harden): if the mount beneath is a fresh
+    // directory of ours at the same place, this one goes again and that one stands.
+    if stacked_on_ours(fresh.mount.as_fd())? {
+        let _ = m::unmount(fresh.mount.as_fd());
+        let _ = record::remove(path);
+        return Ok(Pinned {
+            outcome: Outcome::new(Action::AlreadyFrozen),
             mount: None,
         });
     }

@@ -4,6 +4,7 @@
 mod paths;
 #[cfg(test)]
 mod properties;
+pub mod seal;
 
 pub use paths::{check_disjoint, check_entry_name, check_path, NAME_MAX, PATH_MAX};
 
@@ -121,6 +122,15 @@ pub enum Reason {
     MountPoint = 16,
     /// A process holds the pinned file open for writing (or mapped), and would go on writing.
     OpenForWriting = 17,
+    /// The seal file named by `seal` is not in the directory.
+    SealMissing = 18,
+    /// The seal is not in `sha256sum` format, is too large, or names something that is not a
+    /// regular file of the directory.
+    SealMalformed = 19,
+    /// A sealed file's bytes do not have the digest the seal gives.
+    SealMismatch = 20,
+    /// A symlink in a flat layout (no `data_dir`): only regular files belong there.
+    UnexpectedSymlink = 21,
 }
 
 impl Reason {
@@ -144,6 +154,10 @@ impl Reason {
             Self::UnexpectedType => "unexpected_type",
             Self::MountPoint => "mount_point",
             Self::OpenForWriting => "open_for_writing",
+            Self::SealMissing => "seal_missing",
+            Self::SealMalformed => "seal_malformed",
+            Self::SealMismatch => "seal_mismatch",
+            Self::UnexpectedSymlink => "unexpected_symlink",
         }
     }
 
@@ -172,6 +186,10 @@ impl Reason {
             Self::OpenForWriting => {
                 "a process holds the file open for writing and would write past the pin"
             }
+            Self::SealMissing => "the seal file is missing",
+            Self::SealMalformed => "the seal is malformed",
+            Self::SealMismatch => "the bytes do not match the seal",
+            Self::UnexpectedSymlink => "a symlink is not allowed in a directory without data_dir",
         }
     }
 }

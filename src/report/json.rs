@@ -40,6 +40,18 @@ fn entry(e: &Entry) -> Value {
     if let Some(target) = &e.target {
         put_bytes(&mut obj, "target", target);
     }
+    if let Some(expected) = &e.expected {
+        put_bytes(&mut obj, "expected_target", expected);
+    }
+    if e.data_entry_missing {
+        obj.insert("data_entry_missing".into(), Value::from(true));
+    }
+    if let Some(digest) = &e.sha256 {
+        obj.insert(
+            "sha256".into(),
+            Value::from(crate::policy::seal::hex(digest)),
+        );
+    }
     Value::Object(obj)
 }
 
@@ -59,6 +71,23 @@ pub(super) fn render(report: &Report) -> String {
     obj.insert("attempts".into(), Value::Array(attempts));
     obj.insert("errno".into(), Value::from(report.errno));
     obj.insert("conditions".into(), json!(report.conditions()));
+    obj.insert(
+        "posture".into(),
+        match report.posture_locked {
+            Some(true) => Value::from("locked"),
+            Some(false) => Value::from("unlocked"),
+            None => Value::Null,
+        },
+    );
+    if let Some(note) = &report.note {
+        obj.insert("note".into(), Value::from(note.as_str()));
+    }
+    if let Some((name, result)) = &report.seal {
+        let mut seal = Map::new();
+        put_bytes(&mut seal, "name", name);
+        seal.insert("result".into(), Value::from(result.name()));
+        obj.insert("seal".into(), Value::Object(seal));
+    }
     obj.insert(
         "data_dir_replaceable".into(),
         report

@@ -6,6 +6,7 @@ mod json;
 
 pub use escape::escape_bytes;
 
+use crate::engine::SealResult;
 use crate::error::Error;
 use crate::policy::{FileKind, Reason};
 
@@ -267,6 +268,12 @@ pub struct Entry {
     /// A regular file this call put on a fresh inode (same bytes, owner, mode, times and
     /// extended attributes), so that no descriptor opened before reaches what is pinned.
     pub renewed: bool,
+    /// For a re-pointed symlink: the target it must read (`data_dir/<name>`).
+    pub expected: Option<Vec<u8>>,
+    /// A symlink accepted with `allow_missing` whose data entry does not exist yet.
+    pub data_entry_missing: bool,
+    /// A regular file's SHA-256, where a seal was checked or written.
+    pub sha256: Option<[u8; 32]>,
 }
 
 impl Entry {
@@ -279,6 +286,9 @@ impl Entry {
             errno: 0,
             target: None,
             renewed: false,
+            expected: None,
+            data_entry_missing: false,
+            sha256: None,
         }
     }
 
@@ -306,8 +316,19 @@ impl Entry {
             line.push_str(": ");
             line.push_str(self.reason.describe());
         }
-        if let Some(target) = &self.target {
-            line.push_str(&format!(" (reads \"{}\")", escape_bytes(target)));
+        match (&self.target, &self.expected) {
+            (Some(target), Some(expected)) => line.push_str(&format!(
+                " (reads \"{}\", must read \"{}\")",
+                escape_bytes(target),
+                escape_bytes(expected)
+            )),
+            (Some(target), None) => {
+                line.push_str(&format!(" (reads \"{}\")", escape_bytes(target)))
+            }
+            _ => {}
+        }
+        if self.data_entry_missing {
+            line.push_str(" (its data entry does not exist yet: allowed)");
         }
         if self.errno != 0 {
             line.push_str(&format!(" [{}]", errno_text(self.errno)));
@@ -338,6 +359,13 @@ pub struct Report {
     summary: String,
     /// Why `data_dir` can be replaced by whoever controls its parent, if it can.
     data_dir_replaceable: Option<String>,
+    /// Whether the directory the path shows is in the locked posture (owner, 0755, files
+    /// 0444), where the call looked.
+    posture_locked: Option<bool>,
+    /// The seal asked for, and what its check found.
+    seal: Option<(Vec<u8>, SealResult)>,
+    /// What the call could not do, said in words (a transition refused, say).
+    note: Option<String>,
 }
 
 impl Report {
@@ -359,9 +387,42 @@ impl Report {
             errno: 0,
             summary: String::new(),
             data_dir_replaceable: None,
+            posture_locked: None,
+            seal: None,
+            note: None,
         };
         report.summary = report.summarize(None);
         report
+    }
+
+    pub(crate) fn set_note(&mut self, note: &str) {
+        self.note = Some(note.to_string());
+        self.summary = self.summarize(None);
+    }
+
+    /// What the call could not do, in words, where there is something to say.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    pub(crate) fn set_posture(&mut self, locked: Option<bool>) {
+        self.posture_locked = locked;
+    }
+
+    pub(crate) fn set_seal(&mut self, name: &[u8], result: SealResult) {
+        self.seal = Some((name.to_vec(), result));
+        self.summary = self.summarize(None);
+    }
+
+    /// Whether the directory is in the locked posture ("shields up": the owner, 0755, its
+    /// regular files the owner's, 0444), where the call looked (`None` where it did not).
+    pub fn posture_locked(&self) -> Option<bool> {
+        self.posture_locked
+    }
+
+    /// The seal asked for and the result of its check (`None` where none was asked for).
+    pub fn seal(&self) -> Option<(&[u8], SealResult)> {
+        self.seal.as_ref().map(|(n, r)| (n.as_slice(), *r))
     }
 
     pub(crate) fn set_data_dir_replaceable(&mut self, why: Option<String>) {
@@ -519,6 +580,17 @@ impl Report {
                 layers.join("+")
             }
         );
+        if let Some((name, result)) = &self.seal {
+            line.push_str(&format!(
+                "; seal \"{}\": {}",
+                escape_bytes(name),
+                result.name()
+            ));
+        }
+        if let Some(note) = &self.note {
+            line.push_str("; ");
+            line.push_str(note);
+        }
         if self.data_dir_replaceable.is_some() && !self.layers.data_dir {
             line.push_str("; data_dir replaceable (its parent fails the safe-path rule)");
         }

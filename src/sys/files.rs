@@ -165,6 +165,25 @@ pub fn set_owner_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32) -> io::
     Ok(())
 }
 
+/// `fchown` and `fchmod` of what is given (`None`: left as it is).
+pub fn change_owner_mode(
+    fd: BorrowedFd<'_>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: Option<u32>,
+) -> io::Result<()> {
+    if uid.is_some() || gid.is_some() {
+        let (uid, gid) = (uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX));
+        // SAFETY: plain syscall on an open fd; -1 leaves that id as it is.
+        retry(|| unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
+    }
+    if let Some(mode) = mode {
+        // SAFETY: as above.
+        retry(|| unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
+    }
+    Ok(())
+}
+
 /// Whether anyone holds `fd`'s file open for writing (a writable descriptor, or a shared
 /// writable mapping, which keeps one): a read lease is refused (EAGAIN) exactly then. `None`
 /// where leases are not available (disabled, or a filesystem without them). `fd` must be

@@ -52,6 +52,13 @@ pub struct Call {
     pub require: Vec<String>,
     pub strategy: Strategy,
     pub pin_data_dir: bool,
+    /// A flat layout: `data` is not passed (C: NULL).
+    pub flat: bool,
+    pub allow_missing: bool,
+    pub seal: Option<String>,
+    pub reseal: bool,
+    pub lock_posture: bool,
+    pub hand_to: Option<nc_harden::HandTo>,
 }
 
 impl Call {
@@ -63,6 +70,12 @@ impl Call {
             require: vec![],
             strategy: Strategy::Auto,
             pin_data_dir: false,
+            flat: false,
+            allow_missing: false,
+            seal: None,
+            reseal: false,
+            lock_posture: false,
+            hand_to: None,
         }
     }
 
@@ -147,10 +160,23 @@ impl Face {
     pub fn call(self, op: Op, call: &Call) -> Outcome {
         match self {
             Face::Rust | Face::RustFallbacks => {
-                let mut builder = Policy::builder(&call.dir, &call.data)
-                    .owner(call.owner)
-                    .strategy(call.strategy)
-                    .pin_data_dir(call.pin_data_dir);
+                let mut builder = if call.flat {
+                    Policy::flat(&call.dir)
+                } else {
+                    Policy::builder(&call.dir, &call.data)
+                }
+                .owner(call.owner)
+                .strategy(call.strategy)
+                .pin_data_dir(call.pin_data_dir)
+                .allow_missing(call.allow_missing)
+                .reseal(call.reseal)
+                .lock_posture(call.lock_posture);
+                if let Some(seal) = &call.seal {
+                    builder = builder.seal(seal);
+                }
+                if let Some(hand_to) = call.hand_to {
+                    builder = builder.hand_to(hand_to);
+                }
                 if self == Face::RustFallbacks {
                     builder = builder
                         .resolution(Resolution::WalkOnly)
@@ -190,13 +216,20 @@ fn c_call(op: Op, call: &Call) -> Outcome {
         .collect();
     let mut required: Vec<*const libc::c_char> = names.iter().map(|n| n.as_ptr()).collect();
     required.push(ptr::null());
+    let seal = call
+        .seal
+        .as_ref()
+        .map(|s| CString::new(s.as_str()).unwrap());
+    let bit = |on: bool, bit: u32| if on { bit } else { 0 };
+    let leave = |v: Option<u32>| v.unwrap_or(capi::NC_LEAVE);
+    let hand = call.hand_to.unwrap_or_default();
     let opts = nc_options {
         size: std::mem::size_of::<nc_options>() as u32,
-        flags: if call.pin_data_dir {
-            capi::NC_FLAG_PIN_DATA_DIR
-        } else {
-            0
-        },
+        flags: bit(call.pin_data_dir, capi::NC_FLAG_PIN_DATA_DIR)
+            | bit(call.allow_missing, capi::NC_FLAG_ALLOW_MISSING)
+            | bit(call.reseal, capi::NC_FLAG_RESEAL)
+            | bit(call.lock_posture, capi::NC_FLAG_LOCK_POSTURE)
+            | bit(call.hand_to.is_some(), capi::NC_FLAG_HAND_TO),
         owner_uid: call.owner,
         strategy: call.strategy as u32,
         required: if call.require.is_empty() {
@@ -204,6 +237,11 @@ fn c_call(op: Op, call: &Call) -> Outcome {
         } else {
             required.as_ptr()
         },
+        seal: seal.as_ref().map_or(ptr::null(), |s| s.as_ptr()),
+        hand_to_uid: leave(hand.uid),
+        hand_to_gid: leave(hand.gid),
+        dir_mode: leave(hand.dir_mode),
+        file_mode: leave(hand.file_mode),
     };
     let f = match op {
         Op::Freeze => capi::nc_validate_and_freeze,
@@ -212,7 +250,12 @@ fn c_call(op: Op, call: &Call) -> Outcome {
     };
     let mut report: *mut nc_report = ptr::null_mut();
     // SAFETY: valid strings, options and out-pointer.
-    let status = unsafe { f(dir.as_ptr(), data.as_ptr(), &opts, &mut report) };
+    let data_ptr = if call.flat {
+        ptr::null()
+    } else {
+        data.as_ptr()
+    };
+    let status = unsafe { f(dir.as_ptr(), data_ptr, &opts, &mut report) };
     assert!(
         !report.is_null(),
         "a call with valid arguments always gives a report"

@@ -116,9 +116,11 @@ pub const CASES: &[BadCase] = &[
         expect: Status::BadArgument,
     },
     BadCase {
-        name: "null_data_dir",
+        // NULL data_dir is a flat layout (version 0.2): the links of the workload layout are
+        // then rejected, and nothing changes.
+        name: "null_data_dir_is_a_flat_layout",
         setup: |l| Ok(c_only(l, Tweak::NullDataDir)),
-        expect: Status::BadArgument,
+        expect: Status::Invalid,
     },
     BadCase {
         name: "empty_dir",
@@ -431,6 +433,11 @@ fn through_c(args: &Args) -> Result<Status, Failed> {
                 owner_uid: 0,
                 strategy: 0,
                 required: ptr::null(),
+                seal: ptr::null(),
+                hand_to_uid: capi::NC_LEAVE,
+                hand_to_gid: capi::NC_LEAVE,
+                dir_mode: capi::NC_LEAVE,
+                file_mode: capi::NC_LEAVE,
             },
             tail: [0; 8192],
         });
@@ -556,7 +563,12 @@ pub fn cli_usage_errors(area: &Path) -> TestResult {
         args
     };
     let cases: [Vec<&OsStr>; 7] = [
-        vec![OsStr::new("freeze"), OsStr::new("--dir"), dir],
+        vec![
+            OsStr::new("freeze"),
+            OsStr::new("--dir"),
+            dir,
+            OsStr::new("--reseal"),
+        ],
         with("freeze", &["--owner", "no-such-user-nc-harden"]),
         with("freeze", &["--owner", "4294967295"]),
         with("freeze", &["--owner", "-1"]),

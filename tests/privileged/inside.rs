@@ -333,7 +333,7 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
             .arg(&l.data)
             .args(extra)
             .arg("--json")
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
     };
@@ -353,7 +353,11 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
                 "round {round}: a freeze failed"
             );
             let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-            seen.push(json["attempts"].to_string());
+            seen.push(format!(
+                "{} {}",
+                json["attempts"],
+                String::from_utf8_lossy(&out.stderr)
+            ));
             if json["attempts"].as_array().is_some_and(|a| {
                 a.iter()
                     .any(|a| a["layer"] == "mount" && a["action"] == "already_frozen")
@@ -364,7 +368,12 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
         ensure!(
             already == 2,
             "round {round}: of three freezes at once, two see the first's mount ({already}): \
-             {seen:?}"
+             {seen:?}; mounts now: {:?}",
+            fs::read_to_string("/proc/thread-self/mountinfo")
+                .unwrap_or_default()
+                .lines()
+                .filter(|m| m.contains("concurrent"))
+                .collect::<Vec<_>>()
         );
         for child in verifies {
             let code = child.wait_with_output()?.status.code();

@@ -1,0 +1,249 @@
+//! Seals and postures: the SHA-256 of each pinned file checked against a `sha256sum`-format
+//! seal of the directory (or the seal written afresh), and the locked posture (owner, 0755,
+//! files 0444) that NemoClaw's "shields up" brings a directory to.
+
+use std::ffi::{CStr, CString};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use sha2::{Digest, Sha256};
+
+use super::renew::TEMP_PREFIX;
+use crate::error::Error;
+use crate::policy::seal::{self, SealLine, SEAL_MAX};
+use crate::policy::{FileKind, Meta, Reason};
+use crate::report::{escape_bytes, Action, Entry};
+use crate::sys::{self, Base, DirEntries};
+
+/// What the seal check found, for the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SealResult {
+    /// No seal was asked for.
+    None = 0,
+    Ok = 1,
+    Missing = 2,
+    Malformed = 3,
+    Mismatch = 4,
+}
+
+impl SealResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            SealResult::None => "none",
+            SealResult::Ok => "ok",
+            SealResult::Missing => "missing",
+            SealResult::Malformed => "malformed",
+            SealResult::Mismatch => "mismatch",
+        }
+    }
+}
+
+/// The locked posture of the contract: the owner, 0755 for the directory, 0444 for its files.
+pub const LOCKED_DIR_MODE: u32 = 0o755;
+pub const LOCKED_FILE_MODE: u32 = 0o444;
+
+fn open_file(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let fd = sys::openat(Base::Dir(dir), name, flags)?;
+    if sys::fstat(fd.as_fd())?.kind != FileKind::Regular {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(fd)
+}
+
+/// The bytes of an open regular file, from its start (pread: the offset is not moved).
+fn read_all(fd: BorrowedFd<'_>, cap: Option<usize>) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = sys::retry(|| unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                out.len() as libc::off_t,
+            )
+        })? as usize;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+        if cap.is_some_and(|cap| out.len() > cap) {
+            return Ok(out);
+        }
+    }
+}
+
+fn digest(fd: BorrowedFd<'_>) -> io::Result<[u8; 32]> {
+    Ok(Sha256::digest(read_all(fd, None)?).into())
+}
+
+fn name_of(bytes: &[u8]) -> CString {
+    CString::new(bytes).expect("entry names hold no NUL")
+}
+
+/// Checks the seal `name` against the pinned files of `shown` (the directory the path shows):
+/// each valid regular entry gets its SHA-256; the seal entry is rejected when missing
+/// (`seal_missing`) or malformed (`seal_malformed`: not a regular file, not `sha256sum`
+/// format, too large, or naming something that is not a regular file of the directory), a
+/// sealed file whose bytes differ is rejected (`seal_mismatch`).
+pub fn check(
+    shown: BorrowedFd<'_>,
+    name: &[u8],
+    entries: &mut Vec<Entry>,
+) -> Result<SealResult, Error> {
+    let failed = |what: &[u8], e| Error::io(format!("reading \"{}\"", escape_bytes(what)), e);
+    for entry in entries.iter_mut() {
+        if entry.kind == FileKind::Regular && !entry.is_rejected() && entry.name != b"." {
+            let fd = open_file(shown, &name_of(&entry.name)).map_err(|e| failed(&entry.name, e))?;
+            entry.sha256 = Some(digest(fd.as_fd()).map_err(|e| failed(&entry.name, e))?);
+        }
+    }
+    let mark = |entries: &mut Vec<Entry>, who: &[u8], reason: Reason| match entries
+        .iter_mut()
+        .find(|e| e.name == who && e.name != b".")
+    {
+        Some(entry) => {
+            entry.action = Action::Rejected;
+            entry.reason = reason;
+        }
+        None => entries.push(Entry::rejected(who, FileKind::Unknown, reason, 0)),
+    };
+    let Some(seal_entry) = entries.iter().find(|e| e.name == name) else {
+        mark(entries, name, Reason::SealMissing);
+        return Ok(SealResult::Missing);
+    };
+    if seal_entry.kind != FileKind::Regular {
+        mark(entries, name, Reason::SealMalformed);
+        return Ok(SealResult::Malformed);
+    }
+    let fd = open_file(shown, &name_of(name)).map_err(|e| failed(name, e))?;
+    let text = read_all(fd.as_fd(), Some(SEAL_MAX)).map_err(|e| failed(name, e))?;
+    let lines = match seal::parse(&text) {
+        Ok(lines) => lines,
+        Err(_) => {
+            mark(entries, name, Reason::SealMalformed);
+            return Ok(SealResult::Malformed);
+        }
+    };
+    let regular = |n: &[u8]| {
+        entries
+            .iter()
+            .find(|e| e.name == n && e.kind == FileKind::Regular && e.name != b".")
+            .and_then(|e| e.sha256)
+    };
+    if lines.iter().any(|l| regular(&l.name).is_none()) {
+        mark(entries, name, Reason::SealMalformed);
+        return Ok(SealResult::Malformed);
+    }
+    let differ: Vec<Vec<u8>> = lines
+        .iter()
+        .filter(|l| regular(&l.name) != Some(l.digest))
+        .map(|l| l.name.clone())
+        .collect();
+    for name in &differ {
+        mark(entries, name, Reason::SealMismatch);
+    }
+    Ok(if differ.is_empty() {
+        SealResult::Ok
+    } else {
+        SealResult::Mismatch
+    })
+}
+
+/// The regular files of `dir` other than `except`, by name.
+fn regular_names(dir: BorrowedFd<'_>, except: &[u8]) -> io::Result<Vec<CString>> {
+    let mut names = Vec::new();
+    let mut reader = DirEntries::new(dir);
+    reader.rewind()?;
+    while let Some(entry) = reader.next_entry()? {
+        let name = entry.name.to_bytes();
+        if name != except && !name.starts_with(TEMP_PREFIX) {
+            names.push(entry.name.to_owned());
+        }
+    }
+    names.retain(|n| sys::lstatat(dir, n).is_ok_and(|m| m.kind == FileKind::Regular));
+    Ok(names)
+}
+
+/// Writes the seal `name` of `dir` afresh (a fresh inode, renamed over the old by
+/// descriptor) from the current bytes of the files the old seal names, or of every other
+/// regular file where there is none (or it cannot be read as one). `Err(Reason)`: a named
+/// file is not a regular file of `dir`; nothing written. Owner and mode: `attrs`, else those
+/// of the old seal, else `fallback`.
+pub fn write(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    attrs: Option<(u32, u32, u32)>,
+    fallback: (u32, u32, u32),
+) -> Result<Result<(), Reason>, Error> {
+    let failed = |e| Error::io(format!("writing the seal \"{}\"", escape_bytes(name)), e);
+    let cname = name_of(name);
+    let old = open_file(dir, &cname).ok();
+    let old_meta = old.as_ref().and_then(|fd| sys::fstat(fd.as_fd()).ok());
+    let named: Option<Vec<Vec<u8>>> = old
+        .as_ref()
+        .and_then(|fd| read_all(fd.as_fd(), Some(SEAL_MAX)).ok())
+        .and_then(|text| seal::parse(&text).ok())
+        .map(|lines| lines.into_iter().map(|l| l.name).collect());
+    let names: Vec<Vec<u8>> = match named {
+        Some(names) => names,
+        None => regular_names(dir, name)
+            .map_err(failed)?
+            .into_iter()
+            .map(|n| n.into_bytes())
+            .collect(),
+    };
+    let mut lines = Vec::new();
+    for file in names {
+        let Ok(fd) = open_file(dir, &name_of(&file)) else {
+            return Ok(Err(Reason::SealMalformed));
+        };
+        lines.push(SealLine {
+            digest: digest(fd.as_fd()).map_err(failed)?,
+            name: file,
+        });
+    }
+    if lines.is_empty() {
+        return Ok(Err(Reason::SealMalformed));
+    }
+    let (uid, gid, mode) = attrs
+        .or(old_meta.map(|m: Meta| (m.uid, m.gid, m.mode)))
+        .unwrap_or(fallback);
+    let mut temp = TEMP_PREFIX.to_vec();
+    temp.extend_from_slice(format!("seal.{}", std::process::id()).as_bytes());
+    let temp = name_of(&temp);
+    let _ = sys::unlinkat(dir, &temp);
+    let fd = sys::create_exclusive(dir, &temp, 0o600).map_err(failed)?;
+    let written = (|| -> io::Result<()> {
+        let mut file = std::fs::File::from(fd.try_clone()?);
+        file.write_all(&seal::render(&lines))?;
+        sys::files::set_owner_mode(fd.as_fd(), uid, gid, mode)?;
+        file.sync_all()?;
+        super::killpoint::step();
+        sys::renameat(dir, &temp, &cname)
+    })();
+    if let Err(e) = written {
+        let _ = sys::unlinkat(dir, &temp);
+        return Err(failed(e));
+    }
+    super::killpoint::step();
+    Ok(Ok(()))
+}
+
+/// Whether `dir` (the one the path shows) and its regular files are in the locked posture.
+pub fn is_locked(dir: BorrowedFd<'_>, owner: u32) -> io::Result<bool> {
+    let meta = sys::fstat(dir)?;
+    if meta.uid != owner || meta.mode != LOCKED_DIR_MODE {
+        return Ok(false);
+    }
+    for name in regular_names(dir, b"")? {
+        let m = sys::lstatat(dir, &name)?;
+        if m.uid != owner || m.mode != LOCKED_FILE_MODE {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
