@@ -120,7 +120,7 @@ impl Layout {
             random_hex(32)?
         );
         write_file(&layout.dir.join("openclaw.json"), config.as_bytes(), 0o444)?;
-        let hash = sha256_line(&layout.dir.join("openclaw.json"))?;
+        let hash = sha256_line(&layout.dir, "openclaw.json")?;
         write_file(&layout.dir.join(".config-hash"), hash.as_bytes(), 0o444)?;
         if variant != Variant::A {
             write_file(
@@ -162,8 +162,12 @@ impl Layout {
     }
 }
 
-fn sha256_line(path: &Path) -> io::Result<String> {
-    let out = std::process::Command::new("sha256sum").arg(path).output()?;
+/// `cd dir && sha256sum name`, as NemoClaw writes its `.config-hash`.
+pub fn sha256_line(dir: &Path, name: &str) -> io::Result<String> {
+    let out = std::process::Command::new("sha256sum")
+        .arg(name)
+        .current_dir(dir)
+        .output()?;
     if !out.status.success() {
         return Err(io::Error::other("sha256sum failed"));
     }
@@ -428,5 +432,42 @@ pub fn check_from_outside(l: &Layout, required: &[&str]) -> Result<(), String> {
     {
         Some(missing) => Err(format!("{missing} is missing")),
         None => Ok(()),
+    }
+}
+
+/// Variant F of the workload: NemoClaw's flat configuration directory (no data directory),
+/// `root/.openclaw` with `openclaw.json` and its `.config-hash`, in the mutable default
+/// posture: sandbox:sandbox, 2770, both files 0660 (built as a plain user: that user's).
+#[derive(Clone, Debug)]
+pub struct Flat {
+    pub root: PathBuf,
+    pub dir: PathBuf,
+    /// The sandbox user: owner of the mutable posture.
+    pub sandbox: u32,
+}
+
+impl Flat {
+    pub fn build(root: &Path) -> io::Result<Flat> {
+        // SAFETY: geteuid cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        let sandbox = if euid == 0 { SANDBOX_UID } else { euid };
+        let flat = Flat {
+            root: root.to_path_buf(),
+            dir: root.join(".openclaw"),
+            sandbox,
+        };
+        fs::create_dir(&flat.dir)?;
+        let config = format!(
+            "{{\"gateway\":{{\"auth\":{{\"token\":\"{}\"}}}}}}\n",
+            random_hex(32)?
+        );
+        write_file(&flat.dir.join("openclaw.json"), config.as_bytes(), 0o660)?;
+        let hash = sha256_line(&flat.dir, "openclaw.json")?;
+        write_file(&flat.dir.join(".config-hash"), hash.as_bytes(), 0o660)?;
+        if euid == 0 {
+            chown_tree(&flat.dir, sandbox)?;
+        }
+        fs::set_permissions(&flat.dir, fs::Permissions::from_mode(0o2770))?;
+        Ok(flat)
     }
 }

@@ -17,4 +17,6 @@ pub use fs::{
     bind, bind_writable, immutable_flag, mount_over, mounts_at, unmount, FsKind, MountEntry,
     Scratch,
 };
-pub use layout::{check_from_outside, Case, Expect, Layout, Tamper, Variant, SANDBOX_UID};
+pub use layout::{
+    check_from_outside, sha256_line, Case, Expect, Flat, Layout, Tamper, Variant, SANDBOX_UID,
+};

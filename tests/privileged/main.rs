@@ -19,6 +19,7 @@ mod inside;
 mod matrix;
 mod race;
 mod redteam;
+mod shields;
 
 use std::fs;
 use std::io;
@@ -448,6 +449,41 @@ fn main() {
                     ),
                     kind,
                     Box::new(move |a| crash::walk(a, strategy, op, invalid)),
+                );
+            }
+        }
+    }
+    for kind in [FsKind::Ext4, FsKind::Xfs, FsKind::Btrfs, FsKind::Tmpfs] {
+        for face in Face::ALL {
+            let (fs, f) = (kind.name(), face.name());
+            for (who, (name, _, _, _)) in shields::WHO.iter().enumerate() {
+                add(
+                    format!("shields::{fs}::{f}::{name}::walkthrough"),
+                    kind,
+                    Box::new(move |a| shields::walkthrough(a, face, who)),
+                );
+            }
+            type ShieldTest = fn(&Path, Face) -> TestResult;
+            let cases: [(&str, ShieldTest); 4] = [
+                ("seal_cases", shields::seal_cases),
+                (
+                    "lock_with_a_flag_in_the_way",
+                    shields::lock_with_a_flag_in_the_way,
+                ),
+                (
+                    "flat_layout_refuses_links",
+                    shields::flat_layout_refuses_links,
+                ),
+                (
+                    "links_whose_data_entry_comes_later",
+                    shields::links_whose_data_entry_comes_later,
+                ),
+            ];
+            for (name, test) in cases {
+                add(
+                    format!("shields::{fs}::{f}::{name}"),
+                    kind,
+                    Box::new(move |a| test(a, face)),
                 );
             }
         }
