@@ -5,10 +5,11 @@
 use std::io;
 use std::path::Path;
 
-use nc_harden::{Policy, Report, Status};
+use nc_harden::{HandTo, Policy, Report, Status};
 use nc_harden_testkit::creds::{CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN};
 use nc_harden_testkit::{
-    immutable_flag, mounts_at, privilege, run_as, Creds, Layout, Scratch, Tamper, Variant, ATTACKS,
+    immutable_flag, mounts_at, privilege, run_as, Creds, Flat, Layout, Scratch, Tamper, Variant,
+    ATTACKS,
 };
 
 struct Demo {
@@ -220,6 +221,108 @@ fn story(demo: &mut Demo, root: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Shields up and down on NemoClaw's flat directory (variant F), as its config guard does
+/// them, in one process: lock the posture, reseal, pin; a write fails, `sha256sum -c` passes,
+/// a descriptor opened before changes nothing; shields down hands it back.
+fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let f = Flat::build(root)?;
+    let posture = |path: &Path| -> String {
+        std::fs::symlink_metadata(path)
+            .map(|m| format!("uid {} mode {:04o}", m.uid(), m.permissions().mode() & 0o7777))
+            .unwrap_or_else(|e| e.to_string())
+    };
+    let config = f.dir.join("openclaw.json");
+    demo.say(format!(
+        "built NemoClaw's flat directory {} in the mutable default: {}; openclaw.json {}",
+        f.dir.display(),
+        posture(&f.dir),
+        posture(&config)
+    ));
+    if privilege::missing().is_some() {
+        demo.detail("shields up needs root (the posture is root's); run the demo as root to see it");
+        return Ok(());
+    }
+    let held = run_as(Creds::User(f.sandbox), || {
+        std::fs::OpenOptions::new().read(true).write(true).open(&config)
+    })?;
+    demo.detail("the sandbox user opens openclaw.json for writing, before the shields go up");
+    let up = Policy::flat(&f.dir)
+        .seal(".config-hash")
+        .reseal(true)
+        .lock_posture(true)
+        .build()
+        .expect("the demo's own paths are valid");
+    let report = Report::from_result(nc_harden::Operation::Freeze, up.dir(), up.validate_and_freeze());
+    demo.report("shields up (--lock-posture --reseal --seal .config-hash)", &report, Status::Ok);
+    demo.detail(format!(
+        "the path now shows: the directory {}, openclaw.json {} (a fresh inode)",
+        posture(&f.dir),
+        posture(&config)
+    ));
+    let checked = std::process::Command::new("sha256sum")
+        .args(["-c", ".config-hash"])
+        .current_dir(&f.dir)
+        .output();
+    let passed = checked.as_ref().is_ok_and(|o| o.status.success());
+    demo.detail(format!(
+        "sha256sum -c .config-hash: {}",
+        if passed { "OK" } else { "FAILED" }
+    ));
+    demo.expect(passed, "sha256sum -c accepts the seal nc-harden wrote");
+    let before = std::fs::read(&config)?;
+    let mut held = held;
+    let _ = std::io::Write::write_all(&mut held, b"{\"evil\":1}");
+    let unchanged = std::fs::read(&config)? == before;
+    demo.detail(format!(
+        "a write through the descriptor opened before: the path {}",
+        if unchanged { "shows the same bytes" } else { "CHANGED" }
+    ));
+    demo.expect(unchanged, "a descriptor from before the shields changed the path");
+    let denied = run_as(Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]), || {
+        std::fs::write(&config, b"{}")
+    });
+    demo.detail(format!(
+        "root without CAP_LINUX_IMMUTABLE and CAP_SYS_ADMIN writes openclaw.json: {}",
+        match &denied {
+            Ok(()) => "it worked".to_string(),
+            Err(e) => format!("refused: {e}"),
+        }
+    ));
+    demo.expect(denied.is_err(), "the write went through");
+    let status = Policy::flat(&f.dir)
+        .seal(".config-hash")
+        .build()
+        .expect("valid");
+    let report = Report::from_result(nc_harden::Operation::Verify, status.dir(), status.verify());
+    demo.report("are the shields up? (verify --seal .config-hash)", &report, Status::Ok);
+    let down = Policy::flat(&f.dir)
+        .hand_to(HandTo {
+            uid: Some(f.sandbox),
+            gid: Some(f.sandbox),
+            dir_mode: Some(0o2770),
+            file_mode: Some(0o660),
+        })
+        .build()
+        .expect("valid");
+    let report = Report::from_result(nc_harden::Operation::Unfreeze, down.dir(), down.unfreeze());
+    demo.report(
+        "shields down (unfreeze --hand-to 998:998 --dir-mode 2770 --file-mode 0660)",
+        &report,
+        Status::Ok,
+    );
+    let wrote = run_as(Creds::User(f.sandbox), || std::fs::write(&config, b"{\"edited\":1}\n"));
+    demo.detail(format!(
+        "the sandbox user edits openclaw.json: {}",
+        match &wrote {
+            Ok(()) => "it works".to_string(),
+            Err(e) => format!("refused: {e}"),
+        }
+    ));
+    demo.expect(wrote.is_ok(), "after shields down the sandbox user could not write");
+    Ok(())
+}
+
 pub fn run() -> u8 {
     let mut demo = Demo {
         step: 0,
@@ -233,7 +336,15 @@ pub fn run() -> u8 {
         }
     }
     let result = Scratch::new("demo").and_then(|scratch| {
-        let outcome = story(&mut demo, scratch.path());
+        let links = scratch.path().join("links");
+        let flat = scratch.path().join("flat");
+        std::fs::create_dir(&links)?;
+        std::fs::create_dir(&flat)?;
+        let outcome = story(&mut demo, &links).and_then(|()| {
+            println!();
+            println!("NemoClaw's shields: the flat directory, its posture and its seal");
+            shields(&mut demo, &flat)
+        });
         let path = scratch.path().to_path_buf();
         drop(scratch);
         demo.say(format!("removed {} (flags cleared first)", path.display()));
