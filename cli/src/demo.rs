@@ -229,7 +229,13 @@ fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
     let f = Flat::build(root)?;
     let posture = |path: &Path| -> String {
         std::fs::symlink_metadata(path)
-            .map(|m| format!("uid {} mode {:04o}", m.uid(), m.permissions().mode() & 0o7777))
+            .map(|m| {
+                format!(
+                    "uid {} mode {:04o}",
+                    m.uid(),
+                    m.permissions().mode() & 0o7777
+                )
+            })
             .unwrap_or_else(|e| e.to_string())
     };
     let config = f.dir.join("openclaw.json");
@@ -240,11 +246,16 @@ fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
         posture(&config)
     ));
     if privilege::missing().is_some() {
-        demo.detail("shields up needs root (the posture is root's); run the demo as root to see it");
+        demo.detail(
+            "shields up needs root (the posture is root's); run the demo as root to see it",
+        );
         return Ok(());
     }
     let held = run_as(Creds::User(f.sandbox), || {
-        std::fs::OpenOptions::new().read(true).write(true).open(&config)
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&config)
     })?;
     demo.detail("the sandbox user opens openclaw.json for writing, before the shields go up");
     let up = Policy::flat(&f.dir)
@@ -253,8 +264,16 @@ fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
         .lock_posture(true)
         .build()
         .expect("the demo's own paths are valid");
-    let report = Report::from_result(nc_harden::Operation::Freeze, up.dir(), up.validate_and_freeze());
-    demo.report("shields up (--lock-posture --reseal --seal .config-hash)", &report, Status::Ok);
+    let report = Report::from_result(
+        nc_harden::Operation::Freeze,
+        up.dir(),
+        up.validate_and_freeze(),
+    );
+    demo.report(
+        "shields up (--lock-posture --reseal --seal .config-hash)",
+        &report,
+        Status::Ok,
+    );
     demo.detail(format!(
         "the path now shows: the directory {}, openclaw.json {} (a fresh inode)",
         posture(&f.dir),
@@ -276,12 +295,20 @@ fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
     let unchanged = std::fs::read(&config)? == before;
     demo.detail(format!(
         "a write through the descriptor opened before: the path {}",
-        if unchanged { "shows the same bytes" } else { "CHANGED" }
+        if unchanged {
+            "shows the same bytes"
+        } else {
+            "CHANGED"
+        }
     ));
-    demo.expect(unchanged, "a descriptor from before the shields changed the path");
-    let denied = run_as(Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]), || {
-        std::fs::write(&config, b"{}")
-    });
+    demo.expect(
+        unchanged,
+        "a descriptor from before the shields changed the path",
+    );
+    let denied = run_as(
+        Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
+        || std::fs::write(&config, b"{}"),
+    );
     demo.detail(format!(
         "root without CAP_LINUX_IMMUTABLE and CAP_SYS_ADMIN writes openclaw.json: {}",
         match &denied {
@@ -295,7 +322,11 @@ fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
         .build()
         .expect("valid");
     let report = Report::from_result(nc_harden::Operation::Verify, status.dir(), status.verify());
-    demo.report("are the shields up? (verify --seal .config-hash)", &report, Status::Ok);
+    demo.report(
+        "are the shields up? (verify --seal .config-hash)",
+        &report,
+        Status::Ok,
+    );
     let down = Policy::flat(&f.dir)
         .hand_to(HandTo {
             uid: Some(f.sandbox),
@@ -311,7 +342,9 @@ fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
         &report,
         Status::Ok,
     );
-    let wrote = run_as(Creds::User(f.sandbox), || std::fs::write(&config, b"{\"edited\":1}\n"));
+    let wrote = run_as(Creds::User(f.sandbox), || {
+        std::fs::write(&config, b"{\"edited\":1}\n")
+    });
     demo.detail(format!(
         "the sandbox user edits openclaw.json: {}",
         match &wrote {
@@ -319,7 +352,10 @@ fn shields(demo: &mut Demo, root: &Path) -> io::Result<()> {
             Err(e) => format!("refused: {e}"),
         }
     ));
-    demo.expect(wrote.is_ok(), "after shields down the sandbox user could not write");
+    demo.expect(
+        wrote.is_ok(),
+        "after shields down the sandbox user could not write",
+    );
     Ok(())
 }
 

@@ -221,7 +221,6 @@ pub fn write(
         let mut file = std::fs::File::from(fd.try_clone()?);
         file.write_all(&seal::render(&lines))?;
         sys::files::set_owner_mode(fd.as_fd(), uid, gid, mode)?;
-        file.sync_all()?;
         super::killpoint::step();
         sys::renameat(dir, &temp, &cname)
     })();
