@@ -54,6 +54,9 @@
 #   NC_HARDEN           the nc-harden command (default: nc-harden on PATH, else the one
 #                       installed beside this file, ../../bin/nc-harden)
 #   NC_HARDEN_STRICT=1  fail when nothing could be pinned, instead of warning and going on
+#   NC_HARDEN_ALLOW_MISSING=0
+#                       refuse a link whose DATA_DIR/<name> does not exist (yet), instead of
+#                       accepting and reporting it
 
 _nc_die_hint="refusing to start"
 
@@ -170,7 +173,8 @@ _nc_run() {
     _nc_uid="$(id -u)"
     set -- "$_nc_op" --dir "$_nc_dir" --json
     if [ -n "$_nc_data" ] && { [ -e "$_nc_data" ] || [ -L "$_nc_data" ]; }; then
-        set -- "$@" --data-dir "$_nc_data" --allow-missing
+        set -- "$@" --data-dir "$_nc_data"
+        [ "${NC_HARDEN_ALLOW_MISSING:-1}" = 0 ] || set -- "$@" --allow-missing
     fi
     if [ -n "${NC_HARDEN_OWNER:-}" ]; then
         set -- "$@" --owner "$NC_HARDEN_OWNER"
@@ -353,6 +357,30 @@ verify_config_integrity() {
                 ;;
         esac
         if ! (cd "$_nc_cdir" && sha256sum -c "$_nc_hash" --status 2>/dev/null); then
+            echo "[SECURITY] Config integrity check FAILED in ${_nc_cdir} — config may have been tampered with" >&2
+            return 1
+        fi
+        return 0
+    fi
+    # NemoClaw's images write the hash file with `sha256sum /sandbox/.openclaw/openclaw.json`:
+    # absolute paths, which nc-harden's seal does not take (it names files of DIR). Such a
+    # file is checked as NemoClaw checks it: the directory by nc-harden, then sha256sum -c
+    # in DIR, every line naming DIR/<name>.
+    if [ -f "$_nc_hash" ] && grep -q "^[0-9a-fA-F]\{64\} [ *]/" "$_nc_hash" 2>/dev/null; then
+        _nc_run verify "$_nc_cdir" "$(_nc_default_data_dir "$_nc_cdir")" ""
+        case "$_nc_rc" in
+            0 | 1 | 2 | 3 | 4) ;;
+            *)
+                _nc_explain
+                _nc_refuse verify
+                return 1
+                ;;
+        esac
+        if ! LC_ALL=C awk -v d="${_nc_cdir}/" '
+            { f = substr($0, 67); if (substr($0, 66, 1) != " " && substr($0, 66, 1) != "*") bad = 1
+              if (index(f, d) != 1 || index(substr(f, length(d) + 1), "/") || length(f) == length(d)) bad = 1 }
+            END { exit bad + (NR == 0) }' "$_nc_hash" ||
+            ! (cd "$_nc_cdir" && sha256sum -c "$_nc_hash" --status 2>/dev/null); then
             echo "[SECURITY] Config integrity check FAILED in ${_nc_cdir} — config may have been tampered with" >&2
             return 1
         fi
