@@ -41,6 +41,8 @@
 # entrypoint creates some (logs) after hardening. A directory whose data directory does not
 # exist is checked as a flat directory: regular files only, any symlink refused.
 #
+# docs/launcher.md says more (environments, messages, adding nc-harden to an image).
+#
 # Settings (environment):
 #   OPENCLAW_DIR        (default /sandbox/.openclaw)        for the *_openclaw_* functions
 #   OPENCLAW_DATA_DIR   (default /sandbox/.openclaw-data)
