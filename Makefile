@@ -1,6 +1,7 @@
 # Build and install nc-harden: the CLI with its manual pages and bash, zsh and fish
 # completions, the shared library with its soname links, the static library, the header and
-# a pkg-config file.
+# a pkg-config file; and, in share/nc-harden/, the shell launcher functions (launcher.sh) and
+# the Python ctypes helper (nc_harden.py).
 #
 #   make                                  # cargo build --release
 #   make install PREFIX=/usr DESTDIR=/tmp/stage
@@ -20,6 +21,7 @@ MAN1DIR     ?= $(DATADIR)/man/man1
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+NCSHAREDIR  ?= $(DATADIR)/nc-harden
 PROFILE     ?= release
 CARGO       ?= cargo
 TARGET_DIR  ?= target
@@ -40,7 +42,7 @@ ifeq ($(PROFILE),debug)
 CARGO_PROFILE :=
 endif
 
-.PHONY: all build install install-bin install-doc install-shared install-static install-dev uninstall
+.PHONY: all build install install-bin install-doc install-shared install-static install-dev install-share uninstall
 
 all: build
 
@@ -56,7 +58,7 @@ build:
 	$(CLI_OUT)/nc-harden completions zsh > $(DOC_OUT)/_nc-harden
 	$(CLI_OUT)/nc-harden completions fish > $(DOC_OUT)/nc-harden.fish
 
-install: install-bin install-doc install-shared install-static install-dev
+install: install-bin install-doc install-shared install-static install-dev install-share
 
 install-bin: build
 	install -d $(DESTDIR)$(BINDIR)
@@ -86,10 +88,18 @@ install-dev:
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@NATIVE_STATIC_LIBS@|$(NATIVE_STATIC_LIBS)|' \
 	    nc-harden.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/nc-harden.pc
 
+# Plain files, nothing to build: `. $(NCSHAREDIR)/launcher.sh` in an entrypoint.
+install-share:
+	install -d $(DESTDIR)$(NCSHAREDIR)
+	install -m 0644 examples/launcher.sh $(DESTDIR)$(NCSHAREDIR)/launcher.sh
+	install -m 0644 examples/nc_harden.py $(DESTDIR)$(NCSHAREDIR)/nc_harden.py
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nc-harden $(DESTDIR)$(LIBDIR)/libnc_harden.so* \
 	      $(DESTDIR)$(LIBDIR)/libnc_harden.a $(DESTDIR)$(INCLUDEDIR)/nc_harden.h \
 	      $(DESTDIR)$(PKGCONFIGDIR)/nc-harden.pc \
 	      $(DESTDIR)$(MAN1DIR)/nc-harden.1 $(DESTDIR)$(MAN1DIR)/nc-harden-*.1 \
 	      $(DESTDIR)$(BASHCOMPDIR)/nc-harden $(DESTDIR)$(ZSHCOMPDIR)/_nc-harden \
-	      $(DESTDIR)$(FISHCOMPDIR)/nc-harden.fish
+	      $(DESTDIR)$(FISHCOMPDIR)/nc-harden.fish \
+	      $(DESTDIR)$(NCSHAREDIR)/launcher.sh $(DESTDIR)$(NCSHAREDIR)/nc_harden.py
+	-rmdir $(DESTDIR)$(NCSHAREDIR)

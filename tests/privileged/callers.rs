@@ -1,7 +1,8 @@
 //! Every kind of caller, each the way its ecosystem uses a library: C programs linked
 //! statically (compiled as C11 and as C++), a program linked against the installed shared
-//! object, one that dlopens it, a Python ctypes helper, the installed CLI and the shell
-//! launcher's functions. Installation is `make install` into a scratch DESTDIR.
+//! object, one that dlopens it, a Python ctypes helper and the installed CLI (the shell
+//! launcher's functions are launcher.rs's). Installation is `make install` into a scratch
+//! DESTDIR.
 
 use super::*;
 use common::native::{build_libraries, native_static_libs, Failure};
@@ -331,81 +332,6 @@ pub fn cli_freeze(area: &Path) -> TestResult {
     ensure!(
         err.contains("[SECURITY] ") && err.contains("NC_NO_CAPABILITY") && err.contains("denied"),
         "the warning is still printed: {err}"
-    );
-    all_clear(&l)
-}
-
-fn launcher(
-    l: &Layout,
-    exe: &Path,
-    script: &str,
-    creds: Creds,
-    strict: bool,
-) -> Result<std::process::Output, Failure> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(". \"$LAUNCHER\"; {script}"))
-        .env("LAUNCHER", source("examples/launcher.sh"))
-        .env("OPENCLAW_DIR", &l.dir)
-        .env("OPENCLAW_DATA_DIR", &l.data)
-        .env("NC_HARDEN", exe)
-        .env("NC_HARDEN_STRICT", if strict { "1" } else { "0" });
-    Ok(command_as(&mut cmd, creds).output()?)
-}
-
-/// examples/launcher.sh, as the launcher calls it, on the workload layout.
-pub fn launcher_functions(area: &Path) -> TestResult {
-    let scratch = Scratch::new_in(area, "launcher")?;
-    let exe = installed_cli(&scratch)?;
-    let l = layout_in(&scratch)?;
-    let both = "validate_openclaw_symlinks && harden_openclaw_symlinks";
-    let out = launcher(&l, &exe, both, Creds::Full, true)?;
-    ensure!(
-        out.status.success(),
-        "launcher: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ensure!(
-        immutable_flag(&l.dir)?,
-        "harden_openclaw_symlinks did not pin"
-    );
-    ensure!(
-        launcher(&l, &exe, "validate_openclaw_symlinks", Creds::Full, true)?
-            .status
-            .success(),
-        "valid once frozen"
-    );
-    unfreeze(&exe, &l)?;
-
-    // Where the runtime withholds the capability: loud, tolerated by default, fatal if strict.
-    let nocap = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
-    let out = launcher(&l, &exe, "harden_openclaw_symlinks", nocap, false)?;
-    ensure!(out.status.success(), "degraded pin tolerated by default");
-    ensure!(
-        String::from_utf8_lossy(&out.stderr).contains("NC_NO_CAPABILITY"),
-        "and said"
-    );
-    let out = launcher(&l, &exe, "harden_openclaw_symlinks", nocap, true)?;
-    ensure!(
-        out.status.code() == Some(2),
-        "strict: exit {:?}",
-        out.status
-    );
-
-    // What the readlink -f loop let through is refused.
-    Tamper::TwoHopChain.apply(&l)?;
-    let out = launcher(&l, &exe, "validate_openclaw_symlinks", Creds::Full, false)?;
-    ensure!(
-        out.status.code() == Some(10),
-        "a chain is invalid: {:?}",
-        out.status
-    );
-    let out = launcher(&l, &exe, "harden_openclaw_symlinks", Creds::Full, false)?;
-    ensure!(
-        out.status.code() == Some(10),
-        "and is not frozen: {:?}",
-        out.status
     );
     all_clear(&l)
 }

@@ -16,6 +16,7 @@ mod engine;
 mod fallbacks;
 mod holds;
 mod inside;
+mod launcher;
 mod matrix;
 mod race;
 mod redteam;
@@ -598,7 +599,7 @@ fn main() {
         );
     }
     type AreaTest = fn(&Path) -> TestResult;
-    let callers: [(&str, AreaTest); 7] = [
+    let callers: [(&str, AreaTest); 6] = [
         ("demo_as_root_and_as_a_plain_user", callers::demo),
         (
             "installed_shared_object_via_pkg_config",
@@ -614,10 +615,12 @@ fn main() {
             "installed_cli_freeze_and_allow_degraded",
             callers::cli_freeze,
         ),
-        ("launcher_shell_functions", callers::launcher_functions),
     ];
     for (name, test) in callers {
         add(format!("callers::{name}"), FsKind::Disk, Box::new(test));
+    }
+    for (name, kind, test) in launcher::trials() {
+        add(name, kind, test);
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
