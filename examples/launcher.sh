@@ -364,30 +364,8 @@ verify_config_integrity() {
         fi
         return 0
     fi
-    # NemoClaw's images write the hash file with `sha256sum /sandbox/.openclaw/openclaw.json`:
-    # absolute paths, which nc-harden's seal does not take (it names files of DIR). Such a
-    # file is checked as NemoClaw checks it: the directory by nc-harden, then sha256sum -c
-    # in DIR, every line naming DIR/<name>.
-    if [ -f "$_nc_hash" ] && grep -q "^[0-9a-fA-F]\{64\} [ *]/" "$_nc_hash" 2>/dev/null; then
-        _nc_run verify "$_nc_cdir" "$(_nc_default_data_dir "$_nc_cdir")" ""
-        case "$_nc_rc" in
-            0 | 1 | 2 | 3 | 4) ;;
-            *)
-                _nc_explain
-                _nc_refuse verify
-                return 1
-                ;;
-        esac
-        if ! LC_ALL=C awk -v d="${_nc_cdir}/" '
-            { f = substr($0, 67); if (substr($0, 66, 1) != " " && substr($0, 66, 1) != "*") bad = 1
-              if (index(f, d) != 1 || index(substr(f, length(d) + 1), "/") || length(f) == length(d)) bad = 1 }
-            END { exit bad + (NR == 0) }' "$_nc_hash" ||
-            ! (cd "$_nc_cdir" && sha256sum -c "$_nc_hash" --status 2>/dev/null); then
-            echo "[SECURITY] Config integrity check FAILED in ${_nc_cdir} — config may have been tampered with" >&2
-            return 1
-        fi
-        return 0
-    fi
+    # The seal, on the bytes, by nc-harden: `sha256sum openclaw.json` in DIR and NemoClaw's
+    # images' `sha256sum /sandbox/.openclaw/openclaw.json` (DIR/<name>) are both taken.
     _nc_run verify "$_nc_cdir" "$(_nc_default_data_dir "$_nc_cdir")" "" "${_nc_hash##*/}"
     case "$_nc_rc" in
         0 | 1 | 2 | 3 | 4) return 0 ;;

@@ -288,7 +288,7 @@ impl Policy {
                 .lock_posture
                 .then_some((locked.uid, locked.gid, locked.mode));
             let fallback = (locked.uid, locked.gid, locked.mode);
-            if let Err(reason) = sealing::write(dir.as_fd(), seal, attrs, fallback)? {
+            if let Err(reason) = sealing::write(dir.as_fd(), &self.dir, seal, attrs, fallback)? {
                 let mut entries = entries;
                 match entries.iter_mut().find(|e| e.name == *seal) {
                     Some(e) => {
@@ -513,7 +513,7 @@ impl Policy {
         let shown_fd = shown.as_ref().map_or(dir.as_fd(), |r| r.as_fd());
         let mut sealed = None;
         if let (Some(seal), true) = (&self.seal, valid) {
-            match sealing::check(shown_fd, seal, &mut entries) {
+            match sealing::check(shown_fd, &self.dir, seal, &mut entries) {
                 Ok(result) => sealed = Some(result),
                 Err(e) => {
                     undo.rollback(dir.as_fd(), &self.dir)?;
@@ -744,7 +744,7 @@ impl Policy {
         let mut sealed = None;
         if let Some(seal) = &self.seal {
             if !entries.iter().any(Entry::is_rejected) {
-                sealed = Some(sealing::check(dir.as_fd(), seal, &mut entries)?);
+                sealed = Some(sealing::check(dir.as_fd(), &self.dir, seal, &mut entries)?);
             }
         }
         let status = if entries.iter().any(Entry::is_rejected) {

@@ -91,6 +91,7 @@ fn name_of(bytes: &[u8]) -> CString {
 /// sealed file whose bytes differ is rejected (`seal_mismatch`).
 pub fn check(
     shown: BorrowedFd<'_>,
+    path: &[u8],
     name: &[u8],
     entries: &mut Vec<Entry>,
 ) -> Result<SealResult, Error> {
@@ -121,7 +122,7 @@ pub fn check(
     }
     let fd = open_file(shown, &name_of(name)).map_err(|e| failed(name, e))?;
     let text = read_all(fd.as_fd(), Some(SEAL_MAX)).map_err(|e| failed(name, e))?;
-    let lines = match seal::parse(&text) {
+    let lines = match seal::parse(&text, path) {
         Ok(lines) => lines,
         Err(_) => {
             mark(entries, name, Reason::SealMalformed);
@@ -175,6 +176,7 @@ fn regular_names(dir: BorrowedFd<'_>, except: &[u8]) -> io::Result<Vec<CString>>
 /// of the old seal, else `fallback`.
 pub fn write(
     dir: BorrowedFd<'_>,
+    path: &[u8],
     name: &[u8],
     attrs: Option<(u32, u32, u32)>,
     fallback: (u32, u32, u32),
@@ -186,7 +188,7 @@ pub fn write(
     let named: Option<Vec<Vec<u8>>> = old
         .as_ref()
         .and_then(|fd| read_all(fd.as_fd(), Some(SEAL_MAX)).ok())
-        .and_then(|text| seal::parse(&text).ok())
+        .and_then(|text| seal::parse(&text, path).ok())
         .map(|lines| lines.into_iter().map(|l| l.name).collect());
     let names: Vec<Vec<u8>> = match named {
         Some(names) => names,

@@ -22,11 +22,14 @@ fn hex_digit(c: u8) -> Option<u8> {
     }
 }
 
-/// Parses a seal; `Err` says why it is malformed. Strict where `sha256sum -c` would only warn:
-/// every line must have the shape, no name twice, no name with `/` (or `.`, `..`, empty), no
-/// escaped names (a name with a newline or a backslash), at most `SEAL_MAX` bytes, and at
-/// least one line.
-pub fn parse(text: &[u8]) -> Result<Vec<SealLine>, &'static str> {
+/// Parses a seal of the directory `dir` (its absolute path); `Err` says why it is malformed.
+/// A name is a file of the directory: `openclaw.json`, as `cd dir && sha256sum openclaw.json`
+/// writes it, or `dir/openclaw.json`, as `sha256sum /sandbox/.openclaw/openclaw.json` does
+/// (NemoClaw's images write both); any other `/` is malformed. Strict where `sha256sum -c`
+/// would only warn: every line must have the shape, no name twice, no `.`, `..` or empty
+/// name, no escaped names (a newline or a backslash), at most `SEAL_MAX` bytes, and at least
+/// one line.
+pub fn parse(text: &[u8], dir: &[u8]) -> Result<Vec<SealLine>, &'static str> {
     if text.len() > SEAL_MAX {
         return Err("the seal is larger than 64 KiB");
     }
@@ -49,6 +52,11 @@ pub fn parse(text: &[u8]) -> Result<Vec<SealLine>, &'static str> {
             [b' ', b' ', name @ ..] | [b' ', b'*', name @ ..] => name,
             _ => return Err("a digest is not followed by two spaces (or ` *`) and a name"),
         };
+        let name = name
+            .strip_prefix(dir)
+            .and_then(|rest| rest.strip_prefix(b"/"))
+            .filter(|_| dir.starts_with(b"/"))
+            .unwrap_or(name);
         match name {
             b"" | b"." | b".." => return Err("a line names no file of the directory"),
             n if n.contains(&b'/') => {
@@ -101,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_sha256sum_line_parses_and_renders_back() {
-        let lines = parse(LINE).expect("valid");
+        let lines = parse(LINE, b"/sandbox/.openclaw").expect("valid");
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].name, b"openclaw.json");
         assert_eq!(
@@ -111,7 +119,7 @@ mod tests {
         assert_eq!(render(&lines), LINE);
         let binary = [&LINE[..65], b"*", &LINE[66..]].concat();
         assert_eq!(
-            parse(&binary).expect("binary mode")[0].name,
+            parse(&binary, b"/d").expect("binary mode")[0].name,
             b"openclaw.json"
         );
     }
@@ -131,7 +139,30 @@ mod tests {
             format!("{ok}\n"),
             "x".repeat(SEAL_MAX + 1),
         ] {
-            assert!(parse(bad.as_bytes()).is_err(), "{bad:?}");
+            assert!(
+                parse(bad.as_bytes(), b"/sandbox/.openclaw").is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_directorys_own_absolute_path_is_its_file() {
+        let ok = std::str::from_utf8(LINE).unwrap();
+        let absolute = ok.replacen("openclaw.json", "/sandbox/.openclaw/openclaw.json", 1);
+        let lines = parse(absolute.as_bytes(), b"/sandbox/.openclaw").expect("sha256sum /abs");
+        assert_eq!(lines[0].name, b"openclaw.json");
+        for other in [
+            "/sandbox/.openclaw/sub/openclaw.json",
+            "/sandbox/.openclaw2/openclaw.json",
+            "/etc/openclaw.json",
+            "sandbox/.openclaw/openclaw.json",
+        ] {
+            let line = ok.replacen("openclaw.json", other, 1);
+            assert!(
+                parse(line.as_bytes(), b"/sandbox/.openclaw").is_err(),
+                "{other}"
+            );
         }
     }
 
@@ -147,6 +178,6 @@ mod tests {
         };
         let text = render(&[a, b]);
         assert!(text.starts_with(&b"0202"[..]));
-        assert_eq!(parse(&text).expect("reparses").len(), 2);
+        assert_eq!(parse(&text, b"/d").expect("reparses").len(), 2);
     }
 }
