@@ -159,33 +159,25 @@ impl Policy {
             panic!("forced by the panic-test feature");
         }
         let _lock = self.lock(true)?;
-        let mut dir = self.resolve_dir()?;
+        let dir = self.resolve_dir()?;
         let data = self.resolve_data_dir(&dir)?;
-        let killed_before = self.begin("freeze")?;
-        // Shields up over a directory frozen by the mount layer: the posture and the seal
-        // change on the directory beneath, so nc-harden's own mount comes off first.
-        if self.transition_needed(dir.as_fd())? {
-            let reopen = || self.open_dir(Access::Read);
-            let legacy = mount::legacy_binds(self.mount_api);
-            if matches!(
-                mount::state(&self.dir, dir.as_fd(), legacy)?,
-                MountState::Ours { .. }
-            ) {
-                mount::unpin(&self.dir, &reopen, legacy)?;
-                dir = self.resolve_dir()?;
-            }
-        }
-        let result = self.freeze(&dir, &data, killed_before);
-        self.end();
-        result
+        self.freeze(&dir, &data)
     }
 
-    /// Whether a lock of the posture or a reseal has something to change.
+    /// Whether a lock of the posture or a reseal has something to change in `shown` (the
+    /// directory the path shows): a reseal where the seal already holds for the bytes shown
+    /// changes nothing, so a second "shields up" is a no-op, never a rewrite.
     fn transition_needed(&self, shown: BorrowedFd<'_>) -> Result<bool, Error> {
         let locked = || {
             sealing::is_locked(shown, self.owner).map_err(|e| Error::io("examining the posture", e))
         };
-        Ok(self.reseal || (self.lock_posture && !locked()?))
+        if self.lock_posture && !locked()? {
+            return Ok(true);
+        }
+        match (&self.seal, self.reseal) {
+            (Some(seal), true) => Ok(!sealing::holds(shown, &self.dir, seal)?),
+            _ => Ok(false),
+        }
     }
 
     /// Shields up: the locked posture (directory the owner's, 0755; files the owner's, 0444,
@@ -311,21 +303,33 @@ impl Policy {
         if !self.lock_posture {
             return Ok(Ok(Vec::new()));
         }
-        renew::renew_all(dir.as_fd(), self.owner, Some(locked))
-            .map(Ok)
-            .map_err(|e| Error::io("locking the files' posture", e))
+        if renew::copies_every_attribute() {
+            return renew::renew_all(dir.as_fd(), self.owner, Some(locked))
+                .map(Ok)
+                .map_err(|e| Error::io("locking the files' posture", e));
+        }
+        // Without CAP_SYS_ADMIN a copy would lose the trusted.* attributes it cannot see: the
+        // posture changes in place (the lease check after pinning still refuses a writer).
+        for entry in entries_of_kind(dir.as_fd(), FileKind::Regular)? {
+            let file = sys::openat(
+                sys::Base::Dir(dir.as_fd()),
+                &entry,
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+            )
+            .map_err(|e| Error::io("locking the files' posture", e))?;
+            let meta = sys::fstat(file.as_fd()).map_err(|e| Error::io("locking the files' posture", e))?;
+            if meta.kind == FileKind::Regular && meta.nlink == 1 {
+                sys::files::change_owner_mode(file.as_fd(), Some(locked.uid), Some(locked.gid), Some(locked.mode))
+                    .map_err(|e| Error::io("locking the files' posture", e))?;
+            }
+        }
+        Ok(Ok(Vec::new()))
     }
 
     /// The freeze itself: renew, pin the directory, judge (and copy, for the mount layer)
     /// every entry, attach the fresh directory, check from outside.
-    fn freeze(
-        &self,
-        dir: &OwnedFd,
-        data: &Option<DataDir>,
-        killed_before: bool,
-    ) -> Result<Report, Error> {
+    fn freeze(&self, dir: &OwnedFd, data: &Option<DataDir>) -> Result<Report, Error> {
         let mut undo = Undo::default();
-        undo.adopt = killed_before;
         let ours = match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))?
         {
             MountState::Covered => return Err(mount::covered(&self.dir)),
@@ -338,6 +342,17 @@ impl Policy {
             }
             MountState::Absent => false,
         };
+        // Over nc-harden's own mount, what lies beneath may have been changed since through a
+        // descriptor held from before: a transition made there would seal and pin those
+        // bytes. Only shields down (unfreeze) and up again may change the posture.
+        if ours && (self.lock_posture || self.reseal) && self.transition_needed(dir.as_fd())? {
+            return Err(Error::UnsafePath {
+                path: escape_bytes(&self.dir),
+                why: "pinned by nc-harden's read-only mount in another posture or seal; what lies \
+                      beneath is not to be trusted: unfreeze (shields down) first; nothing changed"
+                    .into(),
+            });
+        }
         let mut renewed = Vec::new();
         if self.lock_posture || self.reseal {
             match self.transition(dir, data)? {
@@ -353,10 +368,10 @@ impl Policy {
         let in_place = !ours && immutable::is_pinned(dir.as_fd()).ok().flatten() != Some(true);
         if in_place && renewed.is_empty() {
             let legacy_mount = legacy && self.strategy != Strategy::Immutable;
-            if may_flag || legacy_mount {
-                // A killed renewal's temporary files go first; a directory we may not write
-                // has none of ours.
-                let _ = renew::remove_leftovers(dir.as_fd());
+            // A killed renewal's temporary files go first; a directory we may not write has
+            // none of ours.
+            let _ = renew::remove_leftovers(dir.as_fd());
+            if (may_flag || legacy_mount) && renew::copies_every_attribute() {
                 match renew::renew_all(dir.as_fd(), self.owner, None) {
                     Ok(names) => renewed = names,
                     Err(e) if refused(&e) => {}
@@ -371,8 +386,7 @@ impl Policy {
                 .map_err(|e| Error::io("pinning the directory", e))?;
             killpoint::step();
             attempts.push(attempt(Layer::Immutable, outcome));
-            undo.directory = outcome.action == Action::Frozen
-                || (undo.adopt && outcome.action == Action::AlreadyFrozen);
+            undo.directory = outcome.action == Action::Frozen;
             layers.immutable = outcome.action.is_pinned();
         }
         let wants_mount = match self.strategy {
@@ -386,12 +400,6 @@ impl Policy {
         if wants_mount && ours {
             attempts.push(attempt(Layer::Mount, Outcome::new(Action::AlreadyFrozen)));
             layers.mount = true;
-            if undo.adopt {
-                undo.mount = Some(
-                    dir.try_clone()
-                        .map_err(|e| Error::io("keeping the mount", e))?,
-                );
-            }
         } else if wants_mount {
             let made = if legacy {
                 Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
@@ -632,9 +640,7 @@ impl Policy {
             }
         };
         attempts.push(attempt(Layer::DataDir, outcome));
-        if outcome.action == Action::Frozen
-            || (undo.adopt && outcome.action == Action::AlreadyFrozen)
-        {
+        if outcome.action == Action::Frozen {
             undo.data_dir = Some(
                 data.fd
                     .try_clone()
@@ -663,18 +669,6 @@ impl Policy {
     /// The lock that serializes the calls on this path (see `record::lock`).
     fn lock(&self, exclusive: bool) -> Result<Option<OwnedFd>, Error> {
         pin::lock(&self.dir, exclusive).map_err(|e| Error::io("taking nc-harden's lock", e))
-    }
-
-    /// Marks the call as under way; whether a call killed half-way left its mark.
-    fn begin(&self, what: &str) -> Result<bool, Error> {
-        Ok(pin::begin(&self.dir, what)
-            .map_err(|e| Error::io("marking the call in nc-harden's state", e))?
-            .unwrap_or(false))
-    }
-
-    fn end(&self) {
-        let _ = pin::end(&self.dir);
-        killpoint::step();
     }
 
     /// Read-only: NC_OK when valid and pinned (by either layer), NC_NOT_FROZEN when valid
@@ -771,10 +765,7 @@ impl Policy {
     pub fn unfreeze(&self) -> Result<Report, Error> {
         let _lock = self.lock(true)?;
         self.resolve_dir()?;
-        self.begin("unfreeze")?;
-        let result = self.thaw();
-        self.end();
-        result
+        self.thaw()
     }
 
     fn thaw(&self) -> Result<Report, Error> {
@@ -1073,6 +1064,17 @@ fn pinned_status(entries: &[Entry]) -> Status {
     } else {
         Status::Partial
     }
+}
+
+/// The names of the entries of `dir` that are of `kind` (by lstat).
+fn entries_of_kind(dir: BorrowedFd<'_>, kind: FileKind) -> Result<Vec<CString>, Error> {
+    let mut names = Vec::new();
+    for_each_entry(dir, |name, _| {
+        names.push(name.to_owned());
+        Ok(())
+    })?;
+    names.retain(|n| sys::lstatat(dir, n).is_ok_and(|m| m.kind == kind));
+    Ok(names)
 }
 
 /// A refusal to write the directory (not root, read-only): nothing of ours to renew there.

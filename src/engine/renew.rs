@@ -18,6 +18,13 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::policy::{self, FileKind, Meta, Reason};
 use crate::sys::{self, files, Base, DirEntries};
 
+/// Whether a copy can carry every extended attribute: `trusted.*` ones are listed only to a
+/// process with CAP_SYS_ADMIN. Without it there is no renewal (the lease check that follows
+/// the flag refuses a writer all the same) rather than a copy that silently lost some.
+pub fn copies_every_attribute() -> bool {
+    sys::has_effective_capability(sys::CAP_SYS_ADMIN)
+}
+
 /// The temporary names of renewals: `.nc-harden-new.<pid>.<n>`.
 pub const TEMP_PREFIX: &[u8] = b".nc-harden-new.";
 

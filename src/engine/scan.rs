@@ -31,9 +31,6 @@ pub enum Mode {
 /// The flags and the mount this call set, to be taken back if the layout turns out invalid.
 #[derive(Default)]
 pub struct Undo {
-    /// A call killed half-way left its mark: what is already pinned may be its work, and is
-    /// taken back as this call's own if the layout turns out invalid (a clean start's answer).
-    pub adopt: bool,
     pub directory: bool,
     /// The root of the read-only mount this call attached.
     pub mount: Option<OwnedFd>,
@@ -327,9 +324,7 @@ impl<'a> Scan<'a> {
             Mode::Freeze { flags: true } => {
                 let outcome =
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
-                if outcome.action == Action::Frozen
-                    || (self.undo.adopt && outcome.action == Action::AlreadyFrozen)
-                {
+                if outcome.action == Action::Frozen {
                     self.undo.files.push(name.to_owned());
                 }
                 super::killpoint::step();
@@ -401,9 +396,7 @@ impl<'a> Scan<'a> {
                     .links
                     .pin(self.dir, name)
                     .map_err(|e| io_on(name, "pinning", e))?;
-                if outcome.action == Action::Frozen
-                    || (self.undo.adopt && outcome.action == Action::AlreadyFrozen)
-                {
+                if outcome.action == Action::Frozen {
                     self.undo.links.push(name.to_owned());
                 }
                 super::killpoint::step();

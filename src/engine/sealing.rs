@@ -154,6 +154,28 @@ pub fn check(
     })
 }
 
+/// Whether the seal `name` of `shown` holds for the bytes shown: well formed, and every file
+/// it names a regular file of the directory with that digest.
+pub fn holds(shown: BorrowedFd<'_>, path: &[u8], name: &[u8]) -> Result<bool, Error> {
+    let failed = |e| Error::io(format!("reading the seal \"{}\"", escape_bytes(name)), e);
+    let Ok(fd) = open_file(shown, &name_of(name)) else {
+        return Ok(false);
+    };
+    let text = read_all(fd.as_fd(), Some(SEAL_MAX)).map_err(failed)?;
+    let Ok(lines) = seal::parse(&text, path) else {
+        return Ok(false);
+    };
+    for line in lines {
+        let Ok(file) = open_file(shown, &name_of(&line.name)) else {
+            return Ok(false);
+        };
+        if digest(file.as_fd()).map_err(failed)? != line.digest {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The regular files of `dir` other than `except`, by name.
 fn regular_names(dir: BorrowedFd<'_>, except: &[u8]) -> io::Result<Vec<CString>> {
     let mut names = Vec::new();

@@ -6,7 +6,7 @@ pub mod mount;
 pub(crate) mod mountinfo;
 mod record;
 
-pub use record::{begin, end, lock, STATE_DIR};
+pub use record::{lock, STATE_DIR};
 
 use std::io;
 

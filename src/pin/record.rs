@@ -21,6 +21,11 @@ use crate::sys::{self, Base};
 /// Where records live. `/run` is a tmpfs emptied at boot, as mounts are.
 pub const STATE_DIR: &str = "/run/nc-harden";
 
+/// How long a call waits for another on the same path. Root without capabilities can open
+/// the lock file too (DAC bypassed) and hold it: past this, the call gives up with EAGAIN
+/// (NC_IO_ERROR) rather than wait for ever.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Larger than any record; a bigger file is not one of ours.
 const RECORD_MAX: usize = 4096;
 
@@ -208,53 +213,8 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<OwnedFd>> {
             Err(e) => return Err(e),
         }
     };
-    sys::files::lock(fd.as_fd(), exclusive)?;
+    sys::files::lock(fd.as_fd(), exclusive, LOCK_WAIT)?;
     Ok(Some(fd))
-}
-
-/// Marks a call on `path` as under way (a journal of one line); returns whether a call that
-/// was killed left its mark (the caller holds the lock, so its writer is gone). `None`
-/// where no mark can be kept (not root).
-pub fn begin(path: &[u8], what: &str) -> io::Result<Option<bool>> {
-    let Ok(Some(dir)) = state_dir(true) else {
-        return Ok(None);
-    };
-    let name = named(path, ".intent");
-    let killed = match sys::lstatat(dir.as_fd(), &name) {
-        Ok(_) => true,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
-        Err(e) => return Err(e),
-    };
-    let temp = named(path, &format!(".intent.{}.tmp", std::process::id()));
-    let _ = sys::unlinkat(dir.as_fd(), &temp);
-    let fd = match sys::create_exclusive(dir.as_fd(), &temp, 0o644) {
-        Ok(fd) => fd,
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EACCES | libc::EPERM | libc::EROFS)
-            ) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(e),
-    };
-    let mut file = std::fs::File::from(fd);
-    file.write_all(format!("{what} {}\n", hex(path)).as_bytes())?;
-    file.sync_all()?;
-    sys::renameat(dir.as_fd(), &temp, &name)?;
-    Ok(Some(killed))
-}
-
-/// The call on `path` is over: its mark goes.
-pub fn end(path: &[u8]) -> io::Result<()> {
-    let Some(dir) = state_dir(false)? else {
-        return Ok(());
-    };
-    match sys::unlinkat(dir.as_fd(), &named(path, ".intent")) {
-        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// Removes the record of `path`; fine when there is none.

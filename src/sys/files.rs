@@ -218,23 +218,30 @@ pub fn has_writers(fd: BorrowedFd<'_>) -> io::Result<Option<bool>> {
     Ok(Some(true))
 }
 
-/// `flock(2)`, blocking: `exclusive` for the calls that change, shared for verify.
-pub fn lock(fd: BorrowedFd<'_>, exclusive: bool) -> io::Result<()> {
-    let how = if exclusive {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_SH
-    };
-    // SAFETY: plain syscall on an open fd.
-    retry(|| unsafe { libc::flock(fd.as_raw_fd(), how) })?;
-    Ok(())
+/// `flock(2)`: `exclusive` for the calls that change, shared for verify; waits at most
+/// `wait`, then EAGAIN.
+pub fn lock(fd: BorrowedFd<'_>, exclusive: bool, wait: std::time::Duration) -> io::Result<()> {
+    let how = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH } | libc::LOCK_NB;
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        // SAFETY: plain syscall on an open fd.
+        match retry(|| unsafe { libc::flock(fd.as_raw_fd(), how) }) {
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) && start.elapsed() < wait => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(20));
+            }
+            other => return other.map(drop),
+        }
+    }
 }
 
-/// Whether the kernel has fsopen (Linux 5.2): asked for a filesystem type that does not
-/// exist, it answers ENODEV (or EPERM without CAP_SYS_ADMIN), never ENOSYS.
+/// Whether the kernel has fsopen (Linux 5.2): asked with flags it does not know, it answers
+/// EINVAL (EPERM without CAP_SYS_ADMIN) before it looks at the name, never ENOSYS. (An
+/// unknown type name would make it ask modprobe for a module: milliseconds.)
 pub fn fsopen_available() -> bool {
-    // SAFETY: a NUL-terminated name; nothing is created for an unknown type.
-    let r = unsafe { libc::syscall(libc::SYS_fsopen, c"nc-harden-no-such-type".as_ptr(), 1) };
+    // SAFETY: a NUL-terminated name; refused on its flags before anything is created.
+    let r = unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), !0u32) };
     if r >= 0 {
         drop(owned(r));
         return true;
