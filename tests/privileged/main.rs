@@ -500,7 +500,12 @@ fn main() {
         FsKind::Ext4,
         Box::new(inside::concurrent_processes_serialize),
     );
-    let redteam2_cases: [(&str, FsKind, AreaTestR); 4] = [
+    let redteam2_cases: [(&str, FsKind, AreaTestR); 5] = [
+        (
+            "renewal_drops_attributes_it_cannot_list",
+            FsKind::Tmpfs,
+            redteam2::renewal_drops_attributes_it_cannot_list,
+        ),
         (
             "reseal_over_the_mount_unpins_on_an_invalid_beneath",
             FsKind::Tmpfs,

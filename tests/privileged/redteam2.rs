@@ -259,3 +259,52 @@ pub fn lock_held_by_root_without_caps_blocks_every_call(area: &Path) -> TestResu
     );
     Ok(())
 }
+
+/// Finding 5. A renewal copies "the same extended attributes", but only the ones the caller
+/// can list: a launcher with CAP_LINUX_IMMUTABLE and without CAP_SYS_ADMIN (the flag layer)
+/// cannot see trusted.* attributes, so the fresh inode silently lacks them; the call answers
+/// NC_OK, "renewed", and the old inode with its attributes is gone.
+pub fn renewal_drops_attributes_it_cannot_list(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "rt2-xattr")?;
+    let dir = scratch.path().join(".openclaw");
+    fs::create_dir(&dir)?;
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let config = dir.join("openclaw.json");
+    fs::write(&config, b"{}\n")?;
+    fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o444))?;
+    let path = CString::new(config.as_os_str().as_bytes()).expect("no NUL");
+    // SAFETY: NUL-terminated name and path, a readable value.
+    let set = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            c("trusted.label").as_ptr(),
+            b"v".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    ensure!(set == 0, "setxattr: {}", io::Error::last_os_error());
+    let mut call =
+        Call::new(&dir, &scratch.path().join("unused"), 0).with_strategy(Strategy::Immutable);
+    call.flat = true;
+    let out = run_as(Creds::RootWithout(&[CAP_SYS_ADMIN]), || {
+        Face::Rust.call(Op::Freeze, &call)
+    });
+    let mut buf = [0u8; 8];
+    // SAFETY: NUL-terminated name and path, a writable buffer.
+    let kept = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c("trusted.label").as_ptr(),
+            buf.as_mut_ptr().cast(),
+            8,
+        )
+    } == 1;
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    ensure!(
+        kept || out.status != Status::Ok,
+        "the freeze answered {} and renewed openclaw.json without its trusted.* attribute",
+        out.status.name()
+    );
+    Ok(())
+}
