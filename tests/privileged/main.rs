@@ -20,6 +20,7 @@ mod launcher;
 mod matrix;
 mod race;
 mod redteam;
+mod redteam2;
 mod shields;
 
 use std::fs;
@@ -499,6 +500,40 @@ fn main() {
         FsKind::Ext4,
         Box::new(inside::concurrent_processes_serialize),
     );
+    let redteam2_cases: [(&str, FsKind, AreaTestR); 5] = [
+        (
+            "renewal_drops_attributes_it_cannot_list",
+            FsKind::Tmpfs,
+            redteam2::renewal_drops_attributes_it_cannot_list,
+        ),
+        (
+            "reseal_over_the_mount_unpins_on_an_invalid_beneath",
+            FsKind::Tmpfs,
+            redteam2::reseal_over_the_mount_unpins_on_an_invalid_beneath,
+        ),
+        (
+            "reseal_over_the_mount_seals_bytes_written_beneath",
+            FsKind::Tmpfs,
+            redteam2::reseal_over_the_mount_seals_bytes_written_beneath,
+        ),
+        (
+            "planted_intent_makes_a_freeze_take_back_earlier_pins",
+            FsKind::Ext4,
+            redteam2::planted_intent_makes_a_freeze_take_back_earlier_pins,
+        ),
+        (
+            "lock_held_by_root_without_caps_blocks_every_call",
+            FsKind::Ext4,
+            redteam2::lock_held_by_root_without_caps_blocks_every_call,
+        ),
+    ];
+    for (name, kind, test) in redteam2_cases {
+        add(
+            format!("redteam2::{}::{name}", kind.name()),
+            kind,
+            Box::new(test),
+        );
+    }
     for (name, kind, test) in redteam_cases {
         add(
             format!("redteam::{}::{name}", kind.name()),
