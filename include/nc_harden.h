@@ -77,29 +77,6 @@
  */
 #define NC_POSTURE_UNLOCKED 2
 
-/*
- The locked posture of the contract: the owner, 0755 for the directory, 0444 for its files.
- */
-#define LOCKED_DIR_MODE 493
-
-#define LOCKED_FILE_MODE 292
-
-/*
- The longest entry name.
- */
-#define NAME_MAX 255
-
-/*
- The largest seal file read: a seal of every file of a configuration directory is a few
- hundred bytes; anything this large is not one.
- */
-#define SEAL_MAX (64 * 1024)
-
-/*
- `CAP_LINUX_IMMUTABLE`, for `has_effective_capability`.
- */
-#define CAP_LINUX_IMMUTABLE 9
-
 
 
 /*

@@ -303,27 +303,12 @@ impl Policy {
         if !self.lock_posture {
             return Ok(Ok(Vec::new()));
         }
-        if renew::copies_every_attribute() {
-            return renew::renew_all(dir.as_fd(), self.owner, Some(locked))
-                .map(Ok)
-                .map_err(|e| Error::io("locking the files' posture", e));
-        }
-        // Without CAP_SYS_ADMIN a copy would lose the trusted.* attributes it cannot see: the
-        // posture changes in place (the lease check after pinning still refuses a writer).
-        for entry in entries_of_kind(dir.as_fd(), FileKind::Regular)? {
-            let file = sys::openat(
-                sys::Base::Dir(dir.as_fd()),
-                &entry,
-                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
-            )
-            .map_err(|e| Error::io("locking the files' posture", e))?;
-            let meta = sys::fstat(file.as_fd()).map_err(|e| Error::io("locking the files' posture", e))?;
-            if meta.kind == FileKind::Regular && meta.nlink == 1 {
-                sys::files::change_owner_mode(file.as_fd(), Some(locked.uid), Some(locked.gid), Some(locked.mode))
-                    .map_err(|e| Error::io("locking the files' posture", e))?;
-            }
-        }
-        Ok(Ok(Vec::new()))
+        // The posture goes onto fresh inodes, as NemoClaw's guard does it, so that a writer
+        // of the mutable posture loses its hold. (Without CAP_SYS_ADMIN the trusted.*
+        // attributes, which it cannot list, are not carried over: the report says so.)
+        renew::renew_all(dir.as_fd(), self.owner, Some(locked))
+            .map(Ok)
+            .map_err(|e| Error::io("locking the files' posture", e))
     }
 
     /// The freeze itself: renew, pin the directory, judge (and copy, for the mount layer)
@@ -531,11 +516,19 @@ impl Policy {
         }
         let valid = !entries.iter().any(Entry::is_rejected);
         let posture = self.shields_posture(shown_fd);
+        let lost_attributes =
+            self.lock_posture && !renewed_in_place.is_empty() && !renew::copies_every_attribute();
         let finish = |mut report: Report| {
             if let (Some(seal), Some(result)) = (&self.seal, sealed) {
                 report.set_seal(seal, result);
             }
             report.set_posture(posture);
+            if lost_attributes {
+                report.set_note(
+                    "the files' trusted.* extended attributes, which only CAP_SYS_ADMIN lists, \
+                     were not carried to their fresh inodes",
+                );
+            }
             report
         };
         let directory = directory_outcome(&attempts);
@@ -668,7 +661,13 @@ impl Policy {
 
     /// The lock that serializes the calls on this path (see `record::lock`).
     fn lock(&self, exclusive: bool) -> Result<Option<OwnedFd>, Error> {
-        pin::lock(&self.dir, exclusive).map_err(|e| Error::io("taking nc-harden's lock", e))
+        pin::lock(&self.dir, exclusive).map_err(|e| {
+            Error::io(
+                "taking nc-harden's lock of this path (held past the wait by another call or \
+                 process)",
+                e,
+            )
+        })
     }
 
     /// Read-only: NC_OK when valid and pinned (by either layer), NC_NOT_FROZEN when valid
@@ -1064,17 +1063,6 @@ fn pinned_status(entries: &[Entry]) -> Status {
     } else {
         Status::Partial
     }
-}
-
-/// The names of the entries of `dir` that are of `kind` (by lstat).
-fn entries_of_kind(dir: BorrowedFd<'_>, kind: FileKind) -> Result<Vec<CString>, Error> {
-    let mut names = Vec::new();
-    for_each_entry(dir, |name, _| {
-        names.push(name.to_owned());
-        Ok(())
-    })?;
-    names.retain(|n| sys::lstatat(dir, n).is_ok_and(|m| m.kind == kind));
-    Ok(names)
 }
 
 /// A refusal to write the directory (not root, read-only): nothing of ours to renew there.

@@ -24,7 +24,7 @@ pub const STATE_DIR: &str = "/run/nc-harden";
 /// How long a call waits for another on the same path. Root without capabilities can open
 /// the lock file too (DAC bypassed) and hold it: past this, the call gives up with EAGAIN
 /// (NC_IO_ERROR) rather than wait for ever.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Larger than any record; a bigger file is not one of ours.
 const RECORD_MAX: usize = 4096;

@@ -221,7 +221,11 @@ pub fn has_writers(fd: BorrowedFd<'_>) -> io::Result<Option<bool>> {
 /// `flock(2)`: `exclusive` for the calls that change, shared for verify; waits at most
 /// `wait`, then EAGAIN.
 pub fn lock(fd: BorrowedFd<'_>, exclusive: bool, wait: std::time::Duration) -> io::Result<()> {
-    let how = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH } | libc::LOCK_NB;
+    let how = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    } | libc::LOCK_NB;
     let start = std::time::Instant::now();
     let mut pause = std::time::Duration::from_micros(200);
     loop {

@@ -357,9 +357,9 @@ pub fn file_setattr(dir: BorrowedFd<'_>, name: &CStr, attr: &FileAttr) -> io::Re
 }
 
 /// `CAP_LINUX_IMMUTABLE`, for `has_effective_capability`.
-pub const CAP_LINUX_IMMUTABLE: u32 = 9;
+pub(crate) const CAP_LINUX_IMMUTABLE: u32 = 9;
 /// `CAP_SYS_ADMIN`, for `has_effective_capability`.
-pub const CAP_SYS_ADMIN: u32 = 21;
+pub(crate) const CAP_SYS_ADMIN: u32 = 21;
 
 /// Whether the calling thread has `cap` in its effective set (capget(2)); false when the
 /// kernel will not say.
