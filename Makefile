@@ -49,8 +49,9 @@ all: build
 build:
 	$(CARGO) build --locked --workspace $(CARGO_PROFILE) --target-dir $(TARGET_DIR)
 	# The CLI again as a static-pie executable: it starts as fast as /bin/true and needs no
-	# particular libc in the container image. (Only the binary: the libraries stay as they are.)
-	$(CARGO) rustc --locked -p nc-harden-cli --bin nc-harden $(CARGO_PROFILE) --target $(HOST) --target-dir $(TARGET_DIR) -- -C target-feature=+crt-static
+	# particular libc in the container image, and no test code (the demo is left out). (Only the
+	# binary: the libraries stay as they are.)
+	$(CARGO) rustc --locked -p nc-harden-cli --bin nc-harden --no-default-features $(CARGO_PROFILE) --target $(HOST) --target-dir $(TARGET_DIR) -- -C target-feature=+crt-static
 	rm -rf $(DOC_OUT)
 	mkdir -p $(DOC_OUT)/man
 	$(CLI_OUT)/nc-harden man $(DOC_OUT)/man

@@ -1,6 +1,8 @@
 //! Errors that stop a call before there is a verdict on the entries. Every one maps to one
 //! status of the contract; a call that got as far as judging entries returns a `Report`.
 
+#![forbid(unsafe_code)]
+
 use std::io;
 
 use crate::report::Status;

@@ -34,7 +34,7 @@ pub use error::Error;
 pub use pin::mount::MountApi;
 pub use pin::STATE_DIR;
 pub use report::{
-    escape_bytes, Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status,
+    escape_bytes, Action, Entry, Found, Layer, LayerAttempt, Layers, Operation, Report, Status,
 };
 pub use walk::Resolution;
 

@@ -88,20 +88,14 @@ fn status_numbers_and_names_are_the_contracts() {
         assert_eq!(status.name(), name);
         assert_eq!(nc_status::from(status) as u32, code);
         // SAFETY: nc_status_name returns a static string.
-        assert_eq!(
-            unsafe { CStr::from_ptr(capi::nc_status_name(code)) }
-                .to_str()
-                .unwrap(),
-            name
-        );
+        let c_name = unsafe { CStr::from_ptr(capi::nc_status_name(code)) };
+        assert_eq!(c_name.to_str().unwrap(), name);
     }
     for unknown in [5, 9, 13, 22, 69, 71, u32::MAX] {
         assert!(Status::from_code(unknown).is_none());
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { CStr::from_ptr(capi::nc_status_name(unknown)) }.to_bytes(),
-            b"NC_UNKNOWN"
-        );
+        let c_name = unsafe { CStr::from_ptr(capi::nc_status_name(unknown)) };
+        assert_eq!(c_name.to_bytes(), b"NC_UNKNOWN");
     }
 }
 

@@ -1,7 +1,7 @@
-//! No panic crosses the C boundary: with the test-only `panic-test` feature, a freeze of a
+//! No panic crosses the C boundary: with the test-only `__panic-test` feature, a freeze of a
 //! directory named `nc-harden-panic-test` panics inside the engine; the C ABI must answer
 //! NC_INTERNAL with a report that says so, and the process must go on.
-//! Run: `cargo test -p nc-harden --features panic-test --test panic` (scripts/test does).
+//! Run: `cargo test -p nc-harden --features __panic-test --test panic` (scripts/test does).
 
 use std::ffi::{CStr, CString};
 use std::ptr;

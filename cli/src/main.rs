@@ -5,6 +5,7 @@
 //! Human lines go to stderr, prefixed `[SECURITY] `; `--json` prints the report to stdout.
 
 mod args;
+#[cfg(feature = "demo")]
 mod demo;
 mod generate;
 mod render;
@@ -324,7 +325,16 @@ fn main() -> ExitCode {
             });
             run(Operation::Unfreeze, &target, policy, output, false)
         }
+        #[cfg(feature = "demo")]
         Command::Demo => demo::run(),
+        #[cfg(not(feature = "demo"))]
+        Command::Demo => {
+            eprintln!(
+                "this nc-harden was built without its demo (the installed binary carries no test \
+                 code): run scripts/demo from the source tree"
+            );
+            USAGE_ERROR
+        }
     };
     ExitCode::from(code)
 }

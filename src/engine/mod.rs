@@ -1,6 +1,8 @@
 //! The three operations of the contract, built from the walk, the policy, the pinning layers
 //! and the report. The Rust API, the C ABI and the CLI all call these and nothing else.
 
+#![forbid(unsafe_code)]
+
 pub(crate) mod killpoint;
 mod renew;
 mod scan;
@@ -154,7 +156,7 @@ impl Policy {
     /// every flag and mount this call added is taken back and the report says NC_INVALID.
     /// Calls on the same path serialize; one that was killed half-way is converged on.
     pub fn validate_and_freeze(&self) -> Result<Report, Error> {
-        #[cfg(feature = "panic-test")]
+        #[cfg(feature = "__panic-test")]
         if self.dir.ends_with(b"/nc-harden-panic-test") {
             panic!("forced by the panic-test feature");
         }
@@ -1000,7 +1002,10 @@ impl Policy {
                 errno: dir_errno,
                 ..Entry::new(DIRECTORY_ENTRY, FileKind::Directory, dir_action)
             },
-            reason => Entry::rejected(DIRECTORY_ENTRY, FileKind::Directory, reason, 0),
+            reason => Entry {
+                found: Some(scan::found(&meta, self.owner)),
+                ..Entry::rejected(DIRECTORY_ENTRY, FileKind::Directory, reason, 0)
+            },
         }];
         let mut found = vec![false; self.required.len()];
         for_each_entry(scan.dir, |name, d_type| {

@@ -297,7 +297,10 @@ impl<'a> Scan<'a> {
                     errno: outcome.errno,
                     ..Entry::new(bytes, FileKind::Regular, outcome.action)
                 },
-                reason => Entry::rejected(bytes, FileKind::Regular, reason, 0),
+                reason => Entry {
+                    found: Some(found(&judged, self.owner)),
+                    ..Entry::rejected(bytes, FileKind::Regular, reason, 0)
+                },
             };
             entry.renewed = renewed;
             entry
@@ -490,16 +493,27 @@ impl<'a> Scan<'a> {
             _ => Outcome::new(Action::Checked),
         };
         super::killpoint::step();
-        // No flags on this filesystem: there is nothing to clear.
-        let action = if outcome.action == Action::Unsupported {
-            Action::Checked
+        // No flags on this filesystem (or on its symlinks): there is nothing to clear, and no
+        // error to report.
+        let (action, errno) = if outcome.action == Action::Unsupported {
+            (Action::Checked, 0)
         } else {
-            outcome.action
+            (outcome.action, outcome.errno)
         };
         Ok(Entry {
-            errno: outcome.errno,
+            errno,
             ..Entry::new(bytes, kind, action)
         })
+    }
+}
+
+/// What an owner, mode or link-count rejection found.
+pub fn found(meta: &Meta, owner: u32) -> crate::report::Found {
+    crate::report::Found {
+        uid: meta.uid,
+        required_uid: owner,
+        mode: meta.mode,
+        links: meta.nlink,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use sha2::{Digest, Sha256};
 
@@ -57,15 +57,7 @@ fn read_all(fd: BorrowedFd<'_>, cap: Option<usize>) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // SAFETY: `buf` is writable for its length.
-        let n = sys::retry(|| unsafe {
-            libc::pread(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                out.len() as libc::off_t,
-            )
-        })? as usize;
+        let n = sys::files::pread(fd, &mut buf, out.len() as u64)?;
         if n == 0 {
             return Ok(out);
         }

@@ -1,6 +1,8 @@
 //! Pinning layers. Each returns what it really did, as read back from the kernel: a flag that
 //! did not stick is not claimed.
 
+#![forbid(unsafe_code)]
+
 pub mod immutable;
 pub mod mount;
 pub(crate) mod mountinfo;

@@ -183,25 +183,18 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<OwnedFd>> {
     };
     let name = named(path, ".lock");
     let fd = if exclusive {
-        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: a NUL-terminated name; the mode is the variadic argument of O_CREAT.
-        let fd = unsafe {
-            libc::openat(
-                std::os::fd::AsRawFd::as_raw_fd(&dir),
-                name.as_ptr(),
-                flags,
-                0o644,
-            )
-        };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EACCES | libc::EPERM | libc::EROFS) => Ok(None),
-                _ => Err(e),
-            };
+        match sys::files::open_or_create(dir.as_fd(), &name, 0o644) {
+            Ok(fd) => fd,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EACCES | libc::EPERM | libc::EROFS)
+                ) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
         }
-        // SAFETY: a new fd owned by nobody else.
-        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
     } else {
         match sys::openat(
             Base::Dir(dir.as_fd()),

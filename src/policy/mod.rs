@@ -1,6 +1,8 @@
 //! The policy of the contract, as pure functions over plain data: no syscall here, so every
 //! rule is unit-tested on its own and the walk only gathers facts for it.
 
+#![forbid(unsafe_code)]
+
 mod paths;
 #[cfg(test)]
 mod properties;

@@ -43,6 +43,12 @@ fn entry(e: &Entry) -> Value {
     if let Some(expected) = &e.expected {
         put_bytes(&mut obj, "expected_target", expected);
     }
+    if let Some(f) = e.found {
+        obj.insert("owner_uid".into(), Value::from(f.uid));
+        obj.insert("required_owner_uid".into(), Value::from(f.required_uid));
+        obj.insert("mode".into(), Value::from(format!("{:04o}", f.mode)));
+        obj.insert("links".into(), Value::from(f.links));
+    }
     if e.data_entry_missing {
         obj.insert("data_entry_missing".into(), Value::from(true));
     }

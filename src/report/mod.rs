@@ -1,6 +1,8 @@
 //! What a call found and did, entry by entry, and the status that sums it up. The report is
 //! the only output of the engine: the C ABI and the CLI render it, never re-derive it.
 
+#![forbid(unsafe_code)]
+
 mod escape;
 mod json;
 
@@ -179,6 +181,14 @@ impl Layer {
         }
     }
 
+    /// The capability that applying (or removing) the layer needs.
+    pub fn capability(self) -> &'static str {
+        match self {
+            Layer::Immutable | Layer::DataDir => "CAP_LINUX_IMMUTABLE",
+            Layer::Mount => "CAP_SYS_ADMIN",
+        }
+    }
+
     /// Against whom the layer holds, and where it does not: what no call can check, said
     /// where a launcher can log it.
     pub fn condition(self) -> &'static str {
@@ -274,6 +284,18 @@ pub struct Entry {
     pub data_entry_missing: bool,
     /// A regular file's SHA-256, where a seal was checked or written.
     pub sha256: Option<[u8; 32]>,
+    /// What was found, where an owner, a mode or a link count is why it is rejected: the
+    /// owner uid found and the one required, the permission bits, the number of links.
+    pub found: Option<Found>,
+}
+
+/// The facts behind an owner, mode or link-count rejection, so that a line says what to fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub uid: u32,
+    pub required_uid: u32,
+    pub mode: u32,
+    pub links: u64,
 }
 
 impl Entry {
@@ -289,6 +311,7 @@ impl Entry {
             expected: None,
             data_entry_missing: false,
             sha256: None,
+            found: None,
         }
     }
 
@@ -329,6 +352,22 @@ impl Entry {
         }
         if self.data_entry_missing {
             line.push_str(" (its data entry does not exist yet: allowed)");
+        }
+        if let Some(f) = self.found {
+            match self.reason {
+                Reason::OwnerMismatch => line.push_str(&format!(
+                    " (owner uid {}, must be {})",
+                    f.uid, f.required_uid
+                )),
+                Reason::WritableByOthers => line.push_str(&format!(
+                    " (mode {:04o}: no write bit for group or others, e.g. chmod go-w)",
+                    f.mode
+                )),
+                Reason::HardLinked => {
+                    line.push_str(&format!(" ({} links: one name only)", f.links))
+                }
+                _ => {}
+            }
         }
         if self.errno != 0 {
             line.push_str(&format!(" [{}]", errno_text(self.errno)));
@@ -550,8 +589,21 @@ impl Report {
             .next()
             .filter(|_| self.status == Status::Invalid)
         {
+            let after = match self.operation {
+                Operation::Verify if self.layers.any() => format!(
+                    "verify changes nothing: the directory stays pinned ({})",
+                    self.layers.names().join("+")
+                ),
+                Operation::Verify => "verify changes nothing: the directory is not pinned".into(),
+                _ if self.layers.any() => format!(
+                    "nothing this call added is left; pinned from before: {}",
+                    self.layers.names().join("+")
+                ),
+                _ => "nothing left changed".into(),
+            };
             return format!(
-                "{head}: {} of {} entries break the policy (first \"{}\": {}); nothing left changed",
+                "{head}: {} of {} records (the directory and its entries) break the policy \
+                 (first \"{}\": {}); {after}",
                 self.rejected().count(),
                 self.entries.len(),
                 escape_bytes(&first.name),
@@ -571,7 +623,7 @@ impl Report {
             .collect();
         let layers = self.layers.names();
         let mut line = format!(
-            "{head}: {} entries ({}); layers: {}",
+            "{head}: {} records, the directory and its entries ({}); layers: {}",
             self.entries.len(),
             counts.join(", "),
             if layers.is_empty() {
@@ -599,6 +651,9 @@ impl Report {
             line.push_str(&format!("; {}: {}", a.layer.name(), a.action.phrase()));
             if a.errno != 0 {
                 line.push_str(&format!(" ({})", errno_text(a.errno)));
+            }
+            if a.action == Action::Denied {
+                line.push_str(&format!(", needs {}", a.layer.capability()));
             }
         }
         line

@@ -165,6 +165,37 @@ pub fn set_owner_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32) -> io::
     Ok(())
 }
 
+/// `pread(2)` into `buf` at `offset`; returns the bytes read, 0 at the end.
+pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    let n = retry(|| unsafe {
+        libc::pread(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            offset as libc::off_t,
+        )
+    })?;
+    Ok(n as usize)
+}
+
+/// `openat(2)` with `O_RDWR | O_CREAT | O_NOFOLLOW` and `mode`: the file, new or not.
+pub fn open_or_create(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated name; the mode is the variadic argument of O_CREAT.
+    let fd = retry(|| unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode) })?;
+    Ok(owned(fd as libc::c_long))
+}
+
+/// Kills this process with SIGKILL (the test-only kill points).
+#[cfg(feature = "__kill-points")]
+pub fn kill_self() {
+    // SAFETY: raising a signal at ourselves.
+    unsafe {
+        libc::raise(libc::SIGKILL);
+    }
+}
+
 /// `fchown` and `fchmod` of what is given (`None`: left as it is).
 pub fn change_owner_mode(
     fd: BorrowedFd<'_>,

@@ -4,6 +4,8 @@
 //! component at a time with O_PATH|O_NOFOLLOW|O_DIRECTORY from the fd of the one before, so
 //! nothing is ever resolved twice by path.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

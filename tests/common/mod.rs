@@ -249,12 +249,12 @@ fn c_call(op: Op, call: &Call) -> Outcome {
         Op::Unfreeze => capi::nc_unfreeze,
     };
     let mut report: *mut nc_report = ptr::null_mut();
-    // SAFETY: valid strings, options and out-pointer.
     let data_ptr = if call.flat {
         ptr::null()
     } else {
         data.as_ptr()
     };
+    // SAFETY: valid strings (or NULL for a flat layout), options and out-pointer.
     let status = unsafe { f(dir.as_ptr(), data_ptr, &opts, &mut report) };
     assert!(
         !report.is_null(),

@@ -260,6 +260,19 @@ fn unfreeze(exe: &Path, l: &Layout) -> TestResult {
 pub fn cli_freeze(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "cli")?;
     let exe = installed_cli(&scratch)?;
+    // The installed binary carries no test code: no test kit in it, and no demo.
+    let bytes = fs::read(&exe)?;
+    ensure!(
+        !bytes.windows(17).any(|w| w == b"nc_harden_testkit"),
+        "the installed CLI links the test kit"
+    );
+    let demo = Command::new(&exe).arg("demo").output()?;
+    ensure!(
+        demo.status.code() == Some(64)
+            && String::from_utf8_lossy(&demo.stderr).contains("without its demo"),
+        "the installed CLI has no demo: {:?}",
+        demo.status
+    );
     let l = layout_in(&scratch)?;
     let out = cli(
         &exe,
