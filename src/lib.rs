@@ -16,7 +16,8 @@
 //!
 //! The layout of the source follows the architecture: `policy` (pure rules), `walk` (safe
 //! resolution), `pin` (the layers), `report`, `engine` (the operations), `sys` (the only raw
-//! syscalls) and `capi` (the C ABI). The contract is in `shared/design/contract.md`.
+//! syscalls) and `capi` (the C ABI). The contract is `docs/contract.md`; the way a call goes
+//! through these, `docs/architecture.md`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
