@@ -5,9 +5,10 @@
 
 use std::io;
 
-use crate::report::Status;
+use crate::status::Status;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// NULL, empty, relative, not normalized, too long, overlapping, bad options.
     #[error("bad argument: {0}")]
@@ -54,5 +55,17 @@ impl Error {
             what: what.into(),
             source,
         }
+    }
+}
+
+/// `.context("opening X")` on an `io::Result`: the one way an OS error becomes the crate's
+/// `Error::Io`, with what was being done.
+pub(crate) trait Context<T> {
+    fn context(self, what: &str) -> Result<T, Error>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn context(self, what: &str) -> Result<T, Error> {
+        self.map_err(|e| Error::io(what, e))
     }
 }

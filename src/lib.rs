@@ -14,8 +14,9 @@
 //! # Ok::<(), nc_harden::Error>(())
 //! ```
 //!
-//! The layout of the source follows the architecture: `policy` (pure rules), `walk` (safe
-//! resolution), `pin` (the layers), `report`, `engine` (the operations), `sys` (the only raw
+//! The layout of the source follows the architecture: `inode` (what the kernel says of an
+//! inode), `rules` (pure rules over it), `walk` (safe resolution), `pin` (the layers), `status`
+//! and `report`, `engine` (the operations), `sys` (the only raw
 //! syscalls) and `capi` (the C ABI). The contract is `docs/contract.md`; the way a call goes
 //! through these, `docs/architecture.md`.
 
@@ -24,19 +25,22 @@
 pub mod capi;
 mod engine;
 mod error;
+mod escape;
+mod inode;
 mod pin;
-pub mod policy;
 mod report;
+pub mod rules;
+mod status;
 mod sys;
 mod walk;
 
 pub use engine::{HandTo, Policy, PolicyBuilder, SealResult, Strategy};
 pub use error::Error;
+pub use escape::escape_bytes;
+pub use inode::{FileKind, Meta, Mount};
 pub use pin::mount::MountApi;
 pub use pin::STATE_DIR;
-pub use report::{
-    escape_bytes, Action, Entry, Found, Layer, LayerAttempt, Layers, Operation, Report, Status,
-};
+pub use report::{Action, Entry, Found, Layer, LayerAttempt, Layers, Operation, Report, Status};
 pub use walk::Resolution;
 
 /// The library's version, as `nc_version()` returns it.

@@ -83,6 +83,10 @@ fn status_numbers_and_names_are_the_contracts() {
         (21, "NC_IO_ERROR"),
         (70, "NC_INTERNAL"),
     ];
+    // The list the CLI's help and the documentation derive from is the contract's, in order.
+    let listed: Vec<u32> = Status::all().iter().map(|s| s.code()).collect();
+    let contract: Vec<u32> = table.iter().map(|(code, _)| *code).collect();
+    assert_eq!(listed, contract);
     for (code, name) in table {
         let status = Status::from_code(code).expect("known code");
         assert_eq!(status.name(), name);

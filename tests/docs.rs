@@ -1,7 +1,7 @@
 //! `docs/contract.md` travels with the code: its tables of statuses, reasons and actions are
 //! checked here against the code, number by number and name by name, both ways.
 
-use nc_harden::policy::Reason;
+use nc_harden::rules::Reason;
 use nc_harden::{Action, Status};
 
 /// The rows `| code | name ... |` of the table under `heading`.

@@ -15,20 +15,31 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum, ValueHint};
-use nc_harden::{HandTo, Operation, Policy, PolicyBuilder, Report, Strategy};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueHint};
+use nc_harden::{HandTo, Operation, Policy, PolicyBuilder, Report, Status, Strategy};
 
 /// EX_USAGE: the contract's "the CLI adds 64 for a usage error of its own".
 pub const USAGE_ERROR: u8 = 64;
+
+/// "Exit status: 0 NC_OK, 1 NC_PARTIAL, ...", from the library's own list of statuses.
+fn exit_status_help() -> String {
+    let statuses: Vec<String> = Status::all()
+        .iter()
+        .map(|s| format!("{} {}", s.code(), s.name()))
+        .collect();
+    format!(
+        "Exit status: {}, {USAGE_ERROR} usage error.",
+        statuses.join(", ")
+    )
+}
 
 #[derive(Parser)]
 #[command(
     name = "nc-harden",
     version,
     about = "Validate a directory of symlinks against its data directory, then pin it so it cannot change.",
-    after_help = "Exit status: 0 NC_OK, 1 NC_PARTIAL, 2 NC_NO_CAPABILITY, 3 NC_UNSUPPORTED, 4 NC_NOT_FROZEN, \
-                  10 NC_INVALID, 11 NC_UNSAFE_PATH, 12 NC_NOT_FOUND, 20 NC_BAD_ARGUMENT, 21 NC_IO_ERROR, \
-                  70 NC_INTERNAL, 64 usage error."
+    after_help = exit_status_help()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,8 +55,8 @@ enum Command {
         #[command(flatten)]
         rules: Rules,
         /// Pinning layers.
-        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
-        strategy: StrategyArg,
+        #[arg(long, value_parser = strategy_parser(), default_value = "auto")]
+        strategy: Strategy,
         /// Shields up: bring DIR (the owner's, 0755) and its regular files (the owner's,
         /// 0444, on fresh inodes) to the locked posture before pinning.
         #[arg(long)]
@@ -190,23 +201,10 @@ struct Output {
     json: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum StrategyArg {
-    Auto,
-    Immutable,
-    Mount,
-    Both,
-}
-
-impl From<StrategyArg> for Strategy {
-    fn from(s: StrategyArg) -> Self {
-        match s {
-            StrategyArg::Auto => Strategy::Auto,
-            StrategyArg::Immutable => Strategy::Immutable,
-            StrategyArg::Mount => Strategy::Mount,
-            StrategyArg::Both => Strategy::Both,
-        }
-    }
+/// `--strategy`: the names are the library's own (`Strategy::name`).
+fn strategy_parser() -> impl TypedValueParser<Value = Strategy> {
+    PossibleValuesParser::new(Strategy::all().map(Strategy::name))
+        .map(|name| Strategy::from_name(&name).unwrap_or_default())
 }
 
 /// The policy of one call, from whichever subcommand's arguments.
@@ -286,7 +284,7 @@ fn main() -> ExitCode {
         } => {
             let target = target.target();
             let policy = policy(&target, Some(rules), |b| {
-                b.strategy((*strategy).into())
+                b.strategy(*strategy)
                     .lock_posture(*lock_posture)
                     .reseal(*reseal)
             });

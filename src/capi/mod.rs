@@ -10,8 +10,9 @@ use std::ptr;
 
 use boundary::{arg_or, ffi_boundary};
 
-use crate::policy::{FileKind, Reason};
+use crate::inode::FileKind;
 use crate::report::{Action, Operation, Report, Status};
+use crate::rules::Reason;
 use crate::{Error, Policy, Strategy};
 
 /// Return value of every call, and the exit code of the CLI. Never renumbered.
@@ -670,8 +671,11 @@ pub unsafe extern "C" fn nc_report_json(r: *const nc_report) -> *mut c_char {
 #[no_mangle]
 pub unsafe extern "C" fn nc_report_free(r: *mut nc_report) {
     if !r.is_null() {
-        // SAFETY: `r` came from Box::into_raw in `run` and is freed once (caller promise).
-        let _ = ffi_boundary!(None, { Some(unsafe { Box::from_raw(r) }) });
+        // The drop runs inside the boundary: a panic in a destructor does not reach C.
+        ffi_boundary!((), {
+            // SAFETY: `r` came from Box::into_raw in `run` and is freed once (caller promise).
+            drop(unsafe { Box::from_raw(r) })
+        })
     }
 }
 
@@ -682,8 +686,11 @@ pub unsafe extern "C" fn nc_report_free(r: *mut nc_report) {
 #[no_mangle]
 pub unsafe extern "C" fn nc_string_free(s: *mut c_char) {
     if !s.is_null() {
-        // SAFETY: `s` came from CString::into_raw and is freed once (caller promise).
-        let _ = ffi_boundary!(None, { Some(unsafe { CString::from_raw(s) }) });
+        // The drop runs inside the boundary, as above.
+        ffi_boundary!((), {
+            // SAFETY: `s` came from CString::into_raw and is freed once (caller promise).
+            drop(unsafe { CString::from_raw(s) })
+        })
     }
 }
 

@@ -15,14 +15,15 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::error::Error;
+use crate::error::{Context, Error};
+use crate::escape::escape_bytes;
+use crate::inode::FileKind;
 use crate::pin::mount::MountState;
 use crate::pin::{self, immutable, mount, MountApi, Outcome};
-use crate::policy::{self, FileKind, Reason};
 use crate::report::{
-    escape_bytes, Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status,
-    DIRECTORY_ENTRY,
+    Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status, DIRECTORY_ENTRY,
 };
+use crate::rules::{self, Reason};
 use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
 use scan::{Mode, Scan, Undo};
@@ -44,15 +45,23 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub fn from_code(code: u32) -> Option<Strategy> {
+    /// Every strategy, in the order of their numbers: what the CLI offers and the C ABI takes.
+    pub const fn all() -> [Strategy; 4] {
         [
             Strategy::Auto,
             Strategy::Immutable,
             Strategy::Mount,
             Strategy::Both,
         ]
-        .into_iter()
-        .find(|s| *s as u32 == code)
+    }
+
+    pub fn from_code(code: u32) -> Option<Strategy> {
+        Strategy::all().into_iter().find(|s| *s as u32 == code)
+    }
+
+    /// The strategy of a CLI name (`"auto"`, ...).
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        Strategy::all().into_iter().find(|s| s.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -170,9 +179,7 @@ impl Policy {
     /// directory the path shows): a reseal where the seal already holds for the bytes shown
     /// changes nothing, so a second "shields up" is a no-op, never a rewrite.
     fn transition_needed(&self, shown: BorrowedFd<'_>) -> Result<bool, Error> {
-        let locked = || {
-            sealing::is_locked(shown, self.owner).map_err(|e| Error::io("examining the posture", e))
-        };
+        let locked = || sealing::is_locked(shown, self.owner).context("examining the posture");
         if self.lock_posture && !locked()? {
             return Ok(true);
         }
@@ -226,7 +233,7 @@ impl Policy {
                 &name,
                 libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
             )
-            .map_err(|e| Error::io("examining a file", e))?;
+            .context("examining a file")?;
             if immutable::is_pinned(file.as_fd()).ok().flatten() == Some(true) {
                 flagged.push(Some((name, file)));
             }
@@ -256,8 +263,7 @@ impl Policy {
                 })?;
             }
             if flagged.iter().any(Option::is_none) {
-                immutable::unpin_inode(dir.as_fd())
-                    .map_err(|e| Error::io("unpinning the directory", e))?;
+                immutable::unpin_inode(dir.as_fd()).context("unpinning the directory")?;
             }
             killpoint::step();
         }
@@ -274,7 +280,7 @@ impl Policy {
                 self.owner,
                 sealing::LOCKED_DIR_MODE,
             )
-            .map_err(|e| Error::io("locking the directory's posture", e))?;
+            .context("locking the directory's posture")?;
             killpoint::step();
         }
         if let (true, Some(seal)) = (self.reseal, &self.seal) {
@@ -310,7 +316,7 @@ impl Policy {
         // attributes, which it cannot list, are not carried over: the report says so.)
         renew::renew_all(dir.as_fd(), self.owner, Some(locked))
             .map(Ok)
-            .map_err(|e| Error::io("locking the files' posture", e))
+            .context("locking the files' posture")
     }
 
     /// The freeze itself: renew, pin the directory, judge (and copy, for the mount layer)
@@ -369,8 +375,7 @@ impl Policy {
         let mut attempts = Vec::new();
         let mut layers = Layers::default();
         if wants_flags {
-            let outcome = immutable::pin_inode(dir.as_fd())
-                .map_err(|e| Error::io("pinning the directory", e))?;
+            let outcome = immutable::pin_inode(dir.as_fd()).context("pinning the directory")?;
             killpoint::step();
             attempts.push(attempt(Layer::Immutable, outcome));
             undo.directory = outcome.action == Action::Frozen;
@@ -410,8 +415,7 @@ impl Policy {
                     bound = layers.mount;
                 }
                 Err(e) => {
-                    let outcome =
-                        pin::refusal(e).map_err(|e| Error::io("making a fresh directory", e))?;
+                    let outcome = pin::refusal(e).context("making a fresh directory")?;
                     attempts.push(attempt(Layer::Mount, outcome));
                 }
             }
@@ -476,7 +480,7 @@ impl Policy {
             let root = fresh
                 .root()
                 .try_clone_to_owned()
-                .map_err(|e| Error::io("keeping the fresh directory", e))?;
+                .context("keeping the fresh directory")?;
             let pinned = match mount::attach_fresh(&self.dir, dir.as_fd(), fresh, &reopen) {
                 Ok(pinned) => pinned,
                 Err(e) => {
@@ -627,7 +631,7 @@ impl Policy {
             return Ok(());
         };
         let outcome = if wants_flags {
-            immutable::pin_inode(data.fd.as_fd()).map_err(|e| Error::io("pinning data_dir", e))?
+            immutable::pin_inode(data.fd.as_fd()).context("pinning data_dir")?
         } else {
             Outcome {
                 action: Action::Unsupported,
@@ -636,11 +640,7 @@ impl Policy {
         };
         attempts.push(attempt(Layer::DataDir, outcome));
         if outcome.action == Action::Frozen {
-            undo.data_dir = Some(
-                data.fd
-                    .try_clone()
-                    .map_err(|e| Error::io("keeping data_dir", e))?,
-            );
+            undo.data_dir = Some(data.fd.try_clone().context("keeping data_dir")?);
         }
         layers.data_dir = outcome.action.is_pinned();
         Ok(())
@@ -679,8 +679,7 @@ impl Policy {
         let _lock = self.lock(false)?;
         let dir = self.resolve_dir()?;
         let data = self.resolve_data_dir(&dir)?;
-        let flag = immutable::is_pinned(dir.as_fd())
-            .map_err(|e| Error::io("reading the directory's flags", e))?;
+        let flag = immutable::is_pinned(dir.as_fd()).context("reading the directory's flags")?;
         let mounted =
             match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))? {
                 // A mount of ours remounted read-write holds nothing.
@@ -689,8 +688,9 @@ impl Policy {
                 MountState::Covered => return Err(mount::covered(&self.dir)),
             };
         let data_flag = match data.as_ref().filter(|_| self.pin_data_dir) {
-            Some(data) => immutable::is_pinned(data.fd.as_fd())
-                .map_err(|e| Error::io("reading data_dir's flags", e))?,
+            Some(data) => {
+                immutable::is_pinned(data.fd.as_fd()).context("reading data_dir's flags")?
+            }
             None => None,
         };
         let layers = Layers {
@@ -781,8 +781,7 @@ impl Policy {
             entries.push(scan.inspect(name, d_type)?);
             Ok(())
         })?;
-        let flag = immutable::unpin_inode(dir.as_fd())
-            .map_err(|e| Error::io("unpinning the directory", e))?;
+        let flag = immutable::unpin_inode(dir.as_fd()).context("unpinning the directory")?;
         killpoint::step();
         let mut attempts = vec![
             attempt(Layer::Mount, unmounted),
@@ -791,8 +790,8 @@ impl Policy {
         let mut data = None;
         if self.pin_data_dir {
             if let Some(opened) = self.resolve_data_dir(&dir)? {
-                let outcome = immutable::unpin_inode(opened.fd.as_fd())
-                    .map_err(|e| Error::io("unpinning data_dir", e))?;
+                let outcome =
+                    immutable::unpin_inode(opened.fd.as_fd()).context("unpinning data_dir")?;
                 attempts.push(attempt(Layer::DataDir, nothing_to_clear(outcome)));
                 data = Some(opened);
             }
@@ -808,7 +807,7 @@ impl Policy {
                 self.hand_back(dir.as_fd(), &entries)?;
             }
         }
-        let meta = sys::fstat(dir.as_fd()).map_err(|e| Error::io("examining the directory", e))?;
+        let meta = sys::fstat(dir.as_fd()).context("examining the directory")?;
         let directory = directory_outcome(&attempts[..2]);
         entries.insert(
             0,
@@ -891,7 +890,7 @@ impl Policy {
         let changed = |fd| {
             sys::fstat(fd)
                 .map(|m| m.changed)
-                .map_err(|e| Error::io("examining the directory", e))
+                .context("examining the directory")
         };
         for _ in 0..SETTLE_PASSES {
             sys::lock_barrier(scan.dir);
@@ -934,9 +933,7 @@ impl Policy {
         let Ok(now) = walk::open_directory(path, Access::Path, self.resolution) else {
             return Ok(false);
         };
-        let examine = |fd: BorrowedFd<'_>| {
-            sys::fstat(fd).map_err(|e| Error::io("examining the directory", e))
-        };
+        let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).context("examining the directory");
         Ok(examine(now.as_fd())?.same_inode(&examine(fd)?))
     }
 
@@ -972,8 +969,7 @@ impl Policy {
             return Ok(None);
         };
         let data = walk::open_directory(path, access, self.resolution)?;
-        let examine =
-            |fd: BorrowedFd<'_>| sys::fstat(fd).map_err(|e| Error::io("examining a directory", e));
+        let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).context("examining a directory");
         if examine(dir.as_fd())?.same_inode(&examine(data.as_fd())?) {
             return Err(Error::bad("dir and data_dir are the same directory"));
         }
@@ -992,12 +988,12 @@ impl Policy {
         dir_action: Action,
         dir_errno: i32,
     ) -> Result<Vec<Entry>, Error> {
-        let mut meta = sys::fstat(scan.dir).map_err(|e| Error::io("examining the directory", e))?;
+        let mut meta = sys::fstat(scan.dir).context("examining the directory")?;
         if scan.posture_to_come {
             meta.uid = self.owner;
             meta.mode = sealing::LOCKED_DIR_MODE;
         }
-        let mut entries = vec![match policy::judge_directory(&meta, self.owner) {
+        let mut entries = vec![match rules::judge_directory(&meta, self.owner) {
             Reason::None => Entry {
                 errno: dir_errno,
                 ..Entry::new(DIRECTORY_ENTRY, FileKind::Directory, dir_action)
@@ -1084,7 +1080,7 @@ fn pin_copies(root: BorrowedFd<'_>) -> Result<(), Error> {
     let failed = |e| Error::io("pinning the fresh directory", e);
     let mut names = Vec::new();
     for_each_entry(root, |name, d_type| {
-        if d_type == sys::DirentType::Regular {
+        if d_type == FileKind::Regular {
             names.push(name.to_owned());
         }
         Ok(())
@@ -1126,16 +1122,11 @@ struct DataDir {
 
 fn for_each_entry(
     dir: BorrowedFd<'_>,
-    mut f: impl FnMut(&std::ffi::CStr, sys::DirentType) -> Result<(), Error>,
+    mut f: impl FnMut(&std::ffi::CStr, FileKind) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut reader = DirEntries::new(dir);
-    reader
-        .rewind()
-        .map_err(|e| Error::io("reading the directory", e))?;
-    while let Some(entry) = reader
-        .next_entry()
-        .map_err(|e| Error::io("reading the directory", e))?
-    {
+    reader.rewind().context("reading the directory")?;
+    while let Some(entry) = reader.next_entry().context("reading the directory")? {
         f(entry.name, entry.d_type)?;
     }
     Ok(())
@@ -1221,20 +1212,20 @@ impl PolicyBuilder {
     /// required names that are entry names.
     pub fn build(self) -> Result<Policy, Error> {
         let mut p = self.policy;
-        policy::check_path(&p.dir).map_err(|why| Error::bad(format!("dir {why}")))?;
+        rules::check_path(&p.dir).map_err(|why| Error::bad(format!("dir {why}")))?;
         if let Some(data_dir) = &p.data_dir {
-            policy::check_path(data_dir).map_err(|why| Error::bad(format!("data_dir {why}")))?;
-            policy::check_disjoint(&p.dir, data_dir).map_err(Error::bad)?;
+            rules::check_path(data_dir).map_err(|why| Error::bad(format!("data_dir {why}")))?;
+            rules::check_disjoint(&p.dir, data_dir).map_err(Error::bad)?;
         } else if p.pin_data_dir {
             return Err(Error::bad("pin_data_dir needs a data_dir"));
         } else if p.allow_missing {
             return Err(Error::bad("allow_missing needs a data_dir"));
         }
         for name in &p.required {
-            policy::check_entry_name(name).map_err(Error::bad)?;
+            rules::check_entry_name(name).map_err(Error::bad)?;
         }
         if let Some(seal) = &p.seal {
-            policy::check_entry_name(seal).map_err(|why| {
+            rules::check_entry_name(seal).map_err(|why| {
                 Error::bad(format!(
                     "seal: {}",
                     why.replace("a required name", "the name")

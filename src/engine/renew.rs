@@ -15,7 +15,8 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::policy::{self, FileKind, Meta, Reason};
+use crate::inode::{FileKind, Meta};
+use crate::rules::{self, Reason};
 use crate::sys::{self, files, Base, DirEntries};
 
 /// Whether a copy can carry every extended attribute: `trusted.*` ones are listed only to a
@@ -98,10 +99,7 @@ pub fn renew_all(
     let mut reader = DirEntries::new(dir);
     reader.rewind()?;
     while let Some(entry) = reader.next_entry()? {
-        let maybe_regular = matches!(
-            entry.d_type,
-            sys::DirentType::Regular | sys::DirentType::Unknown
-        );
+        let maybe_regular = matches!(entry.d_type, FileKind::Regular | FileKind::Unknown);
         if maybe_regular && !entry.name.to_bytes().starts_with(TEMP_PREFIX) {
             regular.push(entry.name.to_owned());
         }
@@ -128,7 +126,7 @@ pub fn renew_all(
             },
             None => now,
         };
-        if !now.same_inode(&meta) || policy::judge_regular(&judged, owner) != Reason::None {
+        if !now.same_inode(&meta) || rules::judge_regular(&judged, owner) != Reason::None {
             continue;
         }
         let temp = temp_name(n);

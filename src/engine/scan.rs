@@ -7,12 +7,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::renew;
 use crate::error::Error;
+use crate::escape::escape_bytes;
+use crate::inode::{FileKind, Meta};
 use crate::pin;
 use crate::pin::immutable::{self, SymlinkFlags};
 use crate::pin::Outcome;
-use crate::policy::{self, FileKind, Meta, Reason, NAME_MAX, PATH_MAX};
-use crate::report::{escape_bytes, Action, Entry};
-use crate::sys::{self, Base, DirentType};
+use crate::report::{Action, Entry};
+use crate::rules::{self, Reason, NAME_MAX, PATH_MAX};
+use crate::sys::{self, Base};
 
 /// What the pass does to each entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,19 +117,6 @@ impl Rejection {
     }
 }
 
-fn kind_of(d_type: DirentType) -> FileKind {
-    match d_type {
-        DirentType::Fifo => FileKind::Fifo,
-        DirentType::CharDevice => FileKind::CharDevice,
-        DirentType::Directory => FileKind::Directory,
-        DirentType::BlockDevice => FileKind::BlockDevice,
-        DirentType::Regular => FileKind::Regular,
-        DirentType::Symlink => FileKind::Symlink,
-        DirentType::Socket => FileKind::Socket,
-        DirentType::Unknown => FileKind::Unknown,
-    }
-}
-
 /// Which entries have something mounted over them. statx tells it for every entry it
 /// examines (the mount id, the mount-root attribute) at no extra cost; a symlink is only
 /// read, never examined, so it costs one statx more, paid only where some mount lies below
@@ -160,7 +149,7 @@ impl EntryMounts {
 
     /// Whether the entry `name`, examined as `meta`, has something mounted over it.
     fn over(&self, dir: BorrowedFd<'_>, name: &CStr, meta: &Meta) -> io::Result<bool> {
-        if let Some(known) = policy::is_mount_point(meta.mount, self.dir_mount) {
+        if let Some(known) = rules::is_mount_point(meta.mount, self.dir_mount) {
             return Ok(known);
         }
         if !self.possible {
@@ -226,8 +215,7 @@ impl<'a> Scan<'a> {
 
     /// Looks at one entry. `d_type` spares an fstatat for symlinks and for the types that are
     /// rejected by type alone; an entry whose d_type is unknown is fstat'ed first.
-    pub fn inspect(&mut self, name: &CStr, d_type: DirentType) -> Result<Entry, Error> {
-        let kind = kind_of(d_type);
+    pub fn inspect(&mut self, name: &CStr, kind: FileKind) -> Result<Entry, Error> {
         if self.mode == Mode::Unfreeze {
             return self.unfreeze(name, kind);
         }
@@ -237,7 +225,7 @@ impl<'a> Scan<'a> {
             other => Ok(Entry::rejected(
                 name.to_bytes(),
                 other,
-                policy::judge_kind(other),
+                rules::judge_kind(other),
                 0,
             )),
         }
@@ -272,7 +260,7 @@ impl<'a> Scan<'a> {
             other => Ok(Entry::rejected(
                 name.to_bytes(),
                 other,
-                policy::judge_kind(other),
+                rules::judge_kind(other),
                 0,
             )),
         }
@@ -292,7 +280,7 @@ impl<'a> Scan<'a> {
             } else {
                 *meta
             };
-            let mut entry = match policy::judge_regular(&judged, self.owner) {
+            let mut entry = match rules::judge_regular(&judged, self.owner) {
                 Reason::None => Entry {
                     errno: outcome.errno,
                     ..Entry::new(bytes, FileKind::Regular, outcome.action)
@@ -425,7 +413,7 @@ impl<'a> Scan<'a> {
             return Ok(entry);
         };
         let cut = n == self.target.len();
-        if cut || !policy::link_target_matches(data_dir, bytes, target) {
+        if cut || !rules::link_target_matches(data_dir, bytes, target) {
             let mut entry =
                 Entry::rejected(bytes, FileKind::Symlink, Reason::LinkTargetMismatch, 0);
             entry.target = Some(target.to_vec());
@@ -447,7 +435,7 @@ impl<'a> Scan<'a> {
         };
         // Not there yet, and the caller allows it (the entrypoint creates it later).
         let absent = found.is_none() && self.allow_missing;
-        Ok(match policy::judge_data_entry(found) {
+        Ok(match rules::judge_data_entry(found) {
             reason if reason == Reason::None || absent => {
                 if let Some(fresh) = self.fresh {
                     sys::files::symlinkat(&self.target[..n], fresh, name)

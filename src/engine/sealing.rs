@@ -10,9 +10,11 @@ use sha2::{Digest, Sha256};
 
 use super::renew::TEMP_PREFIX;
 use crate::error::Error;
-use crate::policy::seal::{self, SealLine, SEAL_MAX};
-use crate::policy::{FileKind, Meta, Reason};
-use crate::report::{escape_bytes, Action, Entry};
+use crate::escape::escape_bytes;
+use crate::inode::{FileKind, Meta};
+use crate::report::{Action, Entry};
+use crate::rules::seal::{self, SealLine, SEAL_MAX};
+use crate::rules::Reason;
 use crate::sys::{self, Base, DirEntries};
 
 /// What the seal check found, for the report.

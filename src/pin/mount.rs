@@ -23,7 +23,8 @@ use super::mountinfo::{self, MountInfo};
 use super::record::{self, Record};
 use super::{refusal, Outcome};
 use crate::error::Error;
-use crate::report::{escape_bytes, Action};
+use crate::escape::escape_bytes;
+use crate::report::Action;
 use crate::sys::{self, mount as m};
 
 /// Which mount API pins. `Legacy` forces the mount(2) fallback, so that it is tested.
@@ -328,7 +329,7 @@ fn read_only(mut make: impl FnMut() -> io::Result<()>) -> io::Result<()> {
     make()
 }
 
-fn record_of(mount: BorrowedFd<'_>, meta: &crate::policy::Meta) -> io::Result<Record> {
+fn record_of(mount: BorrowedFd<'_>, meta: &crate::inode::Meta) -> io::Result<Record> {
     let ids = m::mount_ids(mount)?;
     Ok(Record {
         legacy: ids.legacy,
@@ -353,7 +354,7 @@ fn unrecordable(e: io::Error) -> io::Error {
 fn attach_legacy(
     path: &[u8],
     dir: BorrowedFd<'_>,
-    meta: &crate::policy::Meta,
+    meta: &crate::inode::Meta,
     reopen: Reopen<'_>,
 ) -> io::Result<OwnedFd> {
     let under = m::mount_facts(dir)?.mnt_id;

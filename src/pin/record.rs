@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use sha2::{Digest, Sha256};
 
-use crate::policy::FileKind;
+use crate::inode::FileKind;
 use crate::sys::{self, Base};
 
 /// Where records live. `/run` is a tmpfs emptied at boot, as mounts are.
@@ -60,7 +60,7 @@ fn unsafe_state(why: &str) -> io::Error {
 fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
     let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
-    let trusted = |meta: &crate::policy::Meta| {
+    let trusted = |meta: &crate::inode::Meta| {
         meta.kind == FileKind::Directory && meta.uid == 0 && meta.mode & 0o022 == 0
     };
     if !trusted(&sys::fstat(run.as_fd())?) {

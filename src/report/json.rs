@@ -2,7 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{escape_bytes, Entry, Report};
+use super::{Entry, Report};
+use crate::escape::escape_bytes;
 
 /// A name as JSON: the string itself when it is UTF-8; otherwise its lossy form in `key`
 /// and the exact bytes, in hex, in `key_hex`, so that no two names look alike.
@@ -27,14 +28,14 @@ fn entry(e: &Entry) -> Value {
     obj.insert("action".into(), Value::from(e.action.name()));
     obj.insert(
         "reason".into(),
-        if e.reason == crate::policy::Reason::None {
+        if e.reason == crate::rules::Reason::None {
             Value::Null
         } else {
             Value::from(e.reason.name())
         },
     );
     obj.insert("errno".into(), Value::from(e.errno));
-    if e.kind == crate::policy::FileKind::Regular {
+    if e.kind == crate::inode::FileKind::Regular {
         obj.insert("renewed".into(), Value::from(e.renewed));
     }
     if let Some(target) = &e.target {
@@ -55,7 +56,7 @@ fn entry(e: &Entry) -> Value {
     if let Some(digest) = &e.sha256 {
         obj.insert(
             "sha256".into(),
-            Value::from(crate::policy::seal::hex(digest)),
+            Value::from(crate::rules::seal::hex(digest)),
         );
     }
     Value::Object(obj)

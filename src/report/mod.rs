@@ -3,85 +3,15 @@
 
 #![forbid(unsafe_code)]
 
-mod escape;
 mod json;
 
-pub use escape::escape_bytes;
+use crate::escape::escape_bytes;
 
 use crate::engine::SealResult;
 use crate::error::Error;
-use crate::policy::{FileKind, Reason};
-
-/// Return value of every call and the CLI's exit code. Never renumbered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Status {
-    Ok = 0,
-    Partial = 1,
-    NoCapability = 2,
-    Unsupported = 3,
-    NotFrozen = 4,
-    Invalid = 10,
-    UnsafePath = 11,
-    NotFound = 12,
-    BadArgument = 20,
-    IoError = 21,
-    Internal = 70,
-}
-
-impl Status {
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-
-    pub fn from_code(code: u32) -> Option<Status> {
-        Some(match code {
-            0 => Status::Ok,
-            1 => Status::Partial,
-            2 => Status::NoCapability,
-            3 => Status::Unsupported,
-            4 => Status::NotFrozen,
-            10 => Status::Invalid,
-            11 => Status::UnsafePath,
-            12 => Status::NotFound,
-            20 => Status::BadArgument,
-            21 => Status::IoError,
-            70 => Status::Internal,
-            _ => return None,
-        })
-    }
-
-    /// The contract's name, e.g. `"NC_INVALID"`.
-    pub fn name(self) -> &'static str {
-        self.c_name().to_str().unwrap_or("NC_UNKNOWN")
-    }
-
-    /// The same name, NUL-terminated for the C ABI.
-    pub fn c_name(self) -> &'static std::ffi::CStr {
-        match self {
-            Status::Ok => c"NC_OK",
-            Status::Partial => c"NC_PARTIAL",
-            Status::NoCapability => c"NC_NO_CAPABILITY",
-            Status::Unsupported => c"NC_UNSUPPORTED",
-            Status::NotFrozen => c"NC_NOT_FROZEN",
-            Status::Invalid => c"NC_INVALID",
-            Status::UnsafePath => c"NC_UNSAFE_PATH",
-            Status::NotFound => c"NC_NOT_FOUND",
-            Status::BadArgument => c"NC_BAD_ARGUMENT",
-            Status::IoError => c"NC_IO_ERROR",
-            Status::Internal => c"NC_INTERNAL",
-        }
-    }
-
-    /// A freeze that found the layout valid but could not pin all it was asked to (1, 2,
-    /// 3): what the CLI's `--allow-degraded` tolerates. NC_NOT_FROZEN is a verify's answer.
-    pub fn is_degraded(self) -> bool {
-        matches!(
-            self,
-            Status::Partial | Status::NoCapability | Status::Unsupported
-        )
-    }
-}
+use crate::inode::FileKind;
+use crate::rules::Reason;
+pub use crate::status::Status;
 
 /// Which call made the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,17 +68,9 @@ impl Action {
         }
     }
 
-    fn phrase(self) -> &'static str {
-        match self {
-            Action::Frozen => "frozen",
-            Action::AlreadyFrozen => "already frozen",
-            Action::PinnedByDirectory => "pinned by directory",
-            Action::Unsupported => "unsupported",
-            Action::Denied => "denied",
-            Action::Rejected => "rejected",
-            Action::Checked => "checked",
-            Action::Unfrozen => "unfrozen",
-        }
+    /// The name as words, for human lines: `"already frozen"`.
+    fn phrase(self) -> String {
+        self.name().replace('_', " ")
     }
 
     /// The entry is held in place after the call.

@@ -5,41 +5,17 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::BorrowedFd;
 
+use crate::inode::FileKind;
+
 /// Large enough that a directory of 100,000 entries takes a few hundred calls.
 const BUF_LEN: usize = 32 * 1024;
-
-/// `d_type` as getdents reports it. `Unknown` means the filesystem did not say: ask `fstatat`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DirentType {
-    Unknown,
-    Fifo,
-    CharDevice,
-    Directory,
-    BlockDevice,
-    Regular,
-    Symlink,
-    Socket,
-}
-
-impl DirentType {
-    fn from_raw(d_type: u8) -> Self {
-        match d_type {
-            libc::DT_FIFO => Self::Fifo,
-            libc::DT_CHR => Self::CharDevice,
-            libc::DT_DIR => Self::Directory,
-            libc::DT_BLK => Self::BlockDevice,
-            libc::DT_REG => Self::Regular,
-            libc::DT_LNK => Self::Symlink,
-            libc::DT_SOCK => Self::Socket,
-            _ => Self::Unknown,
-        }
-    }
-}
 
 /// One entry, borrowed from the reader's buffer until the next call.
 pub struct DirEntry<'a> {
     pub name: &'a CStr,
-    pub d_type: DirentType,
+    /// `d_type` as getdents reports it; `Unknown` where the filesystem did not say (ask
+    /// `fstatat`).
+    pub d_type: FileKind,
 }
 
 /// A `getdents64` reader over a borrowed directory fd. `.` and `..` are skipped.
@@ -96,7 +72,7 @@ impl<'fd> DirEntries<'fd> {
             CStr::from_bytes_with_nul(&self.buf[name_start..name_end]).map_err(|_| corrupt())?;
         Ok(Some(DirEntry {
             name,
-            d_type: DirentType::from_raw(d_type),
+            d_type: FileKind::from_d_type(d_type),
         }))
     }
 }

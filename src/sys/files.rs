@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::retry;
-use crate::policy::Meta;
+use crate::inode::Meta;
 
 /// `FICLONE`: the whole file as a reflink (btrfs, XFS with reflink): no bytes copied.
 const FICLONE: libc::c_ulong = 0x4004_9409;

@@ -6,13 +6,13 @@ mod dirents;
 pub mod files;
 pub mod mount;
 
-pub use dirents::{DirEntries, DirentType};
+pub use dirents::DirEntries;
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::policy::{FileKind, Meta, Mount};
+use crate::inode::{FileKind, Meta, Mount};
 
 /// `FS_IMMUTABLE_FL` of `FS_IOC_GETFLAGS`/`FS_IOC_SETFLAGS`.
 pub const FS_IMMUTABLE_FL: u32 = 0x0000_0010;
@@ -215,7 +215,7 @@ pub fn unlinkat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
 pub fn fd_path(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     let link = std::ffi::CString::new(format!("/proc/thread-self/fd/{}", fd.as_raw_fd()))
         .expect("no NUL in a number");
-    let mut buf = vec![0u8; crate::policy::PATH_MAX + 1];
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
     let n = readlinkat_raw(libc::AT_FDCWD, &link, &mut buf)?;
     if n >= buf.len() {
         return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));

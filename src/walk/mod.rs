@@ -10,8 +10,8 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use crate::error::Error;
-use crate::report::escape_bytes;
+use crate::error::{Context, Error};
+use crate::escape::escape_bytes;
 use crate::sys::{self, Base};
 
 /// How paths are resolved. `WalkOnly` skips openat2 and exists so that the fallback is tested
@@ -130,7 +130,7 @@ fn explain(path: &[u8], prefix: &[u8], parent: &OwnedFd, name: &CStr, e: io::Err
         return classify(path, prefix, e);
     }
     let what = match sys::lstatat(parent.as_fd(), name) {
-        Ok(meta) if meta.kind == crate::policy::FileKind::Symlink => "is a symlink",
+        Ok(meta) if meta.kind == crate::inode::FileKind::Symlink => "is a symlink",
         _ => "is not a directory",
     };
     Error::UnsafePath {
@@ -151,8 +151,7 @@ pub fn check_ancestors(
     fd: BorrowedFd<'_>,
     owner: u32,
 ) -> Result<Option<String>, Error> {
-    let examine =
-        |fd: BorrowedFd<'_>| sys::fstat(fd).map_err(|e| Error::io("examining an ancestor", e));
+    let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).context("examining an ancestor");
     let components: Vec<&[u8]> = path
         .split(|&b| b == b'/')
         .filter(|c| !c.is_empty())
@@ -163,7 +162,7 @@ pub fn check_ancestors(
     for depth in (0..components.len()).rev() {
         let base = below.as_ref().map_or(fd, |b| b.as_fd());
         let up = sys::openat(Base::Dir(base), c"..", libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(|e| Error::io("opening an ancestor", e))?;
+            .context("opening an ancestor")?;
         let meta = examine(up.as_fd())?;
         let prefix = if depth == 0 {
             b"/".to_vec()
@@ -184,7 +183,7 @@ pub fn check_ancestors(
                     .into(),
             });
         }
-        let verdict = crate::policy::judge_ancestor(&meta, &child, owner).map(|why| {
+        let verdict = crate::rules::judge_ancestor(&meta, &child, owner).map(|why| {
             format!(
                 "ancestor \"{}\" (owner uid {}, mode {:04o}) {why}",
                 display(&prefix),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::ptr;
 
 use nc_harden::capi::{self, nc_entry, nc_options, nc_report};
-use nc_harden::policy::Reason;
+use nc_harden::rules::Reason;
 use nc_harden::{Action, Layer, MountApi, Policy, Report, Resolution, Status, Strategy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

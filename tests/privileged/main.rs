@@ -33,7 +33,7 @@ use std::time::Duration;
 use common::native::{compile_c, ensure_ok};
 use common::{Call, Face, Op, Outcome};
 use libtest_mimic::{Arguments, Failed, Trial};
-use nc_harden::policy::Reason;
+use nc_harden::rules::Reason;
 use nc_harden::{escape_bytes, Action, Status, Strategy};
 use nc_harden_testkit::creds::{CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN};
 use nc_harden_testkit::{

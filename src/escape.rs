@@ -1,6 +1,8 @@
 //! One escaping for every human line: a name may hold any byte but '/' and NUL, and must not
 //! be able to end a log line early, forge another one or pass for a different name.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write;
 
 /// Printable ASCII stays as it is (but `\` and `"`); everything else becomes `\n`, `\t`,

@@ -6,7 +6,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::report::{escape_bytes, Action, Entry, Layers, Operation, Report, Status};
+use crate::escape::escape_bytes;
+use crate::report::{Action, Entry, Layers, Operation, Report, Status};
 
 /// Bytes that look like paths more often than random bytes would.
 fn pathish() -> impl Strategy<Value = Vec<u8>> {
