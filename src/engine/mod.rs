@@ -7,6 +7,7 @@ pub(crate) mod killpoint;
 mod renew;
 mod scan;
 mod sealing;
+mod undo;
 
 pub use sealing::SealResult;
 
@@ -26,7 +27,8 @@ use crate::report::{
 use crate::rules::{self, Reason};
 use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
-use scan::{Mode, Scan, Undo};
+use scan::{Mode, Scan};
+use undo::Undo;
 
 /// How many passes `judge_settled` makes before it gives up on a directory that keeps
 /// changing under a fresh read-only mount.
@@ -321,8 +323,26 @@ impl Policy {
 
     /// The freeze itself: renew, pin the directory, judge (and copy, for the mount layer)
     /// every entry, attach the fresh directory, check from outside.
+    ///
+    /// The one rollback path: whatever error stops the freeze, what it added is taken back
+    /// here (an invalid layout is an answer, not an error: `pin_and_judge` takes it back
+    /// itself and reports what is left).
     fn freeze(&self, dir: &OwnedFd, data: &Option<DataDir>) -> Result<Report, Error> {
         let mut undo = Undo::default();
+        let result = self.pin_and_judge(dir, data, &mut undo);
+        if result.is_err() {
+            // Nothing half-changed; a rollback that fails says why instead.
+            undo.rollback(dir.as_fd(), &self.dir)?;
+        }
+        result
+    }
+
+    fn pin_and_judge(
+        &self,
+        dir: &OwnedFd,
+        data: &Option<DataDir>,
+        undo: &mut Undo,
+    ) -> Result<Report, Error> {
         let ours = match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))?
         {
             MountState::Covered => return Err(mount::covered(&self.dir)),
@@ -378,7 +398,9 @@ impl Policy {
             let outcome = immutable::pin_inode(dir.as_fd()).context("pinning the directory")?;
             killpoint::step();
             attempts.push(attempt(Layer::Immutable, outcome));
-            undo.directory = outcome.action == Action::Frozen;
+            if outcome.action == Action::Frozen {
+                undo.directory_flagged();
+            }
             layers.immutable = outcome.action.is_pinned();
         }
         let wants_mount = match self.strategy {
@@ -402,15 +424,9 @@ impl Policy {
                 Ok(made) => fresh = Some(made),
                 Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
                     let pinned = mount::pin_legacy(&self.dir, dir.as_fd(), &reopen);
-                    let pinned = match pinned {
-                        Ok(pinned) => pinned,
-                        Err(e) => {
-                            undo.rollback(dir.as_fd(), &self.dir)?;
-                            return Err(e);
-                        }
-                    };
+                    let pinned = pinned?;
                     attempts.push(attempt(Layer::Mount, pinned.outcome));
-                    undo.mount = pinned.mount;
+                    undo.mounted(pinned.mount);
                     layers.mount = pinned.outcome.action.is_pinned();
                     bound = layers.mount;
                 }
@@ -420,16 +436,11 @@ impl Policy {
                 }
             }
         }
-        if let Err(e) = self.pin_data_dir(data, wants_flags, &mut undo, &mut attempts, &mut layers)
-        {
-            undo.rollback(dir.as_fd(), &self.dir)?;
-            return Err(e);
-        }
+        self.pin_data_dir(data, wants_flags, undo, &mut attempts, &mut layers)?;
         // The sandbox user owns data_dir's parent and may have swapped data_dir meanwhile:
         // the path must still lead to the directory whose names were pinned.
         if let Some(data) = data.as_ref().filter(|_| layers.data_dir) {
             if !self.still_at(&data.path, data.fd.as_fd())? {
-                undo.rollback(dir.as_fd(), &self.dir)?;
                 return Err(Error::UnsafePath {
                     path: escape_bytes(&data.path),
                     why: "data_dir was moved or replaced during the call; nothing left changed"
@@ -446,7 +457,7 @@ impl Policy {
         };
         let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, mode);
         scan.allow_missing = self.allow_missing;
-        scan.undo = undo;
+        scan.undo = std::mem::take(undo);
         let renewed_in_place = renewed.clone();
         scan.renewed = renewed;
         scan.fresh = fresh.as_ref().map(mount::Fresh::root);
@@ -456,38 +467,22 @@ impl Policy {
         } else {
             self.judge_all(&mut scan, Action::Checked, 0)
         };
-        let mut undo = std::mem::take(&mut scan.undo);
+        *undo = std::mem::take(&mut scan.undo);
         drop(scan);
-        let mut entries = match judged {
-            Ok(entries) => entries,
-            Err(e) => {
-                // Nothing half-changed: an error mid-way takes back what was set so far.
-                undo.rollback(dir.as_fd(), &self.dir)?;
-                return Err(e);
-            }
-        };
+        let mut entries = judged?;
         let valid = !entries.iter().any(Entry::is_rejected);
         // The fresh directory, filled with what was judged, goes over `dir` (read-only; with
         // BOTH its entries carry the flag too).
         let mut shown = None;
         if let (Some(fresh), true) = (fresh, valid) {
             if self.strategy == Strategy::Both && layers.immutable {
-                if let Err(e) = pin_copies(fresh.root()) {
-                    undo.rollback(dir.as_fd(), &self.dir)?;
-                    return Err(e);
-                }
+                pin_copies(fresh.root())?;
             }
             let root = fresh
                 .root()
                 .try_clone_to_owned()
                 .context("keeping the fresh directory")?;
-            let pinned = match mount::attach_fresh(&self.dir, dir.as_fd(), fresh, &reopen) {
-                Ok(pinned) => pinned,
-                Err(e) => {
-                    undo.rollback(dir.as_fd(), &self.dir)?;
-                    return Err(e);
-                }
-            };
+            let pinned = mount::attach_fresh(&self.dir, dir.as_fd(), fresh, &reopen)?;
             attempts.push(attempt(Layer::Mount, pinned.outcome));
             layers.mount = pinned.outcome.action.is_pinned();
             if pinned.mount.is_some() {
@@ -496,7 +491,7 @@ impl Policy {
                 // Another freeze's fresh directory stood there first: it is what is shown.
                 shown = Some(self.open_dir(Access::Read)?);
             }
-            undo.mount = pinned.mount;
+            undo.mounted(pinned.mount);
             // The path shows the copies now: a symlink there is held by the fresh directory
             // (tmpfs keeps no flag on a symlink), whatever flag its original carries beneath.
             if layers.mount {
@@ -512,13 +507,7 @@ impl Policy {
         let shown_fd = shown.as_ref().map_or(dir.as_fd(), |r| r.as_fd());
         let mut sealed = None;
         if let (Some(seal), true) = (&self.seal, valid) {
-            match sealing::check(shown_fd, &self.dir, seal, &mut entries) {
-                Ok(result) => sealed = Some(result),
-                Err(e) => {
-                    undo.rollback(dir.as_fd(), &self.dir)?;
-                    return Err(e);
-                }
-            }
+            sealed = Some(sealing::check(shown_fd, &self.dir, seal, &mut entries)?);
         }
         let valid = !entries.iter().any(Entry::is_rejected);
         let posture = self.shields_posture(shown_fd);
@@ -543,11 +532,7 @@ impl Policy {
             record.errno = directory.errno;
         }
         if !valid {
-            let added = Layers {
-                immutable: undo.directory,
-                mount: undo.mount.is_some(),
-                data_dir: undo.data_dir.is_some(),
-            };
+            let added = undo.added();
             undo.rollback(dir.as_fd(), &self.dir)?;
             let left = Layers {
                 immutable: layers.immutable && !added.immutable,
@@ -579,7 +564,6 @@ impl Policy {
         // a swap can only have happened before.
         let pinned_dir = shown.as_ref().map_or(dir.as_fd(), |r| r.as_fd());
         if !self.still_at_path(pinned_dir)? {
-            undo.rollback(dir.as_fd(), &self.dir)?;
             return Err(self.moved());
         }
         killpoint::step();
@@ -640,7 +624,7 @@ impl Policy {
         };
         attempts.push(attempt(Layer::DataDir, outcome));
         if outcome.action == Action::Frozen {
-            undo.data_dir = Some(data.fd.try_clone().context("keeping data_dir")?);
+            undo.data_dir_flagged(data.fd.try_clone().context("keeping data_dir")?);
         }
         layers.data_dir = outcome.action.is_pinned();
         Ok(())

@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::renew;
+use super::undo::Undo;
 use crate::error::Error;
 use crate::escape::escape_bytes;
 use crate::inode::{FileKind, Meta};
@@ -30,70 +31,14 @@ pub enum Mode {
     Unfreeze,
 }
 
-/// The flags and the mount this call set, to be taken back if the layout turns out invalid.
-#[derive(Default)]
-pub struct Undo {
-    pub directory: bool,
-    /// The root of the read-only mount this call attached.
-    pub mount: Option<OwnedFd>,
-    /// `data_dir`, when this call set its flag.
-    pub data_dir: Option<OwnedFd>,
-    files: Vec<CString>,
-    links: Vec<CString>,
-}
-
-impl Undo {
-    /// Clears every flag recorded, the directory's last so that the names stay put meanwhile.
-    pub fn rollback(&mut self, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Error> {
-        let failed = |what: &CStr, e: io::Error| {
-            Error::io(
-                format!(
-                    "taking back the flag of \"{}\"",
-                    escape_bytes(what.to_bytes())
-                ),
-                e,
-            )
-        };
-        let mut links = SymlinkFlags::default();
-        for name in self.links.drain(..) {
-            links.unpin(dir, &name).map_err(|e| failed(&name, e))?;
-        }
-        for name in self.files.drain(..) {
-            let meta = sys::lstatat(dir, &name).map_err(|e| failed(&name, e))?;
-            let fd = open_regular(dir, &name, &meta)
-                .map_err(|_| failed(&name, io::Error::from_raw_os_error(libc::ESTALE)))?;
-            let outcome = immutable::unpin_inode(fd.as_fd()).map_err(|e| failed(&name, e))?;
-            if outcome.action == Action::Denied {
-                return Err(failed(&name, io::Error::from_raw_os_error(outcome.errno)));
-            }
-        }
-        if let Some(mount) = self.mount.take() {
-            pin::mount::rollback(path, &mount).map_err(|e| failed(c".", e))?;
-        }
-        if let Some(data) = self.data_dir.take() {
-            let outcome =
-                immutable::unpin_inode(data.as_fd()).map_err(|e| failed(c"data_dir", e))?;
-            if outcome.action == Action::Denied {
-                return Err(failed(
-                    c"data_dir",
-                    io::Error::from_raw_os_error(outcome.errno),
-                ));
-            }
-        }
-        if std::mem::take(&mut self.directory) {
-            let outcome = immutable::unpin_inode(dir).map_err(|e| failed(c".", e))?;
-            if outcome.action == Action::Denied {
-                return Err(failed(c".", io::Error::from_raw_os_error(outcome.errno)));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Opens a regular entry so that nothing can block or follow: O_NONBLOCK (a FIFO swapped in
 /// cannot hang us), O_NOFOLLOW, O_NOCTTY; then checks by fstat that it is the very inode
 /// `expected` describes and a regular file, before any ioctl is sent to it.
-fn open_regular(dir: BorrowedFd<'_>, name: &CStr, expected: &Meta) -> Result<OwnedFd, Rejection> {
+pub(super) fn open_regular(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    expected: &Meta,
+) -> Result<OwnedFd, Rejection> {
     let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
     let fd = sys::openat(Base::Dir(dir), name, flags).map_err(Rejection::unreadable)?;
     let meta = sys::fstat(fd.as_fd()).map_err(Rejection::unreadable)?;
@@ -103,7 +48,7 @@ fn open_regular(dir: BorrowedFd<'_>, name: &CStr, expected: &Meta) -> Result<Own
     Ok(fd)
 }
 
-struct Rejection {
+pub(super) struct Rejection {
     reason: Reason,
     errno: i32,
 }
@@ -316,7 +261,7 @@ impl<'a> Scan<'a> {
                 let outcome =
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
-                    self.undo.files.push(name.to_owned());
+                    self.undo.file_flagged(name);
                 }
                 super::killpoint::step();
                 outcome
@@ -388,7 +333,7 @@ impl<'a> Scan<'a> {
                     .pin(self.dir, name)
                     .map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
-                    self.undo.links.push(name.to_owned());
+                    self.undo.link_flagged(name);
                 }
                 super::killpoint::step();
                 outcome

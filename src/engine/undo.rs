@@ -1,0 +1,108 @@
+//! What a freeze added, so that a freeze that cannot finish takes it back: the one rollback
+//! path of the engine. The fields are private; the freeze and the scan only say what they set.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use super::scan::open_regular;
+use crate::error::Error;
+use crate::escape::escape_bytes;
+use crate::pin;
+use crate::pin::immutable::{self, SymlinkFlags};
+use crate::report::{Action, Layers};
+use crate::sys;
+
+/// The flags and the mount this call set, to be taken back if the layout turns out invalid.
+#[derive(Default)]
+pub struct Undo {
+    directory: bool,
+    /// The root of the read-only mount this call attached.
+    mount: Option<OwnedFd>,
+    /// `data_dir`, when this call set its flag.
+    data_dir: Option<OwnedFd>,
+    files: Vec<CString>,
+    links: Vec<CString>,
+}
+
+impl Undo {
+    /// This call set the directory's own flag.
+    pub fn directory_flagged(&mut self) {
+        self.directory = true;
+    }
+
+    /// This call attached the read-only mount whose root is `root` (if any).
+    pub fn mounted(&mut self, root: Option<OwnedFd>) {
+        self.mount = root;
+    }
+
+    /// This call set `data_dir`'s flag.
+    pub fn data_dir_flagged(&mut self, data_dir: OwnedFd) {
+        self.data_dir = Some(data_dir);
+    }
+
+    /// This call set the flag of the regular file `name`.
+    pub fn file_flagged(&mut self, name: &CStr) {
+        self.files.push(name.to_owned());
+    }
+
+    /// This call set the flag of the symlink `name`.
+    pub fn link_flagged(&mut self, name: &CStr) {
+        self.links.push(name.to_owned());
+    }
+
+    /// The layers this call added, which a rollback takes away.
+    pub fn added(&self) -> Layers {
+        Layers {
+            immutable: self.directory,
+            mount: self.mount.is_some(),
+            data_dir: self.data_dir.is_some(),
+        }
+    }
+
+    /// Clears every flag recorded, the directory's last so that the names stay put meanwhile.
+    pub fn rollback(&mut self, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Error> {
+        let failed = |what: &CStr, e: io::Error| {
+            Error::io(
+                format!(
+                    "taking back the flag of \"{}\"",
+                    escape_bytes(what.to_bytes())
+                ),
+                e,
+            )
+        };
+        let mut links = SymlinkFlags::default();
+        for name in self.links.drain(..) {
+            links.unpin(dir, &name).map_err(|e| failed(&name, e))?;
+        }
+        for name in self.files.drain(..) {
+            let meta = sys::lstatat(dir, &name).map_err(|e| failed(&name, e))?;
+            let fd = open_regular(dir, &name, &meta)
+                .map_err(|_| failed(&name, io::Error::from_raw_os_error(libc::ESTALE)))?;
+            let outcome = immutable::unpin_inode(fd.as_fd()).map_err(|e| failed(&name, e))?;
+            if outcome.action == Action::Denied {
+                return Err(failed(&name, io::Error::from_raw_os_error(outcome.errno)));
+            }
+        }
+        if let Some(mount) = self.mount.take() {
+            pin::mount::rollback(path, &mount).map_err(|e| failed(c".", e))?;
+        }
+        if let Some(data) = self.data_dir.take() {
+            let outcome =
+                immutable::unpin_inode(data.as_fd()).map_err(|e| failed(c"data_dir", e))?;
+            if outcome.action == Action::Denied {
+                return Err(failed(
+                    c"data_dir",
+                    io::Error::from_raw_os_error(outcome.errno),
+                ));
+            }
+        }
+        if std::mem::take(&mut self.directory) {
+            let outcome = immutable::unpin_inode(dir).map_err(|e| failed(c".", e))?;
+            if outcome.action == Action::Denied {
+                return Err(failed(c".", io::Error::from_raw_os_error(outcome.errno)));
+            }
+        }
+        Ok(())
+    }
+}
