@@ -108,3 +108,33 @@ pub(super) fn render(report: &Report) -> String {
     );
     Value::Object(obj).to_string()
 }
+
+#[cfg(test)]
+mod properties {
+    //! The JSON encoding of names against its model: every name, UTF-8 or not, decodes to its
+    //! exact bytes, and the summary stays one line. Run with the other properties
+    //! (`scripts/fuzz`).
+
+    use proptest::prelude::*;
+
+    use crate::inode::FileKind;
+    use crate::report::{Action, Entry, Layers, Operation, Report, Status};
+
+    proptest! {
+        #[test]
+        fn json_names_round_trip(names in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..24), 0..8)) {
+            let entries: Vec<Entry> = names.iter().map(|n| Entry::new(n, FileKind::Symlink, Action::Checked)).collect();
+            let report = Report::new(Operation::Verify, b"/d\n\xff", Status::NotFrozen, Layers::default(), vec![], entries);
+            let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
+            prop_assert!(!report.summary().contains('\n'));
+            for (entry, name) in json["entries"].as_array().unwrap().iter().zip(&names) {
+                let decoded = match entry.get("name_hex") {
+                    Some(hex) => (0..hex.as_str().unwrap().len()).step_by(2)
+                        .map(|i| u8::from_str_radix(&hex.as_str().unwrap()[i..i + 2], 16).unwrap()).collect(),
+                    None => entry["name"].as_str().unwrap().as_bytes().to_vec(),
+                };
+                prop_assert_eq!(&decoded, name);
+            }
+        }
+    }
+}

@@ -4,8 +4,6 @@
 #![forbid(unsafe_code)]
 
 mod paths;
-#[cfg(test)]
-mod properties;
 pub mod seal;
 
 use crate::inode::{FileKind, Meta, Mount};
