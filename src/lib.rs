@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod escape;
 mod inode;
+mod killpoint;
 mod pin;
 mod report;
 pub mod rules;
@@ -34,13 +35,16 @@ mod status;
 mod sys;
 mod walk;
 
-pub use engine::{HandTo, Policy, PolicyBuilder, SealResult, Strategy};
+pub use engine::{HandTo, Policy, PolicyBuilder, Strategy};
 pub use error::Error;
 pub use escape::escape_bytes;
 pub use inode::{FileKind, Meta, Mount};
 pub use pin::mount::MountApi;
 pub use pin::STATE_DIR;
-pub use report::{Action, Entry, Found, Layer, LayerAttempt, Layers, Operation, Report, Status};
+pub use report::{
+    Action, Entry, Found, Layer, LayerAttempt, Layers, Operation, Report, SealResult,
+};
+pub use status::Status;
 pub use walk::Resolution;
 
 /// The library's version, as `nc_version()` returns it.

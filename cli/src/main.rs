@@ -49,6 +49,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Validate DIR and pin it (pin first, validate what is pinned, read every flag back).
+    #[command(after_help = exit_status_help())]
     Freeze {
         #[command(flatten)]
         target: FreezeTarget,
@@ -73,6 +74,7 @@ enum Command {
     },
     /// Read-only: exit 0 when DIR is valid and pinned, 4 when valid and not pinned. With
     /// --seal and --json: are the shields up (posture, layers, seal, digests)?
+    #[command(after_help = exit_status_help())]
     Verify {
         #[command(flatten)]
         target: VerifyTarget,
@@ -83,6 +85,7 @@ enum Command {
     },
     /// Remove the pins a freeze added (for maintenance); needs no valid layout. With
     /// --hand-to: shields down, DIR handed back in the mutable posture.
+    #[command(after_help = exit_status_help())]
     Unfreeze {
         #[command(flatten)]
         target: UnfreezeTarget,
@@ -179,9 +182,9 @@ struct Rules {
     /// Required owner of DIR and its regular files: a uid, or a user name of /etc/passwd.
     #[arg(long, value_name = "USER", value_hint = ValueHint::Username, default_value = "0", value_parser = args::owner)]
     owner: u32,
-    /// Also pin the data directory's own inode (immutable flag): its set of names is fixed
-    /// and it cannot be replaced, its entries' contents stay writable. NC_PARTIAL where the
-    /// flag cannot be set.
+    /// Freeze: also pin the data directory's own inode (immutable flag): its set of names is
+    /// fixed and it cannot be replaced, its entries' contents stay writable; NC_PARTIAL where
+    /// the flag cannot be set. Verify: also check that flag (NC_PARTIAL where it is not set).
     #[arg(long, requires = "data_dir")]
     pin_data_dir: bool,
     /// Accept a link that reads exactly DATA_DIR/<name> whose DATA_DIR/<name> does not

@@ -11,8 +11,9 @@ use std::ptr;
 use boundary::{arg_or, ffi_boundary};
 
 use crate::inode::FileKind;
-use crate::report::{Action, Operation, Report, Status};
+use crate::report::{Action, Operation, Report};
 use crate::rules::Reason;
+use crate::status::Status;
 use crate::{Error, Policy, Strategy};
 
 /// Return value of every call, and the exit code of the CLI. Never renumbered.

@@ -3,13 +3,10 @@
 
 #![forbid(unsafe_code)]
 
-pub(crate) mod killpoint;
 mod renew;
 mod scan;
 mod sealing;
 mod undo;
-
-pub use sealing::SealResult;
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -19,12 +16,14 @@ use std::path::Path;
 use crate::error::{Context, Error};
 use crate::escape::escape_bytes;
 use crate::inode::FileKind;
+use crate::killpoint;
 use crate::pin::mount::MountState;
 use crate::pin::{self, immutable, mount, MountApi, Outcome};
 use crate::report::{
-    Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, Status, DIRECTORY_ENTRY,
+    Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, DIRECTORY_ENTRY,
 };
 use crate::rules::{self, Reason};
+use crate::status::Status;
 use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
 use scan::{Mode, Scan};

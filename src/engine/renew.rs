@@ -131,12 +131,12 @@ pub fn renew_all(
         }
         let temp = temp_name(n);
         if copy_file(old.as_fd(), &now, dir, &temp, posture)?.is_some() {
-            crate::engine::killpoint::step();
+            crate::killpoint::step();
             if let Err(e) = sys::renameat(dir, &temp, &name) {
                 let _ = sys::unlinkat(dir, &temp);
                 return Err(e);
             }
-            crate::engine::killpoint::step();
+            crate::killpoint::step();
             renewed.push(name);
         }
     }

@@ -263,7 +263,7 @@ impl<'a> Scan<'a> {
                 if outcome.action == Action::Frozen {
                     self.undo.file_flagged(name);
                 }
-                super::killpoint::step();
+                crate::killpoint::step();
                 outcome
             }
             Mode::Freeze { flags: false } => Outcome::new(Action::PinnedByDirectory),
@@ -301,7 +301,7 @@ impl<'a> Scan<'a> {
                 {
                     Some(_) => {
                         renewed = true;
-                        super::killpoint::step();
+                        crate::killpoint::step();
                     }
                     None => {
                         return Ok(Entry::rejected(
@@ -335,7 +335,7 @@ impl<'a> Scan<'a> {
                 if outcome.action == Action::Frozen {
                     self.undo.link_flagged(name);
                 }
-                super::killpoint::step();
+                crate::killpoint::step();
                 outcome
             }
             Mode::Freeze { flags: false }
@@ -385,7 +385,7 @@ impl<'a> Scan<'a> {
                 if let Some(fresh) = self.fresh {
                     sys::files::symlinkat(&self.target[..n], fresh, name)
                         .map_err(|e| io_on(name, "copying", e))?;
-                    super::killpoint::step();
+                    crate::killpoint::step();
                 }
                 Entry {
                     errno: outcome.errno,
@@ -393,7 +393,11 @@ impl<'a> Scan<'a> {
                     ..Entry::new(bytes, FileKind::Symlink, outcome.action)
                 }
             }
-            reason => Entry::rejected(bytes, FileKind::Symlink, reason, 0),
+            reason => Entry {
+                // The path it leads to, which is the one expected: the line names it.
+                target: Some(target.to_vec()),
+                ..Entry::rejected(bytes, FileKind::Symlink, reason, 0)
+            },
         })
     }
 
@@ -425,7 +429,7 @@ impl<'a> Scan<'a> {
             },
             _ => Outcome::new(Action::Checked),
         };
-        super::killpoint::step();
+        crate::killpoint::step();
         // No flags on this filesystem (or on its symlinks): there is nothing to clear, and no
         // error to report.
         let (action, errno) = if outcome.action == Action::Unsupported {

@@ -12,34 +12,11 @@ use super::renew::TEMP_PREFIX;
 use crate::error::Error;
 use crate::escape::escape_bytes;
 use crate::inode::{FileKind, Meta};
+use crate::report::SealResult;
 use crate::report::{Action, Entry};
 use crate::rules::seal::{self, SealLine, SEAL_MAX};
 use crate::rules::Reason;
 use crate::sys::{self, Base, DirEntries};
-
-/// What the seal check found, for the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum SealResult {
-    /// No seal was asked for.
-    None = 0,
-    Ok = 1,
-    Missing = 2,
-    Malformed = 3,
-    Mismatch = 4,
-}
-
-impl SealResult {
-    pub fn name(self) -> &'static str {
-        match self {
-            SealResult::None => "none",
-            SealResult::Ok => "ok",
-            SealResult::Missing => "missing",
-            SealResult::Malformed => "malformed",
-            SealResult::Mismatch => "mismatch",
-        }
-    }
-}
 
 /// The locked posture of the contract: the owner, 0755 for the directory, 0444 for its files.
 pub const LOCKED_DIR_MODE: u32 = 0o755;
@@ -239,14 +216,14 @@ pub fn write(
         let mut file = std::fs::File::from(fd.try_clone()?);
         file.write_all(&seal::render(&lines))?;
         sys::files::set_owner_mode(fd.as_fd(), uid, gid, mode)?;
-        super::killpoint::step();
+        crate::killpoint::step();
         sys::renameat(dir, &temp, &cname)
     })();
     if let Err(e) = written {
         let _ = sys::unlinkat(dir, &temp);
         return Err(failed(e));
     }
-    super::killpoint::step();
+    crate::killpoint::step();
     Ok(Ok(()))
 }
 

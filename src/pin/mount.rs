@@ -277,12 +277,12 @@ pub fn attach_fresh(
         }
         let meta = sys::fstat(fresh.root.as_fd())?;
         record::store(path, &record_of(fresh.mount.as_fd(), &meta)?).map_err(unrecordable)?;
-        crate::engine::killpoint::step();
+        crate::killpoint::step();
         if let Err(e) = m::move_mount(fresh.mount.as_fd(), dir) {
             let _ = record::remove(path);
             return Err(e);
         }
-        crate::engine::killpoint::step();
+        crate::killpoint::step();
         Ok(())
     })();
     if let Err(e) = attached {

@@ -118,7 +118,8 @@ mod properties {
     use proptest::prelude::*;
 
     use crate::inode::FileKind;
-    use crate::report::{Action, Entry, Layers, Operation, Report, Status};
+    use crate::report::{Action, Entry, Layers, Operation, Report};
+    use crate::status::Status;
 
     proptest! {
         #[test]

@@ -7,11 +7,34 @@ mod json;
 
 use crate::escape::escape_bytes;
 
-use crate::engine::SealResult;
 use crate::error::Error;
 use crate::inode::FileKind;
 use crate::rules::Reason;
-pub use crate::status::Status;
+use crate::status::Status;
+
+/// What the seal check found, for the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SealResult {
+    /// No seal was asked for.
+    None = 0,
+    Ok = 1,
+    Missing = 2,
+    Malformed = 3,
+    Mismatch = 4,
+}
+
+impl SealResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            SealResult::None => "none",
+            SealResult::Ok => "ok",
+            SealResult::Missing => "missing",
+            SealResult::Malformed => "malformed",
+            SealResult::Mismatch => "mismatch",
+        }
+    }
+}
 
 /// Which call made the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,6 +298,17 @@ impl Entry {
         if self.data_entry_missing {
             line.push_str(" (its data entry does not exist yet: allowed)");
         }
+        // What to do about it, where the reason alone does not say.
+        line.push_str(match self.reason {
+            Reason::DataEntryMissing => " (create it, or accept it with --allow-missing)",
+            Reason::DataEntryIsSymlink => " (it must be the file or directory itself)",
+            Reason::UnexpectedDirectory
+            | Reason::UnexpectedFifo
+            | Reason::UnexpectedSocket
+            | Reason::UnexpectedDevice
+            | Reason::UnexpectedType => " (only symlinks into data_dir and regular files belong)",
+            _ => "",
+        });
         if let Some(f) = self.found {
             match self.reason {
                 Reason::OwnerMismatch => line.push_str(&format!(

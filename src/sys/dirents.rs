@@ -1,6 +1,8 @@
 //! Reading a directory with `getdents64(2)` into one fixed buffer: no allocation per entry,
 //! however large the directory.
 
+#![forbid(unsafe_code)]
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::BorrowedFd;

@@ -3,6 +3,8 @@
 //! process kills itself with SIGKILL at the step `NC_HARDEN_KILL_AT` names (1 is the first).
 //! `NC_HARDEN_KILL_COUNT=1` prints the number of steps a call passed, to stderr, at each.
 
+#![forbid(unsafe_code)]
+
 #[cfg(feature = "__kill-points")]
 pub fn step() {
     use std::sync::atomic::{AtomicUsize, Ordering};
