@@ -187,11 +187,42 @@ pub fn writer_that_stays_is_refused(area: &Path) -> TestResult {
     ensure_clean(&l.dir)
 }
 
+/// Freezes `l` with the layer `layer` while the root attacker holds descriptors opened
+/// before, strikes through them and checks that the path still shows the bytes and names
+/// frozen; `meanwhile` runs on the frozen layout, then the unfreeze must answer NC_OK.
+fn freeze_strike_unfreeze(
+    l: &Layout,
+    layer: usize,
+    setting: &str,
+    meanwhile: impl FnOnce() -> TestResult,
+) -> TestResult {
+    let (name, creds, strategy) = LAYERS[layer];
+    let before = fs::read(l.dir.join("openclaw.json"))?;
+    let held = run_as(ROOT_ATTACKER, || hold(l))?;
+    let call = call_of(l).with_strategy(strategy);
+    expect_status(
+        &run_as(creds, || Face::Rust.call(Op::Freeze, &call)),
+        Status::Ok,
+    )?;
+    let tried = strike(&held);
+    ensure!(
+        fs::read(l.dir.join("openclaw.json"))? == before
+            && fs::symlink_metadata(l.dir.join("planted")).is_err(),
+        "{name}: {setting}: the path changed (tried {tried:?})"
+    );
+    meanwhile()?;
+    drop(held);
+    expect_status(
+        &run_as(creds, || Face::Rust.call(Op::Unfreeze, &call)),
+        Status::Ok,
+    )
+}
+
 /// Overlayfs, as a container's root: `dir` comes from the lower layer (RENAME_EXCHANGE of it
 /// would answer EXDEV). Every layer pins it, held descriptors change nothing, unfreeze
 /// restores.
 pub fn overlay_lower_layer(area: &Path, layer: usize) -> TestResult {
-    let (name, creds, strategy) = LAYERS[layer];
+    let name = LAYERS[layer].0;
     let scratch = Scratch::new_in(area, "lower")?;
     let base = scratch.path();
     let (lower, upper, work, merged) = (
@@ -230,20 +261,7 @@ pub fn overlay_lower_layer(area: &Path, layer: usize) -> TestResult {
             symlink(target, &path)?;
         }
     }
-    let result = (|| -> TestResult {
-        let before = fs::read(l.dir.join("openclaw.json"))?;
-        let held = run_as(ROOT_ATTACKER, || hold(&l))?;
-        let call = call_of(&l).with_strategy(strategy);
-        expect_status(
-            &run_as(creds, || Face::Rust.call(Op::Freeze, &call)),
-            Status::Ok,
-        )?;
-        let tried = strike(&held);
-        ensure!(
-            fs::read(l.dir.join("openclaw.json"))? == before
-                && fs::symlink_metadata(l.dir.join("planted")).is_err(),
-            "{name}: overlay lower layer: the path changed (tried {tried:?})"
-        );
+    let result = freeze_strike_unfreeze(&l, layer, "overlay lower layer", || {
         for attack in ATTACKS {
             ensure!(
                 run_as(ROOT_ATTACKER, || (attack.run)(&l)).is_err(),
@@ -251,13 +269,9 @@ pub fn overlay_lower_layer(area: &Path, layer: usize) -> TestResult {
                 attack.name
             );
         }
-        drop(held);
-        expect_status(
-            &run_as(creds, || Face::Rust.call(Op::Unfreeze, &call)),
-            Status::Ok,
-        )?;
-        ensure_clean(&l.dir)
-    })();
+        Ok(())
+    })
+    .and_then(|()| ensure_clean(&l.dir));
     let _ = nc_harden_testkit::unmount(&merged);
     result
 }
@@ -266,7 +280,7 @@ pub fn overlay_lower_layer(area: &Path, layer: usize) -> TestResult {
 /// EBUSY. Every layer pins it, held descriptors change nothing, unfreeze restores, and the
 /// volume stays mounted.
 pub fn directory_is_a_mount_root(area: &Path, layer: usize) -> TestResult {
-    let (name, creds, strategy) = LAYERS[layer];
+    let name = LAYERS[layer].0;
     let scratch = Scratch::new_in(area, "volume")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
     // Move the built directory onto a tmpfs mounted at its own path.
@@ -287,24 +301,7 @@ pub fn directory_is_a_mount_root(area: &Path, layer: usize) -> TestResult {
             }
         }
         let volume = kernel_state(&l.dir)?.mounts;
-        let before = fs::read(l.dir.join("openclaw.json"))?;
-        let held = run_as(ROOT_ATTACKER, || hold(&l))?;
-        let call = call_of(&l).with_strategy(strategy);
-        expect_status(
-            &run_as(creds, || Face::Rust.call(Op::Freeze, &call)),
-            Status::Ok,
-        )?;
-        let tried = strike(&held);
-        ensure!(
-            fs::read(l.dir.join("openclaw.json"))? == before
-                && fs::symlink_metadata(l.dir.join("planted")).is_err(),
-            "{name}: mount root: the path changed (tried {tried:?})"
-        );
-        drop(held);
-        expect_status(
-            &run_as(creds, || Face::Rust.call(Op::Unfreeze, &call)),
-            Status::Ok,
-        )?;
+        freeze_strike_unfreeze(&l, layer, "mount root", || Ok(()))?;
         ensure!(
             kernel_state(&l.dir)?.mounts == volume,
             "{name}: the volume itself must stay"
