@@ -13,11 +13,21 @@ use std::process::{Command, Output};
 
 use nc_harden_testkit::{Layout, Scratch, Variant};
 
+/// Runs the CLI. As root with its capabilities, in a mount namespace of its own with a fresh tmpfs on /run, as the
+/// privileged suite does: its lock and records in /run/nc-harden, and any mount it might
+/// make, end with the process instead of staying on the machine.
 fn nc_harden(args: &[&OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nc-harden"))
-        .args(args)
-        .output()
-        .expect("runs")
+    let exe = env!("CARGO_BIN_EXE_nc-harden");
+    let mut command = if nc_harden_testkit::privilege::missing().is_none() {
+        let mut c = Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg("mount -t tmpfs -o mode=0755 nc-harden-test-run /run && exec \"$0\" \"$@\"")
+            .arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    command.args(args).output().expect("runs")
 }
 
 fn verify(l: &Layout, extra: &[&str]) -> Output {
