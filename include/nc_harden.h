@@ -297,6 +297,16 @@ enum nc_reason
    A symlink in a flat layout (no `data_dir`): only regular files belong there.
    */
   NC_REASON_UNEXPECTED_SYMLINK = 21,
+  /*
+   Shields up would make the file readable by someone who could not read it before (a
+   root-only file moved into the mutable directory, say): refused and left as it is.
+   */
+  NC_REASON_WOULD_WIDEN_ACCESS = 22,
+  /*
+   Shields down found an inode that shields up did not lock (a hard link to a root file,
+   a file moved in since): not handed back, left as it is.
+   */
+  NC_REASON_NOT_LOCKED_BY_SHIELDS = 23,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

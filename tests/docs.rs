@@ -70,6 +70,8 @@ fn reasons_are_the_codes() {
         Reason::SealMalformed,
         Reason::SealMismatch,
         Reason::UnexpectedSymlink,
+        Reason::WouldWidenAccess,
+        Reason::NotLockedByShields,
     ];
     let code: Vec<(u32, String)> = all
         .iter()

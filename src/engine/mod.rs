@@ -190,33 +190,59 @@ impl Policy {
         }
     }
 
-    /// Shields up: the locked posture (directory the owner's, 0755; files the owner's, 0444,
-    /// on fresh inodes) and a fresh seal. Judged first (as the posture will be), and refused
-    /// as a whole (nothing changed) when the layout is invalid or a flag stands in the way
-    /// without CAP_LINUX_IMMUTABLE to clear it. Returns the names renewed.
+    /// Shields up's posture step: the locked posture (directory the owner's, 0755; files the
+    /// owner's, 0444, on fresh inodes) and a fresh seal.
+    ///
+    /// Judged first, as the posture will be. A refusal that the caller's privileges decide (a
+    /// flag in the way without CAP_LINUX_IMMUTABLE to clear it) changes nothing. A refusal
+    /// that the directory's contents decide fails closed: the posture is locked all the same
+    /// (a planted entry must not veto shields up), nothing is sealed or pinned, and the report
+    /// says `locked, not verified`. A file that the locked posture would make readable by
+    /// someone who could not read it is refused and left as it is; a file that cannot be
+    /// renewed loses its write bits in place. Pins taken off on the way are put back whenever
+    /// the call does not finish.
     fn transition(
         &self,
         dir: &OwnedFd,
         data: &Option<DataDir>,
-    ) -> Result<Result<Vec<CString>, Report>, Error> {
+        undo: &mut Undo,
+    ) -> Result<Transition, Error> {
         if !self.transition_needed(dir.as_fd())? {
-            return Ok(Ok(Vec::new()));
+            return Ok(Transition::Unneeded);
         }
+        let before = sys::fstat(dir.as_fd()).context("examining the directory")?;
         let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, Mode::Check);
         scan.allow_missing = self.allow_missing;
         scan.posture_to_come = self.lock_posture;
-        let entries = self.judge_all(&mut scan, Action::Checked, 0)?;
+        let mut entries = self.judge_all(&mut scan, Action::Checked, 0)?;
         drop(scan);
-        if entries.iter().any(Entry::is_rejected) {
-            let report = self.report(
+        let regular = |e: &Entry| e.kind == FileKind::Regular && e.name != DIRECTORY_ENTRY;
+        if self.lock_posture {
+            for entry in entries
+                .iter_mut()
+                .filter(|e| regular(e) && !e.is_rejected())
+            {
+                let name = CString::new(entry.name.clone()).expect("entry names hold no NUL");
+                let meta = sys::lstatat(dir.as_fd(), &name).map_err(|e| {
+                    Error::io(format!("examining \"{}\"", escape_bytes(&entry.name)), e)
+                })?;
+                if rules::would_widen_access(&meta, &before) {
+                    entry.action = Action::Rejected;
+                    entry.reason = Reason::WouldWidenAccess;
+                }
+            }
+        }
+        let refused = entries.iter().any(Entry::is_rejected);
+        if refused && !self.lock_posture {
+            // A reseal alone changes nothing on a refusal: there is no posture to fail closed to.
+            return Ok(Transition::Refused(Box::new(self.report(
                 Operation::Freeze,
                 Status::Invalid,
                 Layers::default(),
                 Vec::new(),
                 entries,
                 data,
-            );
-            return Ok(Err(report));
+            ))));
         }
         // Flags in the way (a directory pinned before, or set by hand): cleared where this
         // call may set them again, else nothing changes and the report says why.
@@ -224,17 +250,14 @@ impl Policy {
         if immutable::is_pinned(dir.as_fd()).ok().flatten() == Some(true) {
             flagged.push(None);
         }
-        for entry in entries
-            .iter()
-            .filter(|e| e.kind == FileKind::Regular && e.name != DIRECTORY_ENTRY)
-        {
+        for entry in entries.iter().filter(|e| regular(e)) {
             let name = CString::new(entry.name.clone()).expect("entry names hold no NUL");
-            let file = sys::openat(
-                sys::Base::Dir(dir.as_fd()),
-                &name,
-                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
-            )
-            .context("examining a file")?;
+            let Ok(meta) = sys::lstatat(dir.as_fd(), &name) else {
+                continue;
+            };
+            let Ok(file) = scan::open_regular(dir.as_fd(), &name, &meta) else {
+                continue;
+            };
             if immutable::is_pinned(file.as_fd()).ok().flatten() == Some(true) {
                 flagged.push(Some((name, file)));
             }
@@ -253,7 +276,7 @@ impl Policy {
                     "posture and seal unchanged: a file or the directory carries the immutable flag and CAP_LINUX_IMMUTABLE is missing to clear it",
                 );
                 report.set_posture(sealing::is_locked(dir.as_fd(), self.owner).ok());
-                return Ok(Err(report));
+                return Ok(Transition::Refused(Box::new(report)));
             }
             for (name, file) in flagged.iter().flatten() {
                 immutable::unpin_inode(file.as_fd()).map_err(|e| {
@@ -262,9 +285,11 @@ impl Policy {
                         e,
                     )
                 })?;
+                undo.file_cleared(name);
             }
             if flagged.iter().any(Option::is_none) {
                 immutable::unpin_inode(dir.as_fd()).context("unpinning the directory")?;
+                undo.directory_cleared();
             }
             killpoint::step();
         }
@@ -274,7 +299,15 @@ impl Policy {
             gid: self.owner,
             mode: sealing::LOCKED_FILE_MODE,
         };
+        let mut renewed = Vec::new();
         if self.lock_posture {
+            let previous = pin::locked::load(&self.dir).ok().flatten();
+            // With no record of nc-harden's, a directory already in the locked posture was
+            // locked by another tool (NemoClaw's guards): what it locked is what is found so.
+            let inherited = previous.is_none()
+                && before.uid == self.owner
+                && before.mode == sealing::LOCKED_DIR_MODE;
+            let start = self.locked_files(dir.as_fd())?;
             sys::files::set_owner_mode(
                 dir.as_fd(),
                 self.owner,
@@ -283,6 +316,32 @@ impl Policy {
             )
             .context("locking the directory's posture")?;
             killpoint::step();
+            let skip = |name: &std::ffi::CStr| {
+                entries
+                    .iter()
+                    .any(|e| e.name == name.to_bytes() && e.is_rejected())
+            };
+            renewed = renew::renew_all(dir.as_fd(), self.owner, Some(locked), &skip)
+                .context("locking the files' posture")?;
+            // What could not be renewed (it kept changing, or is refused) loses its write bits
+            // in place: the sandbox user keeps no write access to a name of the directory.
+            self.strip_write_in_place(dir.as_fd())?;
+            killpoint::step();
+            self.record_locked(dir.as_fd(), &start, previous.as_ref(), inherited)?;
+        }
+        if refused {
+            let restored = restore_pins(undo, dir.as_fd())?;
+            let mut report = self.report(
+                Operation::Freeze,
+                Status::Invalid,
+                Layers::default(),
+                Vec::new(),
+                entries,
+                data,
+            );
+            report.set_posture(sealing::is_locked(dir.as_fd(), self.owner).ok());
+            report.set_fail_closed(restored);
+            return Ok(Transition::Refused(Box::new(report)));
         }
         if let (true, Some(seal)) = (self.reseal, &self.seal) {
             let attrs = self
@@ -290,7 +349,6 @@ impl Policy {
                 .then_some((locked.uid, locked.gid, locked.mode));
             let fallback = (locked.uid, locked.gid, locked.mode);
             if let Err(reason) = sealing::write(dir.as_fd(), &self.dir, seal, attrs, fallback)? {
-                let mut entries = entries;
                 match entries.iter_mut().find(|e| e.name == *seal) {
                     Some(e) => {
                         e.action = Action::Rejected;
@@ -298,7 +356,8 @@ impl Policy {
                     }
                     None => entries.push(Entry::rejected(seal, FileKind::Unknown, reason, 0)),
                 }
-                let report = self.report(
+                let restored = restore_pins(undo, dir.as_fd())?;
+                let mut report = self.report(
                     Operation::Freeze,
                     Status::Invalid,
                     Layers::default(),
@@ -306,18 +365,128 @@ impl Policy {
                     entries,
                     data,
                 );
-                return Ok(Err(report));
+                if self.lock_posture {
+                    report.set_posture(sealing::is_locked(dir.as_fd(), self.owner).ok());
+                    report.set_fail_closed(restored);
+                }
+                return Ok(Transition::Refused(Box::new(report)));
             }
         }
-        if !self.lock_posture {
-            return Ok(Ok(Vec::new()));
+        Ok(Transition::Done(renewed))
+    }
+
+    /// Records what shields up locked in `dir` (see `pin::locked`): the directory, and each
+    /// regular file now in exactly the locked posture that this call brought there, or that
+    /// was found so at `start` and locked before (by nc-harden's `previous` record, or, with
+    /// `inherited`, by another tool). A file found locked that no one recorded (moved in
+    /// while the shields were down) is not recorded: shields down leaves it as it is.
+    fn record_locked(
+        &self,
+        dir: BorrowedFd<'_>,
+        start: &[(Vec<u8>, pin::locked::Identity)],
+        previous: Option<&pin::locked::LockedSet>,
+        inherited: bool,
+    ) -> Result<(), Error> {
+        let examined = sys::fstat(dir).context("examining the directory")?;
+        let mut set = pin::locked::LockedSet {
+            directory: Some(
+                pin::locked::Identity::of(dir, &examined).context("examining the directory")?,
+            ),
+            files: Vec::new(),
+        };
+        for (name, id) in self.locked_files(dir)? {
+            let ours = match start.iter().find(|(n, _)| *n == name) {
+                None => true,
+                Some((_, old)) => inherited || previous.is_some_and(|p| p.holds_file(old)),
+            };
+            if ours {
+                set.files.push(id);
+            }
         }
-        // The posture goes onto fresh inodes, as NemoClaw's guard does it, so that a writer
-        // of the mutable posture loses its hold. (Without CAP_SYS_ADMIN the trusted.*
-        // attributes, which it cannot list, are not carried over: the report says so.)
-        renew::renew_all(dir.as_fd(), self.owner, Some(locked))
-            .map(Ok)
-            .context("locking the files' posture")
+        pin::locked::store(&self.dir, &set)
+            .context("recording what shields up locked (in nc-harden's state directory)")
+    }
+
+    /// The regular files of `dir` in exactly the locked posture (the owner's, 0444, one link,
+    /// on the directory's device), with their identities.
+    fn locked_files(
+        &self,
+        dir: BorrowedFd<'_>,
+    ) -> Result<Vec<(Vec<u8>, pin::locked::Identity)>, Error> {
+        let dev = sys::fstat(dir).context("examining the directory")?.dev;
+        let mut found = Vec::new();
+        for_each_entry(dir, |name, d_type| {
+            if !matches!(d_type, FileKind::Regular | FileKind::Unknown) {
+                return Ok(());
+            }
+            let Ok(meta) = sys::lstatat(dir, name) else {
+                return Ok(());
+            };
+            if !sealing::in_locked_posture(&meta, self.owner, dev) {
+                return Ok(());
+            }
+            let Ok(fd) = scan::open_regular(dir, name, &meta) else {
+                return Ok(());
+            };
+            let id = pin::locked::Identity::of(fd.as_fd(), &meta).map_err(|e| {
+                Error::io(
+                    format!("examining \"{}\"", escape_bytes(name.to_bytes())),
+                    e,
+                )
+            })?;
+            found.push((name.to_bytes().to_vec(), id));
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Takes every write bit off the regular files of `dir` that still have one after the
+    /// posture was locked (a file refused, or one that kept changing while it was copied),
+    /// and gives them to the owner: never a widening (read bits are kept as they are), and
+    /// the sandbox user keeps no write access. A hard-linked or root-owned file is left
+    /// alone: its other names are not this directory's to change.
+    fn strip_write_in_place(&self, dir: BorrowedFd<'_>) -> Result<(), Error> {
+        let mut names = Vec::new();
+        for_each_entry(dir, |name, d_type| {
+            if matches!(d_type, FileKind::Regular | FileKind::Unknown) {
+                names.push(name.to_owned());
+            }
+            Ok(())
+        })?;
+        for name in names {
+            let Ok(meta) = sys::lstatat(dir, &name) else {
+                continue;
+            };
+            if meta.kind != FileKind::Regular
+                || meta.nlink != 1
+                || meta.mount.is_some_and(|m| m.is_root)
+                || (meta.uid == self.owner && meta.mode & 0o222 == 0)
+            {
+                continue;
+            }
+            if meta.uid == 0 && meta.mode & 0o022 == 0 {
+                continue;
+            }
+            let Ok(fd) = scan::open_regular(dir, &name, &meta) else {
+                continue;
+            };
+            sys::files::change_owner_mode(fd.as_fd(), None, None, Some(meta.mode & !0o7222))
+                .and_then(|()| {
+                    sys::files::change_owner_mode(
+                        fd.as_fd(),
+                        Some(self.owner),
+                        Some(self.owner),
+                        None,
+                    )
+                })
+                .map_err(|e| {
+                    Error::io(
+                        format!("locking \"{}\" in place", escape_bytes(name.to_bytes())),
+                        e,
+                    )
+                })?;
+        }
+        Ok(())
     }
 
     /// The freeze itself: renew, pin the directory, judge (and copy, for the mount layer)
@@ -367,9 +536,10 @@ impl Policy {
         }
         let mut renewed = Vec::new();
         if self.lock_posture || self.reseal {
-            match self.transition(dir, data)? {
-                Ok(names) => renewed = names,
-                Err(refused) => return Ok(refused),
+            match self.transition(dir, data, undo)? {
+                Transition::Unneeded => {}
+                Transition::Done(names) => renewed = names,
+                Transition::Refused(refused) => return Ok(*refused),
             }
         }
         let wants_flags = self.strategy != Strategy::Mount;
@@ -384,10 +554,19 @@ impl Policy {
             // none of ours.
             let _ = renew::remove_leftovers(dir.as_fd());
             if (may_flag || legacy_mount) && renew::copies_every_attribute() {
-                match renew::renew_all(dir.as_fd(), self.owner, None) {
+                // What shields up recorded follows its files onto their fresh inodes.
+                let record = pin::locked::load(&self.dir).ok().flatten();
+                let start = match &record {
+                    Some(_) => self.locked_files(dir.as_fd())?,
+                    None => Vec::new(),
+                };
+                match renew::renew_all(dir.as_fd(), self.owner, None, &|_| false) {
                     Ok(names) => renewed = names,
                     Err(e) if refused(&e) => {}
                     Err(e) => return Err(Error::io("renewing the regular files", e)),
+                }
+                if let (Some(record), false) = (&record, renewed.is_empty()) {
+                    self.record_locked(dir.as_fd(), &start, Some(record), false)?;
                 }
             }
         }
@@ -532,6 +711,7 @@ impl Policy {
         }
         if !valid {
             let added = undo.added();
+            let restored = undo.cleared_any();
             undo.rollback(dir.as_fd(), &self.dir)?;
             let left = Layers {
                 immutable: layers.immutable && !added.immutable,
@@ -549,14 +729,22 @@ impl Policy {
                     .iter()
                     .any(|n| n.to_bytes() == entry.name.as_slice());
             }
-            return Ok(finish(self.report(
+            let mut report = finish(self.report(
                 Operation::Freeze,
                 Status::Invalid,
                 left,
                 attempts,
                 entries,
                 data,
-            )));
+            ));
+            if self.lock_posture {
+                report.set_fail_closed(if restored {
+                    "the pins found before the call were put back"
+                } else {
+                    ""
+                });
+            }
+            return Ok(report);
         }
         // From outside: the path must still lead to the directory pinned (the fresh one where
         // it was mounted). Once pinned it cannot be renamed (immutable, or a mount point), so
@@ -748,16 +936,23 @@ impl Policy {
     /// to call twice. An entry with something mounted over it is left alone.
     pub fn unfreeze(&self) -> Result<Report, Error> {
         let _lock = self.lock(true)?;
-        self.resolve_dir()?;
-        self.thaw()
+        let resolved = self.resolve_dir()?;
+        self.thaw(resolved)
     }
 
-    fn thaw(&self) -> Result<Report, Error> {
+    fn thaw(&self, resolved: OwnedFd) -> Result<Report, Error> {
         let reopen = || self.open_dir(Access::Read);
         let unmounted = mount::unpin(&self.dir, &reopen, mount::legacy_binds(self.mount_api))?;
         killpoint::step();
-        // The mount is gone (or was not there): the flags are changed on the directory itself.
-        let dir = self.open_dir(Access::Read)?;
+        // The flags are changed, and the directory handed back, through the descriptor
+        // resolved at the start; under nc-harden's mount that was the mount's root, and the
+        // directory beneath is opened once the mount is off (the hand-back then holds it to
+        // what shields up recorded, so a directory swapped in meanwhile is not handed back).
+        let dir = if unmounted.action == Action::Unfrozen {
+            self.open_dir(Access::Read)?
+        } else {
+            resolved
+        };
         let mut scan = Scan::new(dir.as_fd(), None, self.owner, Mode::Unfreeze);
         let mut entries = vec![];
         for_each_entry(dir.as_fd(), |name, d_type| {
@@ -787,7 +982,7 @@ impl Policy {
             if pins_left {
                 note = Some("not handed back: pins are left that this call could not take off");
             } else {
-                self.hand_back(dir.as_fd(), &entries)?;
+                note = self.hand_back(dir.as_fd(), &mut entries)?;
             }
         }
         let meta = sys::fstat(dir.as_fd()).context("examining the directory")?;
@@ -834,25 +1029,63 @@ impl Policy {
         Ok(report)
     }
 
-    /// `hand_to`: the directory and its regular files (not one with something mounted over
-    /// it) to that owner and mode, in place.
-    fn hand_back(&self, dir: BorrowedFd<'_>, entries: &[Entry]) -> Result<(), Error> {
+    /// `hand_to`: hands back exactly what shields up locked, through `dir` (the descriptor
+    /// that was unpinned): the directory and the regular files whose identity (device, inode,
+    /// generation) its record holds; with no record (locked by another tool, or before a
+    /// reboot emptied /run), only a directory in the locked posture and the files in exactly
+    /// the locked posture (the owner's, 0444, one link, on the directory's device). Anything
+    /// else (a hard link to a root file, a file moved in, a directory swapped in at the path)
+    /// is left as it is and reported (`not_locked_by_shields`).
+    fn hand_back(
+        &self,
+        dir: BorrowedFd<'_>,
+        entries: &mut [Entry],
+    ) -> Result<Option<&'static str>, Error> {
         let h = self.hand_to;
         let failed =
             |what: &[u8], e| Error::io(format!("handing back \"{}\"", escape_bytes(what)), e);
+        let record = pin::locked::load(&self.dir)
+            .context("reading what shields up locked (nc-harden's state directory)")?;
+        let dir_meta = sys::fstat(dir).map_err(|e| failed(b".", e))?;
+        let dir_id = pin::locked::Identity::of(dir, &dir_meta).map_err(|e| failed(b".", e))?;
+        let record = record.filter(|set| set.directory == Some(dir_id));
+        let dir_locked = dir_meta.uid == self.owner && dir_meta.mode == sealing::LOCKED_DIR_MODE;
+        let already = h.uid.map_or(true, |u| u == dir_meta.uid)
+            && h.gid.map_or(true, |g| g == dir_meta.gid)
+            && h.dir_mode.map_or(true, |m| m == dir_meta.mode);
+        if record.is_none() && !dir_locked && !already {
+            return Ok(Some(
+                "not handed back: the directory at the path is neither the one shields up \
+                 locked nor in the locked posture",
+            ));
+        }
+        let mut left = 0;
         for entry in entries
-            .iter()
+            .iter_mut()
             .filter(|e| e.kind == FileKind::Regular && !e.is_rejected())
         {
             let name = CString::new(entry.name.clone()).expect("entry names hold no NUL");
-            let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-            let file = sys::openat(sys::Base::Dir(dir), &name, flags)
+            let Ok(meta) = sys::lstatat(dir, &name) else {
+                continue;
+            };
+            let Ok(file) = scan::open_regular(dir, &name, &meta) else {
+                continue;
+            };
+            let id = pin::locked::Identity::of(file.as_fd(), &meta)
                 .map_err(|e| failed(&entry.name, e))?;
-            if sys::fstat(file.as_fd())
-                .map_err(|e| failed(&entry.name, e))?
-                .kind
-                != FileKind::Regular
-            {
+            let locked_here = match &record {
+                Some(set) => set.holds_file(&id),
+                None => sealing::in_locked_posture(&meta, self.owner, dir_meta.dev),
+            };
+            let handed = h.uid.map_or(true, |u| u == meta.uid)
+                && h.gid.map_or(true, |g| g == meta.gid)
+                && h.file_mode.map_or(true, |m| m == meta.mode);
+            if !locked_here {
+                if !handed {
+                    entry.action = Action::Rejected;
+                    entry.reason = Reason::NotLockedByShields;
+                    left += 1;
+                }
                 continue;
             }
             sys::files::change_owner_mode(file.as_fd(), h.uid, h.gid, h.file_mode)
@@ -862,7 +1095,10 @@ impl Policy {
         sys::files::change_owner_mode(dir, h.uid, h.gid, h.dir_mode)
             .map_err(|e| failed(b".", e))?;
         killpoint::step();
-        Ok(())
+        pin::locked::remove(&self.dir).context("removing the record of what shields up locked")?;
+        Ok((left > 0).then_some(
+            "entries that shields up did not lock were left as they are (not_locked_by_shields)",
+        ))
     }
 
     /// Judges the entries under the read-only mount alone. The mount stops every change
@@ -1093,6 +1329,27 @@ fn nothing_to_clear(outcome: Outcome) -> Outcome {
 /// What a judging pass gets of `data_dir`.
 fn scan_data(data: &Option<DataDir>) -> Option<(BorrowedFd<'_>, &[u8])> {
     data.as_ref().map(|d| (d.fd.as_fd(), d.path.as_slice()))
+}
+
+/// What shields up's posture step came to.
+enum Transition {
+    /// Nothing to change: the posture and the seal already hold.
+    Unneeded,
+    /// Locked (and resealed where asked): the names renewed onto fresh inodes.
+    Done(Vec<CString>),
+    /// Refused: the report to answer with (the posture left locked where it was asked for).
+    Refused(Box<Report>),
+}
+
+/// Puts back the pins the call took off (see `Undo::restore_cleared`), and says so.
+fn restore_pins(undo: &mut Undo, dir: BorrowedFd<'_>) -> Result<&'static str, Error> {
+    let any = undo.cleared_any();
+    undo.restore_cleared(dir)?;
+    Ok(if any {
+        "the pins found before the call were put back"
+    } else {
+        ""
+    })
 }
 
 /// `data_dir`, resolved, and what the safe-path rule says of its direct parent.

@@ -88,19 +88,20 @@ pub struct Posture {
 
 /// Renews every regular file of `dir` in place; returns the names renewed. A file that the
 /// policy rejects as it is (another owner, writable by others, hard-linked; with `posture`,
-/// hard-linked only), or that keeps changing while it is copied, is left as it is: the pass
-/// that follows judges it.
+/// hard-linked only), that `skip` names, or that keeps changing while it is copied, is left
+/// as it is: the pass that follows judges it.
 pub fn renew_all(
     dir: BorrowedFd<'_>,
     owner: u32,
     posture: Option<Posture>,
+    skip: &dyn Fn(&CStr) -> bool,
 ) -> io::Result<Vec<CString>> {
     let mut regular = Vec::new();
     let mut reader = DirEntries::new(dir);
     reader.rewind()?;
     while let Some(entry) = reader.next_entry()? {
         let maybe_regular = matches!(entry.d_type, FileKind::Regular | FileKind::Unknown);
-        if maybe_regular && !entry.name.to_bytes().starts_with(TEMP_PREFIX) {
+        if maybe_regular && !entry.name.to_bytes().starts_with(TEMP_PREFIX) && !skip(entry.name) {
             regular.push(entry.name.to_owned());
         }
     }

@@ -227,6 +227,17 @@ pub fn write(
     Ok(Ok(()))
 }
 
+/// Whether the regular file `meta` is in exactly the locked posture: the owner's (user and
+/// group), 0444, one link, on the directory's device `dev`.
+pub fn in_locked_posture(meta: &Meta, owner: u32, dev: u64) -> bool {
+    meta.kind == FileKind::Regular
+        && meta.uid == owner
+        && meta.gid == owner
+        && meta.mode == LOCKED_FILE_MODE
+        && meta.nlink == 1
+        && meta.dev == dev
+}
+
 /// Whether `dir` (the one the path shows) and its regular files are in the locked posture.
 pub fn is_locked(dir: BorrowedFd<'_>, owner: u32) -> io::Result<bool> {
     let meta = sys::fstat(dir)?;

@@ -23,6 +23,11 @@ pub struct Undo {
     data_dir: Option<OwnedFd>,
     files: Vec<CString>,
     links: Vec<CString>,
+    /// Pins that were there before the call and that it took off to change the posture: put
+    /// back whenever the call does not finish, so that no call leaves the directory less
+    /// pinned than it found it.
+    cleared_directory: bool,
+    cleared_files: Vec<CString>,
 }
 
 impl Undo {
@@ -49,6 +54,48 @@ impl Undo {
     /// This call set the flag of the symlink `name`.
     pub fn link_flagged(&mut self, name: &CStr) {
         self.links.push(name.to_owned());
+    }
+
+    /// This call took the directory's own flag off (set by an earlier freeze).
+    pub fn directory_cleared(&mut self) {
+        self.cleared_directory = true;
+    }
+
+    /// This call took the flag of the regular file `name` off (set by an earlier freeze).
+    pub fn file_cleared(&mut self, name: &CStr) {
+        self.cleared_files.push(name.to_owned());
+    }
+
+    /// Whether this call took off pins that were there before it.
+    pub fn cleared_any(&self) -> bool {
+        self.cleared_directory || !self.cleared_files.is_empty()
+    }
+
+    /// Puts back the pins this call took off: the flag on whatever regular file the name
+    /// shows now (the same bytes, perhaps on a fresh inode), the directory's last.
+    pub fn restore_cleared(&mut self, dir: BorrowedFd<'_>) -> Result<(), Error> {
+        let failed = |what: &CStr, e: io::Error| {
+            Error::io(
+                format!(
+                    "putting back the flag of \"{}\"",
+                    escape_bytes(what.to_bytes())
+                ),
+                e,
+            )
+        };
+        for name in self.cleared_files.drain(..) {
+            let Ok(meta) = sys::lstatat(dir, &name) else {
+                continue;
+            };
+            let Ok(fd) = open_regular(dir, &name, &meta) else {
+                continue;
+            };
+            immutable::pin_inode(fd.as_fd()).map_err(|e| failed(&name, e))?;
+        }
+        if std::mem::take(&mut self.cleared_directory) {
+            immutable::pin_inode(dir).map_err(|e| failed(c".", e))?;
+        }
+        Ok(())
     }
 
     /// The layers this call added, which a rollback takes away.
@@ -103,6 +150,6 @@ impl Undo {
                 return Err(failed(c".", io::Error::from_raw_os_error(outcome.errno)));
             }
         }
-        Ok(())
+        self.restore_cleared(dir)
     }
 }

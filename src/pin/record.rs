@@ -42,7 +42,7 @@ pub struct Record {
 }
 
 /// The record's file name: the SHA-256 of the path, so that any path has a short name.
-fn file_name(path: &[u8]) -> CString {
+pub(crate) fn file_name(path: &[u8]) -> CString {
     let digest = Sha256::digest(path);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     CString::new(format!("{hex}.mount")).expect("hex has no NUL")
@@ -57,7 +57,7 @@ fn unsafe_state(why: &str) -> io::Error {
 
 /// Opens the state directory, creating it when asked. `Ok(None)` when it does not exist
 /// and `create` is false. Refused unless `/run` and it are root's and writable by no one else.
-fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
+pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
     let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
     let trusted = |meta: &crate::inode::Meta| {

@@ -89,6 +89,9 @@ pub(super) fn render(report: &Report) -> String {
     if let Some(note) = &report.note {
         obj.insert("note".into(), Value::from(note.as_str()));
     }
+    if let Some(state) = report.state() {
+        obj.insert("state".into(), Value::from(state));
+    }
     if let Some((name, result)) = &report.seal {
         let mut seal = Map::new();
         put_bytes(&mut seal, "name", name);

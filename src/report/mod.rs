@@ -361,6 +361,9 @@ pub struct Report {
     seal: Option<(Vec<u8>, SealResult)>,
     /// What the call could not do, said in words (a transition refused, say).
     note: Option<String>,
+    /// A shields up refused after it locked the posture (fail-closed): `locked, not verified:
+    /// <reason>`, and what it did with the pins it found.
+    fail_closed: Option<(String, String)>,
 }
 
 impl Report {
@@ -385,6 +388,7 @@ impl Report {
             posture_locked: None,
             seal: None,
             note: None,
+            fail_closed: None,
         };
         report.summary = report.summarize(None);
         report
@@ -393,6 +397,21 @@ impl Report {
     pub(crate) fn set_note(&mut self, note: &str) {
         self.note = Some(note.to_string());
         self.summary = self.summarize(None);
+    }
+
+    /// A refused shields up that leaves the locked posture in place: the state becomes
+    /// `locked, not verified: <first reason>`; `pins` says what became of the pins found.
+    pub(crate) fn set_fail_closed(&mut self, pins: &str) {
+        let reason = self.rejected().next().map_or("refused".to_string(), |e| {
+            format!("\"{}\" {}", escape_bytes(&e.name), e.reason.name())
+        });
+        self.fail_closed = Some((format!("locked, not verified: {reason}"), pins.to_string()));
+        self.summary = self.summarize(None);
+    }
+
+    /// `locked, not verified: <reason>` after a refused shields up (see `set_fail_closed`).
+    pub fn state(&self) -> Option<&str> {
+        self.fail_closed.as_ref().map(|(state, _)| state.as_str())
     }
 
     /// What the call could not do, in words, where there is something to say.
@@ -545,17 +564,28 @@ impl Report {
             .next()
             .filter(|_| self.status == Status::Invalid)
         {
-            let after = match self.operation {
-                Operation::Verify if self.layers.any() => format!(
-                    "verify changes nothing: the directory stays pinned ({})",
-                    self.layers.names().join("+")
+            let after = match (&self.fail_closed, self.operation) {
+                (Some((state, pins)), _) => format!(
+                    "{state}; the locked posture stays (fail-closed: the sandbox user has lost \
+                     write access), nothing is pinned by this call{}{pins}; next: fix it and \
+                     repeat, --reseal to accept the current bytes, or shields down (unfreeze \
+                     --hand-to)",
+                    if pins.is_empty() { "" } else { "; " }
                 ),
-                Operation::Verify => "verify changes nothing: the directory is not pinned".into(),
-                _ if self.layers.any() => format!(
-                    "nothing this call added is left; pinned from before: {}",
-                    self.layers.names().join("+")
-                ),
-                _ => "nothing left changed".into(),
+                (None, operation) => match operation {
+                    Operation::Verify if self.layers.any() => format!(
+                        "verify changes nothing: the directory stays pinned ({})",
+                        self.layers.names().join("+")
+                    ),
+                    Operation::Verify => {
+                        "verify changes nothing: the directory is not pinned".into()
+                    }
+                    _ if self.layers.any() => format!(
+                        "nothing this call added is left; pinned from before: {}",
+                        self.layers.names().join("+")
+                    ),
+                    _ => "nothing left changed".into(),
+                },
             };
             return format!(
                 "{head}: {} of {} records (the directory and its entries) break the policy \

@@ -53,6 +53,12 @@ pub enum Reason {
     SealMismatch = 20,
     /// A symlink in a flat layout (no `data_dir`): only regular files belong there.
     UnexpectedSymlink = 21,
+    /// Shields up would make the file readable by someone who could not read it before (a
+    /// root-only file moved into the mutable directory, say): refused and left as it is.
+    WouldWidenAccess = 22,
+    /// Shields down found an inode that shields up did not lock (a hard link to a root file,
+    /// a file moved in since): not handed back, left as it is.
+    NotLockedByShields = 23,
 }
 
 impl Reason {
@@ -80,6 +86,8 @@ impl Reason {
             Self::SealMalformed => "seal_malformed",
             Self::SealMismatch => "seal_mismatch",
             Self::UnexpectedSymlink => "unexpected_symlink",
+            Self::WouldWidenAccess => "would_widen_access",
+            Self::NotLockedByShields => "not_locked_by_shields",
         }
     }
 
@@ -112,8 +120,32 @@ impl Reason {
             Self::SealMalformed => "the seal is malformed",
             Self::SealMismatch => "the bytes do not match the seal",
             Self::UnexpectedSymlink => "a symlink is not allowed in a directory without data_dir",
+            Self::WouldWidenAccess => {
+                "the locked posture would make it readable by someone who could not read it"
+            }
+            Self::NotLockedByShields => {
+                "shields up did not lock this inode: not handed back, left as it is"
+            }
         }
     }
+}
+
+/// Whether the locked posture (owner root, mode 0444) would let someone read the regular file
+/// `file` who could not read it before, in the directory `dir` as it was before the call
+/// (NemoClaw's mutable posture: sandbox:sandbox 2770, files 0660). A root-only file (root's,
+/// no read for group or others) never becomes 0444; nor does a file that the directory's
+/// owner and group (the sandbox user, in the mutable posture) could not read.
+pub fn would_widen_access(file: &Meta, dir: &Meta) -> bool {
+    let others_read = file.mode & 0o004 != 0;
+    if file.uid == 0 && file.mode & 0o044 == 0 {
+        return true;
+    }
+    if dir.uid == 0 || others_read {
+        return false;
+    }
+    let owner_reads = file.uid == dir.uid && file.mode & 0o400 != 0;
+    let group_reads = file.gid == dir.gid && file.mode & 0o040 != 0;
+    !(owner_reads || group_reads)
 }
 
 fn writable_by_others(mode: u32) -> bool {
@@ -227,6 +259,24 @@ mod tests {
     }
 
     const DATA: &[u8] = b"/sandbox/.openclaw-data";
+
+    #[test]
+    fn the_locked_posture_never_widens_read_access() {
+        let mutable = meta(FileKind::Directory, 0o2770, 998, 2);
+        let file = |mode, uid| meta(FileKind::Regular, mode, uid, 1);
+        // The sandbox user's own files, and files it could read: 0444 widens nothing for it.
+        assert!(!would_widen_access(&file(0o660, 998), &mutable));
+        assert!(!would_widen_access(&file(0o600, 998), &mutable));
+        assert!(!would_widen_access(&file(0o644, 0), &mutable));
+        // A root-only file moved in, another user's private file: refused.
+        assert!(would_widen_access(&file(0o600, 0), &mutable));
+        assert!(would_widen_access(&file(0o400, 0), &mutable));
+        assert!(would_widen_access(&file(0o600, 1001), &mutable));
+        // A root-only file stays root-only whoever owns the directory.
+        let locked = meta(FileKind::Directory, 0o755, 0, 2);
+        assert!(would_widen_access(&file(0o600, 0), &locked));
+        assert!(!would_widen_access(&file(0o444, 0), &locked));
+    }
 
     #[test]
     fn exact_target_is_accepted() {

@@ -294,6 +294,33 @@ pub fn set_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// `FS_IOC_GETVERSION`: the inode's generation, which tells a reused inode number from the
+/// inode once recorded (ext4, XFS, btrfs). `None` where the filesystem keeps none (ENOTTY,
+/// EOPNOTSUPP). Only regular files and directories are asked: the number is shared with
+/// device drivers, so the type is checked here first.
+pub fn generation(fd: BorrowedFd<'_>) -> io::Result<Option<u32>> {
+    if !matches!(fstat(fd)?.kind, FileKind::Regular | FileKind::Directory) {
+        return Err(io::Error::from_raw_os_error(libc::ENOTTY));
+    }
+    let mut payload = FlagsPayload::new(0);
+    // SAFETY: the kernel writes one int at the start of `payload` (a long's room).
+    match retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_GETVERSION, &mut payload) }) {
+        Ok(_) => Ok(Some(payload.flags as u32)),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOTTY | libc::EOPNOTSUPP | libc::EINVAL)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `_IOR('v', 1, long)`.
+const FS_IOC_GETVERSION: libc::Ioctl = 0x8008_7601;
+
 /// Waits for every change of the directory `dir` already under way: takes its inode lock
 /// exclusively, by an fsetxattr that can only fail (XATTR_REPLACE of an attribute nobody
 /// sets) and so changes nothing. The kernel takes the lock before it looks at the name or

@@ -22,6 +22,7 @@ mod race;
 mod redteam;
 mod redteam2;
 mod shields;
+mod transactions;
 
 use std::fs;
 use std::io;
@@ -484,6 +485,13 @@ fn main() {
             for (name, test) in cases {
                 add(
                     format!("shields::{fs}::{f}::{name}"),
+                    kind,
+                    Box::new(move |a| test(a, face)),
+                );
+            }
+            for (name, test) in transactions::CASES {
+                add(
+                    format!("transactions::{fs}::{f}::{name}"),
                     kind,
                     Box::new(move |a| test(a, face)),
                 );

@@ -306,7 +306,7 @@ pub fn lock_with_a_flag_in_the_way(area: &Path, face: Face) -> TestResult {
 }
 
 /// A flat layout holds regular files only: a symlink there is rejected (unexpected_symlink),
-/// and nothing is pinned.
+/// nothing is pinned, and the posture is left locked (fail-closed).
 pub fn flat_layout_refuses_links(area: &Path, face: Face) -> TestResult {
     let scratch = Scratch::new_in(area, "flatlink")?;
     let f = Flat::build(scratch.path())?;
@@ -318,10 +318,20 @@ pub fn flat_layout_refuses_links(area: &Path, face: Face) -> TestResult {
         "{:?}",
         out.record("evil")
     );
+    // Fail-closed (version 0.3): the link does not veto the lock; nothing is pinned.
     ensure!(
-        mode_owner(&f.dir)? == (0o2770, f.sandbox),
-        "an invalid layout keeps its posture: {:?}",
+        mode_owner(&f.dir)? == (0o755, 0),
+        "a refused shields up leaves the locked posture: {:?}",
         mode_owner(&f.dir)?
+    );
+    ensure!(
+        out.summary.contains("locked, not verified"),
+        "and says so: {}",
+        out.summary
+    );
+    ensure!(
+        fs::read_link(f.dir.join("evil"))? == Path::new("/etc"),
+        "the link is left as it is"
     );
     ensure_clean(&f.dir)
 }

@@ -1,0 +1,341 @@
+//! Shields transitions as transactions (contract, version 0.3): a refused shields up fails
+//! closed and says so, never widens access, never leaves the directory less pinned than it
+//! found it; shields down hands back exactly the inodes shields up locked. Each attack is
+//! mounted as the attacker would, on variant F, and judged by its effect: owners, modes,
+//! inode numbers, flags read back, writes that fail.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use super::engine::{ensure_clean, kernel_state};
+use super::*;
+use nc_harden::HandTo;
+use nc_harden_testkit::Flat;
+
+fn flat_call(f: &Flat) -> Call {
+    let mut call = Call::new(&f.dir, &f.root.join("unused"), 0).with_strategy(Strategy::Auto);
+    call.flat = true;
+    call.seal = Some(".config-hash".into());
+    call
+}
+
+fn shields_up(f: &Flat, reseal: bool) -> Call {
+    let mut call = flat_call(f);
+    call.lock_posture = true;
+    call.reseal = reseal;
+    call
+}
+
+fn shields_down(f: &Flat) -> Call {
+    let mut call = flat_call(f);
+    call.seal = None;
+    call.hand_to = Some(HandTo {
+        uid: Some(f.sandbox),
+        gid: Some(f.sandbox),
+        dir_mode: Some(0o2770),
+        file_mode: Some(0o660),
+    });
+    call
+}
+
+/// (mode, uid, gid, inode) of a path, not followed.
+fn stat(path: &Path) -> io::Result<(u32, u32, u32, u64)> {
+    let m = fs::symlink_metadata(path)?;
+    Ok((m.permissions().mode() & 0o7777, m.uid(), m.gid(), m.ino()))
+}
+
+/// The locked posture on the path, and the sandbox user's write attempts all failing: a new
+/// name, a write to the config, a rename of the seal.
+fn ensure_locked_against_the_sandbox(f: &Flat) -> TestResult {
+    let (mode, uid, _, _) = stat(&f.dir)?;
+    ensure!(
+        (mode, uid) == (0o755, 0),
+        "the directory is locked: {mode:o} {uid}"
+    );
+    for file in ["openclaw.json", ".config-hash"] {
+        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
+        ensure!(
+            (mode, uid) == (0o444, 0),
+            "{file} is locked: {mode:o} {uid}"
+        );
+    }
+    let dir = f.dir.clone();
+    let tries = run_as(Creds::User(f.sandbox), move || {
+        [
+            fs::write(dir.join("planted"), b"x").is_ok(),
+            fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join("openclaw.json"))
+                .is_ok(),
+            fs::rename(dir.join(".config-hash"), dir.join("moved")).is_ok(),
+        ]
+    });
+    ensure!(
+        tries == [false; 3],
+        "the sandbox user still writes (create, write, rename): {tries:?}"
+    );
+    Ok(())
+}
+
+fn ensure_fail_closed_report(out: &Outcome) -> TestResult {
+    expect_status(out, Status::Invalid)?;
+    let state = out.json["state"].as_str().unwrap_or_default();
+    ensure!(
+        state.starts_with("locked, not verified: "),
+        "the state says locked, not verified: {}",
+        out.json
+    );
+    ensure!(
+        out.summary.contains("locked, not verified")
+            && out.summary.contains("--reseal")
+            && !out.summary.contains("nothing left changed"),
+        "the summary says what was left and the next step: {}",
+        out.summary
+    );
+    Ok(())
+}
+
+/// A FIFO the sandbox user planted in the mutable directory does not veto shields up: the
+/// posture is locked all the same (fail-closed), nothing is sealed or pinned, the FIFO is
+/// left as it is, and the answer says so; shields down then hands back.
+pub fn a_planted_fifo_does_not_veto_shields_up(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "fifo")?;
+    let f = Flat::build(scratch.path())?;
+    let fifo = f.dir.join("pipe");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("no NUL");
+    // SAFETY: a plain mkfifo on a path of the scratch directory.
+    ensure!(unsafe { libc::mkfifo(c.as_ptr(), 0o660) } == 0, "mkfifo");
+    std::os::unix::fs::chown(&fifo, Some(f.sandbox), Some(f.sandbox))?;
+    let seal_before = fs::read(f.dir.join(".config-hash"))?;
+    let out = face.call(Op::Freeze, &shields_up(&f, true));
+    ensure_fail_closed_report(&out)?;
+    ensure!(
+        out.record("pipe").reason == Reason::UnexpectedFifo,
+        "{:?}",
+        out.record("pipe")
+    );
+    ensure_locked_against_the_sandbox(&f)?;
+    ensure!(
+        fs::read(f.dir.join(".config-hash"))? == seal_before,
+        "a refused shields up writes no seal"
+    );
+    ensure!(
+        fs::symlink_metadata(&fifo)?.file_type().is_fifo_like(),
+        "the FIFO is left as it is"
+    );
+    ensure_clean(&f.dir)?;
+    // Fixed (the FIFO taken away) and repeated: pinned; shields down then hands back the
+    // files the refused call locked, on the fresh inodes the repeat gave them.
+    fs::remove_file(&fifo)?;
+    expect_status(&face.call(Op::Freeze, &shields_up(&f, true)), Status::Ok)?;
+    expect_status(&face.call(Op::Unfreeze, &shields_down(&f)), Status::Ok)?;
+    let (mode, uid, _, _) = stat(&f.dir)?;
+    ensure!(
+        (mode, uid) == (0o2770, f.sandbox),
+        "handed back: {mode:o} {uid}"
+    );
+    for file in ["openclaw.json", ".config-hash"] {
+        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
+        ensure!(
+            (mode, uid) == (0o660, f.sandbox),
+            "{file} is handed back: {mode:o} {uid}"
+        );
+    }
+    ensure_clean(&f.dir)
+}
+
+trait FifoLike {
+    fn is_fifo_like(&self) -> bool;
+}
+
+impl FifoLike for fs::FileType {
+    fn is_fifo_like(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_fifo()
+    }
+}
+
+/// The config edited while the shields were down, shields up without `--reseal`: the
+/// directory is locked, not pinned, and the answer says exactly that, with the next step.
+pub fn an_edited_config_is_locked_not_verified(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "edited")?;
+    let f = Flat::build(scratch.path())?;
+    fs::write(f.dir.join("openclaw.json"), b"{\"edited\":true}\n")?;
+    let out = face.call(Op::Freeze, &shields_up(&f, false));
+    ensure_fail_closed_report(&out)?;
+    ensure!(
+        out.record("openclaw.json").reason == Reason::SealMismatch,
+        "{:?}",
+        out.record("openclaw.json")
+    );
+    ensure_locked_against_the_sandbox(&f)?;
+    ensure_clean(&f.dir)?;
+    // The next step the answer gives: --reseal accepts the current bytes and pins.
+    let out = face.call(Op::Freeze, &shields_up(&f, true));
+    expect_status(&out, Status::Ok)?;
+    ensure!(kernel_state(&f.dir)?.any_flag(), "pinned after --reseal");
+    expect_status(&face.call(Op::Unfreeze, &shields_down(&f)), Status::Ok)?;
+    ensure_clean(&f.dir)
+}
+
+/// A directory pinned by an earlier freeze, whose seal cannot be written (it names a file
+/// that is not there): the refused shields up puts back every flag it took off.
+pub fn a_refusal_puts_back_the_pins_it_found(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "repin")?;
+    let f = Flat::build(scratch.path())?;
+    fs::write(
+        f.dir.join(".config-hash"),
+        format!("{}  absent.json\n", "0".repeat(64)),
+    )?;
+    std::os::unix::fs::chown(&f.dir, Some(0), Some(0))?;
+    fs::set_permissions(&f.dir, fs::Permissions::from_mode(0o755))?;
+    for file in ["openclaw.json", ".config-hash"] {
+        std::os::unix::fs::chown(f.dir.join(file), Some(0), Some(0))?;
+        fs::set_permissions(f.dir.join(file), fs::Permissions::from_mode(0o444))?;
+    }
+    let mut plain = flat_call(&f);
+    plain.seal = None;
+    plain = plain.with_strategy(Strategy::Immutable);
+    expect_status(&face.call(Op::Freeze, &plain), Status::Ok)?;
+    let pinned = kernel_state(&f.dir)?;
+    ensure!(
+        pinned.flags.iter().all(|(_, on)| *on),
+        "pinned first: {pinned:?}"
+    );
+    let out = face.call(Op::Freeze, &shields_up(&f, true));
+    ensure_fail_closed_report(&out)?;
+    let after = kernel_state(&f.dir)?;
+    ensure!(
+        after.flags.iter().all(|(_, on)| *on),
+        "every flag found is put back: {after:?}"
+    );
+    ensure!(
+        out.summary.contains("put back"),
+        "and the answer says so: {}",
+        out.summary
+    );
+    expect_status(&face.call(Op::Unfreeze, &plain), Status::Ok)?;
+    ensure_clean(&f.dir)
+}
+
+/// A root-only file moved into the mutable directory: shields up does not make it 0444
+/// (readable by the sandbox user); it is refused, left as it is, and the rest is locked.
+pub fn a_root_only_file_is_never_made_readable(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "rootonly")?;
+    let f = Flat::build(scratch.path())?;
+    let outside = scratch.path().join("secret");
+    fs::write(&outside, b"root's secret\n")?;
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o600))?;
+    fs::rename(&outside, f.dir.join("secret"))?;
+    let before = stat(&f.dir.join("secret"))?;
+    let out = face.call(Op::Freeze, &shields_up(&f, true));
+    ensure_fail_closed_report(&out)?;
+    ensure!(
+        out.record("secret").reason == Reason::WouldWidenAccess,
+        "{:?}",
+        out.record("secret")
+    );
+    ensure!(
+        stat(&f.dir.join("secret"))? == before,
+        "the root-only file is left as it is: {before:?} -> {:?}",
+        stat(&f.dir.join("secret"))?
+    );
+    let path = f.dir.join("secret");
+    let read = run_as(Creds::User(f.sandbox), move || fs::read(path).is_ok());
+    ensure!(!read, "the sandbox user cannot read the root-only file");
+    ensure_locked_against_the_sandbox(&f)?;
+    ensure_clean(&f.dir)
+}
+
+/// Shields down hands back exactly what shields up locked: a hard link to a root file and a
+/// root-only file moved into the directory (by root without capabilities, DAC bypassed)
+/// stay root's, the root file outside keeps its owner and mode, and the answer names them;
+/// the config files shields up locked are handed back.
+pub fn shields_down_hands_back_only_what_was_locked(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "handback")?;
+    let f = Flat::build(scratch.path())?;
+    expect_status(&face.call(Op::Freeze, &shields_up(&f, true)), Status::Ok)?;
+    // Between up and down nothing can be planted (pinned); the attack lands on a directory
+    // handed back once already, the sandbox's mutable posture, where down runs again.
+    expect_status(&face.call(Op::Unfreeze, &shields_down(&f)), Status::Ok)?;
+    let root_file = scratch.path().join("root-file");
+    fs::write(&root_file, b"root's\n")?;
+    fs::set_permissions(&root_file, fs::Permissions::from_mode(0o600))?;
+    let moved = scratch.path().join("moved");
+    fs::write(&moved, b"moved in\n")?;
+    fs::set_permissions(&moved, fs::Permissions::from_mode(0o600))?;
+    let (dir, rf, mv) = (f.dir.clone(), root_file.clone(), moved.clone());
+    let planted = run_as(
+        Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
+        move || -> io::Result<()> {
+            fs::hard_link(&rf, dir.join("link"))?;
+            fs::rename(&mv, dir.join("moved"))
+        },
+    );
+    ensure!(planted.is_ok(), "planting: {planted:?}");
+    let out = face.call(Op::Unfreeze, &shields_down(&f));
+    expect_status(&out, Status::Ok)?;
+    for name in ["link", "moved"] {
+        let (mode, uid, _, _) = stat(&f.dir.join(name))?;
+        ensure!(
+            (mode, uid) == (0o600, 0),
+            "{name} is not handed to the sandbox user: {mode:o} {uid}"
+        );
+        ensure!(
+            out.record(name).reason == Reason::NotLockedByShields,
+            "{name} is reported: {:?}",
+            out.record(name)
+        );
+    }
+    let (mode, uid, _, _) = stat(&root_file)?;
+    ensure!(
+        (mode, uid) == (0o600, 0),
+        "the root file outside is untouched: {mode:o} {uid}"
+    );
+    // The same from the locked posture: shields up (refused: the hard link), then down.
+    let out = face.call(Op::Freeze, &shields_up(&f, true));
+    expect_status(&out, Status::Invalid)?;
+    let out = face.call(Op::Unfreeze, &shields_down(&f));
+    expect_status(&out, Status::Ok)?;
+    for name in ["link", "moved"] {
+        let (mode, uid, _, _) = stat(&f.dir.join(name))?;
+        ensure!(
+            (mode, uid) == (0o600, 0),
+            "{name} after a fail-closed up and down: {mode:o} {uid}"
+        );
+    }
+    for file in ["openclaw.json", ".config-hash"] {
+        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
+        ensure!(
+            (mode, uid) == (0o660, f.sandbox),
+            "{file} is handed back: {mode:o} {uid}"
+        );
+    }
+    ensure_clean(&f.dir)
+}
+
+/// Every test of this module, for each filesystem and face.
+/// A test of this module: run on one filesystem area, through one face.
+pub type Case = fn(&Path, Face) -> TestResult;
+
+pub const CASES: [(&str, Case); 5] = [
+    (
+        "a_planted_fifo_does_not_veto_shields_up",
+        a_planted_fifo_does_not_veto_shields_up,
+    ),
+    (
+        "an_edited_config_is_locked_not_verified",
+        an_edited_config_is_locked_not_verified,
+    ),
+    (
+        "a_refusal_puts_back_the_pins_it_found",
+        a_refusal_puts_back_the_pins_it_found,
+    ),
+    (
+        "a_root_only_file_is_never_made_readable",
+        a_root_only_file_is_never_made_readable,
+    ),
+    (
+        "shields_down_hands_back_only_what_was_locked",
+        shields_down_hands_back_only_what_was_locked,
+    ),
+];
