@@ -300,6 +300,7 @@ impl Policy {
             mode: sealing::LOCKED_FILE_MODE,
         };
         let mut renewed = Vec::new();
+        let mut recorded = None;
         if self.lock_posture {
             let previous = pin::locked::load(&self.dir).ok().flatten();
             // With no record of nc-harden's, a directory already in the locked posture was
@@ -327,7 +328,8 @@ impl Policy {
             // in place: the sandbox user keeps no write access to a name of the directory.
             self.strip_write_in_place(dir.as_fd())?;
             killpoint::step();
-            self.record_locked(dir.as_fd(), &start, previous.as_ref(), inherited)?;
+            recorded =
+                Some(self.record_locked(dir.as_fd(), &start, previous.as_ref(), inherited)?);
         }
         if refused {
             let restored = restore_pins(undo, dir.as_fd())?;
@@ -348,7 +350,20 @@ impl Policy {
                 .lock_posture
                 .then_some((locked.uid, locked.gid, locked.mode));
             let fallback = (locked.uid, locked.gid, locked.mode);
-            if let Err(reason) = sealing::write(dir.as_fd(), &self.dir, seal, attrs, fallback)? {
+            // The seal's fresh inode joins the record before it takes the name, so that a
+            // kill between the two never leaves a locked seal that shields down would not
+            // hand back.
+            let mut on_fresh = |fd: BorrowedFd<'_>| -> std::io::Result<()> {
+                let Some(set) = recorded.as_mut() else {
+                    return Ok(());
+                };
+                let meta = sys::fstat(fd)?;
+                set.files.push(pin::locked::Identity::of(fd, &meta)?);
+                pin::locked::store(&self.dir, set)
+            };
+            let written =
+                sealing::write(dir.as_fd(), &self.dir, seal, attrs, fallback, &mut on_fresh)?;
+            if let Err(reason) = written {
                 match entries.iter_mut().find(|e| e.name == *seal) {
                     Some(e) => {
                         e.action = Action::Rejected;
@@ -386,7 +401,7 @@ impl Policy {
         start: &[(Vec<u8>, pin::locked::Identity)],
         previous: Option<&pin::locked::LockedSet>,
         inherited: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<pin::locked::LockedSet, Error> {
         let examined = sys::fstat(dir).context("examining the directory")?;
         let mut set = pin::locked::LockedSet {
             directory: Some(
@@ -404,7 +419,8 @@ impl Policy {
             }
         }
         pin::locked::store(&self.dir, &set)
-            .context("recording what shields up locked (in nc-harden's state directory)")
+            .context("recording what shields up locked (in nc-harden's state directory)")?;
+        Ok(set)
     }
 
     /// The regular files of `dir` in exactly the locked posture (the owner's, 0444, one link,

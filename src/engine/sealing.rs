@@ -166,13 +166,15 @@ fn regular_names(dir: BorrowedFd<'_>, except: &[u8]) -> io::Result<Vec<CString>>
 /// descriptor) from the current bytes of the files the old seal names, or of every other
 /// regular file where there is none (or it cannot be read as one). `Err(Reason)`: a named
 /// file is not a regular file of `dir`; nothing written. Owner and mode: `attrs`, else those
-/// of the old seal, else `fallback`.
+/// of the old seal, else `fallback`. `on_fresh` is told of the fresh inode, complete, before
+/// it takes the name.
 pub fn write(
     dir: BorrowedFd<'_>,
     path: &[u8],
     name: &[u8],
     attrs: Option<(u32, u32, u32)>,
     fallback: (u32, u32, u32),
+    on_fresh: &mut dyn FnMut(BorrowedFd<'_>) -> io::Result<()>,
 ) -> Result<Result<(), Reason>, Error> {
     let failed = |e| Error::io(format!("writing the seal \"{}\"", escape_bytes(name)), e);
     let cname = name_of(name);
@@ -216,6 +218,7 @@ pub fn write(
         let mut file = std::fs::File::from(fd.try_clone()?);
         file.write_all(&seal::render(&lines))?;
         sys::files::set_owner_mode(fd.as_fd(), uid, gid, mode)?;
+        on_fresh(fd.as_fd())?;
         crate::killpoint::step();
         sys::renameat(dir, &temp, &cname)
     })();

@@ -130,3 +130,130 @@ pub fn walk(area: &Path, strategy: Strategy, op: &str, invalid: bool) -> TestRes
     );
     Ok(())
 }
+
+/// The shields transitions killed at every step (variant F): shields up (`freeze
+/// --lock-posture --reseal --seal .config-hash`) from the mutable posture, shields down
+/// (`unfreeze --hand-to`) from the locked one. After each kill no content is lost, verify
+/// never answers NC_OK for a directory that is not pinned in the locked posture, a killed
+/// shields down never leaves the sandbox user unable to get its directory back, and the next
+/// call converges: shields up pins the locked posture, shields down hands back the mutable
+/// one, every file included.
+pub fn walk_shields(area: &Path, strategy: Strategy, op: &str) -> TestResult {
+    use nc_harden_testkit::Flat;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let exe = common::native::kill_points_cli()?;
+    let posture = |p: &Path| -> io::Result<(u32, u32)> {
+        let m = fs::symlink_metadata(p)?;
+        Ok((m.permissions().mode() & 0o7777, m.uid()))
+    };
+    let mut points = 0;
+    for n in 1..200 {
+        let scratch = Scratch::new_in(area, "crash-shields")?;
+        let f = Flat::build(scratch.path())?;
+        let mut call = Call::new(&f.dir, &f.root.join("unused"), 0).with_strategy(strategy);
+        call.flat = true;
+        call.seal = Some(".config-hash".into());
+        let mut up = call.clone();
+        up.lock_posture = true;
+        up.reseal = true;
+        let mut down = call.clone();
+        down.seal = None;
+        down.hand_to = Some(nc_harden::HandTo {
+            uid: Some(f.sandbox),
+            gid: Some(f.sandbox),
+            dir_mode: Some(0o2770),
+            file_mode: Some(0o660),
+        });
+        if op == "shields_down" {
+            expect_status(&Face::Rust.call(Op::Freeze, &up), Status::Ok)?;
+        }
+        let before = shown(&f.dir)?;
+        let hand_to = format!("{0}:{0}", f.sandbox);
+        let args: Vec<&str> = if op == "shields_up" {
+            vec![
+                "freeze",
+                "--seal",
+                ".config-hash",
+                "--lock-posture",
+                "--reseal",
+                "--strategy",
+                strategy.name(),
+            ]
+        } else {
+            vec![
+                "unfreeze",
+                "--hand-to",
+                &hand_to,
+                "--dir-mode",
+                "2770",
+                "--file-mode",
+                "0660",
+            ]
+        };
+        let out = Command::new(&exe)
+            .args(&args[..1])
+            .arg("--dir")
+            .arg(&f.dir)
+            .args(&args[1..])
+            .env("NC_HARDEN_KILL_AT", n.to_string())
+            .output()?;
+        let killed = out.status.signal() == Some(libc::SIGKILL);
+        let step = format!("{op} {} killed at step {n}", strategy.name());
+        let after = shown(&f.dir)?;
+        ensure!(
+            after == before,
+            "{step}: the path shows other names or bytes: {:?}",
+            after.keys().collect::<Vec<_>>()
+        );
+        let verified = Face::Rust.call(Op::Verify, &call);
+        if verified.status == Status::Ok {
+            let pinned = super::engine::kernel_state(&f.dir)?;
+            ensure!(
+                (pinned.any_flag() || !pinned.mounts.is_empty()) && posture(&f.dir)? == (0o755, 0),
+                "{step}: verify says NC_OK for what is not pinned locked: {pinned:?}"
+            );
+        }
+        // The next calls converge: up pins the locked posture, down hands back everything.
+        expect_status(&Face::Rust.call(Op::Freeze, &up), Status::Ok)
+            .map_err(|e| format!("{step}: the next shields up: {e:?}"))?;
+        ensure!(
+            posture(&f.dir)? == (0o755, 0),
+            "{step}: locked after the next shields up"
+        );
+        expect_status(&Face::Rust.call(Op::Unfreeze, &down), Status::Ok)
+            .map_err(|e| format!("{step}: the next shields down: {e:?}"))?;
+        ensure!(
+            posture(&f.dir)? == (0o2770, f.sandbox),
+            "{step}: handed back after the next shields down: {:?}",
+            posture(&f.dir)?
+        );
+        for file in ["openclaw.json", ".config-hash"] {
+            ensure!(
+                posture(&f.dir.join(file))? == (0o660, f.sandbox),
+                "{step}: {file} handed back after the next shields down: {:?}",
+                posture(&f.dir.join(file))?
+            );
+        }
+        ensure_clean(&f.dir).map_err(|e| format!("{step}: after the next calls: {e:?}"))?;
+        ensure!(
+            shown(&f.dir)? == before,
+            "{step}: the next calls changed the content"
+        );
+        if !killed {
+            ensure!(
+                out.status.code() == Some(0),
+                "{step}: the call itself failed: {:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        points = n;
+    }
+    ensure!(points >= 3, "{op}: only {points} kill points were walked");
+    eprintln!(
+        "crash walk: {op} {}: {points} kill points, each killed and converged",
+        strategy.name()
+    );
+    Ok(())
+}

@@ -454,6 +454,13 @@ fn main() {
                     Box::new(move |a| crash::walk(a, strategy, op, invalid)),
                 );
             }
+            for op in ["shields_up", "shields_down"] {
+                add(
+                    format!("crash::{}::{}::{op}", kind.name(), strategy.name()),
+                    kind,
+                    Box::new(move |a| crash::walk_shields(a, strategy, op)),
+                );
+            }
         }
     }
     for kind in [FsKind::Ext4, FsKind::Xfs, FsKind::Btrfs, FsKind::Tmpfs] {

@@ -257,6 +257,13 @@ pub fn shields_down_hands_back_only_what_was_locked(area: &Path, face: Face) -> 
     // Between up and down nothing can be planted (pinned); the attack lands on a directory
     // handed back once already, the sandbox's mutable posture, where down runs again.
     expect_status(&face.call(Op::Unfreeze, &shields_down(&f)), Status::Ok)?;
+    for file in ["openclaw.json", ".config-hash"] {
+        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
+        ensure!(
+            (mode, uid) == (0o660, f.sandbox),
+            "{file} (resealed onto a fresh inode) is handed back: {mode:o} {uid}"
+        );
+    }
     let root_file = scratch.path().join("root-file");
     fs::write(&root_file, b"root's\n")?;
     fs::set_permissions(&root_file, fs::Permissions::from_mode(0o600))?;
