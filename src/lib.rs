@@ -28,6 +28,10 @@ mod error;
 mod escape;
 mod inode;
 mod killpoint;
+/// Test-only (feature `__panic-test`): the kill points passed so far.
+#[cfg(feature = "__panic-test")]
+#[doc(hidden)]
+pub use killpoint::steps_taken as __steps_taken;
 mod pin;
 mod report;
 pub mod rules;

@@ -509,16 +509,22 @@ impl Policy {
     /// every entry, attach the fresh directory, check from outside.
     ///
     /// The one rollback path: whatever error stops the freeze, what it added is taken back
-    /// here (an invalid layout is an answer, not an error: `pin_and_judge` takes it back
-    /// itself and reports what is left).
+    /// here, and a panic takes it back too (`Pending` rolls back when dropped unfinished);
+    /// an invalid layout is an answer, not an error: `pin_and_judge` takes it back itself
+    /// and reports what is left.
     fn freeze(&self, dir: &OwnedFd, data: &Option<DataDir>) -> Result<Report, Error> {
-        let mut undo = Undo::default();
-        let result = self.pin_and_judge(dir, data, &mut undo);
-        if result.is_err() {
-            // Nothing half-changed; a rollback that fails says why instead.
-            undo.rollback(dir.as_fd(), &self.dir)?;
+        let mut pending = undo::Pending::new(dir.as_fd(), &self.dir);
+        match self.pin_and_judge(dir, data, pending.undo()) {
+            Ok(report) => {
+                pending.finish();
+                Ok(report)
+            }
+            Err(e) => {
+                // Nothing half-changed; a rollback that fails says why instead.
+                pending.roll_back()?;
+                Err(e)
+            }
         }
-        result
     }
 
     fn pin_and_judge(
@@ -590,11 +596,11 @@ impl Policy {
         let mut layers = Layers::default();
         if wants_flags {
             let outcome = immutable::pin_inode(dir.as_fd()).context("pinning the directory")?;
-            killpoint::step();
-            attempts.push(attempt(Layer::Immutable, outcome));
             if outcome.action == Action::Frozen {
                 undo.directory_flagged();
             }
+            killpoint::step();
+            attempts.push(attempt(Layer::Immutable, outcome));
             layers.immutable = outcome.action.is_pinned();
         }
         let wants_mount = match self.strategy {
@@ -651,7 +657,7 @@ impl Policy {
         };
         let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, mode);
         scan.allow_missing = self.allow_missing;
-        scan.undo = std::mem::take(undo);
+        scan.undo = Some(&mut *undo);
         let renewed_in_place = renewed.clone();
         scan.renewed = renewed;
         scan.fresh = fresh.as_ref().map(mount::Fresh::root);
@@ -661,7 +667,6 @@ impl Policy {
         } else {
             self.judge_all(&mut scan, Action::Checked, 0)
         };
-        *undo = std::mem::take(&mut scan.undo);
         drop(scan);
         let mut entries = judged?;
         let valid = !entries.iter().any(Entry::is_rejected);
@@ -1121,7 +1126,7 @@ impl Policy {
     /// that starts after it, but a change already under way in the writable mount beneath
     /// (its path resolved before) may still land: wait for those (the directory's lock),
     /// then judge until a pass sees the directory's change time stand still.
-    fn judge_settled(&self, scan: &mut Scan<'_>) -> Result<Vec<Entry>, Error> {
+    fn judge_settled(&self, scan: &mut Scan<'_, '_>) -> Result<Vec<Entry>, Error> {
         let changed = |fd| {
             sys::fstat(fd)
                 .map(|m| m.changed)
@@ -1219,7 +1224,7 @@ impl Policy {
     /// The directory's own record, then one per entry, then one per missing required name.
     fn judge_all(
         &self,
-        scan: &mut Scan<'_>,
+        scan: &mut Scan<'_, '_>,
         dir_action: Action,
         dir_errno: i32,
     ) -> Result<Vec<Entry>, Error> {

@@ -107,7 +107,7 @@ impl EntryMounts {
 }
 
 /// The state of one pass.
-pub struct Scan<'a> {
+pub struct Scan<'a, 'u> {
     pub dir: BorrowedFd<'a>,
     /// Names of regular files this call renewed in place before the pass (`renew::renew_all`).
     pub renewed: Vec<CString>,
@@ -125,7 +125,7 @@ pub struct Scan<'a> {
     pub data: Option<(BorrowedFd<'a>, &'a [u8])>,
     pub owner: u32,
     pub mode: Mode,
-    pub undo: Undo,
+    pub undo: Option<&'u mut Undo>,
     links: SymlinkFlags,
     mounts: EntryMounts,
     /// One byte longer than the longest target that can match (`data_dir/<NAME_MAX bytes>`):
@@ -133,7 +133,7 @@ pub struct Scan<'a> {
     target: Box<[u8]>,
 }
 
-impl<'a> Scan<'a> {
+impl<'a> Scan<'a, '_> {
     pub fn new(
         dir: BorrowedFd<'a>,
         data: Option<(BorrowedFd<'a>, &'a [u8])>,
@@ -151,7 +151,7 @@ impl<'a> Scan<'a> {
             data,
             owner,
             mode,
-            undo: Undo::default(),
+            undo: None,
             links: SymlinkFlags::default(),
             mounts: EntryMounts::of(dir),
             target: vec![0u8; target_len].into_boxed_slice(),
@@ -261,7 +261,9 @@ impl<'a> Scan<'a> {
                 let outcome =
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
-                    self.undo.file_flagged(name);
+                    if let Some(undo) = self.undo.as_deref_mut() {
+                        undo.file_flagged(name);
+                    }
                 }
                 crate::killpoint::step();
                 outcome
@@ -333,7 +335,9 @@ impl<'a> Scan<'a> {
                     .pin(self.dir, name)
                     .map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
-                    self.undo.link_flagged(name);
+                    if let Some(undo) = self.undo.as_deref_mut() {
+                        undo.link_flagged(name);
+                    }
                 }
                 crate::killpoint::step();
                 outcome

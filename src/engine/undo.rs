@@ -153,3 +153,47 @@ impl Undo {
         self.restore_cleared(dir)
     }
 }
+
+/// A call's undo that is taken back unless the call finishes: dropped on an early return or
+/// while a panic unwinds, it rolls back what was recorded (errors then go unreported: there
+/// is no one left to tell).
+pub struct Pending<'a> {
+    undo: Undo,
+    dir: BorrowedFd<'a>,
+    path: &'a [u8],
+    done: bool,
+}
+
+impl<'a> Pending<'a> {
+    pub fn new(dir: BorrowedFd<'a>, path: &'a [u8]) -> Self {
+        Pending {
+            undo: Undo::default(),
+            dir,
+            path,
+            done: false,
+        }
+    }
+
+    pub fn undo(&mut self) -> &mut Undo {
+        &mut self.undo
+    }
+
+    /// The call finished: what it did stays.
+    pub fn finish(mut self) {
+        self.done = true;
+    }
+
+    /// Takes back what was recorded, saying why where it cannot.
+    pub fn roll_back(mut self) -> Result<(), Error> {
+        self.done = true;
+        self.undo.rollback(self.dir, self.path)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.undo.rollback(self.dir, self.path);
+        }
+    }
+}
