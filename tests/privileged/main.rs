@@ -22,6 +22,7 @@ mod race;
 mod redteam;
 mod redteam2;
 mod shields;
+mod state;
 
 use std::fs;
 use std::io;
@@ -655,6 +656,9 @@ fn main() {
         add(format!("callers::{name}"), FsKind::Disk, Box::new(test));
     }
     for (name, kind, test) in launcher::trials() {
+        add(name, kind, test);
+    }
+    for (name, kind, test) in state::trials() {
         add(name, kind, test);
     }
 
