@@ -314,6 +314,53 @@ harden_config_symlinks() {
     _nc_harden "$1" "$_nc_hdata" "${NC_HARDEN_REQUIRED:-}"
 }
 
+# Every line of a trust anchor names a file of DIR, as nc-harden reads a seal: `NAME` or
+# `DIR/NAME` (NemoClaw's images write `sha256sum /sandbox/.openclaw/openclaw.json`), NAME
+# without '/', not `.` or `..`, the escapes of GNU sha256sum (`\` first, `\\`, `\n`, `\r`)
+# undone first; `#` comments and empty lines are skipped (Hermes' anchor ends with one), as
+# `sha256sum -c` skips them. Any other line (outside DIR, or one that `sha256sum -c` would
+# only warn about and skip) fails, as does an anchor that names no file. DIR comes through
+# the environment: awk -v would undo backslashes in it.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+_NC_ANCHOR_AWK='
+BEGIN { dir = ENVIRON["_NC_ANCHOR_DIR"]; bad = 0; files = 0 }
+{
+    line = $0
+    if (substr(line, 1, 1) == "#") next
+    if (substr(line, length(line), 1) == "\r") line = substr(line, 1, length(line) - 1)
+    if (line == "") next
+    escaped = 0
+    if (substr(line, 1, 1) == "\\") { escaped = 1; line = substr(line, 2) }
+    hex = substr(line, 1, 64)
+    sep = substr(line, 65, 2)
+    name = substr(line, 67)
+    if (length(hex) != 64 || hex ~ /[^0-9A-Fa-f]/ || (sep != "  " && sep != " *") || name == "") { bad = 1; next }
+    if (escaped) {
+        out = ""
+        for (i = 1; i <= length(name); i++) {
+            c = substr(name, i, 1)
+            if (c == "\\") {
+                d = substr(name, ++i, 1)
+                if (d == "\\") out = out "\\"
+                else if (d == "n") out = out "\n"
+                else if (d == "r") out = out "\r"
+                else { bad = 1; next }
+            } else out = out c
+        }
+        name = out
+    }
+    if (substr(name, 1, length(dir) + 1) == dir "/") name = substr(name, length(dir) + 2)
+    if (name == "" || name == "." || name == ".." || index(name, "/") > 0) { bad = 1; next }
+    files++
+}
+END { exit (bad || files == 0) ? 1 : 0 }
+'
+
+# _nc_anchor_names_inside DIR HASH_FILE: whether every line of HASH_FILE names a file of DIR.
+_nc_anchor_names_inside() {
+    _NC_ANCHOR_DIR="$1" LC_ALL=C awk "$_NC_ANCHOR_AWK" "$2" </dev/null
+}
+
 # verify_config_integrity [DIR [HASH_FILE]]: DIR defaults to OPENCLAW_DIR (NemoClaw <= 0.0.30
 # called it without arguments). A HASH_FILE inside DIR is the seal; one elsewhere is a trust
 # anchor, as NemoClaw has it: root's, no write bit, and the files checked with sha256sum -c.
@@ -358,6 +405,10 @@ verify_config_integrity() {
                 return 1
                 ;;
         esac
+        if ! _nc_anchor_names_inside "$_nc_cdir" "$_nc_hash"; then
+            echo "[SECURITY] Config hash file ${_nc_hash} names a file outside ${_nc_cdir}, or a line sha256sum cannot read — refusing to trust it" >&2
+            return 1
+        fi
         if ! (cd "$_nc_cdir" && sha256sum -c "$_nc_hash" --status 2>/dev/null); then
             echo "[SECURITY] Config integrity check FAILED in ${_nc_cdir} — config may have been tampered with" >&2
             return 1

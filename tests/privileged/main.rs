@@ -21,6 +21,7 @@ mod matrix;
 mod race;
 mod redteam;
 mod redteam2;
+mod seals;
 mod shields;
 mod state;
 
@@ -659,6 +660,9 @@ fn main() {
         add(name, kind, test);
     }
     for (name, kind, test) in state::trials() {
+        add(name, kind, test);
+    }
+    for (name, kind, test) in seals::trials() {
         add(name, kind, test);
     }
 
