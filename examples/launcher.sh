@@ -117,9 +117,21 @@ _nc_default_data_dir() {
 
 # The rejected entries of a JSON report, one a line, fields separated by \037:
 # E, name (escaped), reason, target, expected target. Targets keep their JSON escapes
-# (apart from \" \\ \/), so that no byte of an entry can forge or cut a log line.
+# (apart from \" \\ \/), so that no byte of an entry can forge or cut a log line; nc-harden
+# writes every control and line break as an escape (\u2028, \u0085, \u007f, ...), and any
+# that a report held raw all the same (C0, DEL, C1 and U+2028/9 in UTF-8) is written \xNN.
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
 _NC_JSON_AWK='
+BEGIN { for (b = 1; b < 256; b++) byte[sprintf("%c", b)] = b }
+function safe(v,   out, i) {
+    out = ""
+    while (match(v, /[\001-\037\177]|\302[\200-\237]|\342\200[\250\251]/)) {
+        out = out substr(v, 1, RSTART - 1)
+        for (i = RSTART; i < RSTART + RLENGTH; i++) out = out sprintf("\\x%02x", byte[substr(v, i, 1)])
+        v = substr(v, RSTART + RLENGTH)
+    }
+    return out v
+}
 function flush() {
     if (rec_reason != "")
         printf "E%s%s%s%s%s%s%s%s\n", US, rec["escaped"], US, rec_reason, US, rec["target"], US, rec["expected_target"]
@@ -160,7 +172,7 @@ function flush() {
 }
 function value(v) {
     if (stack == "{[{" && arr == "entries") {
-        rec[key] = v
+        rec[key] = safe(v)
         if (key == "reason") rec_reason = v
     }
 }

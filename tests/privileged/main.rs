@@ -17,6 +17,7 @@ mod fallbacks;
 mod holds;
 mod inside;
 mod launcher;
+mod lines;
 mod matrix;
 mod race;
 mod redteam;
@@ -663,6 +664,9 @@ fn main() {
         add(name, kind, test);
     }
     for (name, kind, test) in seals::trials() {
+        add(name, kind, test);
+    }
+    for (name, kind, test) in lines::trials() {
         add(name, kind, test);
     }
 
