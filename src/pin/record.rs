@@ -298,6 +298,14 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<StateLock>> {
         Ok(())
     };
     loop {
+        // Every way round this loop is bounded too (a state directory removed under us makes
+        // each open fail with ENOENT).
+        if Instant::now() >= deadline {
+            let dev_ino = sys::lstatat(dir.as_fd(), &name)
+                .ok()
+                .map(|m| (m.dev, m.ino));
+            return Err(held(&name, "the lock file", dev_ino));
+        }
         if let Ok(meta) = sys::lstatat(dir.as_fd(), &name) {
             if meta.kind != FileKind::Regular || meta.uid != 0 || meta.mode & 0o077 != 0 {
                 replace(dir.as_fd(), &name, &meta, deadline)?;

@@ -23,8 +23,12 @@ const SANDBOX: Creds = Creds::User(SANDBOX_UID);
 /// The trials of this file, registered by main.rs.
 pub fn trials() -> Vec<Trial> {
     type AreaTest = fn(&Path) -> TestResult;
-    let cases: [(&str, AreaTest); 6] = [
+    let cases: [(&str, AreaTest); 7] = [
         ("modes_are_roots_alone_after_every_call", modes_after_calls),
+        (
+            "concurrent_calls_serialize_and_leave_no_lock_file",
+            concurrent_calls,
+        ),
         (
             "older_versions_state_is_tightened_and_a_held_lock_replaced",
             older_state_tightened,
@@ -429,6 +433,50 @@ fn sticky_run(area: &Path) -> TestResult {
         );
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
         expect_roots_alone()?;
+        Ok(())
+    })?
+}
+
+/// Eight threads call freeze, verify and unfreeze on one path at once, over and over: each
+/// removes the lock file it made where no other call holds it, and the others notice and open
+/// it again, so every call still sees a whole result of the one before (never two mounts of
+/// nc-harden's stacked, never an error), and no lock file is left at the end.
+fn concurrent_calls(area: &Path) -> TestResult {
+    with_own_run(0o755, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-concurrent")?;
+        let l = Layout::build(scratch.path(), Variant::A)?;
+        let call = call_of(&l).with_strategy(Strategy::Mount);
+        let outcomes: Vec<(Op, Outcome)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|t| {
+                    let call = call.clone();
+                    s.spawn(move || {
+                        (0..12)
+                            .map(|i| {
+                                let op = [Op::Freeze, Op::Verify, Op::Unfreeze][(t + i) % 3];
+                                (op, Face::Rust.call(op, &call))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a worker ran"))
+                .collect()
+        });
+        for (op, out) in &outcomes {
+            let allowed = match op {
+                Op::Verify => [Status::Ok, Status::NotFrozen].contains(&out.status),
+                _ => out.status == Status::Ok,
+            };
+            ensure!(allowed, "{op:?}: {}", out.summary);
+        }
+        let stacked = mounts_at(&l.dir)?.len();
+        ensure!(stacked <= 1, "{stacked} mounts stacked on the directory");
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        ensure!(mounts_at(&l.dir)?.is_empty(), "a mount is left");
+        no_lock_files()?;
         Ok(())
     })?
 }
