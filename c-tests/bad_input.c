@@ -70,6 +70,49 @@ int main(int argc, char **argv) {
     CHECK(nc_verify(dir, data, &v2.v1, &r) == NC_NOT_FROZEN && r != NULL);
     nc_report_free(r);
 
+    /* Every size from 0 to sizeof + 16: a size that ends inside a field (half a pointer) is
+     * a bad argument and never read; the end of a field is accepted and reads exactly the
+     * fields before it; larger with zeroes is accepted. The seal field names a file that
+     * does not exist: where it is read, verify says NC_INVALID (seal_missing). */
+    {
+        size_t ends[] = {
+            offsetof(nc_options, required) + sizeof opts.required,
+            offsetof(nc_options, seal) + sizeof opts.seal,
+            offsetof(nc_options, hand_to_uid) + sizeof opts.hand_to_uid,
+            offsetof(nc_options, hand_to_gid) + sizeof opts.hand_to_gid,
+            offsetof(nc_options, dir_mode) + sizeof opts.dir_mode,
+            offsetof(nc_options, file_mode) + sizeof opts.file_mode,
+        };
+        size_t seal_end = ends[1];
+        union {
+            nc_options opts;
+            unsigned char bytes[sizeof(nc_options) + 16];
+        } buf;
+        for (size_t size = 0; size <= sizeof(nc_options) + 16; size++) {
+            memset(&buf, 0, sizeof buf);
+            buf.opts.size = (uint32_t)size;
+            buf.opts.seal = "no-such-seal";
+            int accepted = size >= sizeof(nc_options);
+            for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+                accepted |= size == ends[i];
+            nc_status want = !accepted ? NC_BAD_ARGUMENT
+                             : size >= seal_end ? NC_INVALID
+                                                : NC_NOT_FROZEN;
+            nc_status got = nc_verify(dir, data, &buf.opts, &r);
+            if (got != want)
+                fprintf(stderr, "opts->size %zu: %s, expected %s\n", size, nc_status_name(got),
+                        nc_status_name(want));
+            CHECK(got == want);
+            CHECK((r == NULL) == (want == NC_BAD_ARGUMENT));
+            nc_report_free(r);
+            if (!accepted) {
+                /* The same size given to freeze changes nothing. */
+                CHECK(freeze_out(dir, data, &buf.opts, &r) == NC_BAD_ARGUMENT && r == NULL);
+                CHECK(nc_verify(dir, data, NULL, NULL) == NC_NOT_FROZEN);
+            }
+        }
+    }
+
     /* NULL reports and strings are fine everywhere. */
     CHECK(nc_report_status(NULL) == NC_BAD_ARGUMENT);
     CHECK(strcmp(nc_report_summary(NULL), "") == 0);

@@ -117,9 +117,21 @@ _nc_default_data_dir() {
 
 # The rejected entries of a JSON report, one a line, fields separated by \037:
 # E, name (escaped), reason, target, expected target. Targets keep their JSON escapes
-# (apart from \" \\ \/), so that no byte of an entry can forge or cut a log line.
+# (apart from \" \\ \/), so that no byte of an entry can forge or cut a log line; nc-harden
+# writes every control and line break as an escape (\u2028, \u0085, \u007f, ...), and any
+# that a report held raw all the same (C0, DEL, C1 and U+2028/9 in UTF-8) is written \xNN.
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
 _NC_JSON_AWK='
+BEGIN { for (b = 1; b < 256; b++) byte[sprintf("%c", b)] = b }
+function safe(v,   out, i) {
+    out = ""
+    while (match(v, /[\001-\037\177]|\302[\200-\237]|\342\200[\250\251]/)) {
+        out = out substr(v, 1, RSTART - 1)
+        for (i = RSTART; i < RSTART + RLENGTH; i++) out = out sprintf("\\x%02x", byte[substr(v, i, 1)])
+        v = substr(v, RSTART + RLENGTH)
+    }
+    return out v
+}
 function flush() {
     if (rec_reason != "")
         printf "E%s%s%s%s%s%s%s%s\n", US, rec["escaped"], US, rec_reason, US, rec["target"], US, rec["expected_target"]
@@ -160,7 +172,7 @@ function flush() {
 }
 function value(v) {
     if (stack == "{[{" && arr == "entries") {
-        rec[key] = v
+        rec[key] = safe(v)
         if (key == "reason") rec_reason = v
     }
 }
@@ -314,6 +326,53 @@ harden_config_symlinks() {
     _nc_harden "$1" "$_nc_hdata" "${NC_HARDEN_REQUIRED:-}"
 }
 
+# Every line of a trust anchor names a file of DIR, as nc-harden reads a seal: `NAME` or
+# `DIR/NAME` (NemoClaw's images write `sha256sum /sandbox/.openclaw/openclaw.json`), NAME
+# without '/', not `.` or `..`, the escapes of GNU sha256sum (`\` first, `\\`, `\n`, `\r`)
+# undone first; `#` comments and empty lines are skipped (Hermes' anchor ends with one), as
+# `sha256sum -c` skips them. Any other line (outside DIR, or one that `sha256sum -c` would
+# only warn about and skip) fails, as does an anchor that names no file. DIR comes through
+# the environment: awk -v would undo backslashes in it.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+_NC_ANCHOR_AWK='
+BEGIN { dir = ENVIRON["_NC_ANCHOR_DIR"]; bad = 0; files = 0 }
+{
+    line = $0
+    if (substr(line, 1, 1) == "#") next
+    if (substr(line, length(line), 1) == "\r") line = substr(line, 1, length(line) - 1)
+    if (line == "") next
+    escaped = 0
+    if (substr(line, 1, 1) == "\\") { escaped = 1; line = substr(line, 2) }
+    hex = substr(line, 1, 64)
+    sep = substr(line, 65, 2)
+    name = substr(line, 67)
+    if (length(hex) != 64 || hex ~ /[^0-9A-Fa-f]/ || (sep != "  " && sep != " *") || name == "") { bad = 1; next }
+    if (escaped) {
+        out = ""
+        for (i = 1; i <= length(name); i++) {
+            c = substr(name, i, 1)
+            if (c == "\\") {
+                d = substr(name, ++i, 1)
+                if (d == "\\") out = out "\\"
+                else if (d == "n") out = out "\n"
+                else if (d == "r") out = out "\r"
+                else { bad = 1; next }
+            } else out = out c
+        }
+        name = out
+    }
+    if (substr(name, 1, length(dir) + 1) == dir "/") name = substr(name, length(dir) + 2)
+    if (name == "" || name == "." || name == ".." || index(name, "/") > 0) { bad = 1; next }
+    files++
+}
+END { exit (bad || files == 0) ? 1 : 0 }
+'
+
+# _nc_anchor_names_inside DIR HASH_FILE: whether every line of HASH_FILE names a file of DIR.
+_nc_anchor_names_inside() {
+    _NC_ANCHOR_DIR="$1" LC_ALL=C awk "$_NC_ANCHOR_AWK" "$2" </dev/null
+}
+
 # verify_config_integrity [DIR [HASH_FILE]]: DIR defaults to OPENCLAW_DIR (NemoClaw <= 0.0.30
 # called it without arguments). A HASH_FILE inside DIR is the seal; one elsewhere is a trust
 # anchor, as NemoClaw has it: root's, no write bit, and the files checked with sha256sum -c.
@@ -358,6 +417,10 @@ verify_config_integrity() {
                 return 1
                 ;;
         esac
+        if ! _nc_anchor_names_inside "$_nc_cdir" "$_nc_hash"; then
+            echo "[SECURITY] Config hash file ${_nc_hash} names a file outside ${_nc_cdir}, or a line sha256sum cannot read — refusing to trust it" >&2
+            return 1
+        fi
         if ! (cd "$_nc_cdir" && sha256sum -c "$_nc_hash" --status 2>/dev/null); then
             echo "[SECURITY] Config integrity check FAILED in ${_nc_cdir} — config may have been tampered with" >&2
             return 1

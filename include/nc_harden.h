@@ -358,8 +358,8 @@ typedef struct nc_report nc_report;
 /*
  Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
  As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
- first version, or a larger one with a non-zero byte past what the library knows, is
- NC_BAD_ARGUMENT; a larger one with zeroes is accepted.
+ first version, one that ends inside a field, or a larger one with a non-zero byte past
+ what the library knows, is NC_BAD_ARGUMENT; a larger one with zeroes is accepted.
  */
 typedef struct nc_options {
   /*

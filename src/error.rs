@@ -41,7 +41,16 @@ impl Error {
     /// The saved errno, 0 where there is none.
     pub fn errno(&self) -> i32 {
         match self {
-            Error::Io { source, .. } => source.raw_os_error().unwrap_or(0),
+            // A bounded wait that ran out carries words of its own, and is EAGAIN.
+            Error::Io { source, .. } => {
+                source
+                    .raw_os_error()
+                    .unwrap_or(if source.kind() == io::ErrorKind::WouldBlock {
+                        libc::EAGAIN
+                    } else {
+                        0
+                    })
+            }
             _ => 0,
         }
     }

@@ -25,9 +25,50 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Whether a reader may take `c` for a line break or a control: C0 (newline, vertical tab,
+/// form feed, the separators U+001C..U+001E that Python's `str.splitlines` splits on), DEL,
+/// C1 (U+0085, NEL, among them) and the Unicode line and paragraph separators.
+pub fn breaks_lines(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// `text` with every character that `breaks_lines` escaped as `escape_bytes` escapes its
+/// bytes (`\n`, `\xe2\x80\xa8`, ...), the rest as it is: for text that is not a name (an
+/// error's words, an argument echoed back) before it joins a human line.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if breaks_lines(c) {
+            out.push_str(&escape_bytes(c.encode_utf8(&mut [0; 4]).as_bytes()));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Serialized JSON with every `breaks_lines` character that JSON allows raw (DEL, C1,
+/// U+2028, U+2029: serde_json escapes only C0, `"` and `\\`) written as `\uXXXX`. Exact on
+/// any valid JSON: outside strings JSON has only ASCII punctuation, digits, literals and
+/// blanks, so each such character is inside a string, where `\uXXXX` is the same character.
+pub fn escape_json_breaks(json: String) -> String {
+    if !json.chars().any(|c| breaks_lines(c) && c >= '\u{7f}') {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if breaks_lines(c) && c >= '\u{7f}' {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape_bytes;
+    use super::*;
 
     #[test]
     fn printable_ascii_is_kept() {
@@ -46,5 +87,34 @@ mod tests {
         assert_ne!(escape_bytes(b"\\x41"), escape_bytes(b"A"));
         assert_ne!(escape_bytes(b"\\n"), escape_bytes(b"\n"));
         assert_ne!(escape_bytes(b"a\"b"), escape_bytes(b"a\\\"b"));
+    }
+
+    /// Every character Python's `str.splitlines` splits on, and DEL and the C1 controls.
+    const BREAKS: [char; 13] = [
+        '\n', '\r', '\u{b}', '\u{c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}',
+        '\u{2029}', '\u{7f}', '\u{9b}', '\u{1b}',
+    ];
+
+    #[test]
+    fn controls_and_unicode_line_breaks_are_escaped_in_text() {
+        for c in BREAKS {
+            let text = format!("a{c}[SECURITY] forged");
+            let escaped = escape_controls(&text);
+            assert!(!escaped.chars().any(breaks_lines), "{c:?}: {escaped:?}");
+            assert!(escaped.starts_with("a\\"), "{c:?}: {escaped:?}");
+        }
+        assert_eq!(escape_controls("é ok"), "é ok");
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_loses_its_raw_breaks() {
+        for c in BREAKS {
+            let value =
+                serde_json::json!({ "target": format!("x{c}[SECURITY] forged"), "n": [1, 2] });
+            let json = escape_json_breaks(value.to_string());
+            assert!(!json.chars().any(breaks_lines), "{c:?}: {json:?}");
+            let back: serde_json::Value = serde_json::from_str(&json).expect("still JSON");
+            assert_eq!(back, value, "{c:?}");
+        }
     }
 }

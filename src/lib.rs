@@ -41,7 +41,7 @@ mod walk;
 
 pub use engine::{HandTo, Policy, PolicyBuilder, Strategy};
 pub use error::Error;
-pub use escape::escape_bytes;
+pub use escape::{escape_bytes, escape_controls};
 pub use inode::{FileKind, Meta, Mount};
 pub use pin::mount::MountApi;
 pub use pin::STATE_DIR;

@@ -203,6 +203,89 @@ fn options_smaller_than_first_version_are_bad_arguments() {
     }
 }
 
+/// Where each field of nc_options ends, as a C caller computes it.
+fn field_ends() -> [usize; 6] {
+    use std::mem::{offset_of, size_of};
+    [
+        offset_of!(nc_options, required) + size_of::<*const *const libc::c_char>(),
+        offset_of!(nc_options, seal) + size_of::<*const libc::c_char>(),
+        offset_of!(nc_options, hand_to_uid) + size_of::<u32>(),
+        offset_of!(nc_options, hand_to_gid) + size_of::<u32>(),
+        offset_of!(nc_options, dir_mode) + size_of::<u32>(),
+        offset_of!(nc_options, file_mode) + size_of::<u32>(),
+    ]
+}
+
+/// Every size from 0 to sizeof + 16, through the C ABI: one that ends inside a field (25 to
+/// 31 on 64-bit: half the seal pointer) is NC_BAD_ARGUMENT, no report, and the field is never
+/// read; the end of a field is accepted and reads the whole fields before it, no more; past
+/// sizeof, zeroes are accepted and one non-zero byte is not. The seal given is a name that is
+/// no entry name (`a/b`): read, it is a bad argument of its own, so the answer shows whether
+/// the field was read.
+#[test]
+fn options_sizes_that_end_inside_a_field_are_bad_arguments() {
+    #[repr(C)]
+    struct Buffer {
+        opts: nc_options,
+        tail: [u8; 16],
+    }
+    let ends = field_ends();
+    let sizeof = std::mem::size_of::<nc_options>();
+    assert_eq!(
+        *ends.last().unwrap(),
+        sizeof,
+        "no padding after the last field"
+    );
+    let seal = CString::new("a/b").unwrap();
+    for size in 0..=sizeof + 16 {
+        for nonzero_tail in [false, true] {
+            let mut buf = Buffer {
+                opts: nc_options {
+                    size: size as u32,
+                    seal: seal.as_ptr(),
+                    ..options()
+                },
+                tail: [0; 16],
+            };
+            if nonzero_tail {
+                if size <= sizeof {
+                    continue;
+                }
+                buf.tail[size - sizeof - 1] = 1;
+            }
+            let inside = size < sizeof && !ends.contains(&size);
+            let (status, out) = freeze(Some(DIR), Some(DATA), &buf.opts);
+            // SAFETY: a static string of this thread.
+            let why = unsafe { CStr::from_ptr(capi::nc_last_bad_argument()) }
+                .to_string_lossy()
+                .into_owned();
+            let seal_read = size >= ends[1];
+            let (expected, says) = if size < ends[0] {
+                (nc_status::NC_BAD_ARGUMENT, "smaller than the first version")
+            } else if inside {
+                (nc_status::NC_BAD_ARGUMENT, "ends inside a field")
+            } else if nonzero_tail {
+                (nc_status::NC_BAD_ARGUMENT, "non-zero fields")
+            } else if seal_read {
+                (nc_status::NC_BAD_ARGUMENT, "seal")
+            } else {
+                (nc_status::NC_NOT_FOUND, "")
+            };
+            assert_eq!(status, expected, "size {size} (tail {nonzero_tail}): {why}");
+            if expected == nc_status::NC_BAD_ARGUMENT {
+                assert!(out.is_null(), "size {size}: *out written NULL");
+                assert!(
+                    why.contains(says),
+                    "size {size}: {why:?} should say {says:?}"
+                );
+            } else {
+                // SAFETY: a live report, freed once.
+                unsafe { capi::nc_report_free(out) };
+            }
+        }
+    }
+}
+
 #[repr(C)]
 struct OptionsV2 {
     v1: nc_options,

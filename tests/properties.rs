@@ -5,6 +5,7 @@
 //! `scripts/fuzz [CASES]`; the ordinary test run makes proptest's default number of cases.
 
 use nc_harden::escape_bytes;
+use nc_harden::rules::seal::{self, SealLine};
 use nc_harden::rules::{
     check_disjoint, check_entry_name, check_path, link_target_matches, PATH_MAX,
 };
@@ -106,5 +107,47 @@ proptest! {
         let escaped = escape_bytes(&bytes);
         prop_assert!(escaped.bytes().all(|b| (0x20..0x7f).contains(&b)));
         prop_assert_eq!(unescape(&escaped), bytes);
+    }
+
+    /// A seal as nc-harden writes it reads back as written: any entry names (backslashes,
+    /// newlines, carriage returns, `#` or spaces first), in any order, relative or with the
+    /// directory's absolute path before them; never a line more or less.
+    #[test]
+    fn seals_read_back_as_written(
+        files in prop::collection::btree_map(
+            prop::collection::vec(
+                prop_oneof![
+                    3 => b'a'..=b'c',
+                    1 => Just(b'\\'),
+                    1 => Just(b'\n'),
+                    1 => Just(b'\r'),
+                    1 => Just(b'#'),
+                    1 => Just(b' '),
+                    1 => Just(b'*'),
+                    1 => any::<u8>().prop_filter("an entry name", |b| *b != b'/' && *b != 0),
+                ],
+                1..12,
+            ).prop_filter("an entry name", |n| check_entry_name(n).is_ok() && n != b"seal"),
+            any::<[u8; 32]>(),
+            1..6,
+        ),
+        absolute in any::<bool>(),
+    ) {
+        let dir = b"/sandbox/.openclaw";
+        let lines: Vec<SealLine> = files
+            .iter()
+            .map(|(name, digest)| SealLine { digest: *digest, name: name.clone() })
+            .collect();
+        let text: Vec<u8> = if absolute {
+            lines
+                .iter()
+                .flat_map(|l| seal::format_line(&l.digest, &[&dir[..], b"/", &l.name].concat()))
+                .collect()
+        } else {
+            seal::render(&lines)
+        };
+        prop_assert_eq!(text.iter().filter(|&&b| b == b'\n').count(), lines.len());
+        let read = seal::parse(&text, dir, b"seal");
+        prop_assert_eq!(read, Ok(lines));
     }
 }

@@ -113,8 +113,8 @@ const NC_FLAGS_KNOWN: u32 = NC_FLAG_PIN_DATA_DIR
 
 /// Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
 /// As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
-/// first version, or a larger one with a non-zero byte past what the library knows, is
-/// NC_BAD_ARGUMENT; a larger one with zeroes is accepted.
+/// first version, one that ends inside a field, or a larger one with a non-zero byte past
+/// what the library knows, is NC_BAD_ARGUMENT; a larger one with zeroes is accepted.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct nc_options {
@@ -180,6 +180,25 @@ impl nc_report {
 const OPTIONS_SIZE_VER0: usize = std::mem::offset_of!(nc_options, seal);
 /// This version of nc_options.
 const OPTIONS_SIZE: usize = std::mem::size_of::<nc_options>();
+/// Where each field of nc_options ends: the sizes a caller's struct may have, since every
+/// version is a prefix that ends after a whole field (24 to 48 on 64-bit targets).
+const OPTIONS_FIELD_ENDS: [usize; 6] = {
+    macro_rules! end {
+        ($field:ident, $ty:ty) => {
+            std::mem::offset_of!(nc_options, $field) + std::mem::size_of::<$ty>()
+        };
+    }
+    [
+        end!(required, *const *const c_char),
+        end!(seal, *const c_char),
+        end!(hand_to_uid, u32),
+        end!(hand_to_gid, u32),
+        end!(dir_mode, u32),
+        end!(file_mode, u32),
+    ]
+};
+// A field added to nc_options must be added to OPTIONS_FIELD_ENDS too.
+const _: () = assert!(OPTIONS_FIELD_ENDS[OPTIONS_FIELD_ENDS.len() - 1] == OPTIONS_SIZE);
 /// No nc_options will ever be larger than a page (openat2 draws the same line).
 const OPTIONS_SIZE_MAX: usize = 4096;
 /// A bound on `required`, so that an unterminated array is refused rather than run off.
@@ -201,8 +220,8 @@ const DEFAULT_OPTIONS: nc_options = nc_options {
 };
 
 /// Reads `opts` under the extensible-struct rule: the fields an older (smaller) struct has,
-/// the defaults for the others; refused when smaller than the first version, or larger with
-/// a non-zero byte past this version.
+/// the defaults for the others; refused when smaller than the first version, when it ends
+/// inside a field, or larger with a non-zero byte past this version.
 ///
 /// # Safety
 /// `opts` is NULL or points to `opts->size` readable bytes.
@@ -219,6 +238,13 @@ unsafe fn read_options(opts: *const nc_options) -> Result<nc_options, Error> {
     }
     if size > OPTIONS_SIZE_MAX {
         return Err(Error::bad("opts->size is larger than any nc_options"));
+    }
+    if size < OPTIONS_SIZE && !OPTIONS_FIELD_ENDS.contains(&size) {
+        // A size inside a field would leave half of it (half a pointer) to be read as the
+        // default's other half: no version of the struct ever ended there.
+        return Err(Error::bad(
+            "opts->size ends inside a field of nc_options (not the size of any version)",
+        ));
     }
     // SAFETY: the caller promises `size` readable bytes at `opts`.
     let bytes = unsafe { std::slice::from_raw_parts(opts.cast::<u8>(), size) };

@@ -854,7 +854,7 @@ impl Policy {
     }
 
     /// The lock that serializes the calls on this path (see `record::lock`).
-    fn lock(&self, exclusive: bool) -> Result<Option<OwnedFd>, Error> {
+    fn lock(&self, exclusive: bool) -> Result<Option<pin::StateLock>, Error> {
         pin::lock(&self.dir, exclusive).map_err(|e| {
             Error::io(
                 "taking nc-harden's lock of this path (held past the wait by another call or \

@@ -93,7 +93,7 @@ pub fn check(
     }
     let fd = open_file(shown, &name_of(name)).map_err(|e| failed(name, e))?;
     let text = read_all(fd.as_fd(), Some(SEAL_MAX)).map_err(|e| failed(name, e))?;
-    let lines = match seal::parse(&text, path) {
+    let lines = match seal::parse(&text, path, name) {
         Ok(lines) => lines,
         Err(_) => {
             mark(entries, name, Reason::SealMalformed);
@@ -133,7 +133,7 @@ pub fn holds(shown: BorrowedFd<'_>, path: &[u8], name: &[u8]) -> Result<bool, Er
         return Ok(false);
     };
     let text = read_all(fd.as_fd(), Some(SEAL_MAX)).map_err(failed)?;
-    let Ok(lines) = seal::parse(&text, path) else {
+    let Ok(lines) = seal::parse(&text, path, name) else {
         return Ok(false);
     };
     for line in lines {
@@ -183,7 +183,7 @@ pub fn write(
     let named: Option<Vec<Vec<u8>>> = old
         .as_ref()
         .and_then(|fd| read_all(fd.as_fd(), Some(SEAL_MAX)).ok())
-        .and_then(|text| seal::parse(&text, path).ok())
+        .and_then(|text| seal::parse(&text, path, name).ok())
         .map(|lines| lines.into_iter().map(|l| l.name).collect());
     let names: Vec<Vec<u8>> = match named {
         Some(names) => names,

@@ -9,7 +9,7 @@ pub mod mount;
 pub(crate) mod mountinfo;
 mod record;
 
-pub use record::{lock, STATE_DIR};
+pub use record::{lock, StateLock, STATE_DIR};
 
 use std::io;
 

@@ -1,6 +1,6 @@
-//! The state records by which nc-harden knows its own mounts: one small file per directory
-//! under `/run/nc-harden/` (root's, not writable by anyone else, gone at reboot with the
-//! mounts it describes), written when a freeze attaches a mount, removed when the mount is
+//! The state records by which nc-harden knows its own mounts, and the locks that serialize
+//! its calls: one small file per directory under `/run/nc-harden/` (root's alone: the
+//! directory 0700, its files 0600, gone at reboot with the mounts it describes), written when a freeze attaches a mount, removed when the mount is
 //! taken off. A mount is ours when a record holds its id: identity, never shape, so that an
 //! administrator's own read-only bind is never taken for ours. Records are named after the
 //! path they were made for, and found by that path or by the mount id they hold (a
@@ -9,25 +9,32 @@
 //! Records are written to a temporary name and renamed into place, so a reader sees a whole
 //! record or none. A record whose mount is gone (taken off by hand) is stale and ignored.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::inode::FileKind;
+use crate::escape::escape_bytes;
+use crate::inode::{FileKind, Meta};
 use crate::sys::{self, Base};
 
 /// Where records live. `/run` is a tmpfs emptied at boot, as mounts are.
 pub const STATE_DIR: &str = "/run/nc-harden";
 
 /// How long a call waits for another on the same path. Root without capabilities can open
-/// the lock file too (DAC bypassed) and hold it: past this, the call gives up with EAGAIN
-/// (NC_IO_ERROR) rather than wait for ever.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+/// the lock file too (DAC bypassed) and hold it, or take a lease on it: past this, the call
+/// gives up with EAGAIN (NC_IO_ERROR, naming the holder) rather than wait for ever.
+const LOCK_WAIT: Duration = Duration::from_secs(4);
 
 /// Larger than any record; a bigger file is not one of ours.
 const RECORD_MAX: usize = 4096;
+
+/// The modes of the state: root's alone. Nothing in it is for anyone else to read (a lock
+/// file another user can open is a lock it can hold), and root needs no group or other bits.
+const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
 
 /// What a freeze recorded of the mount it attached on `path`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,26 +55,52 @@ pub(crate) fn file_name(path: &[u8]) -> CString {
     CString::new(format!("{hex}.mount")).expect("hex has no NUL")
 }
 
-fn unsafe_state(why: &str) -> io::Error {
+fn unsafe_state(why: String) -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
-        format!("{STATE_DIR} {why}: its records cannot be trusted"),
+        format!("{STATE_DIR} {why}: its records and locks cannot be trusted"),
     )
 }
 
-/// Opens the state directory, creating it when asked. `Ok(None)` when it does not exist
-/// and `create` is false. Refused unless `/run` and it are root's and writable by no one else.
+/// Who may write `meta`'s directory entries besides root, in words; `None` when no one.
+fn writable_by_others(meta: &Meta) -> Option<String> {
+    if meta.uid != 0 {
+        Some(format!("is owned by uid {}, not root", meta.uid))
+    } else if meta.mode & 0o022 != 0 {
+        Some(format!("is writable by others (mode {:04o})", meta.mode))
+    } else {
+        None
+    }
+}
+
+/// Opens the state directory, creating it (root only) when asked. `Ok(None)` when it does
+/// not exist and `create` is false, or when this caller may not create it.
+///
+/// `/run` must be root's; it may be writable by all if it is sticky (1777, as a fresh tmpfs
+/// mounted without a mode is): there, only the owner of a name can remove or rename it, so a
+/// `/run/nc-harden` that root made 0700 is as safe as in a 0755 `/run`. The one thing the
+/// sandbox user can do there is make `/run/nc-harden` first: it is then refused, saying so.
+/// A state directory of root's in an older version's mode (0755) is tightened to 0700 when
+/// `create` (freeze and unfreeze); one writable by others is refused (anyone could have
+/// planted what is in it).
 pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
     let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
-    let trusted = |meta: &crate::inode::Meta| {
-        meta.kind == FileKind::Directory && meta.uid == 0 && meta.mode & 0o022 == 0
-    };
-    if !trusted(&sys::fstat(run.as_fd())?) {
-        return Err(unsafe_state("is under a /run not owned by root"));
+    let run_meta = sys::fstat(run.as_fd())?;
+    let sticky = run_meta.mode & libc::S_ISVTX != 0;
+    if run_meta.kind != FileKind::Directory
+        || run_meta.uid != 0
+        || (run_meta.mode & 0o022 != 0 && !sticky)
+    {
+        return Err(unsafe_state(format!(
+            "is under a /run that is not root's or is writable by others without the sticky \
+             bit (owner uid {}, mode {:04o})",
+            run_meta.uid, run_meta.mode
+        )));
     }
+    let create = create && sys::state::is_root();
     if create {
-        match sys::mkdirat(run.as_fd(), c"nc-harden", 0o755) {
+        match sys::mkdirat(run.as_fd(), c"nc-harden", DIR_MODE) {
             Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
             _ => {}
         }
@@ -79,19 +112,39 @@ pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     ) {
         Ok(dir) => dir,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !create => return Ok(None),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+            return Err(unsafe_state(
+                "is not a directory (a symlink or a file someone else made there)".into(),
+            ))
+        }
         Err(e) => return Err(e),
     };
-    if !trusted(&sys::fstat(dir.as_fd())?) {
-        return Err(unsafe_state("is not root's, or is writable by others"));
+    let meta = sys::fstat(dir.as_fd())?;
+    if let Some(why) = writable_by_others(&meta) {
+        let hint = if sticky && meta.uid != 0 {
+            " (made by that user before nc-harden's first call, in a /run writable by all: \
+             remove it and call again)"
+        } else {
+            ""
+        };
+        return Err(unsafe_state(format!("{why}{hint}")));
+    }
+    if create && meta.mode != DIR_MODE {
+        // An older version made it 0755: records and locks were readable by all.
+        sys::files::change_owner_mode(dir.as_fd(), None, None, Some(DIR_MODE))?;
     }
     Ok(Some(dir))
 }
 
 /// Every record (a handful: one per directory frozen with the mount layer), with the path
-/// each was made for.
+/// each was made for. A caller that is not root cannot read the state directory (0700):
+/// it sees no records, and nc-harden's mount is then known by its source alone.
 pub fn all() -> io::Result<Vec<(Vec<u8>, Record)>> {
-    let Some(dir) = state_dir(false)? else {
-        return Ok(Vec::new());
+    let dir = match state_dir(false) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
     let mut names = Vec::new();
     let mut reader = sys::DirEntries::new(dir.as_fd());
@@ -111,11 +164,9 @@ pub fn all() -> io::Result<Vec<(Vec<u8>, Record)>> {
 }
 
 /// One record file. A file that is not a root-owned regular file writable by root alone,
-/// or that does not parse, is not a record of ours: `None`.
-fn read(
-    dir: std::os::fd::BorrowedFd<'_>,
-    name: &std::ffi::CStr,
-) -> io::Result<Option<(Vec<u8>, Record)>> {
+/// or that does not parse, is not a record of ours: `None`. One of an older version (0644)
+/// is tightened to 0600 where the caller may.
+fn read(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<(Vec<u8>, Record)>> {
     let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
     let fd = match sys::openat(Base::Dir(dir), name, flags) {
         Ok(fd) => fd,
@@ -123,8 +174,11 @@ fn read(
         Err(e) => return Err(e),
     };
     let meta = sys::fstat(fd.as_fd())?;
-    if meta.kind != FileKind::Regular || meta.uid != 0 || meta.mode & 0o022 != 0 {
+    if meta.kind != FileKind::Regular || writable_by_others(&meta).is_some() {
         return Ok(None);
+    }
+    if meta.mode != FILE_MODE && sys::state::is_root() {
+        let _ = sys::files::change_owner_mode(fd.as_fd(), None, None, Some(FILE_MODE));
     }
     let mut text = Vec::new();
     std::fs::File::from(fd)
@@ -135,7 +189,12 @@ fn read(
 
 /// Writes the record of `path` (whole or not at all: a temporary name, then rename).
 pub fn store(path: &[u8], record: &Record) -> io::Result<()> {
-    let dir = state_dir(true)?.expect("created");
+    let dir = state_dir(true)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("only root may write to {STATE_DIR}"),
+        )
+    })?;
     let name = file_name(path);
     let temp = CString::new(format!(
         "{}.{}.tmp",
@@ -144,7 +203,7 @@ pub fn store(path: &[u8], record: &Record) -> io::Result<()> {
     ))
     .expect("no NUL");
     let _ = sys::unlinkat(dir.as_fd(), &temp);
-    let fd = sys::create_exclusive(dir.as_fd(), &temp, 0o644)?;
+    let fd = sys::create_exclusive(dir.as_fd(), &temp, FILE_MODE)?;
     let mut file = std::fs::File::from(fd);
     let written = file
         .write_all(render(path, record).as_bytes())
@@ -163,11 +222,55 @@ fn named(path: &[u8], suffix: &str) -> CString {
     CString::new(name).expect("no NUL")
 }
 
+/// The lock that serializes the calls on one path, held until dropped. Dropping it removes
+/// the lock file where no other call holds it, so that lock files (of paths that no longer
+/// exist, say) do not accumulate.
+///
+/// Removal is safe by one rule, which every holder keeps: the name is unlinked only by a
+/// process that holds the exclusive lock of the inode the name shows, and every process,
+/// after its `flock` succeeds, checks that the name still shows the inode it locked (else it
+/// opens the name again). So two calls never hold locks of different inodes for one path.
+/// (Root without capabilities can unlink the name at any time; it can also kill the call:
+/// nothing here holds against it but the bounded wait.)
+#[derive(Debug)]
+pub struct StateLock {
+    dir: OwnedFd,
+    file: OwnedFd,
+    name: CString,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // A shared holder (verify) converts to exclusive without waiting; either way, only
+        // with the exclusive lock is the name unlinked. Failing that, another call holds the
+        // file and the last of them removes it.
+        if sys::files::lock(self.file.as_fd(), true, Duration::ZERO).is_ok()
+            && same_inode(self.dir.as_fd(), &self.name, self.file.as_fd())
+        {
+            let _ = sys::unlinkat(self.dir.as_fd(), &self.name);
+        }
+    }
+}
+
+/// Whether `name` in `dir` is the inode open as `fd`.
+fn same_inode(dir: BorrowedFd<'_>, name: &CStr, fd: BorrowedFd<'_>) -> bool {
+    match (sys::lstatat(dir, name), sys::fstat(fd)) {
+        (Ok(named), Ok(open)) => named.dev == open.dev && named.ino == open.ino,
+        _ => false,
+    }
+}
+
 /// Serializes the calls on `path` across processes: an exclusive lock for freeze and
-/// unfreeze (held for the call: drop the fd to release it), a shared one for verify, so that
-/// verify never sees a half-done freeze. `None` where there is no lock to take: a caller that
-/// may not create the state directory (not root) changes nothing that needs one.
-pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<OwnedFd>> {
+/// unfreeze, a shared one for verify, so that verify never sees a half-done freeze; held
+/// until the `StateLock` is dropped. `None` where there is no lock to take: a caller that
+/// is not root can open nothing in the state directory, and changes nothing that needs it.
+///
+/// Every wait is bounded (`LOCK_WAIT` in all): the open never blocks on a lease
+/// (`O_NONBLOCK`), and `flock` is retried without blocking. Past the wait: EAGAIN, naming who
+/// holds the file (from /proc/locks). A lock file that is not root's alone (0644, left by an
+/// older version, which others may hold open) is replaced, never used.
+pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<StateLock>> {
+    let deadline = Instant::now() + LOCK_WAIT;
     let dir = match state_dir(exclusive) {
         Ok(Some(dir)) => dir,
         Ok(None) => return Ok(None),
@@ -181,33 +284,167 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<OwnedFd>> {
         }
         Err(e) => return Err(e),
     };
+    if !sys::state::is_root() {
+        return Ok(None);
+    }
     let name = named(path, ".lock");
-    let fd = if exclusive {
-        match sys::files::open_or_create(dir.as_fd(), &name, 0o644) {
-            Ok(fd) => fd,
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EACCES | libc::EPERM | libc::EROFS)
-                ) =>
-            {
-                return Ok(None)
+    let mut pause = Duration::from_micros(200);
+    let mut wait = |what: &str, dev_ino: Option<(u64, u64)>| -> io::Result<()> {
+        if Instant::now() >= deadline {
+            return Err(held(&name, what, dev_ino));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+        Ok(())
+    };
+    loop {
+        // Every way round this loop is bounded too (a state directory removed under us makes
+        // each open fail with ENOENT).
+        if Instant::now() >= deadline {
+            let dev_ino = sys::lstatat(dir.as_fd(), &name)
+                .ok()
+                .map(|m| (m.dev, m.ino));
+            return Err(held(&name, "the lock file", dev_ino));
+        }
+        if let Ok(meta) = sys::lstatat(dir.as_fd(), &name) {
+            if meta.kind != FileKind::Regular || meta.uid != 0 || meta.mode & 0o077 != 0 {
+                replace(dir.as_fd(), &name, &meta, deadline)?;
+                continue;
+            }
+        }
+        let file = match sys::state::open_lock(dir.as_fd(), &name) {
+            Ok(file) => file,
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                let dev_ino = sys::lstatat(dir.as_fd(), &name)
+                    .ok()
+                    .map(|m| (m.dev, m.ino));
+                wait("a lease", dev_ino)?;
+                continue;
+            }
+            // Unlinked by the holder that released it between our look and the open.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        let meta = sys::fstat(file.as_fd())?;
+        if meta.uid != 0 || meta.mode & 0o077 != 0 {
+            continue; // Swapped in between the look and the open: looked at again.
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match sys::files::lock(file.as_fd(), exclusive, left) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                return Err(held(&name, "a lock", Some((meta.dev, meta.ino))))
             }
             Err(e) => return Err(e),
         }
-    } else {
-        match sys::openat(
-            Base::Dir(dir.as_fd()),
-            &name,
-            libc::O_RDONLY | libc::O_NOFOLLOW,
-        ) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-            Err(e) => return Err(e),
+        if same_inode(dir.as_fd(), &name, file.as_fd()) {
+            return Ok(Some(StateLock { dir, file, name }));
         }
+        // Released and removed by the call before us: the name is another inode, or none.
+    }
+}
+
+/// Replaces the lock file `name` whose `meta` is not root's alone: whoever opened it while
+/// it was (an older version made it 0644 in a 0755 directory) could hold it for ever. It is
+/// unlinked, never locked, so no call of this version ever holds it, and the caller makes a
+/// fresh one; the replacements are serialized by a lock on the state directory itself (which
+/// no one but root can open), so that one never unlinks another's fresh file.
+fn replace(dir: BorrowedFd<'_>, name: &CStr, meta: &Meta, deadline: Instant) -> io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if let Err(e) = sys::files::lock(dir, true, left) {
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{STATE_DIR} itself is locked by another process past the wait"),
+            ));
+        }
+        return Err(e);
+    }
+    let result = match sys::lstatat(dir, name) {
+        Ok(now) if now.dev == meta.dev && now.ino == meta.ino => {
+            if meta.kind == FileKind::Directory {
+                Err(unsafe_state(format!(
+                    "holds a directory where a lock file belongs ({})",
+                    escape_bytes(name.to_bytes())
+                )))
+            } else {
+                sys::unlinkat(dir, name).or_else(|e| {
+                    if e.raw_os_error() == Some(libc::ENOENT) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+            }
+        }
+        _ => Ok(()),
     };
-    sys::files::lock(fd.as_fd(), exclusive, LOCK_WAIT)?;
-    Ok(Some(fd))
+    let _ = sys::state::unlock(dir);
+    result
+}
+
+/// The error of a wait that ran out: EAGAIN's words, and who holds `name` (`what`: a lock or
+/// a lease), as /proc/locks says.
+fn held(name: &CStr, what: &str, dev_ino: Option<(u64, u64)>) -> io::Error {
+    let holders = dev_ino
+        .map(|(dev, ino)| holders(dev, ino))
+        .unwrap_or_default();
+    let who = if holders.is_empty() {
+        "by a process /proc/locks does not name".to_string()
+    } else {
+        holders.join(", ")
+    };
+    io::Error::new(
+        io::ErrorKind::WouldBlock,
+        format!(
+            "{} after {} s: {what} on {STATE_DIR}/{} is held {who}",
+            io::Error::from_raw_os_error(libc::EAGAIN)
+                .to_string()
+                .split(" (os error")
+                .next()
+                .unwrap_or("Resource temporarily unavailable"),
+            LOCK_WAIT.as_secs(),
+            escape_bytes(name.to_bytes()),
+        ),
+    )
+}
+
+/// Who holds a lock or lease on the inode `dev`/`ino`, from /proc/locks: "by pid N (comm),
+/// a FLOCK ADVISORY WRITE" (a lease being broken shows as `LEASE BREAKING READ`). Empty where /proc is not there.
+fn holders(dev: u64, ino: u64) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    parse_locks(&text, dev, ino)
+        .into_iter()
+        .map(|(pid, kind)| {
+            let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = escape_bytes(comm.strip_suffix(b"\n").unwrap_or(&comm));
+            format!("by pid {pid} ({comm}), {kind}")
+        })
+        .collect()
+}
+
+/// The holders in /proc/locks of the inode `dev`/`ino`: pid and what it holds (`FLOCK
+/// ADVISORY WRITE`, `LEASE ACTIVE WRITE`, ...). Lines of waiters (`->`) are not holders.
+fn parse_locks(text: &str, dev: u64, ino: u64) -> Vec<(i64, String)> {
+    // "1: FLOCK  ADVISORY  WRITE 1234 00:2d:5678 0 EOF"; the device is MAJOR:MINOR in hex.
+    let inode = format!(
+        "{:02x}:{:02x}:{ino}",
+        libc::major(dev as libc::dev_t),
+        libc::minor(dev as libc::dev_t)
+    );
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [_, kind, state, access, pid, id, ..] if *kind != "->" && *id == inode => {
+                    Some((pid.parse().ok()?, format!("a {kind} {state} {access}")))
+                }
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Removes the record of `path`; fine when there is none.
@@ -311,6 +548,23 @@ mod tests {
             assert_eq!(parse(&text.as_bytes()[..cut]), None, "{cut}");
         }
         assert_eq!(parse(format!("{text}x\n").as_bytes()), None);
+    }
+
+    #[test]
+    fn holders_are_read_from_proc_locks() {
+        let dev = libc::makedev(0, 0x2d);
+        let text = "1: FLOCK  ADVISORY  WRITE 4242 00:2d:77 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 4343 00:2d:77 0 EOF\n\
+                    2: LEASE  BREAKING  WRITE 4444 00:2d:77 0 EOF\n\
+                    3: FLOCK  ADVISORY  WRITE 4545 00:2d:78 0 EOF\n\
+                    4: POSIX  ADVISORY  READ 4646 08:01:77 0 EOF\n";
+        assert_eq!(
+            parse_locks(text, dev, 77),
+            vec![
+                (4242, "a FLOCK ADVISORY WRITE".to_string()),
+                (4444, "a LEASE BREAKING WRITE".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -109,7 +109,9 @@ pub(super) fn render(report: &Report) -> String {
         "entries".into(),
         Value::Array(report.entries.iter().map(entry).collect()),
     );
-    Value::Object(obj).to_string()
+    // serde_json leaves DEL, C1, U+2028 and U+2029 raw: escaped, so that the one line
+    // stays one line for every reader.
+    crate::escape::escape_json_breaks(Value::Object(obj).to_string())
 }
 
 #[cfg(test)]

@@ -557,7 +557,7 @@ impl Report {
             self.status.name()
         );
         if let Some(error) = error {
-            return format!("{head}: {}", error.replace(['\n', '\r'], " "));
+            return format!("{head}: {}", crate::escape::escape_controls(error));
         }
         if let Some(first) = self
             .rejected()

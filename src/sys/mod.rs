@@ -5,6 +5,7 @@
 mod dirents;
 pub mod files;
 pub mod mount;
+pub mod state;
 
 pub use dirents::DirEntries;
 

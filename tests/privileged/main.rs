@@ -17,11 +17,14 @@ mod fallbacks;
 mod holds;
 mod inside;
 mod launcher;
+mod lines;
 mod matrix;
 mod race;
 mod redteam;
 mod redteam2;
+mod seals;
 mod shields;
+mod state;
 mod transactions;
 
 use std::fs;
@@ -670,6 +673,15 @@ fn main() {
         add(format!("callers::{name}"), FsKind::Disk, Box::new(test));
     }
     for (name, kind, test) in launcher::trials() {
+        add(name, kind, test);
+    }
+    for (name, kind, test) in state::trials() {
+        add(name, kind, test);
+    }
+    for (name, kind, test) in seals::trials() {
+        add(name, kind, test);
+    }
+    for (name, kind, test) in lines::trials() {
         add(name, kind, test);
     }
 

@@ -1,0 +1,482 @@
+//! The state under /run/nc-harden is root's alone (directory 0700, files 0600), and nothing
+//! that the sandbox user or root without capabilities does to it blocks a call past the
+//! bounded wait. Each test runs in a thread with a mount namespace of its own and a fresh
+//! tmpfs on /run, so that it can give /run the mode it needs (1777, say) and find in
+//! /run/nc-harden only what its own calls made; threads and processes it starts share both.
+
+use super::*;
+use nc_harden::STATE_DIR;
+use nc_harden_testkit::mounts_at;
+use sha2::{Digest, Sha256};
+use std::ffi::CString;
+use std::io::BufRead;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::time::Instant;
+
+type Trial = (String, FsKind, Box<dyn FnOnce(&Path) -> TestResult + Send>);
+
+const ROOT_ATTACKER: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
+const SANDBOX: Creds = Creds::User(SANDBOX_UID);
+
+/// The trials of this file, registered by main.rs.
+pub fn trials() -> Vec<Trial> {
+    type AreaTest = fn(&Path) -> TestResult;
+    let cases: [(&str, AreaTest); 7] = [
+        ("modes_are_roots_alone_after_every_call", modes_after_calls),
+        (
+            "concurrent_calls_serialize_and_leave_no_lock_file",
+            concurrent_calls,
+        ),
+        (
+            "older_versions_state_is_tightened_and_a_held_lock_replaced",
+            older_state_tightened,
+        ),
+        ("sandbox_user_cannot_open_a_lock_file", sandbox_cannot_open),
+        (
+            "flock_by_root_without_capabilities_answers_within_the_wait",
+            flock_by_root_attacker,
+        ),
+        (
+            "write_lease_by_root_without_capabilities_does_not_block_the_open",
+            lease_by_root_attacker,
+        ),
+        (
+            "sticky_run_works_and_a_state_directory_of_the_sandbox_user_is_refused",
+            sticky_run,
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, test)| -> Trial {
+            (format!("state::ext4::{name}"), FsKind::Ext4, Box::new(test))
+        })
+        .collect()
+}
+
+/// Runs `f` in a thread of its own with its own mount namespace and a fresh tmpfs of mode
+/// `run_mode` on /run.
+fn with_own_run<T: Send>(run_mode: u32, f: impl FnOnce() -> T + Send) -> Result<T, Failed> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T, Failed> {
+            let options = CString::new(format!("mode={run_mode:o}")).expect("no NUL");
+            // SAFETY: plain syscalls with valid strings; CLONE_NEWNS needs CLONE_FS in a
+            // thread, and changes only this thread (and what it starts).
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) != 0
+                    || libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) != 0
+                    || libc::mount(
+                        c"tmpfs".as_ptr(),
+                        c"/run".as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        options.as_ptr().cast(),
+                    ) != 0
+                {
+                    return Err(format!("a /run of its own: {}", io::Error::last_os_error()).into());
+                }
+            }
+            Ok(f())
+        })
+        .join()
+        .expect("the thread ran")
+    })
+}
+
+fn lock_path(dir: &Path) -> PathBuf {
+    let hex: String = Sha256::digest(dir.as_os_str().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Path::new(STATE_DIR).join(format!("{hex}.lock"))
+}
+
+/// Every file of the state directory with its owner and mode.
+fn state_files() -> io::Result<Vec<(PathBuf, u32, u32)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(STATE_DIR)? {
+        let path = entry?.path();
+        let meta = fs::symlink_metadata(&path)?;
+        out.push((path, meta.uid(), meta.mode() & 0o7777));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn expect_roots_alone() -> TestResult {
+    let meta = fs::symlink_metadata(STATE_DIR)?;
+    ensure!(
+        meta.is_dir() && meta.uid() == 0 && meta.mode() & 0o7777 == 0o700,
+        "{STATE_DIR}: uid {} mode {:o}, expected root 0700",
+        meta.uid(),
+        meta.mode() & 0o7777
+    );
+    for (path, uid, mode) in state_files()? {
+        ensure!(
+            uid == 0 && mode == 0o600,
+            "{}: uid {uid} mode {mode:o}, expected root 0600",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn no_lock_files() -> TestResult {
+    let locks: Vec<PathBuf> = state_files()?
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+        .collect();
+    ensure!(locks.is_empty(), "lock files left behind: {locks:?}");
+    Ok(())
+}
+
+/// An inode as a call could change it: path, owner, mode, inode number, immutable flag.
+type Seen = (PathBuf, u32, u32, u64, bool);
+
+/// What a call could change in `dir`: every inode's owner, mode, inode number and flag.
+fn snapshot(dir: &Path) -> io::Result<Vec<Seen>> {
+    let mut out = Vec::new();
+    for (path, flag) in flags(dir)? {
+        let meta = fs::symlink_metadata(&path)?;
+        out.push((path, meta.uid(), meta.mode(), meta.ino(), flag));
+    }
+    Ok(out)
+}
+
+/// As `who`: opens `path` read-only and takes flock(LOCK_EX) on it; the descriptor holding
+/// the lock, or the errno of what failed.
+fn open_and_flock(who: Creds, path: &Path, create: bool) -> io::Result<OwnedFd> {
+    let path = path.to_path_buf();
+    run_as(who, move || {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(create)
+            .create(create)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)?;
+        // SAFETY: plain flock on an open fd.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(file.into())
+    })
+}
+
+/// A freeze, a verify and an unfreeze leave the state directory 0700 and its files 0600,
+/// root's, and no lock file behind (of a path that exists or of one that does not).
+fn modes_after_calls(area: &Path) -> TestResult {
+    with_own_run(0o755, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-modes")?;
+        let l = Layout::build(scratch.path(), Variant::B)?;
+        let call = call_of(&l).with_strategy(Strategy::Mount);
+        expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        expect_roots_alone()?;
+        ensure!(
+            state_files()?
+                .iter()
+                .any(|(p, _, _)| p.extension().is_some_and(|e| e == "mount")),
+            "the mount layer's record was not written"
+        );
+        no_lock_files()?;
+        expect_status(&Face::Rust.call(Op::Verify, &call), Status::Ok)?;
+        expect_status(&Face::C.call(Op::Verify, &call), Status::Ok)?;
+        expect_roots_alone()?;
+        no_lock_files()?;
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        expect_roots_alone()?;
+        no_lock_files()?;
+        let mut missing = call.clone();
+        missing.dir = scratch.path().join("no-such-dir");
+        for op in [Op::Freeze, Op::Verify, Op::Unfreeze] {
+            expect_status(&Face::Rust.call(op, &missing), Status::NotFound)?;
+        }
+        no_lock_files()?;
+        ensure!(
+            state_files()?.is_empty(),
+            "state left: {:?}",
+            state_files()?
+        );
+        Ok(())
+    })?
+}
+
+/// An older version left /run/nc-harden 0755 and its files 0644, and the sandbox user
+/// opened the lock file then and holds flock(LOCK_EX) on it. A freeze answers at once
+/// (the lock file is replaced, never waited on), and leaves 0700 and 0600; a record left
+/// 0644 is tightened by the next call that reads it.
+fn older_state_tightened(area: &Path) -> TestResult {
+    with_own_run(0o755, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-older")?;
+        let l = Layout::build(scratch.path(), Variant::B)?;
+        let call = call_of(&l).with_strategy(Strategy::Mount);
+        fs::create_dir(STATE_DIR)?;
+        fs::set_permissions(STATE_DIR, fs::Permissions::from_mode(0o755))?;
+        let lock = lock_path(&l.dir);
+        fs::write(&lock, b"")?;
+        fs::set_permissions(&lock, fs::Permissions::from_mode(0o644))?;
+        let held = open_and_flock(SANDBOX, &lock, false)
+            .map_err(|e| format!("the sandbox user could not flock the old lock file: {e}"))?;
+        let start = Instant::now();
+        let out = Face::Rust.call(Op::Freeze, &call);
+        let waited = start.elapsed();
+        expect_status(&out, Status::Ok)?;
+        ensure!(
+            waited < Duration::from_secs(2),
+            "the freeze waited {waited:?} on a lock file the sandbox user holds"
+        );
+        expect_roots_alone()?;
+        // As the older version left them: the directory 0755, the record 0644.
+        fs::set_permissions(STATE_DIR, fs::Permissions::from_mode(0o755))?;
+        for (path, _, _) in state_files()? {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+        }
+        let out = Face::Rust.call(Op::Unfreeze, &call);
+        expect_status(&out, Status::Ok)?;
+        ensure!(
+            mounts_at(&l.dir)?.is_empty(),
+            "the mount of the freeze is still there: {}",
+            out.summary
+        );
+        expect_roots_alone()?;
+        no_lock_files()?;
+        drop(held);
+        Ok(())
+    })?
+}
+
+/// While a call holds the lock file (root's, 0600, in the 0700 directory), the sandbox user
+/// can neither open it nor make one of its own, so it can never hold a lock of nc-harden's.
+fn sandbox_cannot_open(area: &Path) -> TestResult {
+    with_own_run(0o755, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-sandbox")?;
+        let l = Layout::build(scratch.path(), Variant::A)?;
+        let call = call_of(&l).with_strategy(Strategy::Immutable);
+        expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        // A lock file as a call under way has it.
+        let lock = lock_path(&l.dir);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock)?;
+        drop(file);
+        for (create, what) in [(false, "open the lock file"), (true, "create a lock file")] {
+            let target = if create {
+                Path::new(STATE_DIR).join("mine.lock")
+            } else {
+                lock.clone()
+            };
+            match open_and_flock(SANDBOX, &target, create) {
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) => {}
+                Err(e) => return Err(format!("{what}: {e}, expected EACCES").into()),
+                Ok(_) => return Err(format!("the sandbox user could {what} and flock it").into()),
+            }
+        }
+        let listed = run_as(SANDBOX, || fs::read_dir(STATE_DIR).map(drop));
+        ensure!(
+            listed.as_ref().err().and_then(io::Error::raw_os_error) == Some(libc::EACCES),
+            "the sandbox user listed {STATE_DIR}: {listed:?}"
+        );
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        Ok(())
+    })?
+}
+
+/// Root without capabilities holds flock(LOCK_EX) on the lock file: every call answers
+/// NC_IO_ERROR after the 4 s wait (not sooner, never much later), naming the holder's pid
+/// and what it holds, and changes nothing.
+fn flock_by_root_attacker(area: &Path) -> TestResult {
+    with_own_run(0o755, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-flock")?;
+        let l = Layout::build(scratch.path(), Variant::A)?;
+        let call = call_of(&l).with_strategy(Strategy::Immutable);
+        // The state directory is there from an earlier call.
+        expect_status(&Face::Rust.call(Op::Verify, &call), Status::NotFrozen)?;
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        let held = open_and_flock(ROOT_ATTACKER, &lock_path(&l.dir), true)?;
+        let before = snapshot(&l.dir)?;
+        for (face, op) in [
+            (Face::Rust, Op::Freeze),
+            (Face::C, Op::Freeze),
+            (Face::Rust, Op::Unfreeze),
+        ] {
+            let start = Instant::now();
+            let out = face.call(op, &call);
+            let waited = start.elapsed();
+            expect_status(&out, Status::IoError)?;
+            ensure!(
+                waited >= Duration::from_millis(3900) && waited < Duration::from_secs(6),
+                "{op:?} ({}) answered after {waited:?}, expected the 4 s wait",
+                face.name()
+            );
+            let pid = format!("pid {}", std::process::id());
+            ensure!(
+                out.summary.contains(&pid) && out.summary.contains("FLOCK"),
+                "{op:?} does not name the holder ({pid}, a FLOCK): {}",
+                out.summary
+            );
+            ensure!(
+                snapshot(&l.dir)? == before,
+                "{op:?} answered NC_IO_ERROR and changed the directory: {}",
+                out.summary
+            );
+        }
+        drop(held);
+        expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        Ok(())
+    })?
+}
+
+/// Root without capabilities (it keeps CAP_LEASE, and owns the root-owned lock file as far
+/// as leases go) takes a write lease on the lock file, ignoring SIGIO. A blocking open would
+/// wait out the lease-break time (45 s); the call answers NC_IO_ERROR within the 4 s wait,
+/// naming the holder and its lease, changes nothing, and works once the lease is gone.
+fn lease_by_root_attacker(area: &Path) -> TestResult {
+    with_own_run(0o755, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-lease")?;
+        let l = Layout::build(scratch.path(), Variant::A)?;
+        let call = call_of(&l).with_strategy(Strategy::Immutable);
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        let lock = lock_path(&l.dir);
+        let script = "import fcntl, os, signal, sys, time\n\
+                      signal.signal(signal.SIGIO, signal.SIG_IGN)\n\
+                      fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n\
+                      fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)\n\
+                      print('held', flush=True)\n\
+                      time.sleep(120)\n";
+        let mut holder = run_as(ROOT_ATTACKER, || {
+            Command::new("python3")
+                .args(["-c", script])
+                .arg(&lock)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+        })?;
+        let mut line = String::new();
+        io::BufReader::new(holder.stdout.take().expect("piped")).read_line(&mut line)?;
+        let result = (|| -> TestResult {
+            ensure!(line == "held\n", "the lease was not taken: {line:?}");
+            let before = snapshot(&l.dir)?;
+            let start = Instant::now();
+            let out = Face::Rust.call(Op::Freeze, &call);
+            let waited = start.elapsed();
+            expect_status(&out, Status::IoError)?;
+            ensure!(
+                waited < Duration::from_secs(6),
+                "the freeze waited {waited:?} on a lease of the lock file"
+            );
+            let pid = format!("pid {} (python3)", holder.id());
+            ensure!(
+                out.summary.contains(&pid) && out.summary.contains("LEASE"),
+                "the holder ({pid}, a LEASE) is not named: {}",
+                out.summary
+            );
+            ensure!(
+                snapshot(&l.dir)? == before,
+                "NC_IO_ERROR and the directory changed: {}",
+                out.summary
+            );
+            Ok(())
+        })();
+        let _ = holder.kill();
+        let _ = holder.wait();
+        result?;
+        expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        Ok(())
+    })?
+}
+
+/// A /run that is 1777 (a fresh tmpfs mounted without a mode): a /run/nc-harden that root
+/// made 0700 there works, and the sandbox user can neither remove nor rename it (sticky). One
+/// that the sandbox user made first is refused, saying whose it is and what to do, and
+/// nothing is changed.
+fn sticky_run(area: &Path) -> TestResult {
+    with_own_run(0o1777, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-sticky")?;
+        let l = Layout::build(scratch.path(), Variant::A)?;
+        let call = call_of(&l).with_strategy(Strategy::Immutable);
+        run_as(SANDBOX, || fs::create_dir(STATE_DIR))?;
+        let before = snapshot(&l.dir)?;
+        let out = Face::Rust.call(Op::Freeze, &call);
+        expect_status(&out, Status::IoError)?;
+        ensure!(
+            out.summary.contains("owned by uid 998") && out.summary.contains("remove it"),
+            "the refusal does not say whose the state directory is: {}",
+            out.summary
+        );
+        ensure!(
+            snapshot(&l.dir)? == before,
+            "refused, and changed: {}",
+            out.summary
+        );
+        fs::remove_dir(STATE_DIR)?;
+        expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        expect_roots_alone()?;
+        let moved = run_as(SANDBOX, || {
+            fs::rename(STATE_DIR, "/run/elsewhere").or_else(|_| fs::remove_dir(STATE_DIR))
+        });
+        ensure!(
+            moved.is_err() && fs::symlink_metadata(STATE_DIR)?.uid() == 0,
+            "the sandbox user moved or removed root's {STATE_DIR} in a sticky /run"
+        );
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        expect_roots_alone()?;
+        Ok(())
+    })?
+}
+
+/// Eight threads call freeze, verify and unfreeze on one path at once, over and over: each
+/// removes the lock file it made where no other call holds it, and the others notice and open
+/// it again, so every call still sees a whole result of the one before (never two mounts of
+/// nc-harden's stacked, never an error), and no lock file is left at the end.
+fn concurrent_calls(area: &Path) -> TestResult {
+    with_own_run(0o755, || -> TestResult {
+        let scratch = Scratch::new_in(area, "state-concurrent")?;
+        let l = Layout::build(scratch.path(), Variant::A)?;
+        let call = call_of(&l).with_strategy(Strategy::Mount);
+        let outcomes: Vec<(Op, Outcome)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|t| {
+                    let call = call.clone();
+                    s.spawn(move || {
+                        (0..12)
+                            .map(|i| {
+                                let op = [Op::Freeze, Op::Verify, Op::Unfreeze][(t + i) % 3];
+                                (op, Face::Rust.call(op, &call))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a worker ran"))
+                .collect()
+        });
+        for (op, out) in &outcomes {
+            let allowed = match op {
+                Op::Verify => [Status::Ok, Status::NotFrozen].contains(&out.status),
+                _ => out.status == Status::Ok,
+            };
+            ensure!(allowed, "{op:?}: {}", out.summary);
+        }
+        let stacked = mounts_at(&l.dir)?.len();
+        ensure!(stacked <= 1, "{stacked} mounts stacked on the directory");
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        ensure!(mounts_at(&l.dir)?.is_empty(), "a mount is left");
+        no_lock_files()?;
+        Ok(())
+    })?
+}
