@@ -856,11 +856,9 @@ impl Policy {
     /// The lock that serializes the calls on this path (see `record::lock`).
     fn lock(&self, exclusive: bool) -> Result<Option<pin::StateLock>, Error> {
         pin::lock(&self.dir, exclusive).map_err(|e| {
-            Error::io(
-                "taking nc-harden's lock of this path (held past the wait by another call or \
-                 process)",
-                e,
-            )
+            // The error says what stood in the way: who holds the lock past the wait, or what
+            // is wrong with the state directory.
+            Error::io("taking nc-harden's lock of this path", e)
         })
     }
 
