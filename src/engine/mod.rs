@@ -193,12 +193,12 @@ impl Policy {
     /// Shields up: the locked posture (directory the owner's, 0755; files the owner's, 0444,
     /// on fresh inodes) and a fresh seal. Judged first (as the posture will be), and refused
     /// as a whole (nothing changed) when the layout is invalid or a flag stands in the way
-    /// without CAP_LINUX_IMMUTABLE to clear it. Returns the names renewed.
+    /// without CAP_LINUX_IMMUTABLE to clear it. Returns what was renewed.
     fn transition(
         &self,
         dir: &OwnedFd,
         data: &Option<DataDir>,
-    ) -> Result<Result<Vec<CString>, Report>, Error> {
+    ) -> Result<Result<Vec<renew::Renewed>, Report>, Error> {
         if !self.transition_needed(dir.as_fd())? {
             return Ok(Ok(Vec::new()));
         }
@@ -315,7 +315,7 @@ impl Policy {
         // The posture goes onto fresh inodes, as NemoClaw's guard does it, so that a writer
         // of the mutable posture loses its hold. (Without CAP_SYS_ADMIN the trusted.*
         // attributes, which it cannot list, are not carried over: the report says so.)
-        renew::renew_all(dir.as_fd(), self.owner, Some(locked))
+        renew::renew_all(dir.as_fd(), self.owner, Some(locked), renew::Which::Every)
             .map(Ok)
             .context("locking the files' posture")
     }
@@ -383,8 +383,15 @@ impl Policy {
             // A killed renewal's temporary files go first; a directory we may not write has
             // none of ours.
             let _ = renew::remove_leftovers(dir.as_fd());
-            if (may_flag || legacy_mount) && renew::copies_every_attribute() {
-                match renew::renew_all(dir.as_fd(), self.owner, None) {
+            // Without CAP_SYS_ADMIN (which lists trusted.* attributes) only what a writer
+            // may hold is renewed, and the report says what could not be carried.
+            let which = if renew::copies_every_attribute() {
+                renew::Which::Every
+            } else {
+                renew::Which::Held
+            };
+            if may_flag || legacy_mount {
+                match renew::renew_all(dir.as_fd(), self.owner, None, which) {
                     Ok(names) => renewed = names,
                     Err(e) if refused(&e) => {}
                     Err(e) => return Err(Error::io("renewing the regular files", e)),
@@ -457,8 +464,9 @@ impl Policy {
         let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, mode);
         scan.allow_missing = self.allow_missing;
         scan.undo = std::mem::take(undo);
-        let renewed_in_place = renewed.clone();
-        scan.renewed = renewed;
+        let uncarried = renew::uncarried_note(&renewed);
+        let renewed_in_place = renew::names(&renewed);
+        scan.renewed = renewed_in_place.clone();
         scan.fresh = fresh.as_ref().map(mount::Fresh::root);
         scan.check_writers = layers.immutable || bound;
         let judged = if bound && !layers.immutable {
@@ -510,18 +518,13 @@ impl Policy {
         }
         let valid = !entries.iter().any(Entry::is_rejected);
         let posture = self.shields_posture(shown_fd);
-        let lost_attributes =
-            self.lock_posture && !renewed_in_place.is_empty() && !renew::copies_every_attribute();
         let finish = |mut report: Report| {
             if let (Some(seal), Some(result)) = (&self.seal, sealed) {
                 report.set_seal(seal, result);
             }
             report.set_posture(posture);
-            if lost_attributes {
-                report.set_note(
-                    "the files' trusted.* extended attributes, which only CAP_SYS_ADMIN lists, \
-                     were not carried to their fresh inodes",
-                );
+            if let Some(note) = &uncarried {
+                report.set_note(note);
             }
             report
         };

@@ -57,7 +57,7 @@ fn unsafe_state(why: &str) -> io::Error {
 
 /// Opens the state directory, creating it when asked. `Ok(None)` when it does not exist
 /// and `create` is false. Refused unless `/run` and it are root's and writable by no one else.
-fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
+pub(super) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
     let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
     let trusted = |meta: &crate::inode::Meta| {
