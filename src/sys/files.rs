@@ -308,7 +308,7 @@ const FS_XFLAG_PREALLOC: u32 = 0x2;
 const FS_XFLAG_IMMUTABLE: u32 = 0x8;
 const FS_XFLAG_APPEND: u32 = 0x10;
 const FS_XFLAG_NOATIME: u32 = 0x40;
-const FS_XFLAG_NODUMP: u32 = 0x80000;
+const FS_XFLAG_NODUMP: u32 = 0x80;
 const FS_XFLAG_HASATTR: u32 = 0x8000_0000;
 /// Neither carried nor lost: the pins (set by the engine), and what only describes the
 /// inode (it has preallocated extents, it has xattrs).

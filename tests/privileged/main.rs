@@ -21,6 +21,7 @@ mod matrix;
 mod race;
 mod redteam;
 mod redteam2;
+mod renew;
 mod shields;
 
 use std::fs;
@@ -656,6 +657,9 @@ fn main() {
     }
     for (name, kind, test) in launcher::trials() {
         add(name, kind, test);
+    }
+    for (name, kind, test) in renew::trials() {
+        add(name, kind, Box::new(test));
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
