@@ -280,3 +280,46 @@ pub fn is_locked(dir: BorrowedFd<'_>, owner: u32) -> io::Result<bool> {
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// A sparse file: holes at the start, between runs and at the end, and runs that do not
+    /// fall on a buffer's boundaries.
+    fn sparse(path: &std::path::Path, size: u64, runs: &[(u64, usize)]) -> std::fs::File {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        file.set_len(size).unwrap();
+        for &(at, len) in runs {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8 + 1).collect();
+            file.write_all_at(&bytes, at).unwrap();
+        }
+        file
+    }
+
+    #[test]
+    fn digest_of_a_sparse_file_is_that_of_its_bytes() {
+        let dir = std::env::temp_dir().join(format!("nc-harden-digest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: [(u64, &[(u64, usize)]); 4] = [
+            (0, &[]),
+            (10, &[(0, 10)]),
+            (5 << 20, &[(3 << 20, 12345), ((5 << 20) - 7, 7)]),
+            (9 << 20, &[(1, 1), ((2 << 20) + 17, (1 << 20) + 3)]),
+        ];
+        for (n, (size, runs)) in cases.iter().enumerate() {
+            let path = dir.join(format!("f{n}"));
+            let file = sparse(&path, *size, runs);
+            let expected: [u8; 32] = Sha256::digest(std::fs::read(&path).unwrap()).into();
+            assert_eq!(digest(file.as_fd()).unwrap(), expected, "case {n}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -635,3 +635,33 @@ pub fn detached_tmpfs(limits: TmpfsLimits) -> io::Result<(OwnedFd, OwnedFd)> {
     })?);
     Ok((fs, mount))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileExt, MetadataExt};
+
+    #[test]
+    fn copies_keep_holes_and_bytes() {
+        let dir = std::env::temp_dir().join(format!("nc-harden-copy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (from, to) = (dir.join("from"), dir.join("to"));
+        let file = std::fs::File::create(&from).unwrap();
+        file.set_len(32 << 20).unwrap();
+        file.write_all_at(&[7u8; 100_000], 8 << 20).unwrap();
+        drop(file);
+        let src = std::fs::File::open(&from).unwrap();
+        let dst = std::fs::File::create(&to).unwrap();
+        copy_bytes(src.as_fd(), dst.as_fd(), 32 << 20).unwrap();
+        assert_eq!(std::fs::read(&from).unwrap(), std::fs::read(&to).unwrap());
+        let meta = std::fs::metadata(&to).unwrap();
+        assert_eq!(meta.len(), 32 << 20);
+        assert!(
+            meta.blocks() * 512 <= 1 << 20,
+            "{} bytes on disk",
+            meta.blocks() * 512
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
