@@ -464,7 +464,6 @@ impl Policy {
         let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, mode);
         scan.allow_missing = self.allow_missing;
         scan.undo = std::mem::take(undo);
-        let uncarried = renew::uncarried_note(&renewed);
         let renewed_in_place = renew::names(&renewed);
         scan.renewed = renewed_in_place.clone();
         scan.fresh = fresh.as_ref().map(mount::Fresh::root);
@@ -475,6 +474,8 @@ impl Policy {
             self.judge_all(&mut scan, Action::Checked, 0)
         };
         *undo = std::mem::take(&mut scan.undo);
+        renewed.append(&mut scan.uncarried);
+        let uncarried = renew::uncarried_note(&renewed);
         drop(scan);
         let mut entries = judged?;
         let valid = !entries.iter().any(Entry::is_rejected);

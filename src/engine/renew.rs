@@ -102,9 +102,16 @@ pub fn names(renewed: &[Renewed]) -> Vec<CString> {
 /// A note for the report where some renewal could not carry everything: each file with what
 /// it lost.
 pub fn uncarried_note(renewed: &[Renewed]) -> Option<String> {
+    let mut seen = Vec::new();
     let lost: Vec<String> = renewed
         .iter()
         .filter(|r| !r.uncarried.is_empty())
+        // A pass over the entries may be made again: each file once.
+        .filter(|r| {
+            let first = !seen.contains(&&r.name);
+            seen.push(&r.name);
+            first
+        })
         .map(|r| {
             format!(
                 "\"{}\": {}",

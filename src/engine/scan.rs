@@ -115,6 +115,8 @@ pub struct Scan<'a> {
     /// The fresh directory being built (a detached tmpfs, mount layer): each entry found
     /// valid is copied into it, regular files as fresh inodes.
     pub fresh: Option<BorrowedFd<'a>>,
+    /// The copies into `fresh` that could not carry everything of the old inode's.
+    pub uncarried: Vec<renew::Renewed>,
     /// After pinning a regular file in place, make sure that nobody holds it open for writing.
     pub check_writers: bool,
     /// A link whose data entry does not exist yet is accepted (and so reported).
@@ -146,6 +148,7 @@ impl<'a> Scan<'a> {
             dir,
             renewed: Vec::new(),
             fresh: None,
+            uncarried: Vec::new(),
             check_writers: false,
             allow_missing: false,
             posture_to_come: false,
@@ -308,8 +311,14 @@ impl<'a> Scan<'a> {
                 match renew::copy_file(fd.as_fd(), &meta, fresh, name, None)
                     .map_err(|e| io_on(name, "copying", e))?
                 {
-                    Some(_) => {
+                    Some((_, lost)) => {
                         renewed = true;
+                        if !lost.is_empty() {
+                            self.uncarried.push(renew::Renewed {
+                                name: name.to_owned(),
+                                uncarried: lost,
+                            });
+                        }
                         crate::killpoint::step();
                     }
                     None => {

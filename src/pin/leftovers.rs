@@ -76,15 +76,22 @@ impl Temp {
                 return Err(e);
             }
         };
-        if let Some((state, file)) = &temp.record {
-            let made = sys::fstat(fd.as_fd())?;
-            let line = format!("{} {}\n", made.dev, made.ino);
-            let rec = sys::openat(
-                Base::Dir(state.as_fd()),
-                file,
-                libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )?;
-            sys::files::pwrite_all(rec.as_fd(), line.as_bytes(), 0)?;
+        let recorded = match &temp.record {
+            Some((state, file)) => (|| -> io::Result<()> {
+                let made = sys::fstat(fd.as_fd())?;
+                let line = format!("{} {}\n", made.dev, made.ino);
+                let rec = sys::openat(
+                    Base::Dir(state.as_fd()),
+                    file,
+                    libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                )?;
+                sys::files::pwrite_all(rec.as_fd(), line.as_bytes(), 0)
+            })(),
+            None => Ok(()),
+        };
+        if let Err(e) = recorded {
+            temp.discard(dir);
+            return Err(e);
         }
         Ok((temp, fd))
     }

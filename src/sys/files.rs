@@ -171,6 +171,11 @@ pub fn copy_bytes(from: BorrowedFd<'_>, to: BorrowedFd<'_>, size: u64) -> io::Re
                 pwrite_all(to, &buf[..n], at)?;
                 n
             };
+            if n == 0 && in_kernel {
+                // Asked again by pread: only a read says for sure that the file ends here.
+                in_kernel = false;
+                continue;
+            }
             if n == 0 {
                 // The file ends sooner than it did (a truncate: the caller sees it changed).
                 break 'runs;
