@@ -322,8 +322,14 @@ impl Policy {
                     .iter()
                     .any(|e| e.name == name.to_bytes() && e.is_rejected())
             };
-            renewed = renew::renew_all(dir.as_fd(), self.owner, Some(locked), &skip)
-                .context("locking the files' posture")?;
+            renewed = renew::renew_all(
+                dir.as_fd(),
+                self.owner,
+                Some(locked),
+                renew::Which::Every,
+                &skip,
+            )
+            .context("locking the files' posture")?;
             // What could not be renewed (it kept changing, or is refused) loses its write bits
             // in place: the sandbox user keeps no write access to a name of the directory.
             self.strip_write_in_place(dir.as_fd())?;
@@ -575,14 +581,19 @@ impl Policy {
             // A killed renewal's temporary files go first; a directory we may not write has
             // none of ours.
             let _ = renew::remove_leftovers(dir.as_fd());
-            if (may_flag || legacy_mount) && renew::copies_every_attribute() {
+            if may_flag || legacy_mount {
+                // Only what a writer may hold goes onto a fresh inode (a read lease refused,
+                // or one that cannot be had: "cannot tell" renews); the pass that pins each
+                // file asks the lease again, so a writer that opened it meanwhile is refused.
                 // What shields up recorded follows its files onto their fresh inodes.
                 let record = pin::locked::load(&self.dir).ok().flatten();
                 let start = match &record {
                     Some(_) => self.locked_files(dir.as_fd())?,
                     None => Vec::new(),
                 };
-                match renew::renew_all(dir.as_fd(), self.owner, None, &|_| false) {
+                match renew::renew_all(dir.as_fd(), self.owner, None, renew::Which::Held, &|_| {
+                    false
+                }) {
                     Ok(names) => renewed = names,
                     Err(e) if refused(&e) => {}
                     Err(e) => return Err(Error::io("renewing the regular files", e)),
@@ -658,8 +669,8 @@ impl Policy {
         let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, mode);
         scan.allow_missing = self.allow_missing;
         scan.undo = Some(&mut *undo);
-        let renewed_in_place = renewed.clone();
-        scan.renewed = renewed;
+        let renewed_in_place = renew::names(&renewed);
+        scan.renewed = renewed_in_place.clone();
         scan.fresh = fresh.as_ref().map(mount::Fresh::root);
         scan.check_writers = layers.immutable || bound;
         let judged = if bound && !layers.immutable {
@@ -667,6 +678,8 @@ impl Policy {
         } else {
             self.judge_all(&mut scan, Action::Checked, 0)
         };
+        renewed.append(&mut scan.uncarried);
+        let uncarried = renew::uncarried_note(&renewed);
         drop(scan);
         let mut entries = judged?;
         let valid = !entries.iter().any(Entry::is_rejected);
@@ -710,18 +723,13 @@ impl Policy {
         }
         let valid = !entries.iter().any(Entry::is_rejected);
         let posture = self.shields_posture(shown_fd);
-        let lost_attributes =
-            self.lock_posture && !renewed_in_place.is_empty() && !renew::copies_every_attribute();
         let finish = |mut report: Report| {
             if let (Some(seal), Some(result)) = (&self.seal, sealed) {
                 report.set_seal(seal, result);
             }
             report.set_posture(posture);
-            if lost_attributes {
-                report.set_note(
-                    "the files' trusted.* extended attributes, which only CAP_SYS_ADMIN lists, \
-                     were not carried to their fresh inodes",
-                );
+            if let Some(note) = &uncarried {
+                report.set_note(note);
             }
             report
         };
@@ -1355,7 +1363,7 @@ enum Transition {
     /// Nothing to change: the posture and the seal already hold.
     Unneeded,
     /// Locked (and resealed where asked): the names renewed onto fresh inodes.
-    Done(Vec<CString>),
+    Done(Vec<renew::Renewed>),
     /// Refused: the report to answer with (the posture left locked where it was asked for).
     Refused(Box<Report>),
 }

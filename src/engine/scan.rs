@@ -15,6 +15,7 @@ use crate::pin::immutable::{self, SymlinkFlags};
 use crate::pin::Outcome;
 use crate::report::{Action, Entry};
 use crate::rules::{self, Reason, NAME_MAX, PATH_MAX};
+use crate::sys::files::WriterCheck;
 use crate::sys::{self, Base};
 
 /// What the pass does to each entry.
@@ -114,6 +115,8 @@ pub struct Scan<'a, 'u> {
     /// The fresh directory being built (a detached tmpfs, mount layer): each entry found
     /// valid is copied into it, regular files as fresh inodes.
     pub fresh: Option<BorrowedFd<'a>>,
+    /// The copies into `fresh` that could not carry everything of the old inode's.
+    pub uncarried: Vec<renew::Renewed>,
     /// After pinning a regular file in place, make sure that nobody holds it open for writing.
     pub check_writers: bool,
     /// A link whose data entry does not exist yet is accepted (and so reported).
@@ -145,6 +148,7 @@ impl<'a> Scan<'a, '_> {
             dir,
             renewed: Vec::new(),
             fresh: None,
+            uncarried: Vec::new(),
             check_writers: false,
             allow_missing: false,
             posture_to_come: false,
@@ -285,24 +289,38 @@ impl<'a> Scan<'a, '_> {
         let meta = sys::fstat(fd.as_fd()).map_err(|e| io_on(name, "examining", e))?;
         if let Mode::Freeze { .. } = self.mode {
             // A writer that opened it before the flag (or the mount) would write on: the
-            // pin holds only where nobody has it open for writing.
-            if self.check_writers
-                && sys::files::has_writers(fd.as_fd()).map_err(|e| io_on(name, "examining", e))?
-                    == Some(true)
-            {
-                return Ok(Entry::rejected(
-                    bytes,
-                    FileKind::Regular,
-                    Reason::OpenForWriting,
-                    0,
-                ));
+            // pin holds only where nobody has it open for writing. Where the lease cannot
+            // tell (not the file's owner and no CAP_LEASE, a filesystem without leases),
+            // only an inode this call renewed (before the pin: nobody held it from before)
+            // is taken; any other is refused, never pinned with a writer possibly inside.
+            if self.check_writers {
+                let refused = match sys::files::writer_check(fd.as_fd()) {
+                    WriterCheck::NoWriter => None,
+                    WriterCheck::Writer => Some(0),
+                    WriterCheck::CannotTell(_) if renewed => None,
+                    WriterCheck::CannotTell(errno) => Some(errno),
+                };
+                if let Some(errno) = refused {
+                    return Ok(Entry::rejected(
+                        bytes,
+                        FileKind::Regular,
+                        Reason::OpenForWriting,
+                        errno,
+                    ));
+                }
             }
             if let Some(fresh) = self.fresh {
                 match renew::copy_file(fd.as_fd(), &meta, fresh, name, None)
                     .map_err(|e| io_on(name, "copying", e))?
                 {
-                    Some(_) => {
+                    Some((_, lost)) => {
                         renewed = true;
+                        if !lost.is_empty() {
+                            self.uncarried.push(renew::Renewed {
+                                name: name.to_owned(),
+                                uncarried: lost,
+                            });
+                        }
                         crate::killpoint::step();
                     }
                     None => {

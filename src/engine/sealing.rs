@@ -8,15 +8,15 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use sha2::{Digest, Sha256};
 
-use super::renew::TEMP_PREFIX;
 use crate::error::Error;
 use crate::escape::escape_bytes;
 use crate::inode::{FileKind, Meta};
+use crate::pin::leftovers::Temp;
 use crate::report::SealResult;
 use crate::report::{Action, Entry};
 use crate::rules::seal::{self, SealLine, SEAL_MAX};
 use crate::rules::Reason;
-use crate::sys::{self, Base, DirEntries};
+use crate::sys::{self, files, Base, DirEntries};
 
 /// The locked posture of the contract: the owner, 0755 for the directory, 0444 for its files.
 pub const LOCKED_DIR_MODE: u32 = 0o755;
@@ -47,8 +47,51 @@ fn read_all(fd: BorrowedFd<'_>, cap: Option<usize>) -> io::Result<Vec<u8>> {
     }
 }
 
+/// The SHA-256 of an open regular file's bytes, streamed through one buffer of at most
+/// `files::CHUNK` bytes whatever the file's size; the holes of a sparse file (SEEK_DATA,
+/// SEEK_HOLE) are hashed as the zeros they read as, without reading them.
 fn digest(fd: BorrowedFd<'_>) -> io::Result<[u8; 32]> {
-    Ok(Sha256::digest(read_all(fd, None)?).into())
+    let size = sys::fstat(fd)?.size;
+    let mut hash = Sha256::new();
+    // One byte more than a small file holds: its end is seen without a second buffer.
+    let len = usize::try_from(size.saturating_add(1)).map_or(files::CHUNK, |n| n.min(files::CHUNK));
+    let mut buf = vec![0u8; len.max(512)];
+    let mut at = 0u64;
+    for run in files::runs(fd, size) {
+        match run {
+            files::Run::Hole { start, end } => {
+                buf.fill(0);
+                let mut left = end - start;
+                while left > 0 {
+                    let n = left.min(buf.len() as u64) as usize;
+                    hash.update(&buf[..n]);
+                    left -= n as u64;
+                }
+                at = end;
+            }
+            files::Run::Data { end, .. } => {
+                while at < end {
+                    let want = (end - at).min(buf.len() as u64) as usize;
+                    let n = files::pread(fd, &mut buf[..want], at)?;
+                    if n == 0 {
+                        // Shorter than it was: what it holds now is what is hashed.
+                        return Ok(hash.finalize().into());
+                    }
+                    hash.update(&buf[..n]);
+                    at += n as u64;
+                }
+            }
+        }
+    }
+    // Longer than it was: the rest, to its end.
+    loop {
+        let n = files::pread(fd, &mut buf, at)?;
+        if n == 0 {
+            return Ok(hash.finalize().into());
+        }
+        hash.update(&buf[..n]);
+        at += n as u64;
+    }
 }
 
 fn name_of(bytes: &[u8]) -> CString {
@@ -153,8 +196,7 @@ fn regular_names(dir: BorrowedFd<'_>, except: &[u8]) -> io::Result<Vec<CString>>
     let mut reader = DirEntries::new(dir);
     reader.rewind()?;
     while let Some(entry) = reader.next_entry()? {
-        let name = entry.name.to_bytes();
-        if name != except && !name.starts_with(TEMP_PREFIX) {
+        if entry.name.to_bytes() != except {
             names.push(entry.name.to_owned());
         }
     }
@@ -209,23 +251,20 @@ pub fn write(
     let (uid, gid, mode) = attrs
         .or(old_meta.map(|m: Meta| (m.uid, m.gid, m.mode)))
         .unwrap_or(fallback);
-    let mut temp = TEMP_PREFIX.to_vec();
-    temp.extend_from_slice(format!("seal.{}", std::process::id()).as_bytes());
-    let temp = name_of(&temp);
-    let _ = sys::unlinkat(dir, &temp);
-    let fd = sys::create_exclusive(dir, &temp, 0o600).map_err(failed)?;
+    let (mut temp, fd) = Temp::create(dir, 0o600).map_err(failed)?;
     let written = (|| -> io::Result<()> {
         let mut file = std::fs::File::from(fd.try_clone()?);
         file.write_all(&seal::render(&lines))?;
         sys::files::set_owner_mode(fd.as_fd(), uid, gid, mode)?;
         on_fresh(fd.as_fd())?;
         crate::killpoint::step();
-        sys::renameat(dir, &temp, &cname)
+        sys::renameat(dir, temp.name(), &cname)
     })();
     if let Err(e) = written {
-        let _ = sys::unlinkat(dir, &temp);
+        temp.discard(dir);
         return Err(failed(e));
     }
+    temp.forget();
     crate::killpoint::step();
     Ok(Ok(()))
 }
@@ -254,4 +293,47 @@ pub fn is_locked(dir: BorrowedFd<'_>, owner: u32) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// A sparse file: holes at the start, between runs and at the end, and runs that do not
+    /// fall on a buffer's boundaries.
+    fn sparse(path: &std::path::Path, size: u64, runs: &[(u64, usize)]) -> std::fs::File {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        file.set_len(size).unwrap();
+        for &(at, len) in runs {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8 + 1).collect();
+            file.write_all_at(&bytes, at).unwrap();
+        }
+        file
+    }
+
+    #[test]
+    fn digest_of_a_sparse_file_is_that_of_its_bytes() {
+        let dir = std::env::temp_dir().join(format!("nc-harden-digest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: [(u64, &[(u64, usize)]); 4] = [
+            (0, &[]),
+            (10, &[(0, 10)]),
+            (5 << 20, &[(3 << 20, 12345), ((5 << 20) - 7, 7)]),
+            (9 << 20, &[(1, 1), ((2 << 20) + 17, (1 << 20) + 3)]),
+        ];
+        for (n, (size, runs)) in cases.iter().enumerate() {
+            let path = dir.join(format!("f{n}"));
+            let file = sparse(&path, *size, runs);
+            let expected: [u8; 32] = Sha256::digest(std::fs::read(&path).unwrap()).into();
+            assert_eq!(digest(file.as_fd()).unwrap(), expected, "case {n}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod immutable;
+pub mod leftovers;
 pub(crate) mod locked;
 pub mod mount;
 pub(crate) mod mountinfo;

@@ -24,6 +24,7 @@ use super::record::{self, Record};
 use super::{refusal, Outcome};
 use crate::error::Error;
 use crate::escape::escape_bytes;
+use crate::inode::FileKind;
 use crate::report::Action;
 use crate::sys::{self, mount as m};
 
@@ -238,9 +239,10 @@ pub struct Fresh {
 }
 
 impl Fresh {
-    /// Needs CAP_SYS_ADMIN (EPERM without) and Linux 5.2 (ENOSYS before).
+    /// Needs CAP_SYS_ADMIN (EPERM without) and Linux 5.2 (ENOSYS before). Its size and
+    /// inode limits come from what `like` holds now (`limits_for`).
     pub fn new(like: BorrowedFd<'_>) -> io::Result<Fresh> {
-        let (fs, mount) = sys::files::detached_tmpfs()?;
+        let (fs, mount) = sys::files::detached_tmpfs(limits_for(like)?)?;
         let root = sys::openat(
             sys::Base::Dir(mount.as_fd()),
             c".",
@@ -256,6 +258,43 @@ impl Fresh {
     pub fn root(&self) -> BorrowedFd<'_> {
         self.root.as_fd()
     }
+}
+
+/// Room a fresh directory is given beyond what it will hold: a few entries made meanwhile
+/// and the pages of a file that grew a little while it was copied (the copy is then refused
+/// as changed, not cut short).
+const SLACK_BYTES: u64 = 1 << 20;
+const SLACK_INODES: u64 = 16;
+const PAGE: u64 = 4096;
+
+/// The size and inode limits of a fresh directory for `dir`: the sizes of its entries, each
+/// rounded up to a page (what tmpfs charges), plus a page each for symlinks and the rest,
+/// and its entries, each with some slack. A copy can then never grow past what `dir` held.
+pub fn limits_for(dir: BorrowedFd<'_>) -> io::Result<sys::files::TmpfsLimits> {
+    let mut limits = sys::files::TmpfsLimits {
+        bytes: SLACK_BYTES,
+        inodes: SLACK_INODES + 1,
+    };
+    let mut reader = sys::DirEntries::new(dir);
+    reader.rewind()?;
+    while let Some(entry) = reader.next_entry()? {
+        let name = entry.name.to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        limits.inodes += 1;
+        let maybe_regular = matches!(entry.d_type, FileKind::Regular | FileKind::Unknown);
+        let size = match maybe_regular.then(|| sys::lstatat(dir, entry.name)) {
+            Some(Ok(meta)) if meta.kind == FileKind::Regular => meta.size,
+            // Gone meanwhile, or not a file: a page (a symlink's target, at most).
+            _ => 0,
+        };
+        limits.bytes = limits
+            .bytes
+            .saturating_add(size.div_ceil(PAGE).saturating_mul(PAGE))
+            .saturating_add(PAGE);
+    }
+    Ok(limits)
 }
 
 /// Mounts the filled `fresh` directory read-only, nosuid, nodev over `dir`, recorded first,

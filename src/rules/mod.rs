@@ -114,7 +114,8 @@ impl Reason {
                 "something is mounted over the entry (a bind mount of a file or directory)"
             }
             Self::OpenForWriting => {
-                "a process holds the file open for writing and would write past the pin"
+                "a process holds the file open for writing (or may: with an errno, the lease \
+                 that tells could not be taken) and would write past the pin"
             }
             Self::SealMissing => "the seal file is missing",
             Self::SealMalformed => "the seal is malformed",

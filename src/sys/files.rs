@@ -17,9 +17,107 @@ fn owned(fd: libc::c_long) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd as i32) }
 }
 
-/// Copies the bytes of `from` into the empty `to`: a reflink where the filesystem can, else
-/// copy_file_range (in-kernel, same filesystem), else read and write. Returns the bytes
-/// copied.
+/// The largest buffer a digest or a copy holds: whatever the file's size, this much memory.
+pub const CHUNK: usize = 1 << 20;
+
+/// Below this size a file is read as one run of data: asking where its holes are would cost
+/// more syscalls than reading them.
+const SPARSE_MIN: u64 = CHUNK as u64;
+
+/// A run of a file: `Data` to read, or a `Hole`, which reads as zeros and needs no reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    Data { start: u64, end: u64 },
+    Hole { start: u64, end: u64 },
+}
+
+/// The runs of data and holes of `fd` up to `size` (its size when examined), found with
+/// SEEK_DATA and SEEK_HOLE; one run of data where the filesystem cannot tell (or the file is
+/// small). The file's offset moves: callers read with pread.
+pub struct Runs<'a> {
+    fd: BorrowedFd<'a>,
+    pos: u64,
+    size: u64,
+    sparse: bool,
+}
+
+pub fn runs(fd: BorrowedFd<'_>, size: u64) -> Runs<'_> {
+    Runs {
+        fd,
+        pos: 0,
+        size,
+        sparse: size >= SPARSE_MIN,
+    }
+}
+
+fn seek(fd: BorrowedFd<'_>, offset: u64, whence: i32) -> io::Result<u64> {
+    // SAFETY: plain lseek on an open fd.
+    let r = retry(|| unsafe { libc::lseek(fd.as_raw_fd(), offset as libc::off_t, whence) })?;
+    Ok(r as u64)
+}
+
+impl Iterator for Runs<'_> {
+    type Item = Run;
+
+    fn next(&mut self) -> Option<Run> {
+        let (start, size) = (self.pos, self.size);
+        if start >= size {
+            return None;
+        }
+        let data = |end: u64| Run::Data { start, end };
+        let run = if !self.sparse {
+            data(size)
+        } else {
+            match seek(self.fd, start, libc::SEEK_DATA) {
+                // No data after `start`: a hole to the end (or the file shrank).
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Run::Hole { start, end: size },
+                Err(_) => {
+                    self.sparse = false;
+                    data(size)
+                }
+                Ok(at) if at > start => Run::Hole {
+                    start,
+                    end: at.min(size),
+                },
+                Ok(_) => match seek(self.fd, start, libc::SEEK_HOLE) {
+                    Ok(hole) => data(hole.clamp(start + 1, size)),
+                    Err(_) => data(size),
+                },
+            }
+        };
+        self.pos = match run {
+            Run::Data { end, .. } | Run::Hole { end, .. } => end,
+        };
+        Some(run)
+    }
+}
+
+/// `pwrite(2)` of all of `buf` at `offset`.
+pub fn pwrite_all(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: `buf[done..]` is readable for its length.
+        let n = retry(|| unsafe {
+            libc::pwrite(
+                fd.as_raw_fd(),
+                buf[done..].as_ptr().cast(),
+                buf.len() - done,
+                (offset + done as u64) as libc::off_t,
+            )
+        })? as usize;
+        if n == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Copies the bytes of `from` (of `size` bytes when examined) into the empty `to`, holes
+/// kept: a reflink where the filesystem can (FICLONE: nothing copied); else each run of data
+/// by copy_file_range (in the kernel) or, across filesystems, pread and pwrite through one
+/// buffer of at most `CHUNK` bytes; holes are skipped, and `to` is then truncated to `size`
+/// so that a trailing hole stays one. Returns the bytes of data copied.
 pub fn copy_bytes(from: BorrowedFd<'_>, to: BorrowedFd<'_>, size: u64) -> io::Result<u64> {
     // SAFETY: both fds are open; FICLONE takes the source fd as its argument.
     if retry(|| unsafe { libc::ioctl(to.as_raw_fd(), FICLONE, from.as_raw_fd()) }).is_ok() {
@@ -28,23 +126,29 @@ pub fn copy_bytes(from: BorrowedFd<'_>, to: BorrowedFd<'_>, size: u64) -> io::Re
     let mut done = 0u64;
     let mut in_kernel = true;
     let mut buf = Vec::new();
-    loop {
-        let n = if in_kernel {
-            // SAFETY: NULL offsets: both files' own positions are used and advanced.
-            match retry(|| unsafe {
-                libc::copy_file_range(
-                    from.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    to.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    1 << 30,
-                    0,
-                )
-            }) {
-                Ok(n) => n as usize,
-                Err(e)
-                    if done == 0
-                        && matches!(
+    'runs: for run in runs(from, size) {
+        let Run::Data { start, end } = run else {
+            continue;
+        };
+        let mut at = start;
+        while at < end {
+            let want = (end - at).min(1 << 30) as usize;
+            let n = if in_kernel {
+                let (mut off_in, mut off_out) = (at as libc::loff_t, at as libc::loff_t);
+                // SAFETY: both offsets are valid for the call; the kernel advances them.
+                match retry(|| unsafe {
+                    libc::copy_file_range(
+                        from.as_raw_fd(),
+                        &mut off_in,
+                        to.as_raw_fd(),
+                        &mut off_out,
+                        want,
+                        0,
+                    )
+                }) {
+                    Ok(n) => n as usize,
+                    Err(e)
+                        if matches!(
                             e.raw_os_error(),
                             Some(
                                 libc::EXDEV
@@ -54,40 +158,55 @@ pub fn copy_bytes(from: BorrowedFd<'_>, to: BorrowedFd<'_>, size: u64) -> io::Re
                                     | libc::EPERM
                             )
                         ) =>
-                {
-                    in_kernel = false;
-                    continue;
+                    {
+                        in_kernel = false;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
+            } else {
+                buf.resize(CHUNK.min(want.max(4096)).max(buf.len()), 0);
+                let len = want.min(buf.len());
+                let n = pread(from, &mut buf[..len], at)?;
+                pwrite_all(to, &buf[..n], at)?;
+                n
+            };
+            if n == 0 && in_kernel {
+                // Asked again by pread: only a read says for sure that the file ends here.
+                in_kernel = false;
+                continue;
             }
-        } else {
-            buf.resize(64 * 1024, 0);
-            // SAFETY: `buf` is writable for its length.
-            let n = retry(|| unsafe {
-                libc::read(from.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-            })? as usize;
-            let mut written = 0;
-            while written < n {
-                // SAFETY: `buf[written..n]` is readable.
-                written += retry(|| unsafe {
-                    libc::write(to.as_raw_fd(), buf[written..n].as_ptr().cast(), n - written)
-                })? as usize;
+            if n == 0 {
+                // The file ends sooner than it did (a truncate: the caller sees it changed).
+                break 'runs;
             }
-            n
-        };
-        if n == 0 {
-            return Ok(done);
+            at += n as u64;
+            done += n as u64;
         }
-        done += n as u64;
     }
+    // SAFETY: plain ftruncate of an open fd.
+    retry(|| unsafe { libc::ftruncate(to.as_raw_fd(), size as libc::off_t) })?;
+    Ok(done)
 }
 
-/// Gives `fd` the owner, mode and times of `like` (owner first: chown clears set-id bits).
-pub fn copy_attributes(fd: BorrowedFd<'_>, like: &Meta) -> io::Result<()> {
-    // SAFETY: plain syscalls on an open fd.
-    retry(|| unsafe { libc::fchown(fd.as_raw_fd(), like.uid, like.gid) })?;
-    // SAFETY: as above.
-    retry(|| unsafe { libc::fchmod(fd.as_raw_fd(), like.mode) })?;
+/// `fchown` of an open fd. The kernel clears the set-id bits and `security.capability` on
+/// a change of owner: what must survive it is set after.
+pub fn set_owner(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall on an open fd.
+    retry(|| unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
+    Ok(())
+}
+
+/// `fchmod` of an open fd.
+pub fn set_mode(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    // SAFETY: plain syscall on an open fd.
+    retry(|| unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
+    Ok(())
+}
+
+/// Gives `fd` the access and modification times of `like` (last: every other change moves
+/// the change time only).
+pub fn set_times(fd: BorrowedFd<'_>, like: &Meta) -> io::Result<()> {
     let times = [
         libc::timespec {
             tv_sec: like.accessed.0,
@@ -103,9 +222,12 @@ pub fn copy_attributes(fd: BorrowedFd<'_>, like: &Meta) -> io::Result<()> {
     Ok(())
 }
 
-/// Copies every extended attribute of `from` to `to` (security.*, trusted.*, user.*: the
-/// ones this process may read and write). A filesystem without xattrs has none to copy.
-pub fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
+/// Copies every extended attribute of `from` that this process can list to `to`
+/// (security.*, user.*, system.* ACLs; trusted.* only with CAP_SYS_ADMIN, which lists them).
+/// Returns the names that `to` refused (no CAP_SETFCAP for `security.capability`, a
+/// filesystem without that namespace, no room): the copy goes on without them, and the
+/// caller reports them. A filesystem without xattrs has none to copy.
+pub fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
     let mut names = vec![0u8; 4096];
     let len = loop {
         // SAFETY: `names` is writable for its length.
@@ -116,10 +238,11 @@ pub fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::ERANGE) && names.len() < 1 << 20 => {
                 names.resize(names.len() * 4, 0);
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP)) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         }
     };
+    let mut refused = Vec::new();
     let mut value = vec![0u8; 4096];
     for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let name = CString::new(name).expect("split at NUL");
@@ -133,19 +256,133 @@ pub fn copy_xattrs(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
                     value.len(),
                 )
             }) {
-                Ok(n) => break n as usize,
+                Ok(n) => break Some(n as usize),
                 Err(e) if e.raw_os_error() == Some(libc::ERANGE) && value.len() < 1 << 20 => {
                     value.resize(value.len() * 4, 0);
                 }
+                // Removed since it was listed: nothing to carry.
+                Err(e) if e.raw_os_error() == Some(libc::ENODATA) => break None,
                 Err(e) => return Err(e),
             }
         };
+        let Some(n) = n else { continue };
         // SAFETY: `value[..n]` is readable; `name` is NUL-terminated.
-        retry(|| unsafe {
+        match retry(|| unsafe {
             libc::fsetxattr(to.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), n, 0)
-        })?;
+        }) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(
+                        libc::EPERM
+                            | libc::EACCES
+                            | libc::EOPNOTSUPP
+                            | libc::ENOSPC
+                            | libc::E2BIG
+                            | libc::EINVAL
+                    )
+                ) =>
+            {
+                refused.push(name)
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
+    Ok(refused)
+}
+
+/// `struct fsxattr` of FS_IOC_FSGETXATTR and FS_IOC_FSSETXATTR.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct FsXattr {
+    xflags: u32,
+    extsize: u32,
+    nextents: u32,
+    projid: u32,
+    cowextsize: u32,
+    pad: [u8; 8],
+}
+
+const FS_IOC_FSGETXATTR: libc::c_ulong = 0x801c_581f;
+const FS_IOC_FSSETXATTR: libc::c_ulong = 0x401c_5820;
+
+/// The inode flags a fresh inode is given: no dump, no access-time updates.
+pub const XFLAGS_CARRIED: u32 = FS_XFLAG_NOATIME | FS_XFLAG_NODUMP;
+const FS_XFLAG_PREALLOC: u32 = 0x2;
+const FS_XFLAG_IMMUTABLE: u32 = 0x8;
+const FS_XFLAG_APPEND: u32 = 0x10;
+const FS_XFLAG_NOATIME: u32 = 0x40;
+const FS_XFLAG_NODUMP: u32 = 0x80;
+const FS_XFLAG_HASATTR: u32 = 0x8000_0000;
+/// Neither carried nor lost: the pins (set by the engine), and what only describes the
+/// inode (it has preallocated extents, it has xattrs).
+const XFLAGS_NOT_OURS: u32 =
+    FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND | FS_XFLAG_PREALLOC | FS_XFLAG_HASATTR;
+
+fn fsxattr(fd: BorrowedFd<'_>) -> io::Result<FsXattr> {
+    let mut attr = FsXattr::default();
+    // SAFETY: the kernel writes one struct fsxattr into `attr`.
+    retry(|| unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_FSGETXATTR, &mut attr) })?;
+    Ok(attr)
+}
+
+/// What of its inode flags `carry_inode_flags` could not give: the FS_XFLAG_* bits, and
+/// whether the project id was lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlagsLost {
+    pub xflags: u32,
+    pub project: bool,
+}
+
+/// Gives the regular file `to` the no-dump and no-atime flags and the project id of `from`
+/// (FS_IOC_FSGETXATTR / FSSETXATTR). Every other flag of `from` but the pins (immutable,
+/// append-only: the engine's) is returned as lost, and so are these where `to`'s filesystem
+/// refuses them (tmpfs has no project ids). One ioctl where `from` has nothing to carry.
+pub fn carry_inode_flags(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<FlagsLost> {
+    let old = match fsxattr(from) {
+        Ok(old) => old,
+        // No inode flags on this filesystem: none to carry.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOTTY | libc::EOPNOTSUPP | libc::EINVAL)
+            ) =>
+        {
+            return Ok(FlagsLost::default())
+        }
+        Err(e) => return Err(e),
+    };
+    let mut lost = FlagsLost {
+        xflags: old.xflags & !(XFLAGS_CARRIED | XFLAGS_NOT_OURS),
+        project: false,
+    };
+    let wanted = old.xflags & XFLAGS_CARRIED;
+    if wanted == 0 && old.projid == 0 {
+        return Ok(lost);
+    }
+    let set = |attr: &FsXattr| {
+        // SAFETY: the kernel reads one struct fsxattr from `attr`.
+        retry(|| unsafe { libc::ioctl(to.as_raw_fd(), FS_IOC_FSSETXATTR, attr) }).map(drop)
+    };
+    let Ok(mut new) = fsxattr(to) else {
+        lost.xflags |= wanted;
+        lost.project = old.projid != 0;
+        return Ok(lost);
+    };
+    let base = new;
+    new.xflags |= wanted;
+    new.projid = old.projid;
+    if set(&new).is_ok() {
+        return Ok(lost);
+    }
+    // A filesystem with flags but no project ids (tmpfs): the flags alone.
+    lost.project = old.projid != base.projid;
+    new.projid = base.projid;
+    if set(&new).is_err() {
+        lost.xflags |= wanted;
+    }
+    Ok(lost)
 }
 
 /// `symlinkat(2)`.
@@ -207,11 +444,31 @@ pub fn change_owner_mode(
     Ok(())
 }
 
+/// What a read lease says of the writers of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterCheck {
+    /// Nobody holds it open for writing (nor mapped shared and writable).
+    NoWriter,
+    /// Someone does: the lease was refused (EAGAIN).
+    Writer,
+    /// The lease could not be taken, with this errno: EACCES (not the file's owner, and no
+    /// CAP_LEASE), EINVAL (a filesystem without leases, or leases disabled), ENOLCK, others.
+    /// Never to be read as "no writer".
+    CannotTell(i32),
+}
+
+impl WriterCheck {
+    /// Whether a writer may hold the file: `Writer` or `CannotTell`.
+    pub fn may_have_writer(self) -> bool {
+        self != WriterCheck::NoWriter
+    }
+}
+
 /// Whether anyone holds `fd`'s file open for writing (a writable descriptor, or a shared
-/// writable mapping, which keeps one): a read lease is refused (EAGAIN) exactly then. `None`
-/// where leases are not available (disabled, or a filesystem without them). `fd` must be
-/// open read-only, and ours: only the file's owner (or CAP_LEASE) may take a lease.
-pub fn has_writers(fd: BorrowedFd<'_>) -> io::Result<Option<bool>> {
+/// writable mapping, which keeps one): a read lease (F_SETLEASE F_RDLCK, released at once)
+/// is refused with EAGAIN exactly then. `fd` must be open read-only; the lease needs the
+/// caller to own the file or hold CAP_LEASE (else `CannotTell(EACCES)`).
+pub fn writer_check(fd: BorrowedFd<'_>) -> WriterCheck {
     // A writer seen is asked again a few times over some 50 ms: a process that forked while
     // it held a descriptor (its child has a copy until it execs) lets go by itself.
     let mut wait = std::time::Duration::from_micros(500);
@@ -220,25 +477,34 @@ pub fn has_writers(fd: BorrowedFd<'_>) -> io::Result<Option<bool>> {
         match retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) }) {
             Ok(_) => {
                 // SAFETY: as above.
-                retry(|| unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) })?;
-                return Ok(Some(false));
+                return match retry(|| unsafe {
+                    libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK)
+                }) {
+                    Ok(_) => WriterCheck::NoWriter,
+                    Err(e) => WriterCheck::CannotTell(e.raw_os_error().unwrap_or(libc::EIO)),
+                };
             }
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                 std::thread::sleep(wait);
                 wait *= 2;
             }
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINVAL | libc::ENOLCK | libc::EACCES | libc::EPERM)
-                ) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
+            Err(e) => return WriterCheck::CannotTell(e.raw_os_error().unwrap_or(libc::EIO)),
         }
     }
-    Ok(Some(true))
+    WriterCheck::Writer
+}
+
+/// `getrandom(2)`: `buf` filled from the kernel's generator.
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: `buf[done..]` is writable for its length.
+        let n = retry(|| unsafe {
+            libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, 0)
+        })?;
+        done += n as usize;
+    }
+    Ok(())
 }
 
 /// `flock(2)`: `exclusive` for the calls that change, shared for verify; waits at most
@@ -306,10 +572,20 @@ pub fn make_read_only(fs: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// How much a detached tmpfs may hold: bytes (tmpfs rounds them up to pages) and inodes
+/// (its root is one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TmpfsLimits {
+    pub bytes: u64,
+    pub inodes: u64,
+}
+
 /// A new tmpfs, detached: created with fsopen/fsconfig/fsmount and attached nowhere, so no
-/// path reaches it until it is moved over a directory. Linux 5.2+. Returns the filesystem
-/// context (to make it read-only once filled) and the mount (nosuid, nodev).
-pub fn detached_tmpfs() -> io::Result<(OwnedFd, OwnedFd)> {
+/// path reaches it until it is moved over a directory. Linux 5.2+. Its `size=` and
+/// `nr_inodes=` are `limits`, so that what is copied into it cannot grow without bound.
+/// Returns the filesystem context (to make it read-only once filled) and the mount (nosuid,
+/// nodev).
+pub fn detached_tmpfs(limits: TmpfsLimits) -> io::Result<(OwnedFd, OwnedFd)> {
     const FSOPEN_CLOEXEC: libc::c_uint = 1;
     const FSCONFIG_SET_STRING: libc::c_uint = 1;
     const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
@@ -318,7 +594,14 @@ pub fn detached_tmpfs() -> io::Result<(OwnedFd, OwnedFd)> {
     let fs = owned(retry(|| unsafe {
         libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSOPEN_CLOEXEC)
     })?);
-    for (key, value) in [(c"mode", c"0700"), (c"source", c"nc-harden")] {
+    let size = CString::new(limits.bytes.to_string()).expect("digits");
+    let inodes = CString::new(limits.inodes.to_string()).expect("digits");
+    for (key, value) in [
+        (c"mode", c"0700"),
+        (c"source", c"nc-harden"),
+        (c"size", size.as_c_str()),
+        (c"nr_inodes", inodes.as_c_str()),
+    ] {
         // SAFETY: NUL-terminated key and value.
         retry(|| unsafe {
             libc::syscall(
@@ -348,4 +631,34 @@ pub fn detached_tmpfs() -> io::Result<(OwnedFd, OwnedFd)> {
         libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs)
     })?);
     Ok((fs, mount))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileExt, MetadataExt};
+
+    #[test]
+    fn copies_keep_holes_and_bytes() {
+        let dir = std::env::temp_dir().join(format!("nc-harden-copy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (from, to) = (dir.join("from"), dir.join("to"));
+        let file = std::fs::File::create(&from).unwrap();
+        file.set_len(32 << 20).unwrap();
+        file.write_all_at(&[7u8; 100_000], 8 << 20).unwrap();
+        drop(file);
+        let src = std::fs::File::open(&from).unwrap();
+        let dst = std::fs::File::create(&to).unwrap();
+        copy_bytes(src.as_fd(), dst.as_fd(), 32 << 20).unwrap();
+        assert_eq!(std::fs::read(&from).unwrap(), std::fs::read(&to).unwrap());
+        let meta = std::fs::metadata(&to).unwrap();
+        assert_eq!(meta.len(), 32 << 20);
+        assert!(
+            meta.blocks() * 512 <= 1 << 20,
+            "{} bytes on disk",
+            meta.blocks() * 512
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,7 +1,8 @@
 //! Crash safety (contract, version 0.2): a freeze or an unfreeze killed with SIGKILL at any
 //! step loses no content (every name shows the old or the new inode, with the same bytes;
 //! no half-built directory is ever at the path), and the next call converges: it removes
-//! what the killed one left and answers as on a clean start. The CLI built with the
+//! what the killed one left, and only that (a file merely named like one of its temporaries
+//! stays, with its bytes), and answers as on a clean start. The CLI built with the
 //! test-only kill points kills itself at step N; N walks every step until the call ends.
 
 use std::collections::BTreeMap;
@@ -14,13 +15,16 @@ use super::*;
 /// A killed renewal's temporary files: allowed beside the names until the next call.
 const TEMP_PREFIX: &str = ".nc-harden-new.";
 
+/// A file of the directory merely named like a temporary (root's, valid): no call removes it.
+const NAMED_LIKE_ONE: &str = ".nc-harden-new.kept";
+
 /// What the path shows, name by name: a link's target or a file's bytes.
 fn shown(dir: &Path) -> io::Result<BTreeMap<OsString, Vec<u8>>> {
     let mut names = BTreeMap::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+        if name.to_string_lossy().starts_with(TEMP_PREFIX) && name != NAMED_LIKE_ONE {
             continue;
         }
         let meta = fs::symlink_metadata(entry.path())?;
@@ -40,7 +44,7 @@ fn shown(dir: &Path) -> io::Result<BTreeMap<OsString, Vec<u8>>> {
 fn temporaries(dir: &Path) -> io::Result<Vec<OsString>> {
     Ok(fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .filter(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
+        .filter(|n| n.to_string_lossy().starts_with(TEMP_PREFIX) && n != NAMED_LIKE_ONE)
         .collect())
 }
 
@@ -53,6 +57,9 @@ pub fn walk(area: &Path, strategy: Strategy, op: &str, invalid: bool) -> TestRes
     for n in 1..200 {
         let scratch = Scratch::new_in(area, "crash")?;
         let l = Layout::build(scratch.path(), Variant::B)?;
+        let kept = l.dir.join(NAMED_LIKE_ONE);
+        fs::write(&kept, b"not a leftover\n")?;
+        fs::set_permissions(&kept, std::os::unix::fs::PermissionsExt::from_mode(0o444))?;
         if invalid {
             std::os::unix::fs::symlink("/etc", l.dir.join(".evil"))?;
         }

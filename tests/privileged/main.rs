@@ -22,6 +22,7 @@ mod matrix;
 mod race;
 mod redteam;
 mod redteam2;
+mod renew;
 mod seals;
 mod shields;
 mod state;
@@ -683,6 +684,9 @@ fn main() {
     }
     for (name, kind, test) in lines::trials() {
         add(name, kind, test);
+    }
+    for (name, kind, test) in renew::trials() {
+        add(name, kind, Box::new(test));
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
