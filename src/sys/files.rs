@@ -18,7 +18,7 @@ fn owned(fd: libc::c_long) -> OwnedFd {
 }
 
 /// The largest buffer a digest or a copy holds: whatever the file's size, this much memory.
-pub const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 
 /// Below this size a file is read as one run of data: asking where its holes are would cost
 /// more syscalls than reading them.
@@ -308,7 +308,7 @@ const FS_IOC_FSGETXATTR: libc::c_ulong = 0x801c_581f;
 const FS_IOC_FSSETXATTR: libc::c_ulong = 0x401c_5820;
 
 /// The inode flags a fresh inode is given: no dump, no access-time updates.
-pub const XFLAGS_CARRIED: u32 = FS_XFLAG_NOATIME | FS_XFLAG_NODUMP;
+const XFLAGS_CARRIED: u32 = FS_XFLAG_NOATIME | FS_XFLAG_NODUMP;
 const FS_XFLAG_PREALLOC: u32 = 0x2;
 const FS_XFLAG_IMMUTABLE: u32 = 0x8;
 const FS_XFLAG_APPEND: u32 = 0x10;
