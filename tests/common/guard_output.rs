@@ -55,7 +55,10 @@ fn issue_of(record: &serde_json::Map<String, Value>) -> Option<Issue> {
 }
 
 fn optional(record: &serde_json::Map<String, Value>, key: &str, ok: fn(&Value) -> bool) -> bool {
-    record.get(key).is_none_or(ok)
+    match record.get(key) {
+        None => true,
+        Some(value) => ok(value),
+    }
 }
 
 /// The records of `stdout`, each line JSON, sorted into issues and results by `is_result`.

@@ -14,6 +14,7 @@ mod common;
 mod crash;
 mod engine;
 mod fallbacks;
+mod guard;
 mod holds;
 mod inside;
 mod launcher;
@@ -655,6 +656,9 @@ fn main() {
         add(format!("callers::{name}"), FsKind::Disk, Box::new(test));
     }
     for (name, kind, test) in launcher::trials() {
+        add(name, kind, test);
+    }
+    for (name, kind, test) in guard::trials() {
         add(name, kind, test);
     }
 
