@@ -151,3 +151,13 @@ fn state_dir_outside_the_production_directories_fails_with_one_issue() {
         assert_eq!(accepted.issues.len(), 1, "{dir}");
     }
 }
+
+#[test]
+fn help_goes_to_stdout() {
+    let out = guard(&["openclaw-config", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("usage: nc-harden guard openclaw-config")
+    );
+}

@@ -31,7 +31,7 @@ pub fn trials() -> Vec<Trial> {
             Box::new(move |a| preflight_case(a, index)),
         ));
     }
-    let cases: [(&str, AreaTest); 12] = [
+    let cases: [(&str, AreaTest); 13] = [
         ("not_root", not_root),
         ("identity_missing", identity_missing),
         ("state_dir_preconditions", state_dir_preconditions),
@@ -59,6 +59,7 @@ pub fn trials() -> Vec<Trial> {
             unsupported_through_stub,
         ),
         ("owner_record_of_an_exclusive_holder", owner_record),
+        ("make_install_ships_the_stubs", make_install_stubs),
     ];
     for (name, test) in cases {
         out.push((format!("guard::{name}"), FsKind::Disk, Box::new(test)));
@@ -1093,5 +1094,60 @@ fn owner_record(_: &Path) -> TestResult {
     ensure!(try_python()? == Some(0), "free again after release");
     let meta = fs::metadata(MUTEX_PATH)?;
     ensure!(meta.permissions().mode() & 0o7777 == 0o600, "mode");
+    Ok(())
+}
+
+/// `make install-share` writes both stubs with the paths substituted, 0644 (the image
+/// installs them root:root 0500 at the guards' paths), valid Python; uninstall removes them.
+fn make_install_stubs(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "stubs")?;
+    let stage = scratch.path().join("stage");
+    let make = |target: &str| -> io::Result<std::process::Output> {
+        Command::new("make")
+            .args([
+                "-s",
+                "-C",
+                env!("CARGO_MANIFEST_DIR"),
+                target,
+                "PREFIX=/usr",
+                "NEMOCLAW_LIBDIR=/opt/nemoclaw-guards",
+            ])
+            .arg(format!("DESTDIR={}", stage.display()))
+            .output()
+    };
+    common::native::ensure_ok(&make("install-share")?, "make install-share")?;
+    for guard in ["openclaw-config-guard", "state-dir-guard"] {
+        let path = stage.join(format!("usr/share/nc-harden/nemoclaw/{guard}.py"));
+        let text = fs::read_to_string(&path)?;
+        ensure!(
+            fs::metadata(&path)?.permissions().mode() & 0o7777 == 0o644,
+            "{guard} mode"
+        );
+        ensure!(
+            text.contains("NC_HARDEN = \"/usr/bin/nc-harden\""),
+            "{guard}: BINDIR"
+        );
+        ensure!(
+            text.contains(&format!(
+                "ORIGINAL = \"/opt/nemoclaw-guards/{guard}.orig.py\""
+            )),
+            "{guard}: NEMOCLAW_LIBDIR"
+        );
+        ensure!(!text.contains('@'), "{guard}: a placeholder is left");
+        let compiled = Command::new("python3")
+            .args([
+                "-I",
+                "-c",
+                "import ast, sys; ast.parse(open(sys.argv[1]).read())",
+            ])
+            .arg(&path)
+            .output()?;
+        common::native::ensure_ok(&compiled, guard)?;
+    }
+    common::native::ensure_ok(&make("uninstall")?, "make uninstall")?;
+    ensure!(
+        !stage.join("usr/share/nc-harden/nemoclaw").exists(),
+        "uninstall leaves the stubs"
+    );
     Ok(())
 }

@@ -164,7 +164,21 @@ fn state_result(action: &[u8], done: &engine::StateDirDone, issues: u64) -> Stri
     )
 }
 
+/// What `-h`/`--help` prints (on stdout, as argparse does; exit 0).
+const HELP: &str =
+    "usage: nc-harden guard openclaw-config {preflight,lock,unlock} [--config-dir DIR] \
+[--expected-config-sha256 HEX] [--startup-owner]
+       nc-harden guard state-dir {preflight,lock,unlock} --config-dir DIR
+
+NemoClaw's guards (openclaw-config-guard.py, state-dir-guard.py), spoken as they speak: JSON
+lines on stdout, nothing on stderr; exit 0 (ok), 1 (failed), 2 (usage). See
+docs/nemoclaw-drop-in.md.";
+
 fn run(args: &[OsString], out: &mut Vec<String>) -> u8 {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        out.push(HELP.to_string());
+        return 0;
+    }
     let guard = guard_of(args);
     let style = guard.style();
     let call = match parse(args) {
