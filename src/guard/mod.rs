@@ -17,6 +17,7 @@ pub mod identity;
 pub mod mutex;
 pub mod openclaw;
 pub mod python;
+pub mod state_dir;
 
 use std::io;
 

@@ -99,3 +99,20 @@ pub fn strerror(errno: i32) -> String {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
+
+/// `st_blocks * 512` of the entry `name` of `dir`, not followed: the bytes a file occupies.
+pub fn allocated_bytes(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `name` is NUL-terminated and `st` a valid out-pointer.
+    retry(|| unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fstatat succeeded, so it filled `st`.
+    let blocks = unsafe { st.assume_init() }.st_blocks;
+    Ok((blocks.max(0) as u64) * 512)
+}

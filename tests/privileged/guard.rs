@@ -31,6 +31,13 @@ pub fn trials() -> Vec<Trial> {
             Box::new(move |a| preflight_case(a, index)),
         ));
     }
+    for (index, case) in STATE_PREFLIGHT.iter().enumerate() {
+        out.push((
+            format!("guard::state_dir_preflight::{}", case.name),
+            FsKind::Disk,
+            Box::new(move |a| state_preflight_case(a, index)),
+        ));
+    }
     let cases: [(&str, AreaTest); 13] = [
         ("not_root", not_root),
         ("identity_missing", identity_missing),
@@ -654,7 +661,7 @@ fn state_dir_preconditions(area: &Path) -> TestResult {
             "python3 -I {STATE_STUB} preflight --config-dir /tmp/./x"
         ))
         .step(format!(
-            "python3 -I {STATE_STUB} preflight --config-dir /sandbox/.hermes"
+            "python3 -I {STATE_STUB} unlock --config-dir /sandbox/.hermes"
         ))
         .step(format!(
             "python3 -I {STATE_STUB} unlock --config-dir /sandbox/.openclaw/"
@@ -674,9 +681,9 @@ fn state_dir_preconditions(area: &Path) -> TestResult {
             "/tmp/x",
         ),
         (
-            "preflight",
+            "unlock",
             "unsupported-action",
-            &format!("preflight: {PENDING}"),
+            &format!("unlock: {PENDING}"),
             "/sandbox/.hermes",
         ),
         (
@@ -908,8 +915,8 @@ fn state_dir_waits(area: &Path) -> TestResult {
         .run(area)?;
     let waited = state_dir("preflight", &ran.steps[1].run()).map_err(|v| format!("{v:?}"))?;
     ensure!(
-        waited.issues.len() == 1 && waited.issues[0].code == "unsupported-action",
-        "after the wait, the engine's answer: {:#?}",
+        waited.ok,
+        "after the wait, the preflight: {:#?}",
         ran.steps[1].lines()
     );
     let elapsed: u64 = String::from_utf8_lossy(&ran.steps[2].stdout)
@@ -1008,7 +1015,7 @@ fn stub_routes_to_original(area: &Path) -> TestResult {
 
 fn state_dir_stub_routes(area: &Path) -> TestResult {
     let mut run = RealPath::new("")
-        .step(format!("python3 -I {STATE_STUB} --config-dir /sandbox/.openclaw preflight"))
+        .step(format!("python3 -I {STATE_STUB} --config-dir /sandbox/.openclaw unlock"))
         .step(format!("python3 -I {STATE_STUB} --config /sandbox/.openclaw lock"))
         .step(format!("python3 -I {STATE_STUB} frobnicate --config-dir /sandbox/.openclaw; cat /out/original.json"));
     run.files.push((
@@ -1017,7 +1024,7 @@ fn state_dir_stub_routes(area: &Path) -> TestResult {
         0o500,
     ));
     let ran = run.run(area)?;
-    for (i, action) in [(0, "preflight"), (1, "lock")] {
+    for (i, action) in [(0, "unlock"), (1, "lock")] {
         let accepted =
             state_dir(action, &ran.steps[i].run()).map_err(|v| format!("{action}: {v:?}"))?;
         ensure!(
@@ -1177,5 +1184,216 @@ fn make_install_stubs(area: &Path) -> TestResult {
         !stage.join("usr/share/nc-harden/nemoclaw").exists(),
         "uninstall leaves the stubs"
     );
+    Ok(())
+}
+
+/// A state-dir preflight scenario (nemoclaw-guards.md section 3.2, and more): the setup on
+/// variant H, the records expected (compact), `roots` of the result.
+struct StatePreflightCase {
+    name: &'static str,
+    setup: &'static str,
+    issues: &'static [(&'static str, &'static str, &'static str)],
+    roots: u64,
+}
+
+const STATE_PREFLIGHT: &[StatePreflightCase] = &[
+    StatePreflightCase { name: "variant_h", setup: "", issues: &[], roots: 12 },
+    StatePreflightCase {
+        name: "external_nested_symlink",
+        setup: "mkdir $S/workspace/deep && ln -s /etc/passwd $S/workspace/deep/evil",
+        issues: &[("symlink-outside-protected-root", "absolute symlink target is outside the config directory", "/sandbox/.openclaw/workspace/deep/evil")],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "internal_relative_symlink",
+        setup: "printf x > $S/skills/tool && ln -s ../skills/tool $S/workspace/tool",
+        issues: &[],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "relative_symlink_escaping",
+        setup: "ln -s ../../outside $S/workspace/up",
+        issues: &[("symlink-outside-protected-root", "symlink target escapes the config directory", "/sandbox/.openclaw/workspace/up")],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "symlink_into_an_unprotected_entry",
+        setup: "ln -s ../logs $S/workspace/logs",
+        issues: &[("symlink-outside-protected-root", "symlink target is not inside a protected state-dir root", "/sandbox/.openclaw/workspace/logs")],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "openclaw_extension_peer_link",
+        setup: "mkdir -p $S/extensions/my-ext_1.0/node_modules && ln -s /usr/local/lib/node_modules/openclaw $S/extensions/my-ext_1.0/node_modules/openclaw",
+        issues: &[],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "peer_link_with_an_encoded_dot_dot_id",
+        setup: "mkdir -p $S/extensions/%2e%2e/node_modules && ln -s /usr/local/lib/node_modules/openclaw $S/extensions/%2e%2e/node_modules/openclaw",
+        issues: &[("symlink-outside-protected-root", "absolute symlink target is outside the config directory", "/sandbox/.openclaw/extensions/%2e%2e/node_modules/openclaw")],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "peer_link_at_a_wrong_source_path",
+        setup: "mkdir -p $S/extensions/ext/lib/node_modules && ln -s /usr/local/lib/node_modules/openclaw $S/extensions/ext/lib/node_modules/openclaw",
+        issues: &[("symlink-outside-protected-root", "absolute symlink target is outside the config directory", "/sandbox/.openclaw/extensions/ext/lib/node_modules/openclaw")],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "symlink_into_the_sessions_carveout",
+        setup: "ln -s ../agents/main/sessions $S/workspace/sessions",
+        issues: &[("symlink-crosses-runtime-carveout", "symlinks may not enter or originate in the writable sessions carveout", "/sandbox/.openclaw/workspace/sessions")],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "carveout_contents_are_not_judged",
+        setup: "mkfifo $S/agents/main/sessions/pipe && ln -s /etc/passwd $S/agents/main/sessions/link",
+        issues: &[],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "hardlink_and_fifo",
+        setup: "printf x > $S/workspace/a && ln $S/workspace/a $S/memory/b && mkfifo $S/devices/fifo",
+        issues: &[
+            ("special-entry", "state tree contains a FIFO", "/sandbox/.openclaw/devices/fifo"),
+            ("hardlinked-entry", "regular file has link count 2, expected 1", "/sandbox/.openclaw/memory/b"),
+            ("hardlinked-entry", "regular file has link count 2, expected 1", "/sandbox/.openclaw/workspace/a"),
+        ],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "root_names_that_are_not_directories",
+        setup: "ln -s /tmp $S/plugins && mkfifo $S/profiles && printf x > $S/workspace-extra",
+        issues: &[
+            ("state-root-symlink", "state-dir roots must not be symlinks", "/sandbox/.openclaw/plugins"),
+            ("state-root-not-directory", "state-dir root is a FIFO, not a directory", "/sandbox/.openclaw/profiles"),
+            ("state-root-not-directory", "state-dir root is a regular file, not a directory", "/sandbox/.openclaw/workspace-extra"),
+        ],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "symlinked_config_dir",
+        setup: "mv $S /sandbox/real && ln -s /sandbox/real $S",
+        issues: &[("config-open-failed", "open config directory failed: Not a directory", "/sandbox/.openclaw")],
+        roots: 0,
+    },
+    StatePreflightCase {
+        name: "symlink_cycle",
+        setup: "ln -s b $S/workspace/a && ln -s a $S/workspace/b",
+        issues: &[
+            ("symlink-cycle", "internal symlink chain contains a cycle", "/sandbox/.openclaw/workspace/a"),
+            ("symlink-cycle", "internal symlink chain contains a cycle", "/sandbox/.openclaw/workspace/b"),
+        ],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "dangling_internal_symlink",
+        setup: "ln -s missing $S/workspace/gone",
+        issues: &[("symlink-target-unavailable", "stat symlink target failed: No such file or directory", "/sandbox/.openclaw/workspace/gone")],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "symlink_to_a_fifo_and_through_a_file",
+        setup: "mkfifo $S/skills/pipe && printf x > $S/skills/file && ln -s ../skills/pipe $S/workspace/p && ln -s ../skills/file/x $S/workspace/f",
+        issues: &[
+            ("special-entry", "state tree contains a FIFO", "/sandbox/.openclaw/skills/pipe"),
+            ("symlink-target-invalid", "non-directory occurs before the end of a symlink target", "/sandbox/.openclaw/workspace/f"),
+            ("special-entry", "symlink resolves to a FIFO", "/sandbox/.openclaw/workspace/p"),
+        ],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "chain_through_internal_links",
+        setup: "mkdir $S/skills/real && printf x > $S/skills/real/f && ln -s real $S/skills/alias && ln -s ../skills/alias/f $S/workspace/f",
+        issues: &[],
+        roots: 12,
+    },
+    StatePreflightCase {
+        name: "entry_budget_exceeded_in_one_pass",
+        setup: "python3 -c 'import os\nfor d in \"ab\":\n    os.mkdir(\"/sandbox/.openclaw/workspace/\" + d)\n    for i in range(50000): open(\"/sandbox/.openclaw/workspace/%s/f%06d\" % (d, i), \"w\").close()'",
+        issues: &[("work-entry-limit", "state tree exceeds 100000 entries in one pass", "/sandbox/.openclaw/workspace/b/f049983")],
+        roots: 0,
+    },
+    StatePreflightCase {
+        name: "entry_budget_exceeded_by_one_directory",
+        setup: "python3 -c 'import os\nos.mkdir(\"/sandbox/.openclaw/memory/big\")\nfor i in range(100001): open(\"/sandbox/.openclaw/memory/big/f%06d\" % i, \"w\").close()'",
+        issues: &[("work-entry-limit", "directory exceeds 100000 entries", "/sandbox/.openclaw/memory/big")],
+        roots: 0,
+    },
+    StatePreflightCase {
+        name: "entry_on_another_filesystem",
+        setup: "mkdir $S/memory/mnt && mount -t tmpfs other $S/memory/mnt",
+        issues: &[("cross-device-entry", "entry is on a different filesystem", "/sandbox/.openclaw/memory/mnt")],
+        roots: 12,
+    },
+];
+
+fn state_preflight_case(area: &Path, index: usize) -> TestResult {
+    let case = &STATE_PREFLIGHT[index];
+    let original = std::env::var("NC_HARDEN_ORIGINAL_STATE_DIR_GUARD").ok();
+    let listing = "find /sandbox -printf '%p %u:%g %m %i %y\\n' | sort";
+    let mut run = RealPath::new(case.setup)
+        .step(listing)
+        .step(format!(
+            "timeout 20 python3 -I {STATE_STUB} preflight --config-dir /sandbox/.openclaw"
+        ))
+        .probe(listing);
+    if let Some(path) = &original {
+        run.files.push((
+            "lib/original-state-dir-guard.py",
+            fs::read_to_string(path)?,
+            0o500,
+        ));
+        run = run.step("timeout 20 python3 -I /nc/lib/original-state-dir-guard.py preflight --config-dir /sandbox/.openclaw");
+    }
+    let ran = run.run(area)?;
+    let step = &ran.steps[1];
+    let accepted = state_dir("preflight", &step.run()).map_err(|v| {
+        format!(
+            "NemoClaw's parser refuses: {v:?}\n{}",
+            String::from_utf8_lossy(&step.stdout)
+        )
+    })?;
+    let mut want: Vec<String> = case
+        .issues
+        .iter()
+        .map(|(code, detail, path)| {
+            format!(r#"{{"code":"{code}","detail":"{detail}","path":"{path}","type":"issue"}}"#)
+        })
+        .collect();
+    let n = case.issues.len();
+    let status = if n == 0 { "ok" } else { "failed" };
+    want.push(format!(
+        r#"{{"action":"preflight","directories":0,"files":0,"issueCount":{n},"removedEntries":0,"roots":{},"status":"{status}","symlinks":0,"type":"result"}}"#,
+        case.roots
+    ));
+    ensure!(
+        step.lines() == want,
+        "records\n got {:#?}\nwant {:#?}",
+        step.lines(),
+        want
+    );
+    ensure!(
+        accepted.ok == (n == 0) && step.status == Some(i32::from(n != 0)),
+        "exit {:?}",
+        step.status
+    );
+    ensure!(
+        ran.steps[0].stdout == ran.probe.as_bytes(),
+        "preflight changed the tree"
+    );
+    if original.is_some() {
+        let theirs = &ran.steps[2];
+        ensure!(
+            theirs.lines() == step.lines()
+                && theirs.stderr.is_empty()
+                && theirs.status == step.status,
+            "the original guard printed {:#?} (exit {:?}, stderr {})",
+            theirs.lines(),
+            theirs.status,
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+    }
     Ok(())
 }

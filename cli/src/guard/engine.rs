@@ -57,8 +57,9 @@ pub trait Shields {
         config_dir: &[u8],
         id: Identity,
     ) -> Result<TopConfigDone, GuardError>;
-    /// `state-dir-guard.py preflight|lock|unlock` (`None`: preflight, read-only).
-    fn state_trees(&self, t: Option<Transition>, config_dir: &[u8], id: Identity) -> StateDirDone;
+    /// `state-dir-guard.py lock|unlock` (its `preflight` is the library's read-only judge,
+    /// `nc_harden::guard::state_dir`).
+    fn state_trees(&self, t: Transition, config_dir: &[u8], id: Identity) -> StateDirDone;
 }
 
 /// The engine as it is in this build: not merged yet.
@@ -82,8 +83,8 @@ impl Shields for Pending {
         ))
     }
 
-    fn state_trees(&self, t: Option<Transition>, config_dir: &[u8], _: Identity) -> StateDirDone {
-        let action = t.map_or("preflight", Transition::name);
+    fn state_trees(&self, t: Transition, config_dir: &[u8], _: Identity) -> StateDirDone {
+        let action = t.name();
         StateDirDone {
             issues: vec![GuardError::new(
                 "unsupported-action",

@@ -534,10 +534,19 @@ fn state_dir(call: &Call, out: &mut Vec<String>) -> u8 {
     } else {
         None
     };
-    finish(
-        out,
-        engine::current().state_trees(transition, &normalized, id),
-    )
+    let done = match transition {
+        // Read-only: the guard's judge, in the library. lock and unlock are the engine's.
+        None => {
+            let found = nc_harden::guard::state_dir::preflight(&normalized);
+            engine::StateDirDone {
+                issues: found.issues,
+                roots: found.roots,
+                ..Default::default()
+            }
+        }
+        Some(t) => engine::current().state_trees(t, &normalized, id),
+    };
+    finish(out, done)
 }
 
 /// The state-dir guard's deadline (10 minutes). `NC_HARDEN_GUARD_MUTEX_WAIT_MS` may only
