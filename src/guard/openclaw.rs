@@ -778,3 +778,35 @@ pub fn preflight(config_dir: &[u8], id: Identity) -> Result<Preflight, Failure> 
         config_sha256: hex(&Sha256::digest(&config.data)),
     })
 }
+
+/// Whether anything that pins `/sandbox/.openclaw` the way nc-harden pins it is there: the
+/// immutable flag on the directory or on one of the two files, or a mount on the directory
+/// itself (statx says it is a mount root). The stub's `unpin` has nothing to do otherwise.
+pub fn has_pins(config_dir: &[u8]) -> Result<bool, Failure> {
+    let opened = open_config(config_dir)?;
+    let entry = sys::lstatat(opened.parent_fd.as_fd(), &opened.name)
+        .map_err(os_on(opened.name.to_bytes()))?;
+    if entry.mount.is_some_and(|m| m.is_root) {
+        return Ok(true);
+    }
+    let immutable =
+        |fd: &OwnedFd| sys::get_flags(fd.as_fd()).is_ok_and(|f| f & sys::FS_IMMUTABLE_FL != 0);
+    if immutable(&opened.config_fd) {
+        return Ok(true);
+    }
+    for name in CONFIG_FILES {
+        let cname = cstring(name.as_bytes())?;
+        let is_file = sys::lstatat(opened.config_fd.as_fd(), &cname)
+            .is_ok_and(|m| m.kind == FileKind::Regular);
+        if !is_file {
+            continue;
+        }
+        if let Ok(fd) = sys::openat(Base::Dir(opened.config_fd.as_fd()), &cname, FILE_FLAGS) {
+            let still_file = sys::fstat(fd.as_fd()).is_ok_and(|m| m.kind == FileKind::Regular);
+            if still_file && immutable(&fd) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}

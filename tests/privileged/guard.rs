@@ -38,7 +38,7 @@ pub fn trials() -> Vec<Trial> {
             Box::new(move |a| state_preflight_case(a, index)),
         ));
     }
-    let cases: [(&str, AreaTest); 13] = [
+    let cases: [(&str, AreaTest); 14] = [
         ("not_root", not_root),
         ("identity_missing", identity_missing),
         ("state_dir_preconditions", state_dir_preconditions),
@@ -67,6 +67,7 @@ pub fn trials() -> Vec<Trial> {
         ),
         ("owner_record_of_an_exclusive_holder", owner_record),
         ("make_install_ships_the_stubs", make_install_stubs),
+        ("unpin_takes_off_the_immutable_flag_only", unpin_cases),
     ];
     for (name, test) in cases {
         out.push((format!("guard::{name}"), FsKind::Disk, Box::new(test)));
@@ -1395,5 +1396,50 @@ fn state_preflight_case(area: &Path, index: usize) -> TestResult {
             String::from_utf8_lossy(&theirs.stderr)
         );
     }
+    Ok(())
+}
+
+/// The stub's `unpin`: nothing to do in the mutable posture; the immutable flag taken off
+/// the directory and the files; an append-only flag, which nc-harden never sets, left to
+/// the original guard to refuse; the posture untouched.
+fn unpin_cases(area: &Path) -> TestResult {
+    let unpin = "/nc/nc-harden guard openclaw-config unpin --config-dir /sandbox/.openclaw";
+    let flags = "lsattr -d /sandbox/.openclaw /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash | cut -c1-22";
+    let ran = RealPath::new("")
+        .step(STATE)
+        .step(unpin)
+        .step(format!("chattr +i $S $S/openclaw.json $S/.config-hash; {unpin}"))
+        .step(flags)
+        .step(format!("chattr +a $S/.config-hash; {unpin}; rc=$?; {flags}; chattr -a $S/.config-hash; exit $rc"))
+        .probe(STATE)
+        .run(area)?;
+    // `unpin` is the stub's, not NemoClaw's: its records are the protocol's, but no parser
+    // of NemoClaw's reads them (the stub captures them).
+    for i in [1, 2] {
+        let step = &ran.steps[i];
+        ensure!(
+            step.lines() == [ok("unpin", false)]
+                && step.status == Some(0)
+                && step.stderr.is_empty(),
+            "unpin: {:#?}",
+            step.lines()
+        );
+    }
+    let cleared = String::from_utf8_lossy(&ran.steps[3].stdout);
+    ensure!(!cleared.contains('i'), "flags left: {cleared}");
+    let appended = ran.steps[4].lines();
+    ensure!(
+        appended.first() == Some(&ok("unpin", false)),
+        "{appended:#?}"
+    );
+    ensure!(
+        appended.get(3).is_some_and(|l| l.contains('a')),
+        "the append-only flag stays: {appended:#?}"
+    );
+    ensure!(
+        ran.steps[0].stdout == ran.probe.as_bytes(),
+        "unpin changed the posture: {}",
+        ran.probe
+    );
     Ok(())
 }

@@ -438,6 +438,11 @@ fn top_config(call: &Call, out: &mut Vec<String>) -> u8 {
 /// the immutable flag, can run the actions it keeps. Integration point: once the shields
 /// engine pins the state trees too, this becomes its "unpin" of the `openclaw` profile.
 fn unpin() -> Result<(), GuardError> {
+    // Nothing pinned (the mutable posture, or a tree the guard locked): nothing to do, and
+    // nothing to refuse; a tree that cannot be opened is the original guard's to report.
+    if !openclaw::has_pins(CONFIG_DIR.as_bytes()).unwrap_or(false) {
+        return Ok(());
+    }
     let report = nc_harden::Policy::flat(CONFIG_DIR)
         .build()
         .and_then(|p| p.unfreeze())
