@@ -15,8 +15,8 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub const ROOT_UID: u32 = 0;
-    pub const ROOT_GID: u32 = 0;
+    pub(crate) const ROOT_UID: u32 = 0;
+    pub(crate) const ROOT_GID: u32 = 0;
 }
 
 /// `sandbox` in `/etc/passwd` and in `/etc/group`; `Ok(None)` when either is missing.
