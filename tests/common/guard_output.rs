@@ -74,7 +74,7 @@ fn records(
         if trimmed.is_empty() {
             continue;
         }
-        match serde_json::from_str::<Value>(trimmed) {
+        match serde_json::from_str::<Value>(&lone_surrogates_replaced(trimmed)) {
             Ok(Value::Object(record)) => {
                 if let Some(issue) = issue_of(&record) {
                     issues.push(issue);
@@ -220,4 +220,45 @@ pub fn state_dir(action: &str, run: &Run<'_>) -> Result<Accepted, Vec<String>> {
     } else {
         Err(violations)
     }
+}
+
+/// JavaScript's `JSON.parse` takes a lone surrogate escape (`\udcff`, which Python writes
+/// for a byte that is not UTF-8); serde_json refuses it. Such escapes become U+FFFD here, so
+/// that the parser accepts what NemoClaw's accepts (the values compared are ASCII).
+fn lone_surrogates_replaced(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let unit = |at: usize| -> Option<u32> {
+        if chars.get(at) == Some(&'\\') && chars.get(at + 1) == Some(&'u') {
+            let hex: String = chars.get(at + 2..at + 6)?.iter().collect();
+            u32::from_str_radix(&hex, 16).ok()
+        } else {
+            None
+        }
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '\\' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        match unit(i) {
+            Some(0xd800..=0xdbff)
+                if unit(i + 6).is_some_and(|low| (0xdc00..=0xdfff).contains(&low)) =>
+            {
+                out.extend(&chars[i..i + 12]);
+                i += 12;
+            }
+            Some(0xd800..=0xdfff) => {
+                out.push_str("\\ufffd");
+                i += 6;
+            }
+            _ => {
+                out.extend(chars.get(i..i + 2).unwrap_or(&chars[i..]));
+                i += 2;
+            }
+        }
+    }
+    out
 }

@@ -384,6 +384,13 @@ const PREFLIGHT: &[PreflightCase] = &[
         chattr: false,
     },
     PreflightCase {
+        name: "config_dir_with_undecodable_and_control_bytes",
+        setup: "",
+        args: "--config-dir \"$(printf '/sandbox/\\377\\n\\033[1m.openclaw')\"",
+        issue: Some(("invalid-config-path", "helper is restricted to /sandbox/.openclaw", "/sandbox/\\udcff\\n\\u001b[1m.openclaw")),
+        chattr: false,
+    },
+    PreflightCase {
         name: "s13_hash_record_over_64_kib",
         setup: "head -c 65537 /dev/zero | tr '\\0' a > $S/.config-hash",
         args: "",
