@@ -826,16 +826,39 @@ fn mutex_held_shared(area: &Path) -> TestResult {
 fn mutex_file_checks(area: &Path) -> TestResult {
     let mutex = "/run/nemoclaw/openclaw-config-mutation.lock";
     let reset = "rm -rf /run/nemoclaw";
-    let ran = RealPath::new("")
-        .step(format!("{reset}; mkdir /run/nemoclaw && chmod 0777 /run/nemoclaw; python3 -I {STUB} preflight"))
-        .step(format!("{reset}; mkdir -m 0700 /run/nemoclaw && touch {mutex} && chmod 0644 {mutex}; python3 -I {STUB} preflight"))
-        .step(format!("{reset}; mkdir -m 0700 /run/nemoclaw && touch {mutex} && chmod 0600 {mutex} && ln {mutex} /run/nemoclaw/second; python3 -I {STUB} preflight"))
-        .step(format!("{reset}; mkdir -m 0700 /run/nemoclaw && ln -s /tmp/elsewhere {mutex}; python3 -I {STUB} lock"))
-        .step(format!("{reset}; mkdir -m 0700 /tmp/nemoclaw && ln -s /tmp/nemoclaw /run/nemoclaw; python3 -I {STUB} preflight"))
-        .step(format!("{reset}; mkdir -m 0700 /run/nemoclaw && chown 998 /run/nemoclaw; python3 -I {STUB} preflight"))
-        .step(format!("{reset}; python3 -I {STUB} preflight; stat -c '%n %u:%g %a %h' /run/nemoclaw {mutex} >&2"))
+    let steps = [
+        format!("{reset}; mkdir /run/nemoclaw && chmod 0777 /run/nemoclaw; python3 -I {STUB} preflight"),
+        format!("{reset}; mkdir -m 0700 /run/nemoclaw && touch {mutex} && chmod 0644 {mutex}; python3 -I {STUB} preflight"),
+        format!("{reset}; mkdir -m 0700 /run/nemoclaw && touch {mutex} && chmod 0600 {mutex} && ln {mutex} /run/nemoclaw/second; python3 -I {STUB} preflight"),
+        format!("{reset}; mkdir -m 0700 /run/nemoclaw && ln -s /tmp/elsewhere {mutex}; python3 -I {STUB} lock"),
+        format!("{reset}; mkdir -m 0700 /tmp/nemoclaw && ln -s /tmp/nemoclaw /run/nemoclaw; python3 -I {STUB} preflight"),
+        format!("{reset}; mkdir -m 0700 /run/nemoclaw && chown 998 /run/nemoclaw; python3 -I {STUB} preflight"),
+        format!("{reset}; python3 -I {STUB} preflight; stat -c '%n %u:%g %a %h' /run/nemoclaw {mutex} >&2"),
+    ];
+    let mut run = RealPath::new("");
+    for step in &steps {
+        run = run.step(step.clone());
+    }
+    let ran = run
         .probe("ls -a /tmp; stat -c '%n %u:%g %a %h %s' /run/nemoclaw /run/nemoclaw/openclaw-config-mutation.lock")
         .run(area)?;
+    // The same states before NemoClaw's own guard, where it is given: the same bytes (each of
+    // these fails at the mutex, before the guard would change anything).
+    if std::env::var("NC_HARDEN_ORIGINAL_GUARD").is_ok() {
+        let original = "/nc/lib/original-openclaw-config-guard.py";
+        let mut theirs = RealPath::new("");
+        for step in &steps[..6] {
+            theirs = theirs.step(step.replace(STUB, original));
+        }
+        let theirs = theirs.run(area)?;
+        for (i, (ours, theirs)) in ran.steps.iter().zip(&theirs.steps).enumerate() {
+            ensure!(
+                ours.lines() == theirs.lines() && theirs.stderr.is_empty(),
+                "case {i}: the original guard printed {:#?}",
+                theirs.lines()
+            );
+        }
+    }
     let unsafe_dir = issue(
         "unsafe-state-path",
         "state directory must be root-owned and not group/world-writable",
