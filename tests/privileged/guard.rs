@@ -663,7 +663,7 @@ const PENDING: &str = "the shields engine that performs this action is not part 
 fn state_dir_preconditions(area: &Path) -> TestResult {
     let ran = RealPath::new("mkdir -p /sandbox/.hermes /tmp/x")
         .step(format!(
-            "python3 -I {STATE_STUB} preflight --config-dir sandbox/.openclaw"
+            "python3 -I {STATE_STUB} preflight --config-dir sandbox/./.openclaw"
         ))
         .step(format!(
             "python3 -I {STATE_STUB} preflight --config-dir /tmp/./x"

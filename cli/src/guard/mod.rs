@@ -508,17 +508,17 @@ fn state_dir(call: &Call, out: &mut Vec<String>) -> u8 {
             );
         }
     };
+    let normalized = python::normpath(&given_dir);
     if !given_dir.starts_with(b"/") {
         return finish(
             out,
             one(GuardError::new(
                 "invalid-config-path",
-                &given_dir,
+                &normalized,
                 "config directory must be absolute",
             )),
         );
     }
-    let normalized = python::normpath(&given_dir);
     let serialized = normalized == CONFIG_DIR.as_bytes();
     if !serialized && normalized != HERMES_DIR.as_bytes() {
         let detail =

@@ -10,7 +10,9 @@ import sys
 NC_HARDEN = "@BINDIR@/nc-harden"
 ORIGINAL = "@NEMOCLAW_LIBDIR@/openclaw-config-guard.orig.py"
 DROP_IN = ("preflight", "lock", "unlock")
-NO_PINS_NEEDED = ("revoke-startup-ready", "publish-startup-ready")
+# The original refuses files that carry the immutable flag for these (the startup markers
+# and anything unknown go to it as they are).
+NEEDS_UNPIN = ("preflight-restart", "seal-restart", "unseal-restart", "write-config", "recover")
 VALUED = ("--config-dir", "--expected-config-sha256")
 
 
@@ -49,7 +51,7 @@ def main():
             os.execv(NC_HARDEN, [NC_HARDEN, "guard", "openclaw-config", *args])
         except OSError as exc:
             fail(action, "exec-failed", f"cannot run nc-harden: {exc}")
-    if action not in NO_PINS_NEEDED:
+    if action in NEEDS_UNPIN:
         import subprocess
 
         unpin = [NC_HARDEN, "guard", "openclaw-config", "unpin"]
