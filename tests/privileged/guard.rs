@@ -38,6 +38,14 @@ pub fn trials() -> Vec<Trial> {
             Box::new(move |a| state_preflight_case(a, index)),
         ));
     }
+    // Only where NemoClaw's guard is given: it is not part of this repository.
+    if std::env::var("NC_HARDEN_ORIGINAL_GUARD").is_ok() {
+        out.push((
+            "guard::the_real_original_through_the_stub".into(),
+            FsKind::Disk,
+            Box::new(real_original_through_the_stub),
+        ));
+    }
     let cases: [(&str, AreaTest); 14] = [
         ("not_root", not_root),
         ("identity_missing", identity_missing),
@@ -974,7 +982,8 @@ fn state_dir_waits(area: &Path) -> TestResult {
 /// A stand-in for the original guard: records its argv, whether it runs isolated, its stdin.
 const FAKE_ORIGINAL: &str = r#"
 import json, sys
-record = {"argv": sys.argv, "isolated": sys.flags.isolated, "stdin": sys.stdin.read()}
+record = {"argv": sys.argv, "isolated": sys.flags.isolated, "stdin": sys.stdin.read(),
+          "file": __file__, "name": __name__}
 with open("/out/original.json", "a") as out:
     out.write(json.dumps(record) + "\n")
 print(json.dumps({"type": "result", "action": sys.argv[1], "status": "ok", "configDir": "/sandbox/.openclaw",
@@ -1027,20 +1036,46 @@ fn stub_routes_to_original(area: &Path) -> TestResult {
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     ensure!(records.len() == 2, "{records:?}");
-    let original = "/nc/lib/openclaw-config-guard.orig.py";
+    // The original runs under the installed name (its startup lease depends on it).
     ensure!(
         records[0]
-            == serde_json::json!({"argv": [original, "seal-restart", "--config-dir", "/sandbox/.openclaw",
-                "--expected-config-sha256", sha], "isolated": 1, "stdin": "{\"new\": 1}"}),
+            == serde_json::json!({"argv": [STUB, "seal-restart", "--config-dir", "/sandbox/.openclaw",
+                "--expected-config-sha256", sha], "isolated": 1, "stdin": "{\"new\": 1}",
+                "file": STUB, "name": "__main__"}),
         "{}",
         records[0]
     );
     ensure!(
         records[1]
-            == serde_json::json!({"argv": [original, "revoke-startup-ready", "--startup-owner"], "isolated": 1, "stdin": ""}),
+            == serde_json::json!({"argv": [STUB, "revoke-startup-ready", "--startup-owner"], "isolated": 1, "stdin": "", "file": STUB, "name": "__main__"}),
         "{}",
         records[1]
     );
+    Ok(())
+}
+
+/// With NemoClaw's guard given (`NC_HARDEN_ORIGINAL_GUARD`): the stub runs the real one for
+/// `recover` on a pinned mutable tree (the pin it would refuse taken off first), and NemoClaw's
+/// parser accepts its answer.
+fn real_original_through_the_stub(area: &Path) -> TestResult {
+    let path = std::env::var("NC_HARDEN_ORIGINAL_GUARD").map_err(|e| e.to_string())?;
+    let mut run = RealPath::new("chattr +i $S/openclaw.json")
+        .step(format!(
+            "python3 -I {STUB} recover --config-dir /sandbox/.openclaw"
+        ))
+        .step("lsattr /sandbox/.openclaw/openclaw.json | cut -c1-22")
+        .probe("chattr -i /sandbox/.openclaw/openclaw.json; true");
+    run.files.push((
+        "lib/openclaw-config-guard.orig.py",
+        fs::read_to_string(path)?,
+        0o500,
+    ));
+    let ran = run.run(area)?;
+    let accepted = openclaw_config("recover", &ran.steps[0].run())
+        .map_err(|v| format!("{v:?}: {}", String::from_utf8_lossy(&ran.steps[0].stdout)))?;
+    ensure!(accepted.ok, "recover: {:#?}", ran.steps[0].lines());
+    let flags = String::from_utf8_lossy(&ran.steps[1].stdout);
+    ensure!(!flags.contains('i'), "the pin is off: {flags}");
     Ok(())
 }
 
@@ -1068,7 +1103,7 @@ fn state_dir_stub_routes(area: &Path) -> TestResult {
     }
     let text = String::from_utf8_lossy(&ran.steps[2].stdout);
     ensure!(
-        text.contains(r#""argv": ["/nc/lib/state-dir-guard.orig.py", "frobnicate", "--config-dir", "/sandbox/.openclaw"]"#),
+        text.contains(r#""argv": ["/nc/lib/state-dir-guard.py", "frobnicate", "--config-dir", "/sandbox/.openclaw"]"#),
         "{text}"
     );
     Ok(())

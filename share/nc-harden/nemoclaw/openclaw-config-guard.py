@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # nc-harden's drop-in for NemoClaw's openclaw-config-guard.py, installed at its path and run
 # as it is run (python3 -I openclaw-config-guard.py ACTION --config-dir DIR ...).
-# preflight, lock and unlock: nc-harden. Every other action: the original guard, after
-# nc-harden's pins are taken off (it refuses files that carry the immutable flag); the next
-# lock pins again. See docs/nemoclaw-drop-in.md. Paths are set by `make install`.
+# preflight, lock and unlock: nc-harden (execv). Every other action: the original guard, run
+# in this process under this installed name (its startup lease is stricter for the guard at
+# the installed path), after nc-harden's pins are taken off where the original would refuse
+# them; the next lock pins again. See docs/nemoclaw-drop-in.md. Paths are set by make install.
 import os
+import stat
 import sys
 
 NC_HARDEN = "@BINDIR@/nc-harden"
@@ -33,14 +35,30 @@ def action_and_dir(args):
     return action, config_dir
 
 
-def fail(action, code, detail):
+def fail(action, code, detail, issue_line=None):
     import json
 
     issue = {"type": "issue", "code": code, "path": NC_HARDEN, "detail": detail}
-    print(json.dumps(issue, sort_keys=True))
+    print(issue_line or json.dumps(issue, sort_keys=True))
     print(json.dumps({"type": "result", "action": action, "status": "failed"}, sort_keys=True))
     sys.stdout.flush()
     os._exit(1)
+
+
+def run_original(action, args):
+    # Root's own file, as managed-gateway-control.py requires of the guard itself.
+    st = os.lstat(ORIGINAL)
+    if not (stat.S_ISREG(st.st_mode) and st.st_uid == 0 and st.st_nlink == 1 and not st.st_mode & 0o022):
+        fail(action, "untrusted-original", f"{ORIGINAL} must be a root-owned regular file without group/world write")
+    import types
+
+    with open(ORIGINAL, "rb") as source:
+        code = compile(source.read(), __file__, "exec")
+    module = types.ModuleType("__main__")
+    module.__file__ = __file__
+    sys.argv = [__file__, *args]
+    sys.modules["__main__"] = module
+    exec(code, module.__dict__)
 
 
 def main():
@@ -61,16 +79,10 @@ def main():
         except OSError as exc:
             fail(action, "exec-failed", f"cannot run nc-harden: {exc}")
         if done.returncode != 0:
-            issue = next((l for l in done.stdout.decode().splitlines() if '"issue"' in l), None)
-            if issue is None:
-                fail(action, "unpin-failed", f"nc-harden unpin exited {done.returncode}")
-            import json
-
-            print(issue)
-            print(json.dumps({"type": "result", "action": action, "status": "failed"}, sort_keys=True))
-            sys.stdout.flush()
-            os._exit(1)
-    os.execv(sys.executable, [sys.executable, "-I", ORIGINAL, *args])
+            lines = done.stdout.decode("ascii", "replace").splitlines()
+            issue = next((line for line in lines if '"type": "issue"' in line), None)
+            fail(action, "unpin-failed", f"nc-harden unpin exited {done.returncode}", issue)
+    run_original(action, args)
 
 
 main()

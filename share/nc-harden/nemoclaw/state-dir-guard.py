@@ -1,14 +1,29 @@
 #!/usr/bin/env python3
 # nc-harden's drop-in for NemoClaw's state-dir-guard.py, installed at its path and run as it
 # is run (python3 -I state-dir-guard.py ACTION --config-dir DIR). preflight, lock and unlock:
-# nc-harden; anything else: the original guard (which rejects it as its parser does).
-# See docs/nemoclaw-drop-in.md. Paths are set by `make install`.
+# nc-harden (execv); anything else: the original guard, run in this process under this
+# installed name (whose parser rejects it as before). See docs/nemoclaw-drop-in.md. Paths
+# are set by make install.
 import os
+import stat
 import sys
 
 NC_HARDEN = "@BINDIR@/nc-harden"
 ORIGINAL = "@NEMOCLAW_LIBDIR@/state-dir-guard.orig.py"
 DROP_IN = ("preflight", "lock", "unlock")
+
+
+def fail(action, code, detail):
+    import json
+
+    issue = {"type": "issue", "code": code, "path": NC_HARDEN, "detail": detail}
+    result = {"type": "result", "action": action, "status": "failed", "roots": 0,
+              "directories": 0, "files": 0, "symlinks": 0, "removedEntries": 0,
+              "issueCount": 1}
+    for record in (issue, result):
+        print(json.dumps(record, sort_keys=True, separators=(",", ":")))
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def main():
@@ -21,18 +36,19 @@ def main():
         try:
             os.execv(NC_HARDEN, [NC_HARDEN, "guard", "state-dir", *args])
         except OSError as exc:
-            import json
+            fail(action, "exec-failed", f"cannot run nc-harden: {exc}")
+    st = os.lstat(ORIGINAL)
+    if not (stat.S_ISREG(st.st_mode) and st.st_uid == 0 and st.st_nlink == 1 and not st.st_mode & 0o022):
+        fail(action, "untrusted-original", f"{ORIGINAL} must be a root-owned regular file without group/world write")
+    import types
 
-            detail = f"cannot run nc-harden: {exc}"
-            issue = {"type": "issue", "code": "exec-failed", "path": NC_HARDEN, "detail": detail}
-            result = {"type": "result", "action": action, "status": "failed", "roots": 0,
-                      "directories": 0, "files": 0, "symlinks": 0, "removedEntries": 0,
-                      "issueCount": 1}
-            for record in (issue, result):
-                print(json.dumps(record, sort_keys=True, separators=(",", ":")))
-            sys.stdout.flush()
-            os._exit(1)
-    os.execv(sys.executable, [sys.executable, "-I", ORIGINAL, *args])
+    with open(ORIGINAL, "rb") as source:
+        code = compile(source.read(), __file__, "exec")
+    module = types.ModuleType("__main__")
+    module.__file__ = __file__
+    sys.argv = [__file__, *args]
+    sys.modules["__main__"] = module
+    exec(code, module.__dict__)
 
 
 main()
