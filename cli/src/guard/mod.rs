@@ -82,12 +82,12 @@ pub fn main(args: Vec<OsString>) -> u8 {
             code
         }
         Err(_) => {
-            let style = match args.first().map(|a| a.as_bytes()) {
-                Some(b"state-dir") => Style::Compact,
-                _ => Style::Spaced,
-            };
+            let guard = guard_of(&args);
+            // The action as far as it can be told: the first word after the guard's name.
             let action = args
-                .get(1)
+                .iter()
+                .skip(1)
+                .find(|a| !a.as_bytes().starts_with(b"-"))
                 .map(|a| a.as_bytes().to_vec())
                 .unwrap_or_default();
             let e = GuardError::new(
@@ -95,13 +95,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 "",
                 "nc-harden failed unexpectedly (a bug): nothing is claimed",
             );
-            out.push(records::issue(style, &e));
-            out.push(failed(
-                style,
-                &action,
-                1,
-                Guard::StateDir == guard_of(&args),
-            ));
+            out.push(records::issue(guard.style(), &e));
+            out.push(failed(guard.style(), &action, 1, guard == Guard::StateDir));
             1
         }
     };
