@@ -46,7 +46,7 @@ pub fn trials() -> Vec<Trial> {
             Box::new(real_original_through_the_stub),
         ));
     }
-    let cases: [(&str, AreaTest); 14] = [
+    let cases: [(&str, AreaTest); 15] = [
         ("not_root", not_root),
         ("identity_missing", identity_missing),
         ("state_dir_preconditions", state_dir_preconditions),
@@ -76,6 +76,7 @@ pub fn trials() -> Vec<Trial> {
         ("owner_record_of_an_exclusive_holder", owner_record),
         ("make_install_ships_the_stubs", make_install_stubs),
         ("unpin_takes_off_the_immutable_flag_only", unpin_cases),
+        ("stub_failures_are_records", stub_failures),
     ];
     for (name, test) in cases {
         out.push((format!("guard::{name}"), FsKind::Disk, Box::new(test)));
@@ -1506,5 +1507,54 @@ fn unpin_cases(area: &Path) -> TestResult {
         "unpin changed the posture: {}",
         ran.probe
     );
+    Ok(())
+}
+
+/// What the stubs say when they cannot do their job: nc-harden missing (`exec-failed`), an
+/// original that is not root's alone (`untrusted-original`); records NemoClaw's parsers
+/// accept, nothing on stderr, the original never run.
+fn stub_failures(area: &Path) -> TestResult {
+    let hide = "mv /nc/nc-harden /nc/hidden";
+    let back = "mv /nc/hidden /nc/nc-harden";
+    let mut run = RealPath::new("")
+        .step(format!("{hide}; python3 -I {STUB} preflight; rc=$?; {back}; exit $rc"))
+        .step(format!("{hide}; python3 -I {STATE_STUB} lock --config-dir /sandbox/.openclaw; rc=$?; {back}; exit $rc"))
+        .step(format!("python3 -I {STUB} publish-startup-ready --startup-owner"))
+        .step("cat /out/original.json 2>/dev/null; true");
+    run.files.push((
+        "lib/openclaw-config-guard.orig.py",
+        FAKE_ORIGINAL.to_string(),
+        0o602,
+    ));
+    let ran = run.run(area)?;
+    let missing = "cannot run nc-harden: [Errno 2] No such file or directory";
+    expect_top(
+        &ran.steps[0],
+        "preflight",
+        &[
+            &issue("exec-failed", missing, "/nc/nc-harden"),
+            &failed("preflight"),
+        ],
+        1,
+    )?;
+    let accepted = state_dir("lock", &ran.steps[1].run()).map_err(|v| format!("{v:?}"))?;
+    ensure!(
+        accepted.issues.len() == 1
+            && accepted.issues[0].code == "exec-failed"
+            && accepted.issues[0].detail == missing,
+        "{:#?}",
+        ran.steps[1].lines()
+    );
+    let untrusted = "/nc/lib/openclaw-config-guard.orig.py must be a root-owned regular file without group/world write";
+    expect_top(
+        &ran.steps[2],
+        "publish-startup-ready",
+        &[
+            &issue("untrusted-original", untrusted, "/nc/nc-harden"),
+            &failed("publish-startup-ready"),
+        ],
+        1,
+    )?;
+    ensure!(ran.steps[3].stdout.is_empty(), "the untrusted original ran");
     Ok(())
 }
