@@ -1,7 +1,8 @@
 # Build and install nc-harden: the CLI with its manual pages and bash, zsh and fish
 # completions, the shared library with its soname links, the static library, the header and
 # a pkg-config file; and, in share/nc-harden/, the shell launcher functions (launcher.sh) and
-# the Python ctypes helper (nc_harden.py).
+# the Python ctypes helper (nc_harden.py), and the stubs that put nc-harden in place of
+# NemoClaw's guards (nemoclaw/*.py, paths substituted).
 #
 #   make                                  # cargo build --release
 #   make install PREFIX=/usr DESTDIR=/tmp/stage
@@ -22,6 +23,9 @@ BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 NCSHAREDIR  ?= $(DATADIR)/nc-harden
+# Where a NemoClaw image keeps its guards; the drop-in stubs hand the actions nc-harden does
+# not perform to the originals, moved aside there (docs/nemoclaw-drop-in.md).
+NEMOCLAW_LIBDIR ?= /usr/local/lib/nemoclaw
 PROFILE     ?= release
 CARGO       ?= cargo
 TARGET_DIR  ?= target
@@ -94,6 +98,12 @@ install-share:
 	install -d $(DESTDIR)$(NCSHAREDIR)
 	install -m 0644 examples/launcher.sh $(DESTDIR)$(NCSHAREDIR)/launcher.sh
 	install -m 0644 examples/nc_harden.py $(DESTDIR)$(NCSHAREDIR)/nc_harden.py
+	install -d $(DESTDIR)$(NCSHAREDIR)/nemoclaw
+	for guard in openclaw-config-guard state-dir-guard; do \
+	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@NEMOCLAW_LIBDIR@|$(NEMOCLAW_LIBDIR)|g' \
+	        share/nc-harden/nemoclaw/$$guard.py > $(DESTDIR)$(NCSHAREDIR)/nemoclaw/$$guard.py && \
+	    chmod 0644 $(DESTDIR)$(NCSHAREDIR)/nemoclaw/$$guard.py || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nc-harden $(DESTDIR)$(LIBDIR)/libnc_harden.so* \
@@ -102,5 +112,8 @@ uninstall:
 	      $(DESTDIR)$(MAN1DIR)/nc-harden.1 $(DESTDIR)$(MAN1DIR)/nc-harden-*.1 \
 	      $(DESTDIR)$(BASHCOMPDIR)/nc-harden $(DESTDIR)$(ZSHCOMPDIR)/_nc-harden \
 	      $(DESTDIR)$(FISHCOMPDIR)/nc-harden.fish \
-	      $(DESTDIR)$(NCSHAREDIR)/launcher.sh $(DESTDIR)$(NCSHAREDIR)/nc_harden.py
+	      $(DESTDIR)$(NCSHAREDIR)/launcher.sh $(DESTDIR)$(NCSHAREDIR)/nc_harden.py \
+	      $(DESTDIR)$(NCSHAREDIR)/nemoclaw/openclaw-config-guard.py \
+	      $(DESTDIR)$(NCSHAREDIR)/nemoclaw/state-dir-guard.py
+	-rmdir $(DESTDIR)$(NCSHAREDIR)/nemoclaw
 	-rmdir $(DESTDIR)$(NCSHAREDIR)

@@ -26,6 +26,7 @@ pub mod capi;
 mod engine;
 mod error;
 mod escape;
+pub mod guard;
 mod inode;
 mod killpoint;
 /// Test-only (feature `__panic-test`): the kill points passed so far.

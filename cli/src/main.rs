@@ -8,6 +8,7 @@ mod args;
 #[cfg(feature = "demo")]
 mod demo;
 mod generate;
+mod guard;
 mod render;
 
 use std::ffi::{OsStr, OsString};
@@ -108,6 +109,19 @@ enum Command {
         file_mode: Option<u32>,
         #[command(flatten)]
         output: Output,
+    },
+    /// NemoClaw's guards, spoken as `openclaw-config-guard.py` and `state-dir-guard.py` speak:
+    /// `guard openclaw-config preflight|lock|unlock [--config-dir DIR]
+    /// [--expected-config-sha256 H] [--startup-owner]`, `guard state-dir preflight|lock|unlock
+    /// --config-dir DIR`. JSON lines on stdout, nothing on stderr, exit 0 or 1 (2: usage).
+    #[command(disable_help_flag = true)]
+    Guard {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<OsString>,
     },
     /// Build a NemoClaw-shaped layout in a temporary directory, freeze it, show an attack
     /// failing, verify, unfreeze and clean up, saying what happens at each step; then the
@@ -263,6 +277,11 @@ fn run(
 }
 
 fn main() -> ExitCode {
+    // The guards' protocol owns its whole command line: no clap message may reach stderr.
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == "guard") {
+        return ExitCode::from(guard::main(argv.collect()));
+    }
     if let Some(code) = generate::run(Cli::command) {
         return ExitCode::from(code);
     }
@@ -326,6 +345,7 @@ fn main() -> ExitCode {
             });
             run(Operation::Unfreeze, &target, policy, output, false)
         }
+        Command::Guard { args } => guard::main(args.clone()),
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(),
         #[cfg(not(feature = "demo"))]

@@ -416,6 +416,21 @@ pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usiz
     Ok(n as usize)
 }
 
+/// `openat(2)` with `O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY` and `mode`: the
+/// file, new or not (NemoClaw's mutex file). O_NONBLOCK: a lease on it fails the open at once
+/// rather than blocking it for the lease-break time.
+pub fn open_or_create(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR
+        | libc::O_CREAT
+        | libc::O_NOFOLLOW
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY
+        | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated name; the mode is the variadic argument of O_CREAT.
+    let fd = retry(|| unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode) })?;
+    Ok(owned(fd as libc::c_long))
+}
+
 /// Kills this process with SIGKILL (the test-only kill points).
 #[cfg(feature = "__kill-points")]
 pub fn kill_self() {

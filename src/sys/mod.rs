@@ -3,6 +3,7 @@
 //! EINTR; nothing above this module ever sees a raw `-1`.
 
 mod dirents;
+pub mod fdio;
 pub mod files;
 pub mod mount;
 pub mod state;

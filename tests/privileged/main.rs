@@ -14,6 +14,7 @@ mod common;
 mod crash;
 mod engine;
 mod fallbacks;
+mod guard;
 mod holds;
 mod inside;
 mod launcher;
@@ -687,6 +688,9 @@ fn main() {
     }
     for (name, kind, test) in renew::trials() {
         add(name, kind, Box::new(test));
+    }
+    for (name, kind, test) in guard::trials() {
+        add(name, kind, test);
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
