@@ -5,6 +5,7 @@
 mod dirents;
 pub mod files;
 pub mod mount;
+pub mod shields;
 
 pub use dirents::DirEntries;
 
