@@ -9,6 +9,7 @@ mod args;
 mod demo;
 mod generate;
 mod render;
+mod shields;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -109,6 +110,9 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// NemoClaw's shields over a profile (the layout its images ship now): up, down, status.
+    #[command(subcommand, after_help = exit_status_help())]
+    Shields(shields::ShieldsVerb),
     /// Build a NemoClaw-shaped layout in a temporary directory, freeze it, show an attack
     /// failing, verify, unfreeze and clean up, saying what happens at each step; then the
     /// same for the flat layout with its shields (lock, seal, unlock).
@@ -326,6 +330,7 @@ fn main() -> ExitCode {
             });
             run(Operation::Unfreeze, &target, policy, output, false)
         }
+        Command::Shields(verb) => shields::run(verb),
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(),
         #[cfg(not(feature = "demo"))]

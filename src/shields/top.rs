@@ -968,18 +968,55 @@ fn decide(report: &mut ShieldsReport, profile: &Profile, seal_file: Option<&[u8]
         None
     };
     let up_reason = reason_up();
-    let down = parent == Some(Found::Mutable)
-        && directory == Some(Found::Mutable)
-        && report.files.iter().all(|f| {
-            f.posture.found == Found::Mutable
-                || (f.posture.found == Found::Missing && Some(f.name.as_slice()) == seal_file)
-        })
-        && !report.dir_pinned
-        && report.files.iter().all(|f| f.immutable != Some(true))
-        && report
+    let reason_down = || -> Option<String> {
+        if let Some(d) = report.directory.filter(|d| d.found != Found::Mutable) {
+            return Some(format!(
+                "dir is {}:{} {:04o}, not the mutable posture ({})",
+                d.uid,
+                d.gid,
+                d.mode,
+                profile.dir_mutable.describe()
+            ));
+        }
+        if let Some(f) = report.files.iter().find(|f| {
+            f.posture.found != Found::Mutable
+                && !(f.posture.found == Found::Missing && Some(f.name.as_slice()) == seal_file)
+        }) {
+            return Some(format!(
+                "{} is {}:{} {:04o}, not the mutable posture ({})",
+                escape_bytes(&f.name),
+                f.posture.uid,
+                f.posture.gid,
+                f.posture.mode,
+                profile.file_mutable.describe()
+            ));
+        }
+        if report.dir_pinned || report.files.iter().any(|f| f.immutable == Some(true)) {
+            return Some("an immutable flag is set".into());
+        }
+        if let Some(t) = report
             .trees
             .iter()
-            .all(|t| t.posture == TreePosture::Unlocked);
+            .find(|t| t.posture != TreePosture::Unlocked)
+        {
+            return Some(format!(
+                "the state tree {} is {}",
+                escape_bytes(&t.name),
+                t.posture.name()
+            ));
+        }
+        None
+    };
+    let down_reason = if parent == Some(Found::Mutable) {
+        reason_down()
+    } else {
+        Some(String::new())
+    };
+    let down = down_reason.is_none();
+    let up_reason = match (up_reason, down_reason) {
+        (Some(_), Some(d)) if parent == Some(Found::Mutable) => Some(d),
+        (u, _) => u,
+    };
     let pinned = report.dir_pinned && report.files.iter().all(|f| f.immutable == Some(true));
     report.chattr_applied =
         report.files.iter().all(|f| f.immutable == Some(true)) && !report.files.is_empty();

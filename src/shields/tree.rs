@@ -471,8 +471,6 @@ impl<'a> Walker<'a> {
                         ),
                     );
                     counts.refused += 1;
-                } else if self.pass == Pass::Status {
-                    counts.locked += 1;
                 }
             }
             _ => {
