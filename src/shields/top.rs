@@ -29,8 +29,7 @@ const NOFOLLOW_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW 
 /// The quarantine of a call: a fresh root-only directory of `dir` (never an old one: a name
 /// the sandbox user could have planted is not reused).
 pub const QUARANTINE_PREFIX: &[u8] = b".nc-harden-quarantine-";
-/// Temporary names of renewals and seals.
-const TEMP_PREFIX: &[u8] = b".nc-harden-new.";
+use super::tree::TEMP_PREFIX;
 
 fn cstr(bytes: &[u8]) -> CString {
     CString::new(bytes).expect("names hold no NUL")
@@ -70,6 +69,23 @@ fn read_capped(fd: BorrowedFd<'_>, cap: usize) -> std::io::Result<Vec<u8>> {
         }
         out.extend_from_slice(&buf[..n]);
     }
+}
+
+/// Removes the temporaries a killed call left in `dir` (those the record holds).
+fn remove_leftovers(
+    dir: BorrowedFd<'_>,
+    recorded: &std::collections::HashSet<record::InodeId>,
+) -> Result<(), Error> {
+    for (name, kind) in listing(dir)? {
+        if kind == FileKind::Regular && name.starts_with(TEMP_PREFIX) {
+            let cname = cstr(&name);
+            if let Ok(m) = sys::lstatat(dir, &cname) {
+                super::tree::remove_leftover(dir, &cname, &m, recorded)
+                    .map_err(io_err("removing a leftover"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a name of `dir` is one of this tool's own (quarantine, leftovers of a renewal).
@@ -269,6 +285,7 @@ pub(super) fn lock_trees(
         }
     }
     issues.clear();
+    let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     let mut slot = None;
@@ -298,6 +315,7 @@ pub(super) fn lock_trees(
         }
         let mut w = Walker::new(profile, dev, Pass::Lock, &mut issues);
         w.writer = Some(&mut writer);
+        w.recorded = recorded.as_ref();
         let tree = match w.tree(dir, name, *class) {
             Ok(t) => t,
             Err(WalkError::Budget(OverBudget(why))) => {
@@ -363,6 +381,12 @@ pub(super) fn lock_files(
     let dir_meta = sys::fstat(dir).map_err(io_err("examining dir"))?;
     let l = profile.file_locked;
     let mut slot = None;
+    let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
+    let mut writer =
+        record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
+    if let Some(set) = &recorded {
+        remove_leftovers(dir, set)?;
+    }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
         let cname = cstr(&name);
         let listed = match sys::lstatat(dir, &cname) {
@@ -421,7 +445,14 @@ pub(super) fn lock_files(
             );
             continue;
         }
+        let generation = sys::shields::generation(fd.as_fd())
+            .map_err(io_err("reading a generation"))?
+            .unwrap_or(0);
+        let id = (m.dev, m.ino, generation);
+        // Root's and recorded: a killed shields up of this tool got this far with it.
+        let ours = recorded.as_ref().is_some_and(|set| set.contains(&id));
         if m.uid == 0
+            && !ours
             && (m.uid, m.gid, m.mode) != (l.uid, l.gid, l.mode)
             && m.mode & l.mode != l.mode
         {
@@ -435,11 +466,24 @@ pub(super) fn lock_files(
             );
             continue;
         }
+        if m.uid != 0 {
+            writer.note(id);
+            writer
+                .flush()
+                .map_err(io_err("writing the shields record"))?;
+        }
+        let was_locked = (m.uid, m.gid, m.mode) == (l.uid, l.gid, l.mode);
         set_posture(fd.as_fd(), &m, l.uid, l.gid, l.mode)
             .map_err(io_err("locking a protected file"))?;
         let now = sys::fstat(fd.as_fd()).map_err(io_err("examining a protected file"))?;
+        // From the mutable posture every protected file goes onto a fresh inode, as
+        // NemoClaw's guard does; one already locked only where a writer still holds it.
+        let writers = sys::files::has_writers(fd.as_fd()).map_err(io_err("asking for a lease"))?;
+        if was_locked && writers == Some(false) {
+            continue;
+        }
         let temp = cstr(format!(".nc-harden-new.{}.f{n}", std::process::id()).as_bytes());
-        match super::tree::renew(dir, &cname, fd.as_fd(), &now, &temp, None) {
+        match super::tree::renew(dir, &cname, fd.as_fd(), &now, &temp, Some(&mut writer)) {
             Ok(true) => report.renewed.push(name.clone()),
             Ok(false) => report.issue(
                 IssueCode::Raced,
@@ -537,6 +581,11 @@ pub(super) fn seal(
     let _ = sys::unlinkat(dir, &temp);
     let fd = sys::create_exclusive(dir, &temp, 0o600).map_err(io_err("writing the seal"))?;
     let written = (|| -> std::io::Result<()> {
+        let m = sys::fstat(fd.as_fd())?;
+        let generation = sys::shields::generation(fd.as_fd())?.unwrap_or(0);
+        let mut writer = record::Writer::open(&profile.dir)?;
+        writer.note((m.dev, m.ino, generation));
+        writer.flush()?;
         let mut file = std::fs::File::from(fd.try_clone()?);
         file.write_all(&seal::render(&lines))?;
         sys::files::set_owner_mode(fd.as_fd(), l.uid, l.gid, l.mode)?;
@@ -728,6 +777,11 @@ pub(super) fn unlock_files(
     report: &mut ShieldsReport,
 ) -> Result<(), Error> {
     let (l, mu) = (profile.file_locked, profile.file_mutable);
+    let mut writer =
+        record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
+    if let Some(set) = record::load(&profile.dir).map_err(io_err("reading the shields record"))? {
+        remove_leftovers(dir, &set)?;
+    }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
         let cname = cstr(&name);
         let Ok(listed) = sys::lstatat(dir, &cname) else {
@@ -768,7 +822,7 @@ pub(super) fn unlock_files(
             ..m
         };
         let temp = cstr(format!(".nc-harden-new.{}.d{n}", std::process::id()).as_bytes());
-        match super::tree::renew(dir, &cname, fd.as_fd(), &like, &temp, None) {
+        match super::tree::renew(dir, &cname, fd.as_fd(), &like, &temp, Some(&mut writer)) {
             Ok(true) => report.renewed.push(name),
             Ok(false) => report.issue(
                 IssueCode::Raced,

@@ -310,6 +310,16 @@ impl<'a> Walker<'a> {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(e) => return Err(WalkError::io(&child_rel, e)),
             };
+            if m.kind == FileKind::Regular
+                && matches!(self.pass, Pass::Lock | Pass::Unlock)
+                && child.to_bytes().starts_with(TEMP_PREFIX)
+            {
+                if let Some(set) = self.recorded {
+                    remove_leftover(fd.as_fd(), &child, &m, set)
+                        .map_err(|e| WalkError::io(&child_rel, e))?;
+                    continue;
+                }
+            }
             match m.kind {
                 FileKind::Directory => {
                     let parts: Vec<&[u8]> = child_rel.split(|&b| b == b'/').collect();
@@ -520,7 +530,11 @@ impl<'a> Walker<'a> {
         is_dir: bool,
         counts: &mut Counts,
     ) -> Result<(), WalkError> {
-        let target = if m.uid == 0 {
+        let ours = m.uid == 0
+            && self
+                .recorded
+                .is_some_and(|set| inode_id(fd, m).is_ok_and(|id| set.contains(&id)));
+        let target = if m.uid == 0 && !ours {
             Target {
                 uid: 0,
                 gid: m.gid,
@@ -693,6 +707,13 @@ pub(super) fn renew(
 ) -> io::Result<bool> {
     let _ = sys::unlinkat(dir, temp);
     let new = sys::create_exclusive(dir, temp, 0o600)?;
+    // Recorded before anything else: a call killed from here on leaves a temporary that the
+    // next call knows for its own (by inode, never by its name alone) and removes.
+    if let Some(w) = writer {
+        let m = sys::fstat(new.as_fd())?;
+        w.note(inode_id(new.as_fd(), &m)?);
+        w.flush()?;
+    }
     let done = (|| -> io::Result<bool> {
         files::copy_bytes(old, new.as_fd(), meta.size)?;
         files::copy_xattrs(old, new.as_fd())?;
@@ -705,11 +726,6 @@ pub(super) fn renew(
         {
             return Ok(false);
         }
-        if let Some(w) = writer {
-            let m = sys::fstat(new.as_fd())?;
-            w.note(inode_id(new.as_fd(), &m)?);
-            w.flush()?;
-        }
         crate::killpoint::step();
         sys::renameat(dir, temp, name)?;
         crate::killpoint::step();
@@ -719,6 +735,28 @@ pub(super) fn renew(
         let _ = sys::unlinkat(dir, temp);
     }
     done
+}
+
+/// The temporary names of renewals.
+pub const TEMP_PREFIX: &[u8] = b".nc-harden-new.";
+
+/// Removes `name` of `dir` if it is a temporary a killed call of this tool made: a regular
+/// file whose inode the record holds. A file merely named like one is left.
+pub(super) fn remove_leftover(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    listed: &Meta,
+    recorded: &HashSet<InodeId>,
+) -> io::Result<bool> {
+    let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) else {
+        return Ok(false);
+    };
+    let m = sys::fstat(fd.as_fd())?;
+    if !m.same_inode(listed) || m.nlink != 1 || !recorded.contains(&inode_id(fd.as_fd(), &m)?) {
+        return Ok(false);
+    }
+    sys::unlinkat(dir, name)?;
+    Ok(true)
 }
 
 /// Why a walk stopped.

@@ -22,6 +22,7 @@ mod race;
 mod redteam;
 mod redteam2;
 mod shields;
+mod shields_profile;
 
 use std::fs;
 use std::io;
@@ -134,6 +135,7 @@ pub fn expect_status(out: &Outcome, status: Status) -> TestResult {
 
 fn main() {
     holds::chroot_child();
+    shields_profile::child();
     let args = Arguments::from_args();
     let missing = privilege::missing();
     let areas = match &missing {
@@ -653,6 +655,9 @@ fn main() {
     ];
     for (name, test) in callers {
         add(format!("callers::{name}"), FsKind::Disk, Box::new(test));
+    }
+    for (name, test) in shields_profile::trials() {
+        add(name, FsKind::Tmpfs, test);
     }
     for (name, kind, test) in launcher::trials() {
         add(name, kind, test);
