@@ -102,6 +102,8 @@ pub fn cases() -> Vec<Case> {
         ("openclaw::tree_of_1000_entries", || big_tree(1_000)),
         ("openclaw::tree_of_100000_entries", || big_tree(99_000)),
         ("openclaw::kill_points_converge", kill_points_converge),
+        ("openclaw::c_abi::up_status_down", c_abi_cycle),
+        ("hermes::c_abi::up_status_down", c_abi_cycle_hermes),
     ]
 }
 
@@ -1144,5 +1146,76 @@ fn kill_points_converge() -> CaseResult {
         }
     }
     check!(killed_any, "no kill point was reached");
+    Ok(())
+}
+
+fn c_abi_cycle_hermes() -> CaseResult {
+    c_abi("hermes", c"hermes")
+}
+
+fn c_abi_cycle() -> CaseResult {
+    c_abi("openclaw", c"openclaw")
+}
+
+/// The same transitions through the C ABI: statuses, states, JSON and the effects.
+fn c_abi(name: &str, profile: &std::ffi::CStr) -> CaseResult {
+    use nc_harden::capi::shields::*;
+    use nc_harden::capi::{nc_status, nc_string_free};
+    let dir = build(name).map_err(|e| e.to_string())?;
+    let config = dir.join(if name == "hermes" {
+        "config.yaml"
+    } else {
+        "openclaw.json"
+    });
+    let step = |f: unsafe extern "C" fn(
+        *const std::ffi::c_char,
+        *const std::ffi::c_char,
+        u32,
+        *mut *mut nc_shields_report,
+    ) -> nc_status,
+                want: nc_status,
+                state: &str|
+     -> CaseResult {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: a valid profile name, NULL dir, a writable out-pointer.
+        let status = unsafe { f(profile.as_ptr(), std::ptr::null(), 0, &mut out) };
+        check!(!out.is_null(), "no report");
+        // SAFETY: `out` is a live report until freed below.
+        let (got_state, json) = unsafe {
+            let s = std::ffi::CStr::from_ptr(nc_shields_report_state(out))
+                .to_string_lossy()
+                .into_owned();
+            let j = nc_shields_report_json(out);
+            let text = std::ffi::CStr::from_ptr(j).to_string_lossy().into_owned();
+            nc_string_free(j);
+            (s, text)
+        };
+        // SAFETY: as above.
+        let summary = unsafe {
+            std::ffi::CStr::from_ptr(nc_shields_report_summary(out))
+                .to_string_lossy()
+                .into_owned()
+        };
+        // SAFETY: freed once.
+        unsafe { nc_shields_report_free(out) };
+        check!(
+            status == want && got_state == state,
+            "{status:?} {got_state}: {summary}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        check!(v["state"] == state, "{json}");
+        Ok(())
+    };
+    step(nc_shields_status, nc_status::NC_NOT_FROZEN, "down")?;
+    step(nc_shields_up, nc_status::NC_OK, "up")?;
+    expect_posture(&config, 0, 0, 0o444)?;
+    check!(!sandbox_writes(&config), "uid 998 writes the config");
+    step(nc_shields_status, nc_status::NC_OK, "up")?;
+    step(nc_shields_down, nc_status::NC_OK, "down")?;
+    check!(
+        sandbox_writes(&config),
+        "uid 998 cannot write the config after shields down"
+    );
+    step(nc_shields_status, nc_status::NC_NOT_FROZEN, "down")?;
     Ok(())
 }
