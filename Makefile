@@ -94,6 +94,9 @@ install-share:
 	install -d $(DESTDIR)$(NCSHAREDIR)
 	install -m 0644 examples/launcher.sh $(DESTDIR)$(NCSHAREDIR)/launcher.sh
 	install -m 0644 examples/nc_harden.py $(DESTDIR)$(NCSHAREDIR)/nc_harden.py
+	install -d $(DESTDIR)$(NCSHAREDIR)/profiles
+	install -m 0644 share/nc-harden/profiles/openclaw.toml share/nc-harden/profiles/hermes.toml \
+	    $(DESTDIR)$(NCSHAREDIR)/profiles/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nc-harden $(DESTDIR)$(LIBDIR)/libnc_harden.so* \
@@ -102,5 +105,7 @@ uninstall:
 	      $(DESTDIR)$(MAN1DIR)/nc-harden.1 $(DESTDIR)$(MAN1DIR)/nc-harden-*.1 \
 	      $(DESTDIR)$(BASHCOMPDIR)/nc-harden $(DESTDIR)$(ZSHCOMPDIR)/_nc-harden \
 	      $(DESTDIR)$(FISHCOMPDIR)/nc-harden.fish \
-	      $(DESTDIR)$(NCSHAREDIR)/launcher.sh $(DESTDIR)$(NCSHAREDIR)/nc_harden.py
+	      $(DESTDIR)$(NCSHAREDIR)/launcher.sh $(DESTDIR)$(NCSHAREDIR)/nc_harden.py \
+	      $(DESTDIR)$(NCSHAREDIR)/profiles/openclaw.toml $(DESTDIR)$(NCSHAREDIR)/profiles/hermes.toml
+	-rmdir $(DESTDIR)$(NCSHAREDIR)/profiles
 	-rmdir $(DESTDIR)$(NCSHAREDIR)

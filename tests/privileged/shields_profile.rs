@@ -104,6 +104,12 @@ pub fn cases() -> Vec<Case> {
         ("openclaw::kill_points_converge", kill_points_converge),
         ("openclaw::c_abi::up_status_down", c_abi_cycle),
         ("hermes::c_abi::up_status_down", c_abi_cycle_hermes),
+        ("launcher::boot_down_up_tampered", launcher_boot),
+        ("launcher::docker_default_strict", launcher_docker_strict),
+        (
+            "launcher::skip_path_sets_status_under_set_u",
+            launcher_skip_path,
+        ),
     ]
 }
 
@@ -121,6 +127,9 @@ pub fn trials() -> Vec<(String, Run)> {
 fn in_child(area: &Path, name: &str) -> TestResult {
     let scratch = Scratch::new_in(area, "variant-h")?;
     let mut cmd = Command::new(std::env::current_exe()?);
+    if name.starts_with("launcher::") {
+        cmd.env("NC_HARDEN", super::common::native::cli_binary()?);
+    }
     if name.contains("kill_points") {
         cmd.env(
             "NC_HARDEN_KILL_POINTS_CLI",
@@ -1217,5 +1226,110 @@ fn c_abi(name: &str, profile: &std::ffi::CStr) -> CaseResult {
         "uid 998 cannot write the config after shields down"
     );
     step(nc_shields_status, nc_status::NC_NOT_FROZEN, "down")?;
+    Ok(())
+}
+
+/// Runs `script` after sourcing the launcher, under `set -euo pipefail`, as `creds`;
+/// returns (exit code, stdout, stderr).
+fn launcher(script: &str, creds: Creds) -> Result<(i32, String, String), String> {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/launcher.sh");
+    let full = format!("set -euo pipefail\n. {}\n{script}", lib.display());
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(&full);
+    let out = nc_harden_testkit::command_as(&mut cmd, creds)
+        .output()
+        .map_err(|e| e.to_string())?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The boot path starts a shields-down sandbox (NemoClaw's default) and an up one, and
+/// refuses a tampered one; every function sets NC_HARDEN_STATUS.
+fn launcher_boot() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher(
+        "nc_shields_boot\necho \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc == 0 && out.contains("st=4"),
+        "boot of a shields-down sandbox: {rc} {out} {err}"
+    );
+    let (rc, out, err) = launcher(
+        "nc_shields_up\nnc_shields_boot\necho \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc == 0 && out.contains("st=0"),
+        "up then boot: {rc} {out} {err}"
+    );
+    check!(err.contains("[SECURITY] shields up:"), "no summary: {err}");
+    expect_posture(&dir.join("openclaw.json"), 0, 0, 0o444)?;
+    // Root rewrites the config behind the shields (the flag off, write, flag on).
+    let config = dir.join("openclaw.json");
+    nc_harden_testkit::fs::clear_immutable(&config).map_err(|e| e.to_string())?;
+    chmod(&config, 0o644).map_err(|e| e.to_string())?;
+    fs::write(&config, b"{\"evil\":1}").map_err(|e| e.to_string())?;
+    chmod(&config, 0o444).map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher(
+        "nc_shields_boot\necho \"reached st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc != 0 && !out.contains("reached"),
+        "a tampered sandbox booted: {rc} {out} {err}"
+    );
+    check!(err.contains("neither up nor down"), "{err}");
+    let (rc, out, _) = launcher(
+        "nc_shields_status || echo \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc == 0 && out.contains("st=10"),
+        "status of a tampered sandbox: {rc} {out}"
+    );
+    Ok(())
+}
+
+/// Docker's default capabilities: shields up locks, warns, goes on (NC_HARDEN_STATUS=2);
+/// NC_HARDEN_STRICT=1 stops.
+fn launcher_docker_strict() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher("nc_shields_up\necho \"st=$NC_HARDEN_STATUS\"", DOCKER)?;
+    check!(rc == 0 && out.contains("st=2"), "{rc} {out} {err}");
+    check!(
+        err.contains("WARNING") && err.contains("not pinned"),
+        "{err}"
+    );
+    expect_posture(&dir.join("openclaw.json"), 0, 0, 0o444)?;
+    check!(
+        !sandbox_writes(&dir.join("openclaw.json")),
+        "uid 998 writes the config"
+    );
+    let (rc, out, _) = launcher("NC_HARDEN_STRICT=1 nc_shields_boot\necho reached", DOCKER)?;
+    check!(
+        rc != 0 && !out.contains("reached"),
+        "strict boot of an unpinned sandbox went on: {rc} {out}"
+    );
+    let (rc, out, _) = launcher(
+        "nc_shields_down\nnc_shields_boot\necho \"st=$NC_HARDEN_STATUS\"",
+        DOCKER,
+    )?;
+    check!(rc == 0 && out.contains("st=4"), "{rc} {out}");
+    Ok(())
+}
+
+/// NemoClaw's shields-down skip path of verify_config_integrity_if_locked leaves
+/// NC_HARDEN_STATUS set, so that an entrypoint under `set -u` reading it goes on.
+fn launcher_skip_path() -> CaseResult {
+    build("openclaw").map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher(
+        "verify_config_integrity_if_locked /sandbox/.openclaw\necho \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(rc == 0 && out.contains("st=4"), "{rc} {out} {err}");
     Ok(())
 }
