@@ -110,6 +110,10 @@ pub fn cases() -> Vec<Case> {
             "launcher::skip_path_sets_status_under_set_u",
             launcher_skip_path,
         ),
+        (
+            "launcher::verify_seal_answers_down",
+            verify_seal_answers_down,
+        ),
     ]
 }
 
@@ -1331,5 +1335,39 @@ fn launcher_skip_path() -> CaseResult {
         Creds::Full,
     )?;
     check!(rc == 0 && out.contains("st=4"), "{rc} {out} {err}");
+    Ok(())
+}
+
+/// `verify --seal` of a shields-down directory: NC_NOT_FROZEN with the state "down", not
+/// NC_INVALID; a tampered one is not called down.
+fn verify_seal_answers_down() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let verify = || {
+        Command::new(&cli)
+            .args([
+                "verify",
+                "--dir",
+                "/sandbox/.openclaw",
+                "--seal",
+                ".config-hash",
+                "--json",
+            ])
+            .output()
+            .map_err(|e| e.to_string())
+    };
+    let out = verify()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    check!(
+        out.status.code() == Some(4) && v["state"] == "down" && v["status"] == "NC_NOT_FROZEN",
+        "{v}"
+    );
+    chmod(&dir.join("openclaw.json"), 0o666).map_err(|e| e.to_string())?;
+    let out = verify()?;
+    check!(
+        out.status.code() == Some(10),
+        "a world-writable config was answered {:?}",
+        out.status
+    );
     Ok(())
 }
