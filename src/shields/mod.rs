@@ -94,36 +94,68 @@ impl State {
     }
 }
 
-/// Stable issue codes (NemoClaw's guards' names where the same condition arises).
+/// Stable issue codes (NemoClaw's guards' names where the same condition arises), numbered
+/// as docs/contract.md lists them; never renumbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
 pub enum IssueCode {
-    HardlinkedEntry,
-    SpecialEntry,
-    SymlinkOutsideProtectedRoot,
-    SymlinkCrossesCarveOut,
-    Quarantined,
-    MountPoint,
-    WorkEntryLimit,
-    TooDeep,
-    Unreadable,
-    Raced,
-    NotHandedBack,
-    RootOnlyFile,
-    UnsafeConfigFile,
-    HardlinkedConfigFile,
-    MissingConfigFile,
-    ConfigHashMismatch,
-    InvalidConfigHash,
-    UnsealedFile,
-    UnprotectedEntry,
-    PinRefused,
-    ParentPosture,
-    DirectoryPosture,
-    FilePosture,
-    TreePosture,
+    HardlinkedEntry = 1,
+    SpecialEntry = 2,
+    SymlinkOutsideProtectedRoot = 3,
+    SymlinkCrossesCarveOut = 4,
+    Quarantined = 5,
+    MountPoint = 6,
+    WorkEntryLimit = 7,
+    TooDeep = 8,
+    Unreadable = 9,
+    Raced = 10,
+    NotHandedBack = 11,
+    RootOnlyFile = 12,
+    UnsafeConfigFile = 13,
+    HardlinkedConfigFile = 14,
+    MissingConfigFile = 15,
+    ConfigHashMismatch = 16,
+    InvalidConfigHash = 17,
+    UnsealedFile = 18,
+    UnprotectedEntry = 19,
+    PinRefused = 20,
+    ParentPosture = 21,
+    DirectoryPosture = 22,
+    FilePosture = 23,
+    TreePosture = 24,
 }
 
 impl IssueCode {
+    /// Every code, in their numbers' order.
+    pub const fn all() -> [IssueCode; 24] {
+        [
+            IssueCode::HardlinkedEntry,
+            IssueCode::SpecialEntry,
+            IssueCode::SymlinkOutsideProtectedRoot,
+            IssueCode::SymlinkCrossesCarveOut,
+            IssueCode::Quarantined,
+            IssueCode::MountPoint,
+            IssueCode::WorkEntryLimit,
+            IssueCode::TooDeep,
+            IssueCode::Unreadable,
+            IssueCode::Raced,
+            IssueCode::NotHandedBack,
+            IssueCode::RootOnlyFile,
+            IssueCode::UnsafeConfigFile,
+            IssueCode::HardlinkedConfigFile,
+            IssueCode::MissingConfigFile,
+            IssueCode::ConfigHashMismatch,
+            IssueCode::InvalidConfigHash,
+            IssueCode::UnsealedFile,
+            IssueCode::UnprotectedEntry,
+            IssueCode::PinRefused,
+            IssueCode::ParentPosture,
+            IssueCode::DirectoryPosture,
+            IssueCode::FilePosture,
+            IssueCode::TreePosture,
+        ]
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             IssueCode::HardlinkedEntry => "hardlinked-entry",
