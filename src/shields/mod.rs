@@ -514,6 +514,9 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
         posture_of(&before, &profile.dir_locked, &profile.dir_mutable).found == Found::Mutable;
     // Flags of an earlier shields up come off while the posture changes (root's by then);
     // the pins go back on at the end.
+    let was_pinned = crate::pin::immutable::is_pinned(dir_fd)
+        .map_err(io_err("reading dir's flags"))?
+        == Some(true);
     if !top::unpin_all(dir_fd, profile, &mut report)? {
         // Pinned by an earlier shields up and the flags cannot come off: verify only.
         let mut v = examine(profile, Verb::Up)?;
@@ -532,25 +535,15 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
         return Ok(top::finish_refused(report, profile));
     }
     if part == Part::StateTrees {
-        // Back to the posture it had (NemoClaw's state-dir guard restores the config lock's).
+        // Back to the posture it had (NemoClaw's state-dir guard restores the config lock's),
+        // and the pins of the top configuration back on where they were.
         let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
         hand_over(dir_fd, &now, before.uid, before.gid, before.mode)
             .map_err(io_err("restoring dir"))?;
-        let m = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
-        report.directory = Some(posture_of(&m, &profile.dir_locked, &profile.dir_mutable));
-        report.status = if report.blocking().is_some() {
-            Status::Invalid
-        } else {
-            Status::Ok
-        };
-        report.state = match report.blocking() {
-            Some(i) => State::LockedNotVerified {
-                reason: format!("{}: {}", escape_bytes(&i.path), i.detail),
-            },
-            None => State::UpNotPinned,
-        };
-        report.summary = top::summary(&report, profile);
-        return Ok(report);
+        if was_pinned {
+            top::pin_all(dir_fd, profile, &mut report)?;
+        }
+        return Ok(top::finish_up(report, profile, part));
     }
     // 3. The protected files, then the seal.
     top::lock_files(dir_fd, profile, &mut report)?;
@@ -566,7 +559,7 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     }
     // 5. The pins.
     top::pin_all(dir_fd, profile, &mut report)?;
-    Ok(top::finish_up(report, profile))
+    Ok(top::finish_up(report, profile, part))
 }
 
 /// Shields down.
@@ -586,6 +579,9 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
     })?;
     let dir_fd = dir.as_fd();
     let before = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
+    let was_pinned = crate::pin::immutable::is_pinned(dir_fd)
+        .map_err(io_err("reading dir's flags"))?
+        == Some(true);
     if !top::unpin_all(dir_fd, profile, &mut report)? {
         report.status = Status::NoCapability;
         report.state = State::Neither {
@@ -610,6 +606,9 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
         let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
         hand_over(dir_fd, &now, before.uid, before.gid, before.mode)
             .map_err(io_err("restoring dir"))?;
+        if was_pinned {
+            top::pin_all(dir_fd, profile, &mut report)?;
+        }
     } else {
         top::unlock_files(dir_fd, profile, &mut report)?;
         let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
@@ -629,7 +628,7 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
         }
     }
     // What the call leaves, read back.
-    let status = examine(profile, Verb::Down)?;
+    let status = examine_part(profile, Verb::Down, part)?;
     report.parent = status.parent;
     report.directory = status.directory;
     report.files = status.files;
@@ -651,6 +650,11 @@ pub fn status(profile: &Profile) -> Result<ShieldsReport, Error> {
 }
 
 fn examine(profile: &Profile, verb: Verb) -> Result<ShieldsReport, Error> {
+    examine_part(profile, verb, Part::All)
+}
+
+/// The examination, judging `part` alone (the top configuration ignores the trees).
+fn examine_part(profile: &Profile, verb: Verb, part: Part) -> Result<ShieldsReport, Error> {
     let mut report = ShieldsReport::new(verb, profile);
     let opened = open(profile)?;
     report.parent = Some(posture_of(
@@ -667,7 +671,7 @@ fn examine(profile: &Profile, verb: Verb) -> Result<ShieldsReport, Error> {
             why: format!("not a directory ({e})"),
         },
     })?;
-    top::examine(dir.as_fd(), profile, &mut report)?;
+    top::examine(dir.as_fd(), profile, &mut report, part)?;
     report.summary = top::summary(&report, profile);
     Ok(report)
 }

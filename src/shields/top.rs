@@ -720,8 +720,12 @@ pub(super) fn finish_refused(mut report: ShieldsReport, profile: &Profile) -> Sh
 
 /// A shields up that went through: what it left is examined afresh (a second pass, as the
 /// guards make), and that is what is claimed.
-pub(super) fn finish_up(mut report: ShieldsReport, profile: &Profile) -> ShieldsReport {
-    match super::examine(profile, Verb::Status) {
+pub(super) fn finish_up(
+    mut report: ShieldsReport,
+    profile: &Profile,
+    part: super::Part,
+) -> ShieldsReport {
+    match super::examine_part(profile, Verb::Status, part) {
         Ok(v) => {
             report.parent = v.parent;
             report.directory = v.directory;
@@ -840,6 +844,7 @@ pub(super) fn examine(
     dir: BorrowedFd<'_>,
     profile: &Profile,
     report: &mut ShieldsReport,
+    part: super::Part,
 ) -> Result<(), Error> {
     let dm = sys::fstat(dir).map_err(io_err("examining dir"))?;
     report.directory = Some(posture_of(&dm, &profile.dir_locked, &profile.dir_mutable));
@@ -920,7 +925,12 @@ pub(super) fn examine(
         );
     }
     let mut issues = Vec::new();
-    for (name, class, m) in tree_roots(dir, profile)? {
+    let roots = if part == super::Part::TopConfig {
+        Vec::new()
+    } else {
+        tree_roots(dir, profile)?
+    };
+    for (name, class, m) in roots {
         if m.kind != FileKind::Directory {
             issues.push(super::Issue {
                 code: IssueCode::TreePosture,
@@ -947,11 +957,47 @@ pub(super) fn examine(
     if profile.seal.is_some() {
         report.seal = Some(check_seal(dir, profile)?);
     }
-    decide(report, profile, seal_file.as_deref());
+    decide(report, profile, seal_file.as_deref(), part);
     Ok(())
 }
 
-fn decide(report: &mut ShieldsReport, profile: &Profile, seal_file: Option<&[u8]>) {
+fn decide(
+    report: &mut ShieldsReport,
+    profile: &Profile,
+    seal_file: Option<&[u8]>,
+    part: super::Part,
+) {
+    if part == super::Part::StateTrees {
+        // The state trees alone: up when every tree is locked and nothing blocks, down when
+        // every tree is the sandbox user's.
+        let not_locked = report
+            .trees
+            .iter()
+            .find(|t| t.posture != TreePosture::Locked);
+        let blocking = report.issues.iter().find(|i| i.code.blocks_up());
+        report.state = match (not_locked, blocking) {
+            (None, None) => State::Up,
+            _ if report
+                .trees
+                .iter()
+                .all(|t| t.posture == TreePosture::Unlocked) =>
+            {
+                State::Down
+            }
+            (Some(t), _) => State::Neither {
+                reason: format!(
+                    "the state tree {} is {}",
+                    escape_bytes(&t.name),
+                    t.posture.name()
+                ),
+            },
+            (None, Some(i)) => State::Neither {
+                reason: format!("{}: {}", escape_bytes(&i.path), i.detail),
+            },
+        };
+        report.status = super::status_of(&report.state);
+        return;
+    }
     let parent = report.parent.map(|p| p.found);
     let directory = report.directory.map(|p| p.found);
     let reason_up = || -> Option<String> {

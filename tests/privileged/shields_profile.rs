@@ -103,6 +103,7 @@ pub fn cases() -> Vec<Case> {
         ("openclaw::tree_of_100000_entries", || big_tree(99_000)),
         ("openclaw::kill_points_converge", kill_points_converge),
         ("openclaw::c_abi::up_status_down", c_abi_cycle),
+        ("openclaw::the_two_halves_as_nemoclaw_runs_them", two_halves),
         ("hermes::c_abi::up_status_down", c_abi_cycle_hermes),
         ("launcher::boot_down_up_tampered", launcher_boot),
         ("launcher::docker_default_strict", launcher_docker_strict),
@@ -1369,5 +1370,34 @@ fn verify_seal_answers_down() -> CaseResult {
         "a world-writable config was answered {:?}",
         out.status
     );
+    Ok(())
+}
+
+/// NemoClaw's order: the top config lock, then the state-tree lock; shields down: the trees,
+/// then the top config. Each half alone answers for itself; together they are up, then down.
+fn two_halves() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: nc_harden::Error| e.to_string();
+    expect(
+        &shields::up(&p, Part::TopConfig, false).map_err(e)?,
+        Status::Ok,
+    )?;
+    expect_posture(&dir.join("openclaw.json"), 0, 0, 0o444)?;
+    expect_posture(&dir.join("agents"), SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    check!(
+        shields::status(&p).map_err(e)?.status == Status::Invalid,
+        "a half is called up"
+    );
+    let r = shields::up(&p, Part::StateTrees, false).map_err(e)?;
+    expect(&r, Status::Ok)?;
+    expect_posture(&dir, 0, 0, 0o755)?;
+    expect_posture(&dir.join("agents"), 0, SANDBOX_UID, 0o755)?;
+    expect(&shields::status(&p).map_err(e)?, Status::Ok)?;
+    expect(&shields::down(&p, Part::StateTrees).map_err(e)?, Status::Ok)?;
+    expect_posture(&dir.join("agents"), SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    expect_posture(&dir, 0, 0, 0o755)?;
+    expect(&shields::down(&p, Part::TopConfig).map_err(e)?, Status::Ok)?;
+    expect(&shields::status(&p).map_err(e)?, Status::NotFrozen)?;
     Ok(())
 }
