@@ -48,6 +48,7 @@ fn file(f: &FileState) -> Value {
         f.immutable.map_or(Value::Null, Value::from),
     );
     obj.insert("renewed".into(), Value::from(f.renewed));
+    obj.insert("read_only_mount".into(), Value::from(f.read_only_mount));
     obj.insert(
         "sha256".into(),
         f.sha256
@@ -144,6 +145,7 @@ pub(super) fn render(r: &ShieldsReport) -> String {
         json!({
             "dir_immutable": r.dir_pinned,
             "chattr_applied": r.chattr_applied,
+            "files_read_only_mounts": !r.files.is_empty() && r.files.iter().all(|f| f.read_only_mount),
         }),
     );
     obj.insert(

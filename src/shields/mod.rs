@@ -240,6 +240,8 @@ pub struct FileState {
     pub immutable: Option<bool>,
     pub renewed: bool,
     pub sha256: Option<[u8; 32]>,
+    /// A read-only bind mount of nc-harden's covers it (the layer where the flag is refused).
+    pub read_only_mount: bool,
 }
 
 /// The seal as found (or written).

@@ -61,8 +61,15 @@ fn file_name(path: &[u8]) -> CString {
     CString::new(format!("{hex}.shields")).expect("hex")
 }
 
-/// The inodes a shields up of `path` recorded; `None` when there is no record.
-pub fn load(path: &[u8]) -> io::Result<Option<HashSet<InodeId>>> {
+/// What a record holds: the inodes changed, and the read-only mounts attached (mount ids).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub inodes: HashSet<InodeId>,
+    pub mounts: HashSet<u64>,
+}
+
+/// What the shields calls of `path` recorded; `None` when there is no record.
+pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
     let Some(dir) = state_dir(false)? else {
         return Ok(None);
     };
@@ -83,23 +90,30 @@ pub fn load(path: &[u8]) -> io::Result<Option<HashSet<InodeId>>> {
     std::fs::File::from(fd)
         .take(RECORD_MAX)
         .read_to_end(&mut text)?;
-    let mut set = HashSet::new();
+    let mut loaded = Loaded::default();
     let mut lines = text.split(|&b| b == b'\n');
     if lines.next() != Some(&b"nc-harden shields record 1"[..]) {
-        return Ok(Some(set));
+        return Ok(Some(loaded));
     }
     for line in lines {
-        let fields: Vec<u64> = std::str::from_utf8(line)
-            .unwrap_or("")
-            .split(' ')
-            .filter_map(|f| f.parse().ok())
-            .collect();
+        let line = std::str::from_utf8(line).unwrap_or("");
+        let (mount, rest) = match line.strip_prefix("m ") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        let fields: Option<Vec<u64>> = rest.split(' ').map(|f| f.parse().ok()).collect();
         // A line cut by a kill is not a record.
-        if let [dev, ino, generation] = fields[..] {
-            set.insert((dev, ino, generation as u32));
+        match (mount, fields.as_deref()) {
+            (false, Some(&[dev, ino, generation])) if generation <= u64::from(u32::MAX) => {
+                loaded.inodes.insert((dev, ino, generation as u32));
+            }
+            (true, Some(&[id])) => {
+                loaded.mounts.insert(id);
+            }
+            _ => {}
         }
     }
-    Ok(Some(set))
+    Ok(Some(loaded))
 }
 
 /// Appends to the record of one shields up.
@@ -139,6 +153,12 @@ impl Writer {
     pub fn note(&mut self, id: InodeId) {
         self.pending
             .extend_from_slice(format!("{} {} {}\n", id.0, id.1, id.2).as_bytes());
+    }
+
+    /// Notes a mount about to be attached (its id, known while it is still detached).
+    pub fn note_mount(&mut self, id: u64) {
+        self.pending
+            .extend_from_slice(format!("m {id}\n").as_bytes());
     }
 
     /// Writes every noted inode: called before the changes they announce.

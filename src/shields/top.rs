@@ -215,7 +215,7 @@ pub(super) fn unpin_all(
     profile: &Profile,
     report: &mut ShieldsReport,
 ) -> Result<bool, Error> {
-    let mut cleared = true;
+    let mut cleared = unmount_ours(dir, profile, report)?;
     let mut fds = Vec::new();
     for name in protected_names(dir, profile)? {
         if let Ok((fd, _)) = open_regular(dir, &cstr(&name)) {
@@ -251,6 +251,83 @@ pub(super) fn unpin_all(
         }
     }
     Ok(cleared)
+}
+
+/// Takes off nc-harden's read-only mounts over the protected files (known by the mount ids
+/// the record holds, never by their shape). `false` when one cannot come off.
+fn unmount_ours(
+    dir: BorrowedFd<'_>,
+    profile: &Profile,
+    report: &mut ShieldsReport,
+) -> Result<bool, Error> {
+    let Some(rec) = record::load(&profile.dir).map_err(io_err("reading the shields record"))?
+    else {
+        return Ok(true);
+    };
+    if rec.mounts.is_empty() {
+        return Ok(true);
+    }
+    let mut ok = true;
+    for name in profile
+        .files
+        .iter()
+        .chain(protected_names(dir, profile)?.iter())
+    {
+        for _ in 0..4 {
+            let flags = libc::O_PATH | libc::O_NOFOLLOW;
+            let Ok(fd) = sys::openat(Base::Dir(dir), &cstr(name), flags) else {
+                break;
+            };
+            let facts = sys::mount::mount_facts(fd.as_fd()).map_err(io_err("examining a mount"))?;
+            if !facts.is_mount_root || !rec.mounts.contains(&facts.mnt_id) {
+                break;
+            }
+            if let Err(e) = sys::mount::unmount(fd.as_fd()) {
+                ok = false;
+                report.issue(
+                    IssueCode::PinRefused,
+                    name,
+                    format!("nc-harden's read-only mount cannot be taken off: {e}"),
+                );
+                break;
+            }
+            crate::killpoint::step();
+        }
+    }
+    Ok(ok)
+}
+
+/// The mount layer of one protected file: a detached read-only bind mount of it (recorded
+/// by its mount id while still detached: a kill before it is attached leaves nothing), moved
+/// over its own name; read back.
+fn mount_file(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    locked: &Meta,
+    writer: &mut record::Writer,
+) -> std::io::Result<bool> {
+    let mnt = sys::shields::clone_tree(dir, name)?;
+    sys::mount::mount_setattr(mnt.as_fd(), sys::mount::PIN_ATTRS)?;
+    let id = sys::mount::mount_id_of(mnt.as_fd())?;
+    writer.note_mount(id);
+    writer.flush()?;
+    crate::killpoint::step();
+    let target = sys::openat(Base::Dir(dir), name, libc::O_PATH | libc::O_NOFOLLOW)?;
+    if !sys::fstat(target.as_fd())?.same_inode(locked) {
+        return Ok(false);
+    }
+    sys::mount::move_mount(mnt.as_fd(), target.as_fd())?;
+    crate::killpoint::step();
+    read_only_mount(dir, name, Some(id))
+}
+
+/// Whether `name` of `dir` is the root of a read-only mount (`id`: that one).
+fn read_only_mount(dir: BorrowedFd<'_>, name: &CStr, id: Option<u64>) -> std::io::Result<bool> {
+    let fd = sys::openat(Base::Dir(dir), name, libc::O_PATH | libc::O_NOFOLLOW)?;
+    let facts = sys::mount::mount_facts(fd.as_fd())?;
+    Ok(facts.is_mount_root
+        && id.map_or(true, |id| id == facts.mnt_id)
+        && sys::mount::mount_flags(fd.as_fd())?.0)
 }
 
 /// Locks the state trees: the budgets first (nothing changes if they are exceeded), then
@@ -315,7 +392,7 @@ pub(super) fn lock_trees(
         }
         let mut w = Walker::new(profile, dev, Pass::Lock, &mut issues);
         w.writer = Some(&mut writer);
-        w.recorded = recorded.as_ref();
+        w.recorded = recorded.as_ref().map(|l| &l.inodes);
         let tree = match w.tree(dir, name, *class) {
             Ok(t) => t,
             Err(WalkError::Budget(OverBudget(why))) => {
@@ -352,7 +429,7 @@ pub(super) fn unlock_trees(
             continue;
         }
         let mut w = Walker::new(profile, dev, Pass::Unlock, &mut issues);
-        w.recorded = recorded.as_ref();
+        w.recorded = recorded.as_ref().map(|l| &l.inodes);
         match w.tree(dir, &name, class) {
             Ok(t) => report.trees.push(t),
             Err(WalkError::Budget(OverBudget(why))) => {
@@ -385,7 +462,7 @@ pub(super) fn lock_files(
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     if let Some(set) = &recorded {
-        remove_leftovers(dir, set)?;
+        remove_leftovers(dir, &set.inodes)?;
     }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
         let cname = cstr(&name);
@@ -450,7 +527,9 @@ pub(super) fn lock_files(
             .unwrap_or(0);
         let id = (m.dev, m.ino, generation);
         // Root's and recorded: a killed shields up of this tool got this far with it.
-        let ours = recorded.as_ref().is_some_and(|set| set.contains(&id));
+        let ours = recorded
+            .as_ref()
+            .is_some_and(|set| set.inodes.contains(&id));
         if m.uid == 0
             && !ours
             && (m.uid, m.gid, m.mode) != (l.uid, l.gid, l.mode)
@@ -687,6 +766,32 @@ pub(super) fn pin_all(
         refused.get_or_insert(out.action);
     }
     report.chattr_applied = all_files;
+    // Where the flag is refused: a read-only bind mount over each protected file (the
+    // directory itself is not mounted over: its carve-outs must stay writable).
+    if !all_files && sys::has_effective_capability(sys::CAP_SYS_ADMIN) {
+        let mut writer =
+            record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
+        for name in protected_names(dir, profile)? {
+            let cname = cstr(&name);
+            let Ok((fd, m)) = open_regular(dir, &cname) else {
+                continue;
+            };
+            if immutable::is_pinned(fd.as_fd()).map_err(io_err("reading a file's flags"))?
+                == Some(true)
+            {
+                continue;
+            }
+            if !mount_file(dir, &cname, &m, &mut writer)
+                .map_err(io_err("mounting a file read-only"))?
+            {
+                report.issue(
+                    IssueCode::PinRefused,
+                    &name,
+                    "the read-only mount did not read back",
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -784,7 +889,7 @@ pub(super) fn unlock_files(
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     if let Some(set) = record::load(&profile.dir).map_err(io_err("reading the shields record"))? {
-        remove_leftovers(dir, &set)?;
+        remove_leftovers(dir, &set.inodes)?;
     }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
         let cname = cstr(&name);
@@ -850,6 +955,12 @@ pub(super) fn examine(
     report.directory = Some(posture_of(&dm, &profile.dir_locked, &profile.dir_mutable));
     let dir_flag = immutable::is_pinned(dir).map_err(io_err("reading dir's flags"))?;
     report.dir_pinned = dir_flag == Some(true);
+    // nc-harden's own read-only mounts over the protected files (none readable: none ours).
+    let mounts = record::load(&profile.dir)
+        .ok()
+        .flatten()
+        .map(|l| l.mounts)
+        .unwrap_or_default();
     let protected = protected_names(dir, profile)?;
     let seal_file = profile.seal.as_ref().map(|s| s.file.clone());
     for name in &protected {
@@ -866,6 +977,7 @@ pub(super) fn examine(
                 immutable: None,
                 renewed: false,
                 sha256: None,
+                read_only_mount: false,
             },
             Ok(listed) if listed.kind != FileKind::Regular => {
                 report.issue(
@@ -884,6 +996,7 @@ pub(super) fn examine(
                     immutable: None,
                     renewed: false,
                     sha256: None,
+                    read_only_mount: false,
                 }
             }
             Ok(listed) => {
@@ -896,10 +1009,18 @@ pub(super) fn examine(
                         format!("{} links", m.nlink),
                     );
                 }
-                if listed.mount.is_some_and(|mt| mt.is_root) {
+                let mounted = listed.mount.filter(|mt| mt.is_root);
+                let read_only_mount = match mounted {
+                    Some(mt) if mounts.contains(&mt.id) => {
+                        read_only_mount(dir, &cname, Some(mt.id)).unwrap_or(false)
+                    }
+                    _ => false,
+                };
+                if mounted.is_some() && !read_only_mount {
                     report.issue(IssueCode::MountPoint, name, "something is mounted over it");
                 }
                 FileState {
+                    read_only_mount,
                     name: name.clone(),
                     posture: posture_of(&m, &profile.file_locked, &profile.file_mutable),
                     immutable: immutable::is_pinned(fd.as_fd())
@@ -1144,11 +1265,25 @@ pub(super) fn summary(report: &ShieldsReport, profile: &Profile) -> String {
             "shields {verb}: {dir} is up: locked, sealed and pinned (immutable flag read back on dir and {}); {trees} state trees root's: holds against {who}, and against root without CAP_LINUX_IMMUTABLE",
             files.join(", ")
         ),
-        State::UpNotPinned => format!(
-            "shields {verb}: {dir} is up, not pinned: locked and sealed ({}; {trees} state trees root's; writers revoked by fresh inodes): holds against {who}, not against root (no immutable flag: {})",
-            files.join(", "),
-            if sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE) { "the filesystem refuses it" } else { "CAP_LINUX_IMMUTABLE missing" }
-        ),
+        State::UpNotPinned => {
+            let mounted = !report.files.is_empty() && report.files.iter().all(|f| f.read_only_mount);
+            let why = if sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE) {
+                "the filesystem refuses the immutable flag"
+            } else {
+                "no immutable flag: CAP_LINUX_IMMUTABLE missing"
+            };
+            if mounted {
+                format!(
+                    "shields {verb}: {dir} is up, not pinned: locked and sealed ({}; {trees} state trees root's; writers revoked by fresh inodes), the protected files on read-only bind mounts: holds against {who}, and the files' bytes against root without CAP_SYS_ADMIN; not dir itself ({why})",
+                    files.join(", ")
+                )
+            } else {
+                format!(
+                    "shields {verb}: {dir} is up, not pinned: locked and sealed ({}; {trees} state trees root's; writers revoked by fresh inodes): holds against {who}, not against root ({why})",
+                    files.join(", ")
+                )
+            }
+        }
         State::Down => format!(
             "shields {verb}: {dir} is down: the mutable posture, the sandbox user's; nothing is protected"
         ),

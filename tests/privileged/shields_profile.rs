@@ -625,6 +625,24 @@ fn cycle(name: &str, creds: Creds, up_status: Status) -> CaseResult {
         "chattr_applied {}",
         r.chattr_applied
     );
+    // Without the flag but with CAP_SYS_ADMIN: read-only bind mounts over the protected
+    // files; root itself cannot write their bytes.
+    let mounted = creds == NO_IMMUTABLE;
+    check!(
+        r.files.iter().all(|f| f.read_only_mount == mounted),
+        "read-only mounts: {:?}",
+        r.files
+            .iter()
+            .map(|f| f.read_only_mount)
+            .collect::<Vec<_>>()
+    );
+    if mounted {
+        let err = fs::OpenOptions::new().write(true).open(&config).err();
+        check!(
+            err.as_ref().and_then(io::Error::raw_os_error) == Some(libc::EROFS),
+            "root opened the mounted config for writing: {err:?}"
+        );
+    }
     expect(&call(creds, || shields::status(&p))?, up_status)?;
     let again = call(creds, || shields::up(&p, Part::All, false))?;
     expect(&again, up_status)?;
@@ -656,6 +674,11 @@ fn cycle(name: &str, creds: Creds, up_status: Status) -> CaseResult {
     check!(
         sandbox_writes(&config),
         "uid 998 cannot write the config after shields down"
+    );
+    let mounts = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    check!(
+        !mounts.contains(&format!("{}/", dir.display())),
+        "a mount stayed after shields down: {mounts}"
     );
     expect(&call(creds, || shields::status(&p))?, Status::NotFrozen)?;
     Ok(())
@@ -1000,7 +1023,7 @@ fn tampered_locked_config_is_neither() -> CaseResult {
     let dir = build("openclaw").map_err(|e| e.to_string())?;
     let p = load("openclaw");
     expect(
-        &run_as(NO_IMMUTABLE, || shields::up(&p, Part::All, false)).map_err(|e| e.to_string())?,
+        &run_as(DOCKER, || shields::up(&p, Part::All, false)).map_err(|e| e.to_string())?,
         Status::NoCapability,
     )?;
     let config = dir.join("openclaw.json");
