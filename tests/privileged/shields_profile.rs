@@ -104,6 +104,14 @@ pub fn cases() -> Vec<Case> {
         ("openclaw::kill_points_converge", kill_points_converge),
         ("openclaw::c_abi::up_status_down", c_abi_cycle),
         ("openclaw::the_two_halves_as_nemoclaw_runs_them", two_halves),
+        (
+            "openclaw::renames_racing_the_walk_never_redirect_it",
+            renames_race_the_walk,
+        ),
+        (
+            "openclaw::a_writable_mapping_from_before_is_revoked",
+            writable_mapping_revoked,
+        ),
         ("hermes::c_abi::up_status_down", c_abi_cycle_hermes),
         ("launcher::boot_down_up_tampered", launcher_boot),
         ("launcher::docker_default_strict", launcher_docker_strict),
@@ -1422,5 +1430,137 @@ fn two_halves() -> CaseResult {
     expect_posture(&dir, 0, 0, 0o755)?;
     expect(&shields::down(&p, Part::TopConfig).map_err(e)?, Status::Ok)?;
     expect(&shields::status(&p).map_err(e)?, Status::NotFrozen)?;
+    Ok(())
+}
+
+/// uid 998 swaps a directory and a symlink to a directory outside (RENAME_EXCHANGE, in a
+/// loop) inside a tree while shields up walks it: whatever it sees, nothing outside `dir` is
+/// ever chowned or chmodded, and no symlink is followed.
+fn renames_race_the_walk() -> CaseResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let outside = Path::new("/sandbox/outside");
+    for round in 0..20 {
+        let dir = Path::new("/sandbox/.openclaw");
+        if dir.exists() {
+            nc_harden_testkit::fs::clear_immutable_tree(dir).map_err(e)?;
+            fs::remove_dir_all(dir).map_err(e)?;
+        }
+        let _ = fs::remove_dir_all(outside);
+        let _ = fs::remove_dir_all("/run/nc-harden");
+        let dir = build("openclaw").map_err(e)?;
+        fs::create_dir(outside).map_err(e)?;
+        fs::write(outside.join("victim"), b"v").map_err(e)?;
+        for p in [outside.to_path_buf(), outside.join("victim")] {
+            chown(&p, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        }
+        chmod(outside, 0o700).map_err(e)?;
+        chmod(&outside.join("victim"), 0o600).map_err(e)?;
+        let a = dir.join("skills/a");
+        let b = dir.join("skills/b");
+        fs::create_dir(&a).map_err(e)?;
+        fs::write(a.join("f"), b"f").map_err(e)?;
+        std::os::unix::fs::symlink(outside, &b).map_err(e)?;
+        for p in [a.clone(), a.join("f"), b.clone()] {
+            chown(&p, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let stop = stop.clone();
+            let (a, b) = (cpath(&a), cpath(&b));
+            std::thread::spawn(move || {
+                run_as(Creds::User(SANDBOX_UID), || {
+                    let mut swaps = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        // SAFETY: NUL-terminated paths; the kernel checks the permission.
+                        let r = unsafe {
+                            libc::syscall(
+                                libc::SYS_renameat2,
+                                libc::AT_FDCWD,
+                                a.as_ptr(),
+                                libc::AT_FDCWD,
+                                b.as_ptr(),
+                                libc::RENAME_EXCHANGE,
+                            )
+                        };
+                        if r == 0 {
+                            swaps += 1;
+                        }
+                    }
+                    swaps
+                })
+            })
+        };
+        let p = load("openclaw");
+        let r = shields::up(&p, Part::All, false);
+        stop.store(true, Ordering::Relaxed);
+        let _swaps = attacker.join().map_err(|_| "the attacker panicked")?;
+        let r = r.map_err(|e| e.to_string())?;
+        check!(
+            matches!(r.status, Status::Ok | Status::Invalid),
+            "round {round}: {}",
+            r.summary
+        );
+        expect_posture(outside, SANDBOX_UID, SANDBOX_UID, 0o700)?;
+        expect_posture(&outside.join("victim"), SANDBOX_UID, SANDBOX_UID, 0o600)?;
+        check!(
+            !sandbox_writes(&dir.join("openclaw.json")),
+            "round {round}: the config is writable"
+        );
+        check!(
+            !sandbox_creates(&dir.join("skills/planted")),
+            "round {round}: skills is writable"
+        );
+    }
+    Ok(())
+}
+
+/// uid 998 maps a state file shared and writable, and closes its descriptor: the mapping
+/// still counts as a writer, so the file goes onto a fresh inode and the mapping reaches
+/// nothing the path shows.
+fn writable_mapping_revoked() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let file = dir.join("skills/run.sh");
+    let before = fs::read(&file).map_err(|e| e.to_string())?;
+    let ino = stat(&file)?.3;
+    let map = {
+        let file = file.clone();
+        run_as(Creds::User(SANDBOX_UID), move || -> io::Result<usize> {
+            let f = fs::OpenOptions::new().read(true).write(true).open(&file)?;
+            use std::os::fd::AsRawFd;
+            // SAFETY: a fresh shared mapping of an open file; the address is kept as a number.
+            let addr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            if addr == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(addr as usize)
+        })
+        .map_err(|e| e.to_string())?
+    };
+    let p = load("openclaw");
+    expect(
+        &shields::up(&p, Part::All, false).map_err(|e| e.to_string())?,
+        Status::Ok,
+    )?;
+    check!(
+        stat(&file)?.3 != ino,
+        "a file mapped for writing was not renewed"
+    );
+    // SAFETY: the mapping made above, 4096 bytes, writable.
+    unsafe { std::ptr::write_volatile(map as *mut u8, b'X') };
+    check!(
+        fs::read(&file).map_err(|e| e.to_string())? == before,
+        "the mapping changed the file"
+    );
     Ok(())
 }
