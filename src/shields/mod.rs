@@ -437,6 +437,17 @@ fn set_posture(
     Ok(true)
 }
 
+/// The parent to its locked posture (the top configuration's calls only).
+fn lock_parent(parent: BorrowedFd<'_>, profile: &Profile, part: Part) -> Result<(), Error> {
+    if part == Part::StateTrees {
+        return Ok(());
+    }
+    let m = sys::fstat(parent).map_err(io_err("examining the parent"))?;
+    let p = &profile.parent_locked;
+    set_posture(parent, &m, p.uid, p.gid, p.mode).map_err(io_err("locking the parent"))?;
+    Ok(())
+}
+
 /// Hands an inode to someone: the owner first, then the mode (widening comes last).
 fn hand_over(fd: BorrowedFd<'_>, m: &Meta, uid: u32, gid: u32, mode: u32) -> std::io::Result<bool> {
     if (m.uid, m.gid, m.mode) == (uid, gid, mode) {
@@ -486,10 +497,12 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     let mut report = ShieldsReport::new(Verb::Up, profile);
     let opened = open(profile)?;
     let parent = opened.parent.as_fd();
-    // 1. The parent first: root's and sticky, the sandbox user can no longer move `dir`.
+    // 1. The parent first, and writable by root alone until `dir` is root's (the sandbox
+    // user owns `dir` until then, and a sticky directory lets an owner rename its entry):
+    // `dir` cannot be moved or swapped once it is opened below.
     if part != Part::StateTrees {
         let p = &profile.parent_locked;
-        set_posture(parent, &opened.parent_meta, p.uid, p.gid, p.mode)
+        set_posture(parent, &opened.parent_meta, p.uid, p.gid, p.mode & !0o022)
             .map_err(io_err("locking the parent"))?;
     }
     let parent_meta = sys::fstat(parent).map_err(io_err("examining the parent"))?;
@@ -498,9 +511,13 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
         &profile.parent_locked,
         &profile.parent_mutable,
     ));
-    let dir = match opened.dir {
+    let dir = match sys::openat(Base::Dir(parent), &opened.name, NOFOLLOW_DIR) {
         Ok(fd) => fd,
-        Err(e) => return top::refuse_dir(profile, parent, &opened.name, e, report),
+        Err(e) => {
+            let r = top::refuse_dir(profile, parent, &opened.name, e, report);
+            lock_parent(parent, profile, part)?;
+            return r;
+        }
     };
     let dir_fd = dir.as_fd();
     let before = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
@@ -510,6 +527,7 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
             b"",
             "dir is on another filesystem than its parent: refused",
         );
+        lock_parent(parent, profile, part)?;
         return Ok(top::finish_refused(report, profile));
     }
     let was_mutable =
@@ -521,6 +539,7 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
         == Some(true);
     if !top::unpin_all(dir_fd, profile, &mut report)? {
         // Pinned by an earlier shields up and the flags cannot come off: verify only.
+        lock_parent(parent, profile, part)?;
         let mut v = examine(profile, Verb::Up)?;
         v.issues.extend(report.issues);
         return Ok(v);
@@ -532,6 +551,8 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
         0o700
     };
     set_posture(dir_fd, &before, 0, 0, clamp).map_err(io_err("clamping dir"))?;
+    // `dir` is root's: the parent may take its locked posture (sticky, group-writable).
+    lock_parent(parent, profile, part)?;
     // Over budget: fail closed, dir stays clamped.
     if part != Part::TopConfig && !top::lock_trees(dir_fd, profile, before.dev, &mut report)? {
         return Ok(top::finish_refused(report, profile));

@@ -109,6 +109,10 @@ pub fn cases() -> Vec<Case> {
             renames_race_the_walk,
         ),
         (
+            "openclaw::dir_swapped_in_a_loop_during_shields_up",
+            dir_swapped_during_up,
+        ),
+        (
             "openclaw::a_writable_mapping_from_before_is_revoked",
             writable_mapping_revoked,
         ),
@@ -1562,5 +1566,78 @@ fn writable_mapping_revoked() -> CaseResult {
         fs::read(&file).map_err(|e| e.to_string())? == before,
         "the mapping changed the file"
     );
+    Ok(())
+}
+
+/// uid 998 swaps `dir` with a directory of its own (RENAME_EXCHANGE, in a loop) while
+/// shields up runs: once the call returns, what the path shows is root's, locked, and can no
+/// longer be swapped.
+fn dir_swapped_during_up() -> CaseResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let decoy = Path::new("/sandbox/decoy");
+    for round in 0..10 {
+        let dir = Path::new("/sandbox/.openclaw");
+        for d in [dir, decoy] {
+            if d.exists() {
+                nc_harden_testkit::fs::clear_immutable_tree(d).map_err(e)?;
+                fs::remove_dir_all(d).map_err(e)?;
+            }
+        }
+        let _ = fs::remove_dir_all("/run/nc-harden");
+        let dir = build("openclaw").map_err(e)?;
+        run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+            fs::create_dir(decoy)?;
+            fs::write(decoy.join("openclaw.json"), b"{\"decoy\":1}")
+        })
+        .map_err(e)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let stop = stop.clone();
+            let (a, b) = (cpath(&dir), cpath(decoy));
+            std::thread::spawn(move || {
+                run_as(Creds::User(SANDBOX_UID), || {
+                    let mut swaps = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        // SAFETY: NUL-terminated paths; the kernel checks the permission.
+                        let r = unsafe {
+                            libc::syscall(
+                                libc::SYS_renameat2,
+                                libc::AT_FDCWD,
+                                a.as_ptr(),
+                                libc::AT_FDCWD,
+                                b.as_ptr(),
+                                libc::RENAME_EXCHANGE,
+                            )
+                        };
+                        if r == 0 {
+                            swaps += 1;
+                        }
+                    }
+                    swaps
+                })
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let p = load("openclaw");
+        let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string());
+        // Still racing after the call: every swap must fail now.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let (u, _, m, ino) = stat(&dir)?;
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().map_err(|_| "the attacker panicked")?;
+        let r = r?;
+        check!(
+            (u, m) == (0, 0o755) && stat(&dir)?.3 == ino,
+            "round {round}: the path shows {u} {m:04o} after {} ({})",
+            r.state.name(),
+            r.summary
+        );
+        check!(
+            !sandbox_creates(&dir.join("planted")),
+            "round {round}: dir is writable"
+        );
+    }
     Ok(())
 }
