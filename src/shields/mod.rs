@@ -22,7 +22,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::Error;
 use crate::escape::escape_bytes;
-use crate::inode::{FileKind, Meta};
+use crate::inode::Meta;
 use crate::pin;
 use crate::profile::{Profile, SealForm, TreeClass};
 use crate::status::Status;
@@ -119,15 +119,12 @@ pub enum IssueCode {
     UnsealedFile = 18,
     UnprotectedEntry = 19,
     PinRefused = 20,
-    ParentPosture = 21,
-    DirectoryPosture = 22,
-    FilePosture = 23,
-    TreePosture = 24,
+    TreePosture = 21,
 }
 
 impl IssueCode {
     /// Every code, in their numbers' order.
-    pub const fn all() -> [IssueCode; 24] {
+    pub const fn all() -> [IssueCode; 21] {
         [
             IssueCode::HardlinkedEntry,
             IssueCode::SpecialEntry,
@@ -149,9 +146,6 @@ impl IssueCode {
             IssueCode::UnsealedFile,
             IssueCode::UnprotectedEntry,
             IssueCode::PinRefused,
-            IssueCode::ParentPosture,
-            IssueCode::DirectoryPosture,
-            IssueCode::FilePosture,
             IssueCode::TreePosture,
         ]
     }
@@ -178,9 +172,6 @@ impl IssueCode {
             IssueCode::UnsealedFile => "unsealed-file",
             IssueCode::UnprotectedEntry => "unprotected-entry",
             IssueCode::PinRefused => "pin-refused",
-            IssueCode::ParentPosture => "parent-posture",
-            IssueCode::DirectoryPosture => "directory-posture",
-            IssueCode::FilePosture => "file-posture",
             IssueCode::TreePosture => "tree-posture",
         }
     }
@@ -707,9 +698,4 @@ pub fn status_of(state: &State) -> Status {
         State::Down => Status::NotFrozen,
         State::LockedNotVerified { .. } | State::Neither { .. } => Status::Invalid,
     }
-}
-
-#[allow(dead_code)]
-fn kind_name(k: FileKind) -> &'static str {
-    k.name()
 }

@@ -607,8 +607,16 @@ pub(super) fn seal(
     if !(afresh || missing) {
         let state = check_seal(dir, profile)?;
         if !state.holds {
+            let malformed = state
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.contains("malformed"));
             report.issue(
-                IssueCode::ConfigHashMismatch,
+                if malformed {
+                    IssueCode::InvalidConfigHash
+                } else {
+                    IssueCode::ConfigHashMismatch
+                },
                 &spec.file,
                 state
                     .problem
@@ -1297,6 +1305,3 @@ pub(super) fn summary(report: &ShieldsReport, profile: &Profile) -> String {
         ),
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: Counts) {}
