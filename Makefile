@@ -104,6 +104,9 @@ install-share:
 	        share/nc-harden/nemoclaw/$$guard.py > $(DESTDIR)$(NCSHAREDIR)/nemoclaw/$$guard.py && \
 	    chmod 0644 $(DESTDIR)$(NCSHAREDIR)/nemoclaw/$$guard.py || exit 1; \
 	done
+	install -d $(DESTDIR)$(NCSHAREDIR)/profiles
+	install -m 0644 share/nc-harden/profiles/openclaw.toml share/nc-harden/profiles/hermes.toml \
+	    $(DESTDIR)$(NCSHAREDIR)/profiles/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nc-harden $(DESTDIR)$(LIBDIR)/libnc_harden.so* \
@@ -116,4 +119,6 @@ uninstall:
 	      $(DESTDIR)$(NCSHAREDIR)/nemoclaw/openclaw-config-guard.py \
 	      $(DESTDIR)$(NCSHAREDIR)/nemoclaw/state-dir-guard.py
 	-rmdir $(DESTDIR)$(NCSHAREDIR)/nemoclaw
+	      $(DESTDIR)$(NCSHAREDIR)/profiles/openclaw.toml $(DESTDIR)$(NCSHAREDIR)/profiles/hermes.toml
+	-rmdir $(DESTDIR)$(NCSHAREDIR)/profiles
 	-rmdir $(DESTDIR)$(NCSHAREDIR)

@@ -481,5 +481,90 @@ verify_config_integrity_if_locked() {
         return $?
     fi
     echo "[SECURITY] Config integrity check skipped for mutable default (${_nc_cdir} is not locked)" >&2
+    NC_HARDEN_STATUS=4
     return 0
+}
+
+# --- Shields over a profile (the layout NemoClaw ships now: state inside the directory) -------
+#
+#   nc_shields_up [PROFILE [DIR]]      `nc-harden shields up`: the parent, the state trees, the
+#                                      protected files and the seal locked, then pinned. 0 up;
+#                                      up but not pinned (Docker's default capabilities): a
+#                                      warning and 0, or 1 with NC_HARDEN_STRICT=1; refused
+#                                      (locked, not verified): 1.
+#   nc_shields_down [PROFILE [DIR]]    `nc-harden shields down`: 0 when handed back, else 1.
+#   nc_shields_status [PROFILE [DIR]]  read-only; 0 for up, up-not-pinned and down, 1 for
+#                                      anything else (tampered, partly locked).
+#   nc_shields_boot [PROFILE [DIR]]    the entrypoint's check: starts a shields-down sandbox
+#                                      (NemoClaw's default) and an up one, refuses a tampered
+#                                      one; NC_HARDEN_STRICT=1 also refuses up-not-pinned.
+#
+# PROFILE: openclaw (default, or NC_HARDEN_PROFILE), hermes, or a profile file's path. Every
+# function sets NC_HARDEN_STATUS (0 up, 2 up not pinned, 4 down, 10 neither, ...) and is safe
+# bare under `set -euo pipefail`.
+
+# _nc_shields VERB [PROFILE [DIR]]: runs `nc-harden shields VERB`; its exit code in _nc_rc
+# and NC_HARDEN_STATUS (never fails itself).
+_nc_shields() {
+    _nc_sverb="$1"
+    _nc_sprofile="${2:-${NC_HARDEN_PROFILE:-openclaw}}"
+    _nc_sdir="${3:-}"
+    _nc_cmd="$(_nc_bin)"
+    set -- shields "$_nc_sverb" --profile "$_nc_sprofile"
+    [ -z "$_nc_sdir" ] || set -- "$@" --dir "$_nc_sdir"
+    _nc_rc=0
+    "$_nc_cmd" "$@" || _nc_rc=$?
+    NC_HARDEN_STATUS=$_nc_rc
+    if [ "$_nc_rc" -eq 126 ] || [ "$_nc_rc" -eq 127 ]; then
+        echo "[SECURITY] nc-harden could not be run (${_nc_cmd}): install it in the image or set NC_HARDEN" >&2
+    fi
+    return 0
+}
+
+nc_shields_up() {
+    _nc_shields up "$@"
+    case "$_nc_rc" in
+        0) return 0 ;;
+        1 | 2 | 3)
+            if [ "${NC_HARDEN_STRICT:-0}" = 1 ]; then
+                echo "[SECURITY] shields up: $(_nc_status_name "$_nc_rc"): locked and sealed, not pinned; NC_HARDEN_STRICT=1 — ${_nc_die_hint}" >&2
+                return 1
+            fi
+            echo "[SECURITY] WARNING: shields up: $(_nc_status_name "$_nc_rc"): locked and sealed, not pinned (holds against the sandbox user, not against root); NC_HARDEN_STRICT=1 makes this fatal" >&2
+            return 0
+            ;;
+    esac
+    echo "[SECURITY] shields up: $(_nc_status_name "$_nc_rc") — ${_nc_die_hint}" >&2
+    return 1
+}
+
+nc_shields_down() {
+    _nc_shields down "$@"
+    [ "$_nc_rc" -eq 0 ] && return 0
+    echo "[SECURITY] shields down: $(_nc_status_name "$_nc_rc")" >&2
+    return 1
+}
+
+nc_shields_status() {
+    _nc_shields status "$@"
+    case "$_nc_rc" in
+        0 | 2 | 4) return 0 ;;
+    esac
+    return 1
+}
+
+nc_shields_boot() {
+    _nc_shields status "$@"
+    case "$_nc_rc" in
+        0 | 4) return 0 ;;
+        2)
+            if [ "${NC_HARDEN_STRICT:-0}" = 1 ]; then
+                echo "[SECURITY] shields up but not pinned; NC_HARDEN_STRICT=1 — ${_nc_die_hint}" >&2
+                return 1
+            fi
+            return 0
+            ;;
+    esac
+    echo "[SECURITY] shields neither up nor down: $(_nc_status_name "$_nc_rc") — ${_nc_die_hint}" >&2
+    return 1
 }

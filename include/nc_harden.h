@@ -86,6 +86,22 @@
  The inode flags a fresh inode is given: no dump, no access-time updates.
  */
 #define XFLAGS_CARRIED (FS_XFLAG_NOATIME | FS_XFLAG_NODUMP)
+ `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
+ every file the profile protects (the CLI's `--reseal`).
+ */
+#define NC_SHIELDS_RESEAL 1
+
+/*
+ `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
+ NemoClaw's config guard moves it.
+ */
+#define NC_SHIELDS_TOP_CONFIG 2
+
+/*
+ `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
+ state-dir guard moves them.
+ */
+#define NC_SHIELDS_STATE_TREES 4
 
 
 
@@ -366,6 +382,11 @@ typedef uint32_t nc_strategy;
 typedef struct nc_report nc_report;
 
 /*
+ A shields call's report (opaque); free with nc_shields_report_free.
+ */
+typedef struct nc_shields_report nc_shields_report;
+
+/*
  Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
  As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
  first version, one that ends inside a field, or a larger one with a non-zero byte past
@@ -603,6 +624,94 @@ const char *nc_status_name(uint32_t s);
  The library's version, e.g. "0.1.0". Static.
  */
 const char *nc_version(void);
+
+/*
+ Shields up over `profile` (a built-in name, "openclaw" or "hermes", or a profile file's
+ path) on `dir` (NULL: the profile's). NC_OK up and pinned; NC_NO_CAPABILITY up, not
+ pinned; NC_INVALID refused: locked, not verified (fail closed). `out`: NULL for no report;
+ else always written (NULL on NC_BAD_ARGUMENT).
+
+ # Safety
+ Non-NULL pointers must be valid: NUL-terminated strings, `out` writable.
+ */
+nc_status nc_shields_up(const char *profile,
+                        const char *dir,
+                        uint32_t flags,
+                        struct nc_shields_report **out);
+
+/*
+ Shields down: unpin and hand back exactly what shields up locked, the parent last.
+ Arguments as nc_shields_up (NC_SHIELDS_RESEAL is NC_BAD_ARGUMENT).
+
+ # Safety
+ As nc_shields_up.
+ */
+nc_status nc_shields_down(const char *profile,
+                          const char *dir,
+                          uint32_t flags,
+                          struct nc_shields_report **out);
+
+/*
+ Shields status, read-only: NC_OK up (pinned), NC_NO_CAPABILITY up not pinned,
+ NC_NOT_FROZEN down, NC_INVALID neither. `flags` must be 0.
+
+ # Safety
+ As nc_shields_up.
+ */
+nc_status nc_shields_status(const char *profile,
+                            const char *dir,
+                            uint32_t flags,
+                            struct nc_shields_report **out);
+
+/*
+ The report's status; NC_BAD_ARGUMENT for NULL.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+nc_status nc_shields_report_status(const struct nc_shields_report *r);
+
+/*
+ The state: "up", "up-not-pinned", "down", "locked-not-verified" or "neither"; "" for
+ NULL. Valid while the report lives.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+const char *nc_shields_report_state(const struct nc_shields_report *r);
+
+/*
+ The one-line summary: the posture, what is protected and against whom. "" for NULL.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+const char *nc_shields_report_summary(const struct nc_shields_report *r);
+
+/*
+ Whether the immutable flag was read back on every protected file (NemoClaw's
+ `chattrApplied`); false for NULL.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+bool nc_shields_report_chattr_applied(const struct nc_shields_report *r);
+
+/*
+ The report as one JSON object; free with nc_string_free. NULL for NULL.
+
+ # Safety
+ `r` is NULL or a live report.
+ */
+char *nc_shields_report_json(const struct nc_shields_report *r);
+
+/*
+ Frees a shields report. NULL is fine.
+
+ # Safety
+ `r` is NULL or a report not yet freed.
+ */
+void nc_shields_report_free(struct nc_shields_report *r);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -34,8 +34,10 @@ mod killpoint;
 #[doc(hidden)]
 pub use killpoint::steps_taken as __steps_taken;
 mod pin;
+pub mod profile;
 mod report;
 pub mod rules;
+pub mod shields;
 mod status;
 mod sys;
 mod walk;

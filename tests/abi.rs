@@ -39,6 +39,15 @@ fn shared_object_exports_only_nc_symbols() {
         "nc_report_len",
         "nc_report_status",
         "nc_report_summary",
+        "nc_shields_down",
+        "nc_shields_report_chattr_applied",
+        "nc_shields_report_free",
+        "nc_shields_report_json",
+        "nc_shields_report_state",
+        "nc_shields_report_status",
+        "nc_shields_report_summary",
+        "nc_shields_status",
+        "nc_shields_up",
         "nc_status_name",
         "nc_string_free",
         "nc_unfreeze",
@@ -467,4 +476,44 @@ fn documented_native_static_libs_are_what_rustc_says() {
         printed,
         "update NATIVE_STATIC_LIBS in the Makefile and the README"
     );
+}
+
+#[test]
+fn shields_calls_refuse_bad_arguments_without_a_report() {
+    use nc_harden::capi::shields::*;
+    let mut out = ptr::null_mut();
+    let cases: [(*const std::ffi::c_char, u32); 4] = [
+        (ptr::null(), 0),
+        (c"no-such-profile".as_ptr(), 0),
+        (c"openclaw".as_ptr(), 1 << 7),
+        (
+            c"openclaw".as_ptr(),
+            NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES,
+        ),
+    ];
+    for (profile, flags) in cases {
+        // SAFETY: valid strings or NULL, a writable out-pointer.
+        let status = unsafe { nc_shields_up(profile, ptr::null(), flags, &mut out) };
+        assert_eq!(status, capi::nc_status::NC_BAD_ARGUMENT);
+        assert!(out.is_null());
+    }
+    // SAFETY: as above; reseal is shields up's alone.
+    let status = unsafe {
+        nc_shields_down(
+            c"openclaw".as_ptr(),
+            ptr::null(),
+            NC_SHIELDS_RESEAL,
+            &mut out,
+        )
+    };
+    assert_eq!(status, capi::nc_status::NC_BAD_ARGUMENT);
+    // SAFETY: NULL reports are accepted everywhere.
+    unsafe {
+        assert_eq!(
+            nc_shields_report_status(ptr::null()),
+            capi::nc_status::NC_BAD_ARGUMENT
+        );
+        assert!(nc_shields_report_json(ptr::null()).is_null());
+        nc_shields_report_free(ptr::null_mut());
+    }
 }

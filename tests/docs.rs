@@ -99,3 +99,38 @@ fn actions_are_the_codes() {
         .collect();
     assert_eq!(rows, code, "docs/contract.md's actions and the code's");
 }
+
+#[test]
+fn shields_issue_codes_are_the_codes() {
+    let rows = table(&contract(), "### Shields issue codes");
+    let code: Vec<(u32, String)> = nc_harden::shields::IssueCode::all()
+        .iter()
+        .map(|c| (*c as u32, c.name().to_string()))
+        .collect();
+    assert_eq!(
+        rows, code,
+        "docs/contract.md's shields issue codes and the code's"
+    );
+}
+
+#[test]
+fn shields_states_are_the_statuses() {
+    use nc_harden::shields::{status_of, State};
+    let rows = table(&contract(), "### Shields states");
+    let reason = || "r".to_string();
+    let all = [
+        State::Up,
+        State::UpNotPinned,
+        State::Down,
+        State::LockedNotVerified { reason: reason() },
+        State::Neither { reason: reason() },
+    ];
+    let code: Vec<(u32, String)> = all
+        .iter()
+        .map(|s| (status_of(s).code(), s.name().to_string()))
+        .collect();
+    assert_eq!(
+        rows, code,
+        "docs/contract.md's shields states and the code's"
+    );
+}

@@ -10,6 +10,7 @@ mod demo;
 mod generate;
 mod guard;
 mod render;
+mod shields;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -123,6 +124,9 @@ enum Command {
         )]
         args: Vec<OsString>,
     },
+    /// NemoClaw's shields over a profile (the layout its images ship now): up, down, status.
+    #[command(subcommand, after_help = exit_status_help())]
+    Shields(shields::ShieldsVerb),
     /// Build a NemoClaw-shaped layout in a temporary directory, freeze it, show an attack
     /// failing, verify, unfreeze and clean up, saying what happens at each step; then the
     /// same for the flat layout with its shields (lock, seal, unlock).
@@ -318,8 +322,17 @@ fn main() -> ExitCode {
             output,
         } => {
             let target = target.target();
-            let policy = policy(&target, Some(rules), |b| b);
-            run(Operation::Verify, &target, policy, output, false)
+            let down = match (&rules.seal, target.data_dir) {
+                (Some(seal), None) => shields::verify_down(target.dir, seal, output.json),
+                _ => None,
+            };
+            match down {
+                Some(code) => code,
+                None => {
+                    let policy = policy(&target, Some(rules), |b| b);
+                    run(Operation::Verify, &target, policy, output, false)
+                }
+            }
         }
         Command::Unfreeze {
             target,
@@ -346,6 +359,7 @@ fn main() -> ExitCode {
             run(Operation::Unfreeze, &target, policy, output, false)
         }
         Command::Guard { args } => guard::main(args.clone()),
+        Command::Shields(verb) => shields::run(verb),
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(),
         #[cfg(not(feature = "demo"))]

@@ -399,6 +399,10 @@ fn manual_pages_and_completions() {
             "nc-harden-demo.1",
             "nc-harden-freeze.1",
             "nc-harden-guard.1",
+            "nc-harden-shields-down.1",
+            "nc-harden-shields-status.1",
+            "nc-harden-shields-up.1",
+            "nc-harden-shields.1",
             "nc-harden-unfreeze.1",
             "nc-harden-verify.1",
             "nc-harden.1"

@@ -3,6 +3,7 @@
 #![allow(non_camel_case_types)]
 
 pub(crate) mod boundary;
+pub mod shields;
 
 use std::ffi::{c_char, CStr, CString};
 use std::os::unix::ffi::OsStrExt;

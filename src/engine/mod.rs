@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-mod renew;
+pub(crate) mod renew;
 mod scan;
 mod sealing;
 mod undo;

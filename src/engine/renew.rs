@@ -137,7 +137,7 @@ fn unchanged(before: &Meta, now: &Meta) -> bool {
 /// chown drops `security.capability`, so it comes first), the extended attributes, the
 /// mode, the inode flags that can be carried, the times. `None` when `old` changed while it
 /// was copied.
-fn copy_into(
+pub(crate) fn copy_into(
     old: BorrowedFd<'_>,
     meta: &Meta,
     new: BorrowedFd<'_>,

@@ -6,6 +6,7 @@ mod dirents;
 pub mod fdio;
 pub mod files;
 pub mod mount;
+pub mod shields;
 pub mod state;
 
 pub use dirents::DirEntries;

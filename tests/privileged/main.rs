@@ -26,6 +26,7 @@ mod redteam2;
 mod renew;
 mod seals;
 mod shields;
+mod shields_profile;
 mod state;
 mod transactions;
 
@@ -140,6 +141,7 @@ pub fn expect_status(out: &Outcome, status: Status) -> TestResult {
 
 fn main() {
     holds::chroot_child();
+    shields_profile::child();
     let args = Arguments::from_args();
     let missing = privilege::missing();
     let areas = match &missing {
@@ -673,6 +675,9 @@ fn main() {
     ];
     for (name, test) in callers {
         add(format!("callers::{name}"), FsKind::Disk, Box::new(test));
+    }
+    for (name, test) in shields_profile::trials() {
+        add(name, FsKind::Tmpfs, test);
     }
     for (name, kind, test) in launcher::trials() {
         add(name, kind, test);

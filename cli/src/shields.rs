@@ -1,0 +1,136 @@
+//! `nc-harden shields up|down|status`: NemoClaw's shields over a profile (variant H). Parses,
+//! calls the library, renders; the exit code is the report's status.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
+use clap::{Args, Subcommand, ValueEnum, ValueHint};
+use nc_harden::profile::{Accounts, Profile};
+use nc_harden::shields::{self, Part, ShieldsReport, Verb};
+
+#[derive(Subcommand)]
+pub enum ShieldsVerb {
+    /// Lock the parent, the state trees, the protected files and the seal; then pin.
+    Up {
+        #[command(flatten)]
+        target: ShieldsTarget,
+        /// Accept the current bytes: write the seal afresh from them, naming every file the
+        /// profile protects.
+        #[arg(long)]
+        reseal: bool,
+    },
+    /// Unpin and hand back exactly what shields up locked; the parent last.
+    Down {
+        #[command(flatten)]
+        target: ShieldsTarget,
+    },
+    /// Read-only: 0 up (pinned), 2 up but not pinned, 4 down, 10 neither.
+    Status {
+        #[command(flatten)]
+        target: ShieldsTarget,
+    },
+}
+
+#[derive(Args)]
+pub struct ShieldsTarget {
+    /// A built-in profile (openclaw, hermes) or the path of a profile file.
+    #[arg(long, value_name = "NAME|FILE", default_value = "openclaw", value_hint = ValueHint::FilePath)]
+    profile: String,
+    /// The directory, instead of the profile's.
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = crate::args::directory())]
+    dir: Option<OsString>,
+    /// Which half: both, the top configuration lock alone, or the state trees alone (as
+    /// NemoClaw's two guards split them).
+    #[arg(long, value_enum, default_value = "all")]
+    part: PartArg,
+    /// Print the report as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PartArg {
+    All,
+    TopConfig,
+    StateTrees,
+}
+
+fn load(target: &ShieldsTarget) -> Result<Profile, nc_harden::Error> {
+    let accounts = Accounts::system()?;
+    let profile = Profile::load(&target.profile, &accounts)?;
+    match &target.dir {
+        Some(dir) => profile.with_dir(dir.as_bytes()),
+        None => Ok(profile),
+    }
+}
+
+pub fn run(verb: &ShieldsVerb) -> u8 {
+    let (v, target, reseal) = match verb {
+        ShieldsVerb::Up { target, reseal } => (Verb::Up, target, *reseal),
+        ShieldsVerb::Down { target } => (Verb::Down, target, false),
+        ShieldsVerb::Status { target } => (Verb::Status, target, false),
+    };
+    let part = match target.part {
+        PartArg::All => Part::All,
+        PartArg::TopConfig => Part::TopConfig,
+        PartArg::StateTrees => Part::StateTrees,
+    };
+    let mut dir: Vec<u8> = target
+        .dir
+        .as_ref()
+        .map(|d| d.as_bytes().to_vec())
+        .unwrap_or_default();
+    let result = load(target).and_then(|profile| {
+        dir.clone_from(&profile.dir);
+        match v {
+            Verb::Up => shields::up(&profile, part, reseal),
+            Verb::Down => shields::down(&profile, part),
+            Verb::Status => shields::status(&profile),
+        }
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => ShieldsReport::from_error(v, &target.profile, &dir, &e),
+    };
+    eprintln!("[SECURITY] {}", report.summary);
+    for issue in &report.issues {
+        eprintln!(
+            "[SECURITY]   {} {}: {}",
+            issue.code.name(),
+            nc_harden::escape_bytes(&issue.path),
+            issue.detail.replace(['\n', '\r'], " ")
+        );
+    }
+    if target.json {
+        println!("{}", report.to_json());
+    }
+    report.status.code() as u8
+}
+
+/// `verify --seal` of a directory whose shields are down: the profile that describes it
+/// (a built-in whose directory it is, else by its name: `.hermes` is Hermes', anything else
+/// OpenClaw's) says whether it is exactly the mutable posture; if so the answer is
+/// NC_NOT_FROZEN with the state "down", not NC_INVALID. `None`: not down (verify as usual).
+pub fn verify_down(dir: &std::ffi::OsStr, seal: &std::path::Path, json: bool) -> Option<u8> {
+    let accounts = Accounts::system().ok()?;
+    let dir = dir.as_bytes();
+    let name = if dir.ends_with(b"/.hermes") {
+        "hermes"
+    } else {
+        "openclaw"
+    };
+    let profile = Profile::load(name, &accounts).ok()?.with_dir(dir).ok()?;
+    let sealed = profile.seal.as_ref()?.file.as_slice() == seal.as_os_str().as_bytes();
+    if !sealed {
+        return None;
+    }
+    let report = shields::status(&profile).ok()?;
+    if report.state != shields::State::Down {
+        return None;
+    }
+    eprintln!("[SECURITY] {}", report.summary);
+    if json {
+        println!("{}", report.to_json());
+    }
+    Some(report.status.code() as u8)
+}

@@ -1,0 +1,801 @@
+//! The state trees: one descriptor walk per tree root of `dir`. Every directory is opened
+//! with `openat(O_NOFOLLOW | O_DIRECTORY | O_NOCTTY | O_CLOEXEC)` from its parent's
+//! descriptor and checked to be the inode the listing showed; no path is resolved twice, no
+//! symlink is followed, and a FIFO is never opened. At most `depth` descriptors are open at
+//! once; the names of one directory are read before any of them is changed.
+//!
+//! Locking a directory removes its write bits first (a descriptor opened before loses write
+//! at once), then gives it the class's owner, then the class's mode. A regular file goes the
+//! same way, and then onto a fresh inode only where a read lease shows a writer (or cannot
+//! tell). What is changed is recorded first (`record`), so that unlocking hands back those
+//! inodes and nothing else.
+
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use super::record::{InodeId, Writer};
+use super::{Issue, IssueCode};
+use crate::inode::{FileKind, Meta};
+use crate::profile::{ClassPosture, Profile, TreeClass};
+use crate::sys::{self, files, Base, DirEntries};
+
+/// What one pass does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Counts against the budgets; changes nothing.
+    Budget,
+    Lock,
+    Unlock,
+    /// Read-only: counts, and how much of the tree is in the locked posture.
+    Status,
+}
+
+/// Counts of one tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub directories: u64,
+    pub files: u64,
+    pub symlinks: u64,
+    /// Roots moved aside into the quarantine (never deleted).
+    pub quarantined: u64,
+    /// Entries refused and left as they are (hard links, FIFOs, sockets, devices, bad links).
+    pub refused: u64,
+    /// Files put on a fresh inode because a writer held them.
+    pub renewed: u64,
+    /// Inodes whose owner or mode this pass changed.
+    pub changed: u64,
+    /// Carve-outs left as they are.
+    pub carve_outs: u64,
+    /// Entries in the locked posture / owned by someone other than root (Status).
+    pub locked: u64,
+    pub unlocked: u64,
+    pub bytes: u64,
+}
+
+/// The posture a tree is found in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreePosture {
+    Locked,
+    Unlocked,
+    Mixed,
+    Missing,
+}
+
+impl TreePosture {
+    pub fn name(self) -> &'static str {
+        match self {
+            TreePosture::Locked => "locked",
+            TreePosture::Unlocked => "unlocked",
+            TreePosture::Mixed => "mixed",
+            TreePosture::Missing => "missing",
+        }
+    }
+}
+
+/// One tree in the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeReport {
+    pub name: Vec<u8>,
+    pub class: TreeClass,
+    pub counts: Counts,
+    pub posture: TreePosture,
+}
+
+/// A walk over the trees of one `dir`.
+pub struct Walker<'a> {
+    pub profile: &'a Profile,
+    /// `dir`'s device: nothing on another is walked into.
+    pub dev: u64,
+    pub pass: Pass,
+    /// Lock: where changed inodes are recorded before they change.
+    pub writer: Option<&'a mut Writer>,
+    /// Unlock: what a lock of nc-harden's recorded (`None`: no record, another tool's lock).
+    pub recorded: Option<&'a HashSet<InodeId>>,
+    pub issues: &'a mut Vec<Issue>,
+    /// Budget: entries and bytes seen so far, over every tree.
+    pub entries: u64,
+    pub bytes: u64,
+    /// Lock: the files renewed (paths relative to `dir`).
+    pub renewed: Vec<Vec<u8>>,
+    tmp_counter: u64,
+}
+
+/// The budgets were exceeded: why.
+#[derive(Debug)]
+pub struct OverBudget(pub String);
+
+const NOFOLLOW_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NOCTTY;
+const NOFOLLOW_FILE: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = base.to_vec();
+    if !p.is_empty() {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
+/// The names of a directory (bounded by the entry budget: the caller counts them).
+fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<(CString, FileKind)>> {
+    let mut out = Vec::new();
+    let mut reader = DirEntries::new(dir);
+    reader.rewind()?;
+    while let Some(e) = reader.next_entry()? {
+        out.push((e.name.to_owned(), e.d_type));
+    }
+    Ok(out)
+}
+
+fn inode_id(fd: BorrowedFd<'_>, m: &Meta) -> io::Result<InodeId> {
+    Ok((m.dev, m.ino, sys::shields::generation(fd)?.unwrap_or(0)))
+}
+
+/// Resolves the link at `link` (components relative to `dir`) pointing to `target` without
+/// the kernel: `None` when it leaves `dir`, else the components of where it points.
+pub fn lexical_target(dir: &[u8], link: &[u8], target: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let rest: &[u8] = if target.starts_with(b"/") {
+        let mut prefix = dir.to_vec();
+        prefix.push(b'/');
+        target.strip_prefix(&prefix[..])?
+    } else {
+        let parent = match link.iter().rposition(|&b| b == b'/') {
+            Some(i) => &link[..i],
+            None => &b""[..],
+        };
+        out.extend(
+            parent
+                .split(|&b| b == b'/')
+                .filter(|c| !c.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+        target
+    };
+    for c in rest.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                out.pop()?;
+            }
+            c => out.push(c.to_vec()),
+        }
+    }
+    Some(out)
+}
+
+impl<'a> Walker<'a> {
+    pub fn new(profile: &'a Profile, dev: u64, pass: Pass, issues: &'a mut Vec<Issue>) -> Self {
+        Walker {
+            profile,
+            dev,
+            pass,
+            writer: None,
+            recorded: None,
+            issues,
+            entries: 0,
+            bytes: 0,
+            renewed: Vec::new(),
+            tmp_counter: 0,
+        }
+    }
+
+    fn issue(&mut self, code: IssueCode, path: &[u8], detail: impl Into<String>) {
+        self.issues.push(Issue {
+            code,
+            path: path.to_vec(),
+            detail: detail.into(),
+        });
+    }
+
+    fn count(&mut self, size: u64) -> Result<(), OverBudget> {
+        self.entries += 1;
+        self.bytes += size;
+        if self.entries > self.profile.max_entries {
+            return Err(OverBudget(format!(
+                "the state trees hold more than {} entries (the budget)",
+                self.profile.max_entries
+            )));
+        }
+        if self.bytes > self.profile.max_bytes {
+            return Err(OverBudget(format!(
+                "the state trees hold more than {} bytes (the budget)",
+                self.profile.max_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Walks the tree `name` of `dir` (a directory: the caller checked; a root that is not
+    /// one is the quarantine's).
+    pub fn tree(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        class: TreeClass,
+    ) -> Result<TreeReport, WalkError> {
+        let mut counts = Counts::default();
+        let rel = name.to_bytes().to_vec();
+        let posture = *self.profile.class_posture(class);
+        let listed = sys::lstatat(dir, name).map_err(|e| WalkError::io(&rel, e))?;
+        self.directory(dir, name, &listed, &rel, 1, &posture, &mut counts)?;
+        let tree_posture = match (counts.locked, counts.unlocked) {
+            _ if self.pass != Pass::Status => TreePosture::Mixed,
+            (_, 0) => TreePosture::Locked,
+            (0, _) => TreePosture::Unlocked,
+            _ => TreePosture::Mixed,
+        };
+        Ok(TreeReport {
+            name: rel,
+            class,
+            counts,
+            posture: tree_posture,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn directory(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        listed: &Meta,
+        rel: &[u8],
+        depth: u32,
+        class: &ClassPosture,
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        if depth > self.profile.max_depth {
+            if self.pass == Pass::Budget {
+                return Err(WalkError::Budget(OverBudget(format!(
+                    "the state trees are deeper than {} levels (the budget)",
+                    self.profile.max_depth
+                ))));
+            }
+            self.issue(
+                IssueCode::TooDeep,
+                rel,
+                "deeper than the depth budget: left as it is",
+            );
+            counts.refused += 1;
+            return Ok(());
+        }
+        let fd = match sys::openat(Base::Dir(parent), name, NOFOLLOW_DIR) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
+                counts.refused += 1;
+                return Ok(());
+            }
+        };
+        let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+        if !meta.same_inode(listed) {
+            self.issue(
+                IssueCode::Raced,
+                rel,
+                "replaced while it was walked: left as it is",
+            );
+            counts.refused += 1;
+            return Ok(());
+        }
+        if meta.dev != self.dev
+            || meta.mount.is_some_and(|m| m.is_root)
+            || listed.mount.is_some_and(|m| m.is_root)
+        {
+            self.issue(
+                IssueCode::MountPoint,
+                rel,
+                "another filesystem is mounted here: not walked into",
+            );
+            counts.refused += 1;
+            return Ok(());
+        }
+        counts.directories += 1;
+        if self.pass == Pass::Budget {
+            self.count(0).map_err(WalkError::Budget)?;
+        }
+        match self.pass {
+            Pass::Lock => {
+                self.lock_inode(fd.as_fd(), &meta, rel, &class.dir.into(), true, counts)?
+            }
+            Pass::Status => self.judge(&meta, class, counts),
+            _ => {}
+        }
+        let children = names(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+        for (child, _) in children {
+            let child_rel = join(rel, child.to_bytes());
+            let m = match sys::lstatat(fd.as_fd(), &child) {
+                Ok(m) => m,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) => return Err(WalkError::io(&child_rel, e)),
+            };
+            if m.kind == FileKind::Regular
+                && matches!(self.pass, Pass::Lock | Pass::Unlock)
+                && child.to_bytes().starts_with(TEMP_PREFIX)
+            {
+                if let Some(set) = self.recorded {
+                    remove_leftover(fd.as_fd(), &child, &m, set)
+                        .map_err(|e| WalkError::io(&child_rel, e))?;
+                    continue;
+                }
+            }
+            match m.kind {
+                FileKind::Directory => {
+                    let parts: Vec<&[u8]> = child_rel.split(|&b| b == b'/').collect();
+                    if self.profile.in_carve_out(&parts) {
+                        counts.carve_outs += 1;
+                        continue;
+                    }
+                    self.directory(fd.as_fd(), &child, &m, &child_rel, depth + 1, class, counts)?;
+                }
+                FileKind::Regular => {
+                    self.file(fd.as_fd(), &child, &m, &child_rel, class, counts)?
+                }
+                FileKind::Symlink => self.symlink(fd.as_fd(), &child, &child_rel, counts)?,
+                _ => {
+                    if self.pass == Pass::Budget {
+                        self.count(0).map_err(WalkError::Budget)?;
+                        continue;
+                    }
+                    if self.pass != Pass::Unlock {
+                        self.issue(
+                            IssueCode::SpecialEntry,
+                            &child_rel,
+                            format!("a {}: refused, left as it is (never opened)", m.kind.name()),
+                        );
+                    }
+                    counts.refused += 1;
+                }
+            }
+        }
+        if self.pass == Pass::Unlock {
+            self.unlock_inode(fd.as_fd(), &meta, rel, true, counts)?;
+        }
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        listed: &Meta,
+        rel: &[u8],
+        class: &ClassPosture,
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        counts.files += 1;
+        counts.bytes += listed.size;
+        if self.pass == Pass::Budget {
+            return self.count(listed.size).map_err(WalkError::Budget);
+        }
+        if listed.nlink > 1 {
+            if self.pass != Pass::Unlock {
+                self.issue(
+                    IssueCode::HardlinkedEntry,
+                    rel,
+                    format!("{} links: refused, left as it is", listed.nlink),
+                );
+            }
+            counts.refused += 1;
+            return Ok(());
+        }
+        if self.pass == Pass::Status {
+            self.judge(listed, class, counts);
+            return Ok(());
+        }
+        let fd = match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
+                counts.refused += 1;
+                return Ok(());
+            }
+        };
+        let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+        if !meta.same_inode(listed) || meta.kind != FileKind::Regular || meta.nlink != 1 {
+            self.issue(
+                IssueCode::Raced,
+                rel,
+                "replaced or linked while it was walked: left as it is",
+            );
+            counts.refused += 1;
+            return Ok(());
+        }
+        if meta.dev != self.dev {
+            self.issue(
+                IssueCode::MountPoint,
+                rel,
+                "a file of another filesystem: left as it is",
+            );
+            counts.refused += 1;
+            return Ok(());
+        }
+        match self.pass {
+            Pass::Lock => {
+                let target = Target {
+                    uid: class.file.uid,
+                    gid: class.file.gid,
+                    mode: class.file.mode_for(meta.mode),
+                };
+                self.lock_inode(fd.as_fd(), &meta, rel, &target, false, counts)?;
+                self.renew_if_written(dir, name, fd, rel, counts)?;
+            }
+            Pass::Unlock => self.unlock_inode(fd.as_fd(), &meta, rel, false, counts)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn symlink(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        rel: &[u8],
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        counts.symlinks += 1;
+        if self.pass == Pass::Budget {
+            return self.count(0).map_err(WalkError::Budget);
+        }
+        if self.pass == Pass::Unlock {
+            return Ok(());
+        }
+        let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+        let n = match sys::readlinkat(dir, name, &mut buf) {
+            Ok(n) if n < buf.len() => n,
+            Ok(_) => {
+                self.issue(
+                    IssueCode::SymlinkOutsideProtectedRoot,
+                    rel,
+                    "a target longer than PATH_MAX",
+                );
+                counts.refused += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                self.issue(
+                    IssueCode::Unreadable,
+                    rel,
+                    format!("cannot read the link: {e}"),
+                );
+                counts.refused += 1;
+                return Ok(());
+            }
+        };
+        let target = &buf[..n];
+        match lexical_target(&self.profile.dir, rel, target) {
+            Some(parts)
+                if parts
+                    .first()
+                    .is_some_and(|root| self.profile.tree_class(root).is_some()) =>
+            {
+                let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                if self.profile.in_carve_out(&refs) {
+                    self.issue(
+                        IssueCode::SymlinkCrossesCarveOut,
+                        rel,
+                        format!(
+                            "points into a writable carve-out ({}): refused, left as it is",
+                            crate::escape::escape_bytes(target)
+                        ),
+                    );
+                    counts.refused += 1;
+                }
+            }
+            _ => {
+                self.issue(
+                    IssueCode::SymlinkOutsideProtectedRoot,
+                    rel,
+                    format!(
+                        "points outside the protected trees ({}): refused, left as it is",
+                        crate::escape::escape_bytes(target)
+                    ),
+                );
+                counts.refused += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Status: is this inode in the class's locked posture (no bit beyond it), or someone
+    /// else's than root's?
+    fn judge(&mut self, m: &Meta, class: &ClassPosture, counts: &mut Counts) {
+        let locked = match m.kind {
+            FileKind::Directory => {
+                m.uid == class.dir.uid && m.gid == class.dir.gid && m.mode & !class.dir.mode == 0
+            }
+            _ => m.uid == class.file.uid && m.mode & !class.file.keep == 0,
+        };
+        if locked {
+            counts.locked += 1;
+        } else if m.uid != 0 {
+            counts.unlocked += 1;
+        } else {
+            // Root's, but with more than the locked posture allows: neither.
+            counts.locked += 1;
+            counts.unlocked += 1;
+        }
+    }
+
+    /// Lock one inode: write bits off, then the owner, then the mode; only what differs.
+    /// An inode root already owned is never widened: it keeps its group, and its mode loses
+    /// bits only.
+    fn lock_inode(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        m: &Meta,
+        rel: &[u8],
+        target: &Target,
+        is_dir: bool,
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        let ours = m.uid == 0
+            && self
+                .recorded
+                .is_some_and(|set| inode_id(fd, m).is_ok_and(|id| set.contains(&id)));
+        let target = if m.uid == 0 && !ours {
+            Target {
+                uid: 0,
+                gid: m.gid,
+                mode: m.mode & target.mode & if is_dir { 0o7777 } else { 0o777 },
+            }
+        } else {
+            *target
+        };
+        if m.uid == target.uid && m.gid == target.gid && m.mode == target.mode {
+            return Ok(());
+        }
+        let io = |e| WalkError::io(rel, e);
+        if m.uid != 0 {
+            let id = inode_id(fd, m).map_err(io)?;
+            if let Some(w) = self.writer.as_deref_mut() {
+                w.note(id);
+                w.flush().map_err(io)?;
+            }
+        }
+        if m.mode & 0o222 != 0 {
+            sys::shields::fchmod(fd, m.mode & !0o222).map_err(io)?;
+            crate::killpoint::step();
+        }
+        if (m.uid, m.gid) != (target.uid, target.gid) {
+            sys::shields::fchown(fd, target.uid, target.gid).map_err(io)?;
+            crate::killpoint::step();
+        }
+        sys::shields::fchmod(fd, target.mode).map_err(io)?;
+        crate::killpoint::step();
+        counts.changed += 1;
+        Ok(())
+    }
+
+    /// Unlock one inode: only one this tool's lock recorded, or (no record: another tool's
+    /// lock) one in exactly the locked posture, root's, one link, on `dir`'s device.
+    fn unlock_inode(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        m: &Meta,
+        rel: &[u8],
+        is_dir: bool,
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        let io = |e| WalkError::io(rel, e);
+        if m.uid != 0 {
+            return Ok(()); // already someone else's: nothing to hand back
+        }
+        let unlocked = self.profile.unlocked_posture;
+        let eligible = match self.recorded {
+            Some(set) => set.contains(&inode_id(fd, m).map_err(io)?),
+            None => {
+                let root = rel.split(|&b| b == b'/').next().unwrap_or(b"");
+                let class = self
+                    .profile
+                    .tree_class(root)
+                    .map(|c| *self.profile.class_posture(c));
+                m.dev == self.dev
+                    && m.nlink <= if is_dir { u64::MAX } else { 1 }
+                    && class.is_some_and(|c| {
+                        if is_dir {
+                            m.uid == c.dir.uid && m.gid == c.dir.gid && m.mode == c.dir.mode
+                        } else {
+                            m.uid == c.file.uid && m.gid == c.file.gid && m.mode & !c.file.keep == 0
+                        }
+                    })
+            }
+        };
+        if !eligible {
+            self.issue(
+                IssueCode::NotHandedBack,
+                rel,
+                format!(
+                    "root's, {:04o}, not locked by this tool's shields up: left as it is",
+                    m.mode
+                ),
+            );
+            counts.refused += 1;
+            return Ok(());
+        }
+        let (uid, gid, mode) = if is_dir {
+            (unlocked.dir.uid, unlocked.dir.gid, unlocked.dir.mode)
+        } else {
+            (
+                unlocked.file.uid,
+                unlocked.file.gid,
+                unlocked.file.mode_for(m.mode),
+            )
+        };
+        sys::shields::fchown(fd, uid, gid).map_err(io)?;
+        crate::killpoint::step();
+        sys::shields::fchmod(fd, mode).map_err(io)?;
+        crate::killpoint::step();
+        counts.changed += 1;
+        Ok(())
+    }
+
+    /// After a file is root's: a read lease says whether anyone still holds it open or mapped
+    /// for writing; only then (or when the lease cannot tell) does it go onto a fresh inode.
+    fn renew_if_written(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        old: OwnedFd,
+        rel: &[u8],
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        let io = |e| WalkError::io(rel, e);
+        if files::writer_check(old.as_fd()) == files::WriterCheck::NoWriter {
+            return Ok(());
+        }
+        self.tmp_counter += 1;
+        let temp = CString::new(format!(
+            ".nc-harden-new.{}.{}",
+            std::process::id(),
+            self.tmp_counter
+        ))
+        .expect("no NUL");
+        let meta = sys::fstat(old.as_fd()).map_err(io)?;
+        match renew(
+            dir,
+            name,
+            old.as_fd(),
+            &meta,
+            &temp,
+            self.writer.as_deref_mut(),
+        ) {
+            Ok(true) => {
+                counts.renewed += 1;
+                self.renewed.push(rel.to_vec());
+            }
+            Ok(false) => self.issue(
+                IssueCode::Raced,
+                rel,
+                "kept changing while it was copied: locked, not renewed",
+            ),
+            Err(e) => return Err(io(e)),
+        }
+        Ok(())
+    }
+}
+
+/// Owner, group and mode to give an inode.
+#[derive(Clone, Copy, Debug)]
+struct Target {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+impl From<crate::profile::Posture> for Target {
+    fn from(p: crate::profile::Posture) -> Self {
+        Target {
+            uid: p.uid,
+            gid: p.gid,
+            mode: p.mode,
+        }
+    }
+}
+
+/// Copies the locked file `old` (examined as `meta`) to `temp` in `dir`, records the new
+/// inode, and renames it over `name` if `old` did not change meanwhile. `Ok(false)`: it
+/// changed, nothing left behind.
+pub(super) fn renew(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    old: BorrowedFd<'_>,
+    meta: &Meta,
+    temp: &CStr,
+    writer: Option<&mut Writer>,
+) -> io::Result<bool> {
+    let _ = sys::unlinkat(dir, temp);
+    let new = sys::create_exclusive(dir, temp, 0o600)?;
+    // Recorded before anything else: a call killed from here on leaves a temporary that the
+    // next call knows for its own (by inode, never by its name alone) and removes.
+    if let Some(w) = writer {
+        let m = sys::fstat(new.as_fd())?;
+        w.note(inode_id(new.as_fd(), &m)?);
+        w.flush()?;
+    }
+    let done = (|| -> io::Result<bool> {
+        // Bytes (holes kept), owner, then the attributes (the kernel drops
+        // security.capability on chown), mode, inode flags, times; `None`: `old` changed.
+        if crate::engine::renew::copy_into(old, meta, new.as_fd(), meta)?.is_none() {
+            return Ok(false);
+        }
+        crate::killpoint::step();
+        sys::renameat(dir, temp, name)?;
+        crate::killpoint::step();
+        Ok(true)
+    })();
+    if !matches!(done, Ok(true)) {
+        let _ = sys::unlinkat(dir, temp);
+    }
+    done
+}
+
+/// The temporary names of renewals.
+pub const TEMP_PREFIX: &[u8] = b".nc-harden-new.";
+
+/// Removes `name` of `dir` if it is a temporary a killed call of this tool made: a regular
+/// file whose inode the record holds. A file merely named like one is left.
+pub(super) fn remove_leftover(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    listed: &Meta,
+    recorded: &HashSet<InodeId>,
+) -> io::Result<bool> {
+    let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) else {
+        return Ok(false);
+    };
+    let m = sys::fstat(fd.as_fd())?;
+    if !m.same_inode(listed) || m.nlink != 1 || !recorded.contains(&inode_id(fd.as_fd(), &m)?) {
+        return Ok(false);
+    }
+    sys::unlinkat(dir, name)?;
+    Ok(true)
+}
+
+/// Why a walk stopped.
+#[derive(Debug)]
+pub enum WalkError {
+    Budget(OverBudget),
+    Io { path: Vec<u8>, source: io::Error },
+}
+
+impl WalkError {
+    fn io(path: &[u8], source: io::Error) -> Self {
+        WalkError::Io {
+            path: path.to_vec(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lexical_target;
+
+    fn t(link: &str, target: &str) -> Option<String> {
+        lexical_target(b"/sandbox/.openclaw", link.as_bytes(), target.as_bytes()).map(|p| {
+            p.iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+    }
+
+    #[test]
+    fn links_resolve_lexically() {
+        assert_eq!(t("skills/a/l", "../b").as_deref(), Some("skills/b"));
+        assert_eq!(t("skills/l", "../../etc"), None);
+        assert_eq!(
+            t("skills/l", "/sandbox/.openclaw/hooks/x").as_deref(),
+            Some("hooks/x")
+        );
+        assert_eq!(t("skills/l", "/sandbox/.openclaw2/x"), None);
+        assert_eq!(t("skills/l", "/etc/passwd"), None);
+        assert_eq!(t("skills/l", "./x/./y").as_deref(), Some("skills/x/y"));
+        assert_eq!(
+            t("skills/l", "../agents/main/sessions/s").as_deref(),
+            Some("agents/main/sessions/s")
+        );
+    }
+}

@@ -1,0 +1,1643 @@
+//! Shields over a profile (contract, version 0.3): the layout NemoClaw ships now (variant H)
+//! at its real path. Each case runs in a child process of its own: a private mount namespace,
+//! a tmpfs root holding bind mounts of the machine's directories, a tmpfs on `/sandbox` and
+//! on `/run`, `/etc/passwd` and `/etc/group` replaced by scratch copies that hold `sandbox`
+//! (uid 998) and `gateway` (a member of group sandbox); then a chroot into it. Nothing is
+//! mounted or created outside the scratch directory. Effects are read back: owners, modes,
+//! inode numbers, flags, and writes by uid 998 that fail or work.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nc_harden::profile::{Accounts, Profile};
+use nc_harden::shields::{self, IssueCode, Part, ShieldsReport, State};
+use nc_harden::Status;
+use nc_harden_testkit::creds::{CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN};
+use nc_harden_testkit::{immutable_flag, run_as, Creds, Scratch, SANDBOX_UID};
+
+use super::TestResult;
+
+/// The child's variables: the case, and the scratch directory its world is built in.
+pub const CHILD_VAR: &str = "NC_HARDEN_TEST_SHIELDS_H";
+const ROOT_VAR: &str = "NC_HARDEN_TEST_SHIELDS_ROOT";
+
+const GATEWAY_UID: u32 = 997;
+const NO_IMMUTABLE: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+/// Docker's default set lacks these (and more that nc-harden never uses).
+const DOCKER: Creds = Creds::RootWithout(&[
+    CAP_LINUX_IMMUTABLE,
+    CAP_SYS_ADMIN,
+    2,  // CAP_DAC_READ_SEARCH
+    28, // CAP_LEASE
+    19, // CAP_SYS_PTRACE
+    12, // CAP_NET_ADMIN
+]);
+
+type CaseResult = Result<(), String>;
+type Case = (&'static str, fn() -> CaseResult);
+type Run = Box<dyn FnOnce(&Path) -> TestResult + Send>;
+
+macro_rules! check {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Every case, by name: what `trials` registers and the child runs.
+pub fn cases() -> Vec<Case> {
+    vec![
+        ("openclaw::full::up_status_down", || {
+            cycle("openclaw", Creds::Full, Status::Ok)
+        }),
+        ("openclaw::no_immutable::up_status_down", || {
+            cycle("openclaw", NO_IMMUTABLE, Status::NoCapability)
+        }),
+        ("openclaw::docker_default::up_status_down", || {
+            cycle("openclaw", DOCKER, Status::NoCapability)
+        }),
+        ("hermes::full::up_status_down", || {
+            cycle("hermes", Creds::Full, Status::Ok)
+        }),
+        ("hermes::no_immutable::up_status_down", || {
+            cycle("hermes", NO_IMMUTABLE, Status::NoCapability)
+        }),
+        ("hermes::docker_default::up_status_down", || {
+            cycle("hermes", DOCKER, Status::NoCapability)
+        }),
+        (
+            "openclaw::attacks_in_the_trees_fail_closed",
+            attacks_in_the_trees_fail_closed,
+        ),
+        (
+            "openclaw::root_only_config_is_never_widened",
+            root_only_config_is_never_widened,
+        ),
+        (
+            "openclaw::unsealed_file_refused_unless_reseal",
+            unsealed_file_refused_unless_reseal,
+        ),
+        (
+            "openclaw::non_directory_roots_are_quarantined",
+            non_directory_roots_are_quarantined,
+        ),
+        (
+            "openclaw::over_budget_refused_before_any_tree_changes",
+            over_budget,
+        ),
+        (
+            "openclaw::guard_locked_tree_without_record",
+            guard_locked_tree_without_record,
+        ),
+        ("openclaw::two_calls_at_once_serialize", two_calls_at_once),
+        (
+            "openclaw::tampered_locked_config_is_neither",
+            tampered_locked_config_is_neither,
+        ),
+        ("openclaw::tree_of_1000_entries", || big_tree(1_000)),
+        ("openclaw::tree_of_100000_entries", || big_tree(99_000)),
+        ("openclaw::kill_points_converge", kill_points_converge),
+        ("openclaw::c_abi::up_status_down", c_abi_cycle),
+        ("openclaw::the_two_halves_as_nemoclaw_runs_them", two_halves),
+        (
+            "openclaw::renames_racing_the_walk_never_redirect_it",
+            renames_race_the_walk,
+        ),
+        (
+            "openclaw::dir_swapped_in_a_loop_during_shields_up",
+            dir_swapped_during_up,
+        ),
+        (
+            "openclaw::a_writable_mapping_from_before_is_revoked",
+            writable_mapping_revoked,
+        ),
+        ("hermes::c_abi::up_status_down", c_abi_cycle_hermes),
+        ("launcher::boot_down_up_tampered", launcher_boot),
+        ("launcher::docker_default_strict", launcher_docker_strict),
+        (
+            "launcher::skip_path_sets_status_under_set_u",
+            launcher_skip_path,
+        ),
+        (
+            "launcher::verify_seal_answers_down",
+            verify_seal_answers_down,
+        ),
+    ]
+}
+
+/// Registers every case as a trial that runs it in a child process.
+pub fn trials() -> Vec<(String, Run)> {
+    cases()
+        .into_iter()
+        .map(|(name, _)| {
+            let run: Run = Box::new(move |area: &Path| in_child(area, name));
+            (format!("shields_profile::{name}"), run)
+        })
+        .collect()
+}
+
+fn in_child(area: &Path, name: &str) -> TestResult {
+    let scratch = Scratch::new_in(area, "variant-h")?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    if name.starts_with("launcher::") {
+        cmd.env("NC_HARDEN", super::common::native::cli_binary()?);
+    }
+    if name.contains("kill_points") {
+        cmd.env(
+            "NC_HARDEN_KILL_POINTS_CLI",
+            super::common::native::kill_points_cli()?,
+        );
+    }
+    let out = cmd
+        .env(CHILD_VAR, name)
+        .env(ROOT_VAR, scratch.path())
+        .env_remove("RUST_TEST_THREADS")
+        .output()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{name}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .into())
+}
+
+/// Called first thing in `main`: runs one case when this process is a case's child.
+pub fn child() {
+    let Some(spec) = std::env::var_os(CHILD_VAR) else {
+        return;
+    };
+    let name = spec.to_string_lossy().into_owned();
+    let root = std::env::var_os(ROOT_VAR).expect("the scratch root");
+    let result = enter(Path::new(&root)).map_err(|e| format!("building the namespace: {e}"));
+    let result = result.and_then(|()| {
+        let case = cases()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| format!("no case {name}"))?;
+        (case.1)()
+    });
+    match result {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn cpath(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_encoded_bytes()).expect("no NUL")
+}
+
+fn mount(
+    src: &str,
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
+    let (src, fstype, data) = (
+        CString::new(src).unwrap(),
+        CString::new(fstype).unwrap(),
+        CString::new(data).unwrap(),
+    );
+    let target = cpath(target);
+    // SAFETY: NUL-terminated strings; the test owns its private namespace.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data.as_ptr().cast(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The child's world: a private namespace, a tmpfs root with the machine's directories bound
+/// in, fresh `/sandbox`, `/run` and `/tmp`, scratch accounts; then chroot.
+fn enter(scratch: &Path) -> io::Result<()> {
+    // SAFETY: a single-threaded child before any thread starts.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    mount(
+        "none",
+        Path::new("/"),
+        "",
+        libc::MS_REC | libc::MS_PRIVATE,
+        "",
+    )?;
+    let root = scratch.join("root");
+    fs::create_dir(&root)?;
+    mount("nc-h-root", &root, "tmpfs", 0, "mode=0755")?;
+    let accounts = scratch.join("accounts");
+    fs::create_dir(&accounts)?;
+    fs::write(
+        accounts.join("passwd"),
+        format!(
+            "root:x:0:0:root:/root:/bin/sh\nsandbox:x:{SANDBOX_UID}:{SANDBOX_UID}::/sandbox:/bin/sh\ngateway:x:{GATEWAY_UID}:{GATEWAY_UID}::/:/bin/sh\n"
+        ),
+    )?;
+    fs::write(
+        accounts.join("group"),
+        format!("root:x:0:\nsandbox:x:{SANDBOX_UID}:gateway\ngateway:x:{GATEWAY_UID}:\n"),
+    )?;
+    for entry in fs::read_dir("/")? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let to = root.join(&name);
+        let meta = fs::symlink_metadata(entry.path())?;
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &to)?;
+            continue;
+        }
+        if !meta.is_dir() {
+            continue;
+        }
+        fs::create_dir(&to)?;
+        match name.to_str() {
+            Some("proc") => mount("proc", &to, "proc", 0, "")?,
+            Some("run") | Some("sandbox") | Some("tmp") => mount(
+                "nc-h",
+                &to,
+                "tmpfs",
+                0,
+                if name == "tmp" {
+                    "mode=1777"
+                } else {
+                    "mode=0755"
+                },
+            )?,
+            Some("sys") | Some("lost+found") => {}
+            _ => mount(
+                &entry.path().to_string_lossy(),
+                &to,
+                "",
+                libc::MS_BIND | libc::MS_REC,
+                "",
+            )?,
+        }
+    }
+    if !root.join("sandbox").exists() {
+        fs::create_dir(root.join("sandbox"))?;
+        mount("nc-h", &root.join("sandbox"), "tmpfs", 0, "mode=0755")?;
+    }
+    for f in ["passwd", "group"] {
+        let src = accounts.join(f);
+        mount(
+            &src.to_string_lossy(),
+            &root.join("etc").join(f),
+            "",
+            libc::MS_BIND,
+            "",
+        )?;
+    }
+    std::os::unix::fs::chroot(&root)?;
+    std::env::set_current_dir("/")?;
+    Ok(())
+}
+
+// ---- variant H ----------------------------------------------------------------------------
+
+const OPENCLAW_STATE: [&str; 16] = [
+    "agents",
+    "extensions",
+    "workspace",
+    "skills",
+    "hooks",
+    "identity",
+    "devices",
+    "canvas",
+    "cron",
+    "memory",
+    "logs",
+    "credentials",
+    "flows",
+    "sandbox",
+    "telegram",
+    "plugin-runtime-deps",
+];
+
+fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+}
+
+fn chmod(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Builds the mutable posture NemoClaw's images ship; returns the directory.
+fn build(profile: &str) -> io::Result<PathBuf> {
+    let s = SANDBOX_UID;
+    chown(Path::new("/sandbox"), s, s)?;
+    chmod(Path::new("/sandbox"), 0o755)?;
+    let (dir, files): (PathBuf, Vec<(&str, &[u8])>) = match profile {
+        "hermes" => (
+            "/sandbox/.hermes".into(),
+            vec![("config.yaml", b"model: x\n"), (".env", b"API_KEY=abc\n")],
+        ),
+        _ => (
+            "/sandbox/.openclaw".into(),
+            vec![(
+                "openclaw.json",
+                b"{\"gateway\":{\"auth\":{\"token\":\"00ff\"}}}\n",
+            )],
+        ),
+    };
+    fs::create_dir(&dir)?;
+    for t in OPENCLAW_STATE {
+        fs::create_dir(dir.join(t))?;
+    }
+    fs::create_dir_all(dir.join("agents/main/agent"))?;
+    fs::create_dir_all(dir.join("agents/main/sessions"))?;
+    fs::write(dir.join("agents/main/agent/models.json"), b"{}\n")?;
+    fs::write(dir.join("agents/main/sessions/s1.jsonl"), b"{}\n")?;
+    fs::write(dir.join("credentials/token"), b"secret\n")?;
+    fs::write(dir.join("skills/run.sh"), b"#!/bin/sh\n")?;
+    std::os::unix::fs::symlink("../skills/run.sh", dir.join("workspace/run.sh"))?;
+    if profile != "hermes" {
+        fs::write(dir.join("update-check.json"), b"{}")?;
+        fs::write(dir.join("exec-approvals.json"), b"{}")?;
+    }
+    let mut hash = String::new();
+    for (name, bytes) in &files {
+        fs::write(dir.join(name), bytes)?;
+        hash.push_str(&format!(
+            "{}  {}/{name}\n",
+            sha256_hex(bytes),
+            dir.display()
+        ));
+    }
+    if profile == "hermes" {
+        hash.push_str("# nemoclaw-hermes-mcp-state-v1 intended=00 applied=00\n");
+    }
+    fs::write(dir.join(".config-hash"), hash)?;
+    let (dir_mode, file_mode) = if profile == "hermes" {
+        (0o3770, 0o640)
+    } else {
+        (0o2770, 0o660)
+    };
+    for entry in walk(&dir)? {
+        let m = fs::symlink_metadata(&entry)?;
+        chown(&entry, s, s)?;
+        if m.is_dir() {
+            chmod(&entry, 0o2770)?;
+        } else if m.is_file() {
+            chmod(
+                &entry,
+                if entry.ends_with("skills/run.sh") {
+                    0o770
+                } else {
+                    0o660
+                },
+            )?;
+        }
+    }
+    chmod(&dir, dir_mode)?;
+    for (name, _) in &files {
+        chmod(&dir.join(name), file_mode)?;
+    }
+    chmod(&dir.join(".config-hash"), file_mode)?;
+    Ok(dir)
+}
+
+fn walk(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i].clone();
+        if fs::symlink_metadata(&p)?.is_dir() {
+            for e in fs::read_dir(&p)? {
+                out.push(e?.path());
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn load(name: &str) -> Profile {
+    Profile::load(name, &Accounts::system().expect("accounts")).expect("profile")
+}
+
+fn stat(p: &Path) -> Result<(u32, u32, u32, u64), String> {
+    let m = fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok((m.uid(), m.gid(), m.mode() & 0o7777, m.ino()))
+}
+
+fn expect_posture(p: &Path, uid: u32, gid: u32, mode: u32) -> CaseResult {
+    let (u, g, m, _) = stat(p)?;
+    check!(
+        (u, g, m) == (uid, gid, mode),
+        "{}: {u}:{g} {m:04o}, expected {uid}:{gid} {mode:04o}",
+        p.display()
+    );
+    Ok(())
+}
+
+/// What uid 998 can do: Ok(()) when the write went through.
+fn sandbox_writes(path: &Path) -> bool {
+    let path = path.to_path_buf();
+    run_as(Creds::User(SANDBOX_UID), move || {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"x"))
+    })
+    .is_ok()
+}
+
+fn sandbox_creates(path: &Path) -> bool {
+    let path = path.to_path_buf();
+    run_as(Creds::User(SANDBOX_UID), move || {
+        fs::write(&path, b"planted")
+    })
+    .is_ok()
+}
+
+fn call(
+    creds: Creds,
+    f: impl FnOnce() -> Result<ShieldsReport, nc_harden::Error> + Send,
+) -> Result<ShieldsReport, String> {
+    run_as(creds, f).map_err(|e| e.to_string())
+}
+
+fn expect(r: &ShieldsReport, status: Status) -> CaseResult {
+    check!(
+        r.status == status,
+        "expected {}, got {} ({}): {}; issues {:?}",
+        status.name(),
+        r.status.name(),
+        r.state.name(),
+        r.summary,
+        r.issues
+    );
+    let json: serde_json::Value = serde_json::from_str(&r.to_json()).map_err(|e| e.to_string())?;
+    check!(
+        json["code"] == status.code(),
+        "the JSON says {}",
+        json["code"]
+    );
+    Ok(())
+}
+
+// ---- cases --------------------------------------------------------------------------------
+
+/// Mutable → status (down) → up with uid 998 holding descriptors → status → up again
+/// (verifies, inodes kept) → down → status: every posture, inode and write read back.
+fn cycle(name: &str, creds: Creds, up_status: Status) -> CaseResult {
+    let dir = build(name).map_err(|e| e.to_string())?;
+    let p = load(name);
+    let config = dir.join(if name == "hermes" {
+        "config.yaml"
+    } else {
+        "openclaw.json"
+    });
+    let agent_file = dir.join("agents/main/agent/models.json");
+    let token = dir.join("credentials/token");
+    expect(&call(creds, || shields::status(&p))?, Status::NotFrozen)?;
+    // uid 998 holds the config and an agent file open for writing from before.
+    let (held_config, held_agent) = run_as(Creds::User(SANDBOX_UID), || {
+        let o = |p: &Path| fs::OpenOptions::new().read(true).write(true).open(p);
+        (o(&config), o(&agent_file))
+    });
+    let (mut held_config, mut held_agent) = (
+        held_config.map_err(|e| e.to_string())?,
+        held_agent.map_err(|e| e.to_string())?,
+    );
+    let (ino_config, ino_agent, ino_token) =
+        (stat(&config)?.3, stat(&agent_file)?.3, stat(&token)?.3);
+    let before = fs::read(&config).map_err(|e| e.to_string())?;
+    let r = call(creds, || shields::up(&p, Part::All, false))?;
+    expect(&r, up_status)?;
+    let want_state = if up_status == Status::Ok {
+        State::Up
+    } else {
+        State::UpNotPinned
+    };
+    check!(r.state == want_state, "state {:?}", r.state);
+    expect_posture(Path::new("/sandbox"), 0, SANDBOX_UID, 0o1775)?;
+    expect_posture(&dir, 0, 0, 0o755)?;
+    expect_posture(&config, 0, 0, 0o444)?;
+    expect_posture(&dir.join(".config-hash"), 0, 0, 0o444)?;
+    expect_posture(&dir.join("agents"), 0, SANDBOX_UID, 0o755)?;
+    expect_posture(&agent_file, 0, SANDBOX_UID, 0o640)?;
+    expect_posture(&dir.join("skills/run.sh"), 0, SANDBOX_UID, 0o750)?;
+    expect_posture(&dir.join("credentials"), 0, 0, 0o700)?;
+    expect_posture(&token, 0, 0, 0o600)?;
+    expect_posture(
+        &dir.join("agents/main/sessions"),
+        SANDBOX_UID,
+        SANDBOX_UID,
+        0o2770,
+    )?;
+    if name != "hermes" {
+        expect_posture(
+            &dir.join("update-check.json"),
+            SANDBOX_UID,
+            SANDBOX_UID,
+            0o660,
+        )?;
+    }
+    check!(
+        stat(&config)?.3 != ino_config,
+        "the config is not on a fresh inode"
+    );
+    check!(
+        stat(&agent_file)?.3 != ino_agent,
+        "a file held for writing was not renewed"
+    );
+    check!(
+        stat(&token)?.3 == ino_token,
+        "a file nobody held was renewed"
+    );
+    check!(
+        fs::read(&config).map_err(|e| e.to_string())? == before,
+        "the bytes changed"
+    );
+    // The held descriptors write to inodes no path shows.
+    held_config
+        .write_all(b"tampered")
+        .map_err(|e| e.to_string())?;
+    held_agent
+        .write_all(b"tampered")
+        .map_err(|e| e.to_string())?;
+    check!(
+        fs::read(&config).map_err(|e| e.to_string())? == before,
+        "a held descriptor changed the config"
+    );
+    check!(
+        fs::read(&agent_file).map_err(|e| e.to_string())? == b"{}\n",
+        "a held descriptor changed the agent file"
+    );
+    check!(!sandbox_writes(&config), "uid 998 writes the config");
+    check!(
+        !sandbox_creates(&dir.join("agents/main/agent/new.js")),
+        "uid 998 plants agent code"
+    );
+    check!(
+        !sandbox_creates(&dir.join("planted")),
+        "uid 998 creates in dir"
+    );
+    check!(
+        sandbox_creates(&dir.join("agents/main/sessions/s2.jsonl")),
+        "the sessions carve-out is not writable"
+    );
+    check!(
+        name == "hermes" || sandbox_writes(&dir.join("update-check.json")),
+        "update-check.json is no longer the sandbox user's"
+    );
+    let moved = run_as(Creds::User(SANDBOX_UID), || {
+        fs::rename("/sandbox/.openclaw", "/sandbox/moved")
+    });
+    check!(moved.is_err() || name == "hermes", "uid 998 moves dir away");
+    let seal = fs::read_to_string(dir.join(".config-hash")).map_err(|e| e.to_string())?;
+    let expected_name = if name == "hermes" {
+        format!("{}/config.yaml", dir.display())
+    } else {
+        "openclaw.json".to_string()
+    };
+    check!(
+        seal.contains(&format!("{}  {expected_name}\n", sha256_hex(&before))),
+        "the seal was not written in the profile's form: {seal:?}"
+    );
+    let pinned = up_status == Status::Ok;
+    check!(
+        immutable_flag(&config).map_err(|e| e.to_string())? == pinned,
+        "the config's flag"
+    );
+    check!(
+        immutable_flag(&dir).map_err(|e| e.to_string())? == pinned,
+        "dir's flag"
+    );
+    check!(
+        r.chattr_applied == pinned,
+        "chattr_applied {}",
+        r.chattr_applied
+    );
+    // Without the flag but with CAP_SYS_ADMIN: read-only bind mounts over the protected
+    // files; root itself cannot write their bytes.
+    let mounted = creds == NO_IMMUTABLE;
+    check!(
+        r.files.iter().all(|f| f.read_only_mount == mounted),
+        "read-only mounts: {:?}",
+        r.files
+            .iter()
+            .map(|f| f.read_only_mount)
+            .collect::<Vec<_>>()
+    );
+    if mounted {
+        let err = fs::OpenOptions::new().write(true).open(&config).err();
+        check!(
+            err.as_ref().and_then(io::Error::raw_os_error) == Some(libc::EROFS),
+            "root opened the mounted config for writing: {err:?}"
+        );
+    }
+    expect(&call(creds, || shields::status(&p))?, up_status)?;
+    let again = call(creds, || shields::up(&p, Part::All, false))?;
+    expect(&again, up_status)?;
+    let ino_locked = stat(&config)?.3;
+    check!(
+        stat(&config)?.3 == ino_locked,
+        "a second shields up renewed the config"
+    );
+    let down = call(creds, || shields::down(&p, Part::All))?;
+    if up_status == Status::Ok || creds == NO_IMMUTABLE || creds == DOCKER {
+        expect(&down, Status::Ok)?;
+    }
+    expect_posture(Path::new("/sandbox"), SANDBOX_UID, SANDBOX_UID, 0o755)?;
+    let (dmode, fmode) = if name == "hermes" {
+        (0o3770, 0o640)
+    } else {
+        (0o2770, 0o660)
+    };
+    expect_posture(&dir, SANDBOX_UID, SANDBOX_UID, dmode)?;
+    expect_posture(&config, SANDBOX_UID, SANDBOX_UID, fmode)?;
+    expect_posture(&dir.join("agents"), SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    expect_posture(&agent_file, SANDBOX_UID, SANDBOX_UID, 0o660)?;
+    expect_posture(&dir.join("skills/run.sh"), SANDBOX_UID, SANDBOX_UID, 0o770)?;
+    expect_posture(&token, SANDBOX_UID, SANDBOX_UID, 0o660)?;
+    check!(
+        !immutable_flag(&config).map_err(|e| e.to_string())?,
+        "a flag stayed"
+    );
+    check!(
+        sandbox_writes(&config),
+        "uid 998 cannot write the config after shields down"
+    );
+    let mounts = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    check!(
+        !mounts.contains(&format!("{}/", dir.display())),
+        "a mount stayed after shields down: {mounts}"
+    );
+    expect(&call(creds, || shields::status(&p))?, Status::NotFrozen)?;
+    Ok(())
+}
+
+/// Hard links, FIFOs, symlinks out of the trees and into the carve-out: shields up locks
+/// everything else, refuses them, claims no pin; once they are gone it goes up.
+fn attacks_in_the_trees_fail_closed() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+        fs::write("/sandbox/outside", b"x")?;
+        fs::hard_link("/sandbox/outside", dir.join("skills/linked"))?;
+        std::os::unix::fs::symlink("/etc/shadow", dir.join("hooks/evil"))?;
+        std::os::unix::fs::symlink(
+            "../agents/main/sessions/s1.jsonl",
+            dir.join("memory/into-sessions"),
+        )?;
+        let fifo = cpath(&dir.join("cron/pipe"));
+        // SAFETY: a NUL-terminated path.
+        if unsafe { libc::mkfifo(fifo.as_ptr(), 0o660) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    })
+    .map_err(e)?;
+    let r = super::with_timeout({
+        let p = p.clone();
+        move || shields::up(&p, Part::All, false)
+    })
+    .map_err(|e| format!("{e:?}"))?
+    .map_err(|e| e.to_string())?;
+    expect(&r, Status::Invalid)?;
+    check!(
+        matches!(r.state, State::LockedNotVerified { .. }),
+        "state {:?}",
+        r.state
+    );
+    for code in [
+        IssueCode::HardlinkedEntry,
+        IssueCode::SymlinkOutsideProtectedRoot,
+        IssueCode::SymlinkCrossesCarveOut,
+        IssueCode::SpecialEntry,
+    ] {
+        check!(
+            r.issues.iter().any(|i| i.code == code),
+            "no {} issue: {:?}",
+            code.name(),
+            r.issues
+        );
+    }
+    check!(r.summary.contains("locked, not verified"), "{}", r.summary);
+    // Fail closed: the locked posture is in place, nothing pinned.
+    expect_posture(Path::new("/sandbox"), 0, SANDBOX_UID, 0o1775)?;
+    expect_posture(&dir, 0, 0, 0o755)?;
+    expect_posture(&dir.join("openclaw.json"), 0, 0, 0o444)?;
+    check!(!immutable_flag(&dir).map_err(e)?, "a pin was claimed");
+    check!(
+        !sandbox_writes(&dir.join("openclaw.json")),
+        "uid 998 writes the config"
+    );
+    check!(
+        !sandbox_creates(&dir.join("skills/more")),
+        "uid 998 writes a locked tree"
+    );
+    // The refused entries are left as they are; the outside file untouched.
+    check!(
+        fs::symlink_metadata(dir.join("cron/pipe"))
+            .map_err(e)?
+            .file_type()
+            .is_fifo_like(),
+        "the FIFO"
+    );
+    check!(
+        fs::read("/sandbox/outside").map_err(e)? == b"x",
+        "the outside file changed"
+    );
+    check!(
+        stat(Path::new("/sandbox/outside"))?.0 == SANDBOX_UID,
+        "the hard link's inode changed owner"
+    );
+    expect(
+        &shields::status(&p).map_err(|e| e.to_string())?,
+        Status::Invalid,
+    )?;
+    for bad in [
+        "skills/linked",
+        "hooks/evil",
+        "memory/into-sessions",
+        "cron/pipe",
+    ] {
+        fs::remove_file(dir.join(bad)).map_err(e)?;
+    }
+    expect(
+        &shields::up(&p, Part::All, false).map_err(|e| e.to_string())?,
+        Status::Ok,
+    )?;
+    expect(
+        &shields::down(&p, Part::All).map_err(|e| e.to_string())?,
+        Status::Ok,
+    )?;
+    Ok(())
+}
+
+trait FifoLike {
+    fn is_fifo_like(&self) -> bool;
+}
+
+impl FifoLike for fs::FileType {
+    fn is_fifo_like(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        self.is_fifo()
+    }
+}
+
+/// A root-only 0600 file where the config belongs is refused and left 0600; a root-only file
+/// moved into a tree is locked without widening and never handed to the sandbox user.
+fn root_only_config_is_never_widened() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    fs::write(dir.join("workspace/root-only"), b"root secret").map_err(e)?;
+    chmod(&dir.join("workspace/root-only"), 0o600).map_err(e)?;
+    let config = dir.join("openclaw.json");
+    chown(&config, 0, 0).map_err(e)?;
+    chmod(&config, 0o600).map_err(e)?;
+    // Created in a setgid directory of the sandbox group: root:sandbox 0600.
+    let group = stat(&dir.join("workspace/root-only"))?.1;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    expect(&r, Status::Invalid)?;
+    check!(
+        r.issues.iter().any(|i| i.code == IssueCode::RootOnlyFile),
+        "{:?}",
+        r.issues
+    );
+    expect_posture(&config, 0, 0, 0o600)?;
+    expect_posture(&dir.join("workspace/root-only"), 0, group, 0o600)?;
+    chmod(&config, 0o444).map_err(e)?;
+    let r = shields::up(&p, Part::All, true).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)?;
+    let r = shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect_posture(&dir.join("workspace/root-only"), 0, group, 0o600)?;
+    check!(
+        r.issues
+            .iter()
+            .any(|i| i.code == IssueCode::NotHandedBack && i.path == b"workspace/root-only"),
+        "{:?}",
+        r.issues
+    );
+    check!(
+        !sandbox_writes(&dir.join("workspace/root-only")),
+        "the root-only file was handed over"
+    );
+    Ok(())
+}
+
+/// A file added while the shields were down and not named by the seal: reported, shields up
+/// refuses it; `--reseal` seals its bytes and goes up.
+fn unsealed_file_refused_unless_reseal() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let extra = dir.join("extra.json");
+    run_as(Creds::User(SANDBOX_UID), || {
+        fs::write(&extra, b"{\"new\":1}")
+    })
+    .map_err(|e| e.to_string())?;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    expect(&r, Status::Invalid)?;
+    check!(
+        r.issues
+            .iter()
+            .any(|i| i.code == IssueCode::UnsealedFile && i.path == b"extra.json"),
+        "{:?}",
+        r.issues
+    );
+    expect_posture(&extra, 0, 0, 0o444)?;
+    let s = shields::status(&p).map_err(|e| e.to_string())?;
+    expect(&s, Status::Invalid)?;
+    check!(
+        s.seal
+            .as_ref()
+            .is_some_and(|s| s.unsealed == vec![b"extra.json".to_vec()]),
+        "{:?}",
+        s.seal
+    );
+    let r = shields::up(&p, Part::All, true).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)?;
+    let seal = fs::read_to_string(dir.join(".config-hash")).map_err(|e| e.to_string())?;
+    check!(
+        seal.contains("  extra.json\n") && seal.contains("  openclaw.json\n"),
+        "{seal}"
+    );
+    check!(
+        immutable_flag(&extra).map_err(|e| e.to_string())?,
+        "extra.json not pinned"
+    );
+    Ok(())
+}
+
+/// A file, a symlink and a FIFO where tree roots belong are moved into a root-only
+/// quarantine (never deleted, never followed); shields up goes through.
+fn non_directory_roots_are_quarantined() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    fs::remove_dir_all(dir.join("skills")).map_err(e)?;
+    fs::remove_dir_all(dir.join("hooks")).map_err(e)?;
+    run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+        fs::write(dir.join("skills"), b"not a dir")?;
+        std::os::unix::fs::symlink("/etc", dir.join("hooks"))
+    })
+    .map_err(e)?;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)?;
+    check!(r.quarantined.len() == 2, "{:?}", r.quarantined);
+    for (from, to) in &r.quarantined {
+        let to = dir.join(String::from_utf8_lossy(to).as_ref());
+        check!(
+            fs::symlink_metadata(&to).is_ok(),
+            "{} is gone",
+            String::from_utf8_lossy(from)
+        );
+        let q = to.parent().unwrap();
+        expect_posture(q, 0, 0, 0o700)?;
+    }
+    check!(
+        !dir.join("skills").exists() && fs::symlink_metadata(dir.join("hooks")).is_err(),
+        "still there"
+    );
+    check!(stat(Path::new("/etc"))?.0 == 0, "the link's target changed");
+    Ok(())
+}
+
+/// Over the entry budget: refused with the reason before any tree changes; dir stays
+/// clamped root-only (fail closed).
+fn over_budget() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let text = nc_harden::profile::BUILTIN[0]
+        .1
+        .replace("entries = 100000", "entries = 10");
+    let p = Profile::parse(&text, &Accounts::system().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    for i in 0..20 {
+        fs::write(dir.join(format!("workspace/f{i}")), b"x").map_err(|e| e.to_string())?;
+        chown(
+            &dir.join(format!("workspace/f{i}")),
+            SANDBOX_UID,
+            SANDBOX_UID,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let f0 = stat(&dir.join("workspace/f0"))?;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    expect(&r, Status::Invalid)?;
+    check!(
+        r.issues.iter().any(|i| i.code == IssueCode::WorkEntryLimit),
+        "{:?}",
+        r.issues
+    );
+    expect_posture(&dir, 0, 0, 0o700)?;
+    check!(
+        stat(&dir.join("workspace/f0"))? == f0,
+        "a tree entry changed"
+    );
+    expect_posture(&dir.join("agents"), SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    check!(
+        !sandbox_writes(&dir.join("openclaw.json")),
+        "uid 998 writes the config"
+    );
+    Ok(())
+}
+
+/// A tree locked by another tool (NemoClaw's guards: no record of nc-harden's): shields down
+/// hands back only what is exactly in the locked posture, root's, one link.
+fn guard_locked_tree_without_record() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    // The guard's lock, by hand.
+    chown(Path::new("/sandbox"), 0, SANDBOX_UID).map_err(e)?;
+    chmod(Path::new("/sandbox"), 0o1775).map_err(e)?;
+    for entry in walk(&dir.join("agents")).map_err(e)? {
+        if entry.starts_with(dir.join("agents/main/sessions")) {
+            continue;
+        }
+        let m = fs::symlink_metadata(&entry).map_err(e)?;
+        chown(&entry, 0, SANDBOX_UID).map_err(e)?;
+        chmod(&entry, if m.is_dir() { 0o755 } else { 0o640 }).map_err(e)?;
+    }
+    fs::write(dir.join("agents/main/agent/root-only"), b"k").map_err(e)?;
+    chmod(&dir.join("agents/main/agent/root-only"), 0o600).map_err(e)?;
+    for f in ["openclaw.json", ".config-hash"] {
+        chown(&dir.join(f), 0, 0).map_err(e)?;
+        chmod(&dir.join(f), 0o444).map_err(e)?;
+    }
+    chown(&dir, 0, 0).map_err(e)?;
+    chmod(&dir, 0o755).map_err(e)?;
+    let r = shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect_posture(
+        &dir.join("agents/main/agent/models.json"),
+        SANDBOX_UID,
+        SANDBOX_UID,
+        0o660,
+    )?;
+    expect_posture(&dir.join("agents"), SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    expect_posture(&dir.join("agents/main/agent/root-only"), 0, 0, 0o600)?;
+    check!(
+        r.issues.iter().any(|i| i.code == IssueCode::NotHandedBack),
+        "{:?}",
+        r.issues
+    );
+    expect_posture(&dir, SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    expect_posture(Path::new("/sandbox"), SANDBOX_UID, SANDBOX_UID, 0o755)?;
+    Ok(())
+}
+
+/// Two shields calls at once: one lock, one after the other; both answer, the end is up.
+fn two_calls_at_once() -> CaseResult {
+    build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let p = p.clone();
+            std::thread::spawn(move || shields::up(&p, Part::All, false))
+        })
+        .collect();
+    for t in threads {
+        let r = t
+            .join()
+            .map_err(|_| "a call panicked")?
+            .map_err(|e| e.to_string())?;
+        expect(&r, Status::Ok)?;
+    }
+    expect(&shields::status(&p).map_err(|e| e.to_string())?, Status::Ok)?;
+    Ok(())
+}
+
+/// Root rewrites the locked config (chmod, write, chmod back): the seal no longer holds;
+/// status says neither, and shields up refuses (fail closed) until --reseal.
+fn tampered_locked_config_is_neither() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    expect(
+        &run_as(DOCKER, || shields::up(&p, Part::All, false)).map_err(|e| e.to_string())?,
+        Status::NoCapability,
+    )?;
+    let config = dir.join("openclaw.json");
+    chmod(&config, 0o644).map_err(|e| e.to_string())?;
+    fs::write(&config, b"{\"evil\":true}").map_err(|e| e.to_string())?;
+    chmod(&config, 0o444).map_err(|e| e.to_string())?;
+    let s = shields::status(&p).map_err(|e| e.to_string())?;
+    expect(&s, Status::Invalid)?;
+    check!(matches!(s.state, State::Neither { .. }), "{:?}", s.state);
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    expect(&r, Status::Invalid)?;
+    check!(
+        r.issues
+            .iter()
+            .any(|i| i.code == IssueCode::ConfigHashMismatch),
+        "{:?}",
+        r.issues
+    );
+    expect(
+        &shields::up(&p, Part::All, true).map_err(|e| e.to_string())?,
+        Status::Ok,
+    )?;
+    Ok(())
+}
+
+/// A tree of `n` entries locks and unlocks, entry by entry.
+fn big_tree(n: usize) -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    let root = dir.join("workspace");
+    let per_dir = 1000;
+    for d in 0..n.div_ceil(per_dir) {
+        let sub = root.join(format!("d{d}"));
+        fs::create_dir(&sub).map_err(e)?;
+        chown(&sub, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        chmod(&sub, 0o2770).map_err(e)?;
+        for f in 0..per_dir.min(n - d * per_dir) {
+            let file = sub.join(format!("f{f}"));
+            fs::write(&file, b"").map_err(e)?;
+            chown(&file, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+            chmod(&file, 0o660).map_err(e)?;
+        }
+    }
+    let start = std::time::Instant::now();
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    let up_time = start.elapsed();
+    expect(&r, Status::Ok)?;
+    let ws = r
+        .trees
+        .iter()
+        .find(|t| t.name == b"workspace")
+        .ok_or("no workspace tree")?;
+    check!(
+        ws.counts.files as usize == n,
+        "{} files counted",
+        ws.counts.files
+    );
+    for entry in walk(&root).map_err(e)? {
+        if fs::symlink_metadata(&entry)
+            .map_err(e)?
+            .file_type()
+            .is_symlink()
+        {
+            continue;
+        }
+        let (u, _, m, _) = stat(&entry)?;
+        check!(
+            u == 0 && m & 0o022 == 0,
+            "{} is {u} {m:04o} after shields up",
+            entry.display()
+        );
+    }
+    let start = std::time::Instant::now();
+    let r = shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    let down_time = start.elapsed();
+    expect(&r, Status::Ok)?;
+    for entry in walk(&root).map_err(e)? {
+        if fs::symlink_metadata(&entry)
+            .map_err(e)?
+            .file_type()
+            .is_symlink()
+        {
+            continue;
+        }
+        let (u, g, m, _) = stat(&entry)?;
+        let want = if fs::symlink_metadata(&entry).map_err(e)?.is_dir() {
+            0o2770
+        } else {
+            0o660
+        };
+        check!(
+            (u, g, m) == (SANDBOX_UID, SANDBOX_UID, want),
+            "{} is {u}:{g} {m:04o} after shields down",
+            entry.display()
+        );
+    }
+    eprintln!("tree of {n}: up {up_time:?}, down {down_time:?}");
+    Ok(())
+}
+
+/// Shields up and down killed (SIGKILL) at every step: the sandbox user never gains write
+/// access it did not have, and the next call converges.
+fn kill_points_converge() -> CaseResult {
+    let exe = std::env::var_os("NC_HARDEN_KILL_POINTS_CLI").ok_or("no kill-points CLI")?;
+    let p = load("openclaw");
+    let dir = PathBuf::from("/sandbox/.openclaw");
+    let mut killed_any = false;
+    for op in ["up", "down"] {
+        for n in 1..400 {
+            if dir.exists() {
+                nc_harden_testkit::fs::clear_immutable_tree(&dir).map_err(|e| e.to_string())?;
+                fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+            }
+            let _ = fs::remove_dir_all("/run/nc-harden");
+            build("openclaw").map_err(|e| e.to_string())?;
+            if op == "down" {
+                expect(
+                    &shields::up(&p, Part::All, false).map_err(|e| e.to_string())?,
+                    Status::Ok,
+                )?;
+            }
+            let out = Command::new(&exe)
+                .args(["shields", op])
+                .env("NC_HARDEN_KILL_AT", n.to_string())
+                .output()
+                .map_err(|e| e.to_string())?;
+            let killed =
+                std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(libc::SIGKILL);
+            if !killed {
+                break;
+            }
+            killed_any = true;
+            // Whatever step it died at: nothing root owns is writable by the sandbox user's
+            // group or by others, and the config is never the sandbox user's and root's at once.
+            for entry in walk(&dir).map_err(|e| e.to_string())? {
+                let (u, _, m, _) = stat(&entry)?;
+                check!(
+                    u != 0 || m & 0o022 == 0,
+                    "{op} killed at {n}: {} is root's and {m:04o}",
+                    entry.display()
+                );
+            }
+            let again = if op == "up" {
+                shields::up(&p, Part::All, false)
+            } else {
+                shields::down(&p, Part::All)
+            }
+            .map_err(|e| e.to_string())?;
+            let want = Status::Ok;
+            check!(
+                again.status == want,
+                "{op} killed at {n}, then {op} again: {} {:?}",
+                again.summary,
+                again.issues
+            );
+        }
+    }
+    check!(killed_any, "no kill point was reached");
+    Ok(())
+}
+
+fn c_abi_cycle_hermes() -> CaseResult {
+    c_abi("hermes", c"hermes")
+}
+
+fn c_abi_cycle() -> CaseResult {
+    c_abi("openclaw", c"openclaw")
+}
+
+/// The same transitions through the C ABI: statuses, states, JSON and the effects.
+fn c_abi(name: &str, profile: &std::ffi::CStr) -> CaseResult {
+    use nc_harden::capi::shields::*;
+    use nc_harden::capi::{nc_status, nc_string_free};
+    let dir = build(name).map_err(|e| e.to_string())?;
+    let config = dir.join(if name == "hermes" {
+        "config.yaml"
+    } else {
+        "openclaw.json"
+    });
+    let step = |f: unsafe extern "C" fn(
+        *const std::ffi::c_char,
+        *const std::ffi::c_char,
+        u32,
+        *mut *mut nc_shields_report,
+    ) -> nc_status,
+                want: nc_status,
+                state: &str|
+     -> CaseResult {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: a valid profile name, NULL dir, a writable out-pointer.
+        let status = unsafe { f(profile.as_ptr(), std::ptr::null(), 0, &mut out) };
+        check!(!out.is_null(), "no report");
+        // SAFETY: `out` is a live report until freed below.
+        let (got_state, json) = unsafe {
+            let s = std::ffi::CStr::from_ptr(nc_shields_report_state(out))
+                .to_string_lossy()
+                .into_owned();
+            let j = nc_shields_report_json(out);
+            let text = std::ffi::CStr::from_ptr(j).to_string_lossy().into_owned();
+            nc_string_free(j);
+            (s, text)
+        };
+        // SAFETY: as above.
+        let summary = unsafe {
+            std::ffi::CStr::from_ptr(nc_shields_report_summary(out))
+                .to_string_lossy()
+                .into_owned()
+        };
+        // SAFETY: freed once.
+        unsafe { nc_shields_report_free(out) };
+        check!(
+            status == want && got_state == state,
+            "{status:?} {got_state}: {summary}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        check!(v["state"] == state, "{json}");
+        Ok(())
+    };
+    step(nc_shields_status, nc_status::NC_NOT_FROZEN, "down")?;
+    step(nc_shields_up, nc_status::NC_OK, "up")?;
+    expect_posture(&config, 0, 0, 0o444)?;
+    check!(!sandbox_writes(&config), "uid 998 writes the config");
+    step(nc_shields_status, nc_status::NC_OK, "up")?;
+    step(nc_shields_down, nc_status::NC_OK, "down")?;
+    check!(
+        sandbox_writes(&config),
+        "uid 998 cannot write the config after shields down"
+    );
+    step(nc_shields_status, nc_status::NC_NOT_FROZEN, "down")?;
+    Ok(())
+}
+
+/// Runs `script` after sourcing the launcher, under `set -euo pipefail`, as `creds`;
+/// returns (exit code, stdout, stderr).
+fn launcher(script: &str, creds: Creds) -> Result<(i32, String, String), String> {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/launcher.sh");
+    let full = format!("set -euo pipefail\n. {}\n{script}", lib.display());
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(&full);
+    let out = nc_harden_testkit::command_as(&mut cmd, creds)
+        .output()
+        .map_err(|e| e.to_string())?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The boot path starts a shields-down sandbox (NemoClaw's default) and an up one, and
+/// refuses a tampered one; every function sets NC_HARDEN_STATUS.
+fn launcher_boot() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher(
+        "nc_shields_boot\necho \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc == 0 && out.contains("st=4"),
+        "boot of a shields-down sandbox: {rc} {out} {err}"
+    );
+    let (rc, out, err) = launcher(
+        "nc_shields_up\nnc_shields_boot\necho \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc == 0 && out.contains("st=0"),
+        "up then boot: {rc} {out} {err}"
+    );
+    check!(err.contains("[SECURITY] shields up:"), "no summary: {err}");
+    expect_posture(&dir.join("openclaw.json"), 0, 0, 0o444)?;
+    // Root rewrites the config behind the shields (the flag off, write, flag on).
+    let config = dir.join("openclaw.json");
+    nc_harden_testkit::fs::clear_immutable(&config).map_err(|e| e.to_string())?;
+    chmod(&config, 0o644).map_err(|e| e.to_string())?;
+    fs::write(&config, b"{\"evil\":1}").map_err(|e| e.to_string())?;
+    chmod(&config, 0o444).map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher(
+        "nc_shields_boot\necho \"reached st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc != 0 && !out.contains("reached"),
+        "a tampered sandbox booted: {rc} {out} {err}"
+    );
+    check!(err.contains("neither up nor down"), "{err}");
+    let (rc, out, _) = launcher(
+        "nc_shields_status || echo \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(
+        rc == 0 && out.contains("st=10"),
+        "status of a tampered sandbox: {rc} {out}"
+    );
+    Ok(())
+}
+
+/// Docker's default capabilities: shields up locks, warns, goes on (NC_HARDEN_STATUS=2);
+/// NC_HARDEN_STRICT=1 stops.
+fn launcher_docker_strict() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher("nc_shields_up\necho \"st=$NC_HARDEN_STATUS\"", DOCKER)?;
+    check!(rc == 0 && out.contains("st=2"), "{rc} {out} {err}");
+    check!(
+        err.contains("WARNING") && err.contains("not pinned"),
+        "{err}"
+    );
+    expect_posture(&dir.join("openclaw.json"), 0, 0, 0o444)?;
+    check!(
+        !sandbox_writes(&dir.join("openclaw.json")),
+        "uid 998 writes the config"
+    );
+    let (rc, out, _) = launcher("NC_HARDEN_STRICT=1 nc_shields_boot\necho reached", DOCKER)?;
+    check!(
+        rc != 0 && !out.contains("reached"),
+        "strict boot of an unpinned sandbox went on: {rc} {out}"
+    );
+    let (rc, out, _) = launcher(
+        "nc_shields_down\nnc_shields_boot\necho \"st=$NC_HARDEN_STATUS\"",
+        DOCKER,
+    )?;
+    check!(rc == 0 && out.contains("st=4"), "{rc} {out}");
+    Ok(())
+}
+
+/// NemoClaw's shields-down skip path of verify_config_integrity_if_locked leaves
+/// NC_HARDEN_STATUS set, so that an entrypoint under `set -u` reading it goes on.
+fn launcher_skip_path() -> CaseResult {
+    build("openclaw").map_err(|e| e.to_string())?;
+    let (rc, out, err) = launcher(
+        "verify_config_integrity_if_locked /sandbox/.openclaw\necho \"st=$NC_HARDEN_STATUS\"",
+        Creds::Full,
+    )?;
+    check!(rc == 0 && out.contains("st=4"), "{rc} {out} {err}");
+    Ok(())
+}
+
+/// `verify --seal` of a shields-down directory: NC_NOT_FROZEN with the state "down", not
+/// NC_INVALID; a tampered one is not called down.
+fn verify_seal_answers_down() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let verify = || {
+        Command::new(&cli)
+            .args([
+                "verify",
+                "--dir",
+                "/sandbox/.openclaw",
+                "--seal",
+                ".config-hash",
+                "--json",
+            ])
+            .output()
+            .map_err(|e| e.to_string())
+    };
+    let out = verify()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    check!(
+        out.status.code() == Some(4) && v["state"] == "down" && v["status"] == "NC_NOT_FROZEN",
+        "{v}"
+    );
+    chmod(&dir.join("openclaw.json"), 0o666).map_err(|e| e.to_string())?;
+    let out = verify()?;
+    check!(
+        out.status.code() == Some(10),
+        "a world-writable config was answered {:?}",
+        out.status
+    );
+    Ok(())
+}
+
+/// NemoClaw's order: the top config lock, then the state-tree lock; shields down: the trees,
+/// then the top config. Each half alone answers for itself; together they are up, then down.
+fn two_halves() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: nc_harden::Error| e.to_string();
+    expect(
+        &shields::up(&p, Part::TopConfig, false).map_err(e)?,
+        Status::Ok,
+    )?;
+    expect_posture(&dir.join("openclaw.json"), 0, 0, 0o444)?;
+    expect_posture(&dir.join("agents"), SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    check!(
+        shields::status(&p).map_err(e)?.status == Status::Invalid,
+        "a half is called up"
+    );
+    let r = shields::up(&p, Part::StateTrees, false).map_err(e)?;
+    expect(&r, Status::Ok)?;
+    expect_posture(&dir, 0, 0, 0o755)?;
+    expect_posture(&dir.join("agents"), 0, SANDBOX_UID, 0o755)?;
+    expect(&shields::status(&p).map_err(e)?, Status::Ok)?;
+    expect(&shields::down(&p, Part::StateTrees).map_err(e)?, Status::Ok)?;
+    expect_posture(&dir.join("agents"), SANDBOX_UID, SANDBOX_UID, 0o2770)?;
+    expect_posture(&dir, 0, 0, 0o755)?;
+    expect(&shields::down(&p, Part::TopConfig).map_err(e)?, Status::Ok)?;
+    expect(&shields::status(&p).map_err(e)?, Status::NotFrozen)?;
+    Ok(())
+}
+
+/// uid 998 swaps a directory and a symlink to a directory outside (RENAME_EXCHANGE, in a
+/// loop) inside a tree while shields up walks it: whatever it sees, nothing outside `dir` is
+/// ever chowned or chmodded, and no symlink is followed.
+fn renames_race_the_walk() -> CaseResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let outside = Path::new("/sandbox/outside");
+    for round in 0..20 {
+        let dir = Path::new("/sandbox/.openclaw");
+        if dir.exists() {
+            nc_harden_testkit::fs::clear_immutable_tree(dir).map_err(e)?;
+            fs::remove_dir_all(dir).map_err(e)?;
+        }
+        let _ = fs::remove_dir_all(outside);
+        let _ = fs::remove_dir_all("/run/nc-harden");
+        let dir = build("openclaw").map_err(e)?;
+        fs::create_dir(outside).map_err(e)?;
+        fs::write(outside.join("victim"), b"v").map_err(e)?;
+        for p in [outside.to_path_buf(), outside.join("victim")] {
+            chown(&p, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        }
+        chmod(outside, 0o700).map_err(e)?;
+        chmod(&outside.join("victim"), 0o600).map_err(e)?;
+        let a = dir.join("skills/a");
+        let b = dir.join("skills/b");
+        fs::create_dir(&a).map_err(e)?;
+        fs::write(a.join("f"), b"f").map_err(e)?;
+        std::os::unix::fs::symlink(outside, &b).map_err(e)?;
+        for p in [a.clone(), a.join("f"), b.clone()] {
+            chown(&p, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let stop = stop.clone();
+            let (a, b) = (cpath(&a), cpath(&b));
+            std::thread::spawn(move || {
+                run_as(Creds::User(SANDBOX_UID), || {
+                    let mut swaps = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        // SAFETY: NUL-terminated paths; the kernel checks the permission.
+                        let r = unsafe {
+                            libc::syscall(
+                                libc::SYS_renameat2,
+                                libc::AT_FDCWD,
+                                a.as_ptr(),
+                                libc::AT_FDCWD,
+                                b.as_ptr(),
+                                libc::RENAME_EXCHANGE,
+                            )
+                        };
+                        if r == 0 {
+                            swaps += 1;
+                        }
+                    }
+                    swaps
+                })
+            })
+        };
+        let p = load("openclaw");
+        let r = shields::up(&p, Part::All, false);
+        stop.store(true, Ordering::Relaxed);
+        let _swaps = attacker.join().map_err(|_| "the attacker panicked")?;
+        let r = r.map_err(|e| e.to_string())?;
+        check!(
+            matches!(r.status, Status::Ok | Status::Invalid),
+            "round {round}: {}",
+            r.summary
+        );
+        expect_posture(outside, SANDBOX_UID, SANDBOX_UID, 0o700)?;
+        expect_posture(&outside.join("victim"), SANDBOX_UID, SANDBOX_UID, 0o600)?;
+        check!(
+            !sandbox_writes(&dir.join("openclaw.json")),
+            "round {round}: the config is writable"
+        );
+        check!(
+            !sandbox_creates(&dir.join("skills/planted")),
+            "round {round}: skills is writable"
+        );
+    }
+    Ok(())
+}
+
+/// uid 998 maps a state file shared and writable, and closes its descriptor: the mapping
+/// still counts as a writer, so the file goes onto a fresh inode and the mapping reaches
+/// nothing the path shows.
+fn writable_mapping_revoked() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let file = dir.join("skills/run.sh");
+    let before = fs::read(&file).map_err(|e| e.to_string())?;
+    let ino = stat(&file)?.3;
+    let map = {
+        let file = file.clone();
+        run_as(Creds::User(SANDBOX_UID), move || -> io::Result<usize> {
+            let f = fs::OpenOptions::new().read(true).write(true).open(&file)?;
+            use std::os::fd::AsRawFd;
+            // SAFETY: a fresh shared mapping of an open file; the address is kept as a number.
+            let addr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    f.as_raw_fd(),
+                    0,
+                )
+            };
+            if addr == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(addr as usize)
+        })
+        .map_err(|e| e.to_string())?
+    };
+    let p = load("openclaw");
+    expect(
+        &shields::up(&p, Part::All, false).map_err(|e| e.to_string())?,
+        Status::Ok,
+    )?;
+    check!(
+        stat(&file)?.3 != ino,
+        "a file mapped for writing was not renewed"
+    );
+    // SAFETY: the mapping made above, 4096 bytes, writable.
+    unsafe { std::ptr::write_volatile(map as *mut u8, b'X') };
+    check!(
+        fs::read(&file).map_err(|e| e.to_string())? == before,
+        "the mapping changed the file"
+    );
+    Ok(())
+}
+
+/// uid 998 swaps `dir` with a directory of its own (RENAME_EXCHANGE, in a loop) while
+/// shields up runs: once the call returns, what the path shows is root's, locked, and can no
+/// longer be swapped.
+fn dir_swapped_during_up() -> CaseResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let decoy = Path::new("/sandbox/decoy");
+    for round in 0..10 {
+        let dir = Path::new("/sandbox/.openclaw");
+        for d in [dir, decoy] {
+            if d.exists() {
+                nc_harden_testkit::fs::clear_immutable_tree(d).map_err(e)?;
+                fs::remove_dir_all(d).map_err(e)?;
+            }
+        }
+        let _ = fs::remove_dir_all("/run/nc-harden");
+        let dir = build("openclaw").map_err(e)?;
+        run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+            fs::create_dir(decoy)?;
+            fs::write(decoy.join("openclaw.json"), b"{\"decoy\":1}")
+        })
+        .map_err(e)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let attacker = {
+            let stop = stop.clone();
+            let (a, b) = (cpath(&dir), cpath(decoy));
+            std::thread::spawn(move || {
+                run_as(Creds::User(SANDBOX_UID), || {
+                    let mut swaps = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        // SAFETY: NUL-terminated paths; the kernel checks the permission.
+                        let r = unsafe {
+                            libc::syscall(
+                                libc::SYS_renameat2,
+                                libc::AT_FDCWD,
+                                a.as_ptr(),
+                                libc::AT_FDCWD,
+                                b.as_ptr(),
+                                libc::RENAME_EXCHANGE,
+                            )
+                        };
+                        if r == 0 {
+                            swaps += 1;
+                        }
+                    }
+                    swaps
+                })
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let p = load("openclaw");
+        let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string());
+        // Still racing after the call: every swap must fail now.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let (u, _, m, ino) = stat(&dir)?;
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().map_err(|_| "the attacker panicked")?;
+        let r = r?;
+        check!(
+            (u, m) == (0, 0o755) && stat(&dir)?.3 == ino,
+            "round {round}: the path shows {u} {m:04o} after {} ({})",
+            r.state.name(),
+            r.summary
+        );
+        check!(
+            !sandbox_creates(&dir.join("planted")),
+            "round {round}: dir is writable"
+        );
+    }
+    Ok(())
+}
