@@ -78,14 +78,6 @@
 #define NC_POSTURE_UNLOCKED 2
 
 /*
- The largest buffer a digest or a copy holds: whatever the file's size, this much memory.
- */
-#define CHUNK (1 << 20)
-
-/*
- The inode flags a fresh inode is given: no dump, no access-time updates.
- */
-#define XFLAGS_CARRIED (FS_XFLAG_NOATIME | FS_XFLAG_NODUMP)
  `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
  every file the profile protects (the CLI's `--reseal`).
  */
