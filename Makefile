@@ -117,8 +117,8 @@ uninstall:
 	      $(DESTDIR)$(FISHCOMPDIR)/nc-harden.fish \
 	      $(DESTDIR)$(NCSHAREDIR)/launcher.sh $(DESTDIR)$(NCSHAREDIR)/nc_harden.py \
 	      $(DESTDIR)$(NCSHAREDIR)/nemoclaw/openclaw-config-guard.py \
-	      $(DESTDIR)$(NCSHAREDIR)/nemoclaw/state-dir-guard.py
-	-rmdir $(DESTDIR)$(NCSHAREDIR)/nemoclaw
+	      $(DESTDIR)$(NCSHAREDIR)/nemoclaw/state-dir-guard.py \
 	      $(DESTDIR)$(NCSHAREDIR)/profiles/openclaw.toml $(DESTDIR)$(NCSHAREDIR)/profiles/hermes.toml
+	-rmdir $(DESTDIR)$(NCSHAREDIR)/nemoclaw
 	-rmdir $(DESTDIR)$(NCSHAREDIR)/profiles
 	-rmdir $(DESTDIR)$(NCSHAREDIR)

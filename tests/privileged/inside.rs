@@ -340,7 +340,14 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
             .stdout(std::process::Stdio::piped())
             .spawn()
     };
-    for round in 0..10 {
+    // Every wait for the lock is bounded (4 s, then NC_IO_ERROR naming the holder): on a
+    // loaded machine a round may see that answer, which is the contract too; such a round
+    // is told apart and run again, and ten rounds must see the serialization itself.
+    let mut good = 0;
+    for round in 0..40 {
+        if good == 10 {
+            break;
+        }
         let freezes: Vec<_> = (0..3)
             .map(|_| run("freeze", &["--strategy", "mount"]))
             .collect::<io::Result<_>>()?;
@@ -349,11 +356,32 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
             .collect::<io::Result<_>>()?;
         let mut already = 0;
         let mut seen = Vec::new();
+        let mut waited_out = false;
+        let mut outs = Vec::new();
         for child in freezes {
-            let out = child.wait_with_output()?;
+            outs.push(child.wait_with_output()?);
+        }
+        let verified: Vec<_> = verifies
+            .into_iter()
+            .map(|c| c.wait_with_output())
+            .collect::<io::Result<_>>()?;
+        for out in outs.iter().chain(&verified) {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.code() == Some(21) && stderr.contains("lock") {
+                waited_out = true;
+            }
+        }
+        if waited_out {
+            let _ = run("unfreeze", &[])?.wait_with_output()?;
+            ensure_clean(&l.dir)?;
+            continue;
+        }
+        good += 1;
+        for out in outs {
             ensure!(
                 out.status.code() == Some(0),
-                "round {round}: a freeze failed"
+                "round {round}: a freeze failed: {}",
+                String::from_utf8_lossy(&out.stderr)
             );
             let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
             seen.push(format!(
@@ -378,8 +406,8 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
                 .filter(|m| m.contains("concurrent"))
                 .collect::<Vec<_>>()
         );
-        for child in verifies {
-            let code = child.wait_with_output()?.status.code();
+        for out in verified {
+            let code = out.status.code();
             ensure!(
                 matches!(code, Some(0) | Some(4)),
                 "round {round}: a verify saw a half-done freeze (exit {code:?})"
@@ -394,5 +422,9 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
         ensure!(out.status.code() == Some(0), "round {round}: unfreeze");
         ensure_clean(&l.dir)?;
     }
+    ensure!(
+        good == 10,
+        "only {good} rounds ran without a lock wait running out"
+    );
     Ok(())
 }
