@@ -45,6 +45,9 @@ pub struct Temp {
     record: Option<(OwnedFd, CString)>,
 }
 
+/// A record made and still open: the state directory, the record's name, its fd.
+type Opened = (OwnedFd, CString, OwnedFd);
+
 impl Temp {
     /// Creates a new file (mode `mode`, exclusive) at a fresh tagged name of `dir`, its tag
     /// recorded before the name exists and its inode right after. Returns it and its fd
@@ -57,16 +60,20 @@ impl Temp {
         name.extend_from_slice(tag.as_bytes());
         let name = CString::new(name).expect("hex has no NUL");
         let dir_meta = sys::fstat(dir)?;
-        let record = match record::state_dir(true) {
+        let opened: Option<Opened> = match record::state_dir(true) {
             Ok(Some(state)) => {
                 let file = CString::new(format!("{}{tag}{SUFFIX}", prefix(&dir_meta)))
                     .expect("hex has no NUL");
                 // Empty: the tag is known, its inode not yet.
-                drop(sys::create_exclusive(state.as_fd(), &file, 0o600)?);
-                Some((state, file))
+                let rec = sys::create_exclusive(state.as_fd(), &file, 0o600)?;
+                Some((state, file, rec))
             }
             // Not root, or no state directory to be had: unrecorded.
             _ => None,
+        };
+        let (record, rec) = match opened {
+            Some((state, file, rec)) => (Some((state, file)), Some(rec)),
+            None => (None, None),
         };
         let mut temp = Temp { name, record };
         let fd = match sys::create_exclusive(dir, &temp.name, mode) {
@@ -76,17 +83,11 @@ impl Temp {
                 return Err(e);
             }
         };
-        let recorded = match &temp.record {
-            Some((state, file)) => (|| -> io::Result<()> {
-                let made = sys::fstat(fd.as_fd())?;
+        let recorded = match &rec {
+            Some(rec) => sys::fstat(fd.as_fd()).and_then(|made| {
                 let line = format!("{} {}\n", made.dev, made.ino);
-                let rec = sys::openat(
-                    Base::Dir(state.as_fd()),
-                    file,
-                    libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                )?;
                 sys::files::pwrite_all(rec.as_fd(), line.as_bytes(), 0)
-            })(),
+            }),
             None => Ok(()),
         };
         if let Err(e) = recorded {

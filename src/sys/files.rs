@@ -655,6 +655,26 @@ mod tests {
     use std::os::unix::fs::{FileExt, MetadataExt};
 
     #[test]
+    fn a_lease_sees_a_writer() {
+        let path = std::env::temp_dir().join(format!("nc-harden-lease-{}", std::process::id()));
+        std::fs::write(&path, b"x").unwrap();
+        let reader = std::fs::File::open(&path).unwrap();
+        assert_eq!(writer_check(reader.as_fd()), WriterCheck::NoWriter);
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        assert_eq!(writer_check(reader.as_fd()), WriterCheck::Writer);
+        drop(writer);
+        assert_eq!(writer_check(reader.as_fd()), WriterCheck::NoWriter);
+        // A descriptor open for writing cannot take a read lease: never "no writer".
+        let rw = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        assert!(writer_check(rw.as_fd()).may_have_writer());
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn copies_keep_holes_and_bytes() {
         let dir = std::env::temp_dir().join(format!("nc-harden-copy-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
