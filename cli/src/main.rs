@@ -322,17 +322,8 @@ fn main() -> ExitCode {
             output,
         } => {
             let target = target.target();
-            let down = match (&rules.seal, target.data_dir) {
-                (Some(seal), None) => shields::verify_down(target.dir, seal, output.json),
-                _ => None,
-            };
-            match down {
-                Some(code) => code,
-                None => {
-                    let policy = policy(&target, Some(rules), |b| b);
-                    run(Operation::Verify, &target, policy, output, false)
-                }
-            }
+            let policy = policy(&target, Some(rules), |b| b);
+            run(Operation::Verify, &target, policy, output, false)
         }
         Command::Unfreeze {
             target,

@@ -106,31 +106,3 @@ pub fn run(verb: &ShieldsVerb) -> u8 {
     }
     report.status.code() as u8
 }
-
-/// `verify --seal` of a directory whose shields are down: the profile that describes it
-/// (a built-in whose directory it is, else by its name: `.hermes` is Hermes', anything else
-/// OpenClaw's) says whether it is exactly the mutable posture; if so the answer is
-/// NC_NOT_FROZEN with the state "down", not NC_INVALID. `None`: not down (verify as usual).
-pub fn verify_down(dir: &std::ffi::OsStr, seal: &std::path::Path, json: bool) -> Option<u8> {
-    let accounts = Accounts::system().ok()?;
-    let dir = dir.as_bytes();
-    let name = if dir.ends_with(b"/.hermes") {
-        "hermes"
-    } else {
-        "openclaw"
-    };
-    let profile = Profile::load(name, &accounts).ok()?.with_dir(dir).ok()?;
-    let sealed = profile.seal.as_ref()?.file.as_slice() == seal.as_os_str().as_bytes();
-    if !sealed {
-        return None;
-    }
-    let report = shields::status(&profile).ok()?;
-    if report.state != shields::State::Down {
-        return None;
-    }
-    eprintln!("[SECURITY] {}", report.summary);
-    if json {
-        println!("{}", report.to_json());
-    }
-    Some(report.status.code() as u8)
-}

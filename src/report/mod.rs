@@ -364,6 +364,8 @@ pub struct Report {
     /// A shields up refused after it locked the posture (fail-closed): `locked, not verified:
     /// <reason>`, and what it did with the pins it found.
     fail_closed: Option<(String, String)>,
+    /// A verify found the shields down (exactly the mutable posture).
+    down: bool,
 }
 
 impl Report {
@@ -389,6 +391,7 @@ impl Report {
             seal: None,
             note: None,
             fail_closed: None,
+            down: false,
         };
         report.summary = report.summarize(None);
         report
@@ -409,8 +412,20 @@ impl Report {
         self.summary = self.summarize(None);
     }
 
-    /// `locked, not verified: <reason>` after a refused shields up (see `set_fail_closed`).
+    /// A verify of a directory whose shields are down (exactly the mutable posture): the state
+    /// becomes `down`, and the summary says so (`shields` is the shields status's summary).
+    pub(crate) fn set_down(&mut self, shields: &str) {
+        self.down = true;
+        self.note = Some(format!("shields down: {shields}"));
+        self.summary = self.summarize(None);
+    }
+
+    /// `locked, not verified: <reason>` after a refused shields up (see `set_fail_closed`),
+    /// `down` for a verify of a directory whose shields are down.
     pub fn state(&self) -> Option<&str> {
+        if self.down {
+            return Some("down");
+        }
         self.fail_closed.as_ref().map(|(state, _)| state.as_str())
     }
 

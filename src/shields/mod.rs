@@ -690,6 +690,26 @@ fn examine_part(profile: &Profile, verb: Verb, part: Part) -> Result<ShieldsRepo
     Ok(report)
 }
 
+/// `verify --seal` of a flat directory whose shields are down: the built-in profile that
+/// describes it (`.hermes` is Hermes', anything else OpenClaw's), if its seal is the one
+/// asked for, says whether the directory is exactly in the mutable posture; if so, its
+/// summary (verify then answers NC_NOT_FROZEN with the state "down", not NC_INVALID).
+/// `None`: not down, or no profile describes it (verify answers as usual).
+pub(crate) fn down_summary(dir: &[u8], seal: &[u8]) -> Option<String> {
+    let accounts = crate::profile::Accounts::system().ok()?;
+    let name = if dir.ends_with(b"/.hermes") {
+        "hermes"
+    } else {
+        "openclaw"
+    };
+    let profile = Profile::load(name, &accounts).ok()?.with_dir(dir).ok()?;
+    if profile.seal.as_ref()?.file.as_slice() != seal {
+        return None;
+    }
+    let report = status(&profile).ok()?;
+    (report.state == State::Down).then_some(report.summary)
+}
+
 /// The status of a shields report's state, for a caller that maps states itself.
 pub fn status_of(state: &State) -> Status {
     match state {
