@@ -276,7 +276,7 @@ _nc_harden() {
                 echo "[SECURITY] ${_nc_why}; NC_HARDEN_STRICT=1 — ${_nc_die_hint}" >&2
                 return 1
             fi
-            echo "[SECURITY] WARNING: ${_nc_why}; continuing with DAC + Landlock (NC_HARDEN_STRICT=1 makes this fatal)" >&2
+            echo "[SECURITY] WARNING: ${_nc_why}; continuing with file permissions alone, which root without capabilities bypasses (NC_HARDEN_STRICT=1 makes this fatal)" >&2
             return 0
             ;;
     esac

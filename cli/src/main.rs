@@ -40,7 +40,7 @@ fn exit_status_help() -> String {
 #[command(
     name = "nc-harden",
     version,
-    about = "Validate a directory of symlinks against its data directory, then pin it so it cannot change.",
+    about = "Validate an agent's configuration directory and pin it so it cannot change: a directory of symlinks into its data directory (freeze, verify, unfreeze), or NemoClaw's shields (shields up, down, status over a profile; freeze --lock-posture on a flat directory).",
     after_help = exit_status_help()
 )]
 struct Cli {
@@ -103,10 +103,10 @@ enum Command {
         #[arg(long, value_name = "UID:GID", value_parser = args::user_group)]
         hand_to: Option<(u32, u32)>,
         /// With --hand-to: DIR's mode, in octal (NemoClaw's mutable posture: 2770).
-        #[arg(long, value_name = "MODE", value_parser = args::mode)]
+        #[arg(long, value_name = "MODE", value_parser = args::mode, requires = "hand_to")]
         dir_mode: Option<u32>,
         /// With --hand-to: the regular files' mode, in octal (NemoClaw's: 0660).
-        #[arg(long, value_name = "MODE", value_parser = args::mode)]
+        #[arg(long, value_name = "MODE", value_parser = args::mode, requires = "hand_to")]
         file_mode: Option<u32>,
         #[command(flatten)]
         output: Output,
@@ -129,7 +129,9 @@ enum Command {
     Shields(shields::ShieldsVerb),
     /// Build a NemoClaw-shaped layout in a temporary directory, freeze it, show an attack
     /// failing, verify, unfreeze and clean up, saying what happens at each step; then the
-    /// same for the flat layout with its shields (lock, seal, unlock).
+    /// same for the flat layout with its shields (lock, seal, unlock). Only in a build with
+    /// the demo (the installed binary carries no test code: run scripts/demo).
+    #[cfg(feature = "demo")]
     Demo,
 }
 
@@ -353,14 +355,6 @@ fn main() -> ExitCode {
         Command::Shields(verb) => shields::run(verb),
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(),
-        #[cfg(not(feature = "demo"))]
-        Command::Demo => {
-            eprintln!(
-                "this nc-harden was built without its demo (the installed binary carries no test \
-                 code): run scripts/demo from the source tree"
-            );
-            USAGE_ERROR
-        }
     };
     ExitCode::from(code)
 }

@@ -14,7 +14,19 @@ pub fn human(report: &Report, out: &mut impl Write) {
     // carry a line break or a control whatever a future message holds.
     let _ = writeln!(out, "{PREFIX}{}", escape_controls(report.summary()));
     let allowed = report.entries().iter().filter(|e| e.data_entry_missing);
-    for entry in report.rejected().chain(report.unpinned()).chain(allowed) {
+    let mut lines = report.rejected().chain(report.unpinned()).chain(allowed);
+    for entry in lines.by_ref().take(ENTRY_LINES) {
         let _ = writeln!(out, "{PREFIX}  {}", escape_controls(&entry.line()));
     }
+    let more = lines.count();
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "{PREFIX}  ... and {more} more entries of the same kinds (every one is in --json)"
+        );
+    }
 }
+
+/// The entry lines a human reads at most; a directory of 10,000 bad entries is one summary,
+/// these, and a count (the JSON carries them all).
+const ENTRY_LINES: usize = 20;

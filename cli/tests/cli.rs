@@ -201,6 +201,48 @@ fn rejected_entries_get_one_line_each_and_exit_10() {
 }
 
 #[test]
+fn ten_thousand_bad_entries_are_a_summary_twenty_lines_and_a_count() {
+    let scratch = Scratch::new("cli").unwrap();
+    let l = Layout::build(scratch.path(), Variant::B).unwrap();
+    for i in 0..10_000 {
+        symlink("/etc", l.dir.join(format!(".evil{i}"))).unwrap();
+    }
+    let out = verify(&l, &["--json"]);
+    assert_eq!(out.status.code(), Some(10));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1 + 20 + 1, "{}", &err[..err.len().min(2000)]);
+    assert!(
+        lines[21].contains("and 9980 more") && lines[21].contains("--json"),
+        "{}",
+        lines[21]
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rejected = json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "rejected")
+        .count();
+    assert_eq!(rejected, 10_000, "the JSON carries every one");
+}
+
+#[test]
+fn modes_without_hand_to_are_a_usage_error() {
+    for flag in ["--dir-mode", "--file-mode"] {
+        let out = nc_harden(&os(&[
+            "unfreeze",
+            "--dir",
+            "/nonexistent-nc/d",
+            flag,
+            "0600",
+        ]));
+        assert_clap_usage_error(&out, flag);
+        assert!(stderr(&out).contains("--hand-to"), "{}", stderr(&out));
+    }
+}
+
+#[test]
 fn hostile_names_cannot_forge_or_cut_a_line() {
     let scratch = Scratch::new("cli").unwrap();
     let l = Layout::build(scratch.path(), Variant::B).unwrap();

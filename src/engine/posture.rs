@@ -143,7 +143,14 @@ impl Policy {
                 self.owner,
                 sealing::LOCKED_DIR_MODE,
             )
-            .context("locking the directory's posture")?;
+            .map_err(|e| {
+                let needs = if e.raw_os_error() == Some(libc::EPERM) {
+                    " (it takes root, or CAP_CHOWN and CAP_FOWNER: nothing was changed)"
+                } else {
+                    ""
+                };
+                Error::io(format!("locking the directory's posture{needs}"), e)
+            })?;
             killpoint::step();
             let skip = |name: &std::ffi::CStr| {
                 entries

@@ -48,6 +48,15 @@ impl Policy {
                 data = Some(opened);
             }
         }
+        // Without --pin-data-dir the data directory's own flag (set by a freeze with it) is
+        // left as it is: said, never hidden behind "layers: none".
+        let data_dir_left_pinned = !self.pin_data_dir
+            && self.data_dir.as_deref().is_some_and(|path| {
+                walk::open_directory(path, Access::Read, self.resolution)
+                    .ok()
+                    .and_then(|fd| immutable::is_pinned(fd.as_fd()).ok().flatten())
+                    == Some(true)
+            });
         // Shields down: hand the directory back in the mutable posture, once nothing pins it.
         let pins_left = entries.iter().any(|e| e.action == Action::Denied)
             || attempts.iter().any(|a| a.action == Action::Denied);
@@ -83,7 +92,7 @@ impl Policy {
         let layers = Layers {
             immutable: still(Layer::Immutable),
             mount: still(Layer::Mount),
-            data_dir: still(Layer::DataDir),
+            data_dir: still(Layer::DataDir) || data_dir_left_pinned,
         };
         let mut report = Report::new(
             Operation::Unfreeze,
@@ -96,8 +105,13 @@ impl Policy {
         if let Some(data) = data {
             report.set_data_dir_replaceable(data.replaceable);
         }
-        if let Some(note) = note {
-            report.set_note(note);
+        match (note, data_dir_left_pinned) {
+            (Some(note), _) => report.set_note(note),
+            (None, true) => report.set_note(
+                "data_dir keeps the immutable flag a freeze with --pin-data-dir set: unfreeze \
+                 --pin-data-dir clears it",
+            ),
+            (None, false) => {}
         }
         report.set_posture(self.shields_posture(dir.as_fd()));
         Ok(report)

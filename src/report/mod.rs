@@ -325,7 +325,9 @@ impl Entry {
                 _ => {}
             }
         }
-        if self.errno != 0 {
+        // A link pinned by its directory: the errno is the filesystem's answer to a flag on
+        // the link itself (EOPNOTSUPP on all but XFS), expected, not news (JSON keeps it).
+        if self.errno != 0 && self.action != Action::PinnedByDirectory {
             line.push_str(&format!(" [{}]", errno_text(self.errno)));
         }
         line
@@ -645,7 +647,9 @@ impl Report {
             line.push_str(note);
         }
         if self.data_dir_replaceable.is_some() && !self.layers.data_dir {
-            line.push_str("; data_dir replaceable (its parent fails the safe-path rule)");
+            line.push_str(
+                "; data_dir replaceable by whoever controls its parent (--pin-data-dir fixes its names)",
+            );
         }
         let failed = |a: &&LayerAttempt| matches!(a.action, Action::Denied | Action::Unsupported);
         for a in self.attempts.iter().filter(failed) {

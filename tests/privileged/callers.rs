@@ -266,12 +266,30 @@ pub fn cli_freeze(area: &Path) -> TestResult {
         !bytes.windows(17).any(|w| w == b"nc_harden_testkit"),
         "the installed CLI links the test kit"
     );
+    // Nor does it offer one: `demo` is not in its help, and asking for it is a usage error.
     let demo = Command::new(&exe).arg("demo").output()?;
     ensure!(
-        demo.status.code() == Some(64)
-            && String::from_utf8_lossy(&demo.stderr).contains("without its demo"),
+        demo.status.code() == Some(64),
         "the installed CLI has no demo: {:?}",
         demo.status
+    );
+    let help = Command::new(&exe).arg("--help").output()?;
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    ensure!(
+        !help.lines().any(|l| l.trim_start().starts_with("demo ")),
+        "the installed CLI's help lists a demo it does not have: {help}"
+    );
+    // The manual pages `make install` writes come from this binary: none for a demo.
+    let pages = scratch.path().join("pages");
+    fs::create_dir(&pages)?;
+    let made = Command::new(&exe).arg("man").arg(&pages).status()?;
+    ensure!(
+        made.success() && pages.join("nc-harden-freeze.1").exists(),
+        "the installed CLI writes its manual pages"
+    );
+    ensure!(
+        !pages.join("nc-harden-demo.1").exists(),
+        "the installed manual pages include the demo's"
     );
     let l = layout_in(&scratch)?;
     let out = cli(
