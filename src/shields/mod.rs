@@ -657,6 +657,22 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
     Ok(report)
 }
 
+/// Takes the pins off (the immutable flags on `dir` and the protected files, nc-harden's
+/// read-only mounts over them), the posture untouched: what NemoClaw's guard needs before
+/// it runs an action it keeps (it refuses a locked tree whose files carry the flag). The
+/// next shields up pins again. `Ok(false)` when a pin cannot come off (the issues say
+/// which); a missing `dir` has no pins.
+pub fn unpin(profile: &Profile) -> Result<(bool, Vec<Issue>), Error> {
+    let _lock = pin::lock(&profile.dir, true).map_err(io_err("taking the lock"))?;
+    let mut report = ShieldsReport::new(Verb::Down, profile);
+    let opened = open(profile)?;
+    let Ok(dir) = opened.dir else {
+        return Ok((true, Vec::new()));
+    };
+    let cleared = top::unpin_all(dir.as_fd(), profile, &mut report)?;
+    Ok((cleared, report.issues))
+}
+
 /// Shields status (read-only).
 pub fn status(profile: &Profile) -> Result<ShieldsReport, Error> {
     let _lock = pin::lock(&profile.dir, false).map_err(io_err("taking the lock"))?;
