@@ -531,7 +531,8 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     if !top::unpin_all(dir_fd, profile, &mut report)? {
         // Pinned by an earlier shields up and the flags cannot come off: verify only.
         lock_parent(parent, profile, part)?;
-        let mut v = examine(profile, Verb::Up)?;
+        // The part asked for is what is judged (a top-configuration lock leaves the trees).
+        let mut v = examine_part(profile, Verb::Up, part)?;
         v.issues.extend(report.issues);
         return Ok(v);
     }
