@@ -531,7 +531,8 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     if !top::unpin_all(dir_fd, profile, &mut report)? {
         // Pinned by an earlier shields up and the flags cannot come off: verify only.
         lock_parent(parent, profile, part)?;
-        let mut v = examine(profile, Verb::Up)?;
+        // The part asked for is what is judged (a top-configuration lock leaves the trees).
+        let mut v = examine_part(profile, Verb::Up, part)?;
         v.issues.extend(report.issues);
         return Ok(v);
     }
@@ -655,6 +656,22 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
     };
     report.summary = top::summary(&report, profile);
     Ok(report)
+}
+
+/// Takes the pins off (the immutable flags on `dir` and the protected files, nc-harden's
+/// read-only mounts over them), the posture untouched: what NemoClaw's guard needs before
+/// it runs an action it keeps (it refuses a locked tree whose files carry the flag). The
+/// next shields up pins again. `Ok(false)` when a pin cannot come off (the issues say
+/// which); a missing `dir` has no pins.
+pub fn unpin(profile: &Profile) -> Result<(bool, Vec<Issue>), Error> {
+    let _lock = pin::lock(&profile.dir, true).map_err(io_err("taking the lock"))?;
+    let mut report = ShieldsReport::new(Verb::Down, profile);
+    let opened = open(profile)?;
+    let Ok(dir) = opened.dir else {
+        return Ok((true, Vec::new()));
+    };
+    let cleared = top::unpin_all(dir.as_fd(), profile, &mut report)?;
+    Ok((cleared, report.issues))
 }
 
 /// Shields status (read-only).

@@ -16,6 +16,7 @@ mod guard_output;
 
 use super::*;
 use guard_output::{openclaw_config, state_dir, Run};
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
 type Trial = (String, FsKind, Box<dyn FnOnce(&Path) -> TestResult + Send>);
@@ -46,14 +47,31 @@ pub fn trials() -> Vec<Trial> {
             Box::new(real_original_through_the_stub),
         ));
     }
-    let cases: [(&str, AreaTest); 15] = [
+    let cases: [(&str, AreaTest); 20] = [
+        (
+            "lock_and_unlock_from_each_posture_reach_the_posture_table",
+            lock_unlock_postures,
+        ),
+        (
+            "lock_without_cap_linux_immutable_claims_no_pin",
+            lock_without_immutable,
+        ),
+        (
+            "a_writer_from_before_never_reaches_the_locked_file",
+            writer_from_before,
+        ),
+        ("tracker_missing_hash_stale_hash_permissions", tracker_cases),
+        (
+            "state_dir_lock_and_unlock_through_the_stub",
+            state_dir_transitions,
+        ),
+        (
+            "a_kill_at_each_step_then_the_next_lock_converges",
+            kill_each_step,
+        ),
         ("not_root", not_root),
         ("identity_missing", identity_missing),
         ("state_dir_preconditions", state_dir_preconditions),
-        (
-            "lock_and_unlock_wait_for_the_shields_engine",
-            lock_unlock_pending,
-        ),
         (
             "mutex_held_exclusively_by_a_python_guard",
             mutex_held_exclusively,
@@ -149,6 +167,8 @@ struct RealPath<'a> {
     probe: &'a str,
     /// Extra files for /nc (name, contents, mode).
     files: Vec<(&'a str, String, u32)>,
+    /// The nc-harden installed as /nc/nc-harden (the CLI's by default).
+    binary: Option<PathBuf>,
 }
 
 impl<'a> RealPath<'a> {
@@ -159,6 +179,7 @@ impl<'a> RealPath<'a> {
             steps: Vec::new(),
             probe: "true",
             files: Vec::new(),
+            binary: None,
         }
     }
 
@@ -195,7 +216,11 @@ impl<'a> RealPath<'a> {
         for dir in ["root", "out", "nc", "nc/lib"] {
             fs::create_dir_all(s.join(dir))?;
         }
-        fs::copy(common::native::cli_binary()?, s.join("nc/nc-harden"))?;
+        let binary = match &self.binary {
+            Some(b) => b.clone(),
+            None => common::native::cli_binary()?,
+        };
+        fs::copy(binary, s.join("nc/nc-harden"))?;
         // The stubs as `make install BINDIR=/nc NEMOCLAW_LIBDIR=/nc/lib` writes them.
         for guard in ["openclaw-config-guard", "state-dir-guard"] {
             let source = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -300,8 +325,9 @@ fn expect_top(step: &Step, action: &str, lines: &[&str], status: i32) -> TestRes
     })?;
     ensure!(
         step.status == Some(status),
-        "{action}: exit {:?}, expected {status}",
-        step.status
+        "{action}: exit {:?}, expected {status}: {:#?}",
+        step.status,
+        step.lines()
     );
     ensure!(accepted.ok == (status == 0), "{action}: status field");
     ensure!(
@@ -667,8 +693,6 @@ fn identity_missing(area: &Path) -> TestResult {
     Ok(())
 }
 
-const PENDING: &str = "the shields engine that performs this action is not part of this build of nc-harden; nothing was changed";
-
 fn state_dir_preconditions(area: &Path) -> TestResult {
     let ran = RealPath::new("mkdir -p /sandbox/.hermes /tmp/x")
         .step(format!(
@@ -684,7 +708,7 @@ fn state_dir_preconditions(area: &Path) -> TestResult {
             "python3 -I {STATE_STUB} unlock --config-dir /sandbox/.openclaw/"
         ))
         .run(area)?;
-    let want: [(&str, &str, &str, &str); 4] = [
+    let want: [(&str, &str, &str, &str); 2] = [
         (
             "preflight",
             "invalid-config-path",
@@ -696,18 +720,6 @@ fn state_dir_preconditions(area: &Path) -> TestResult {
             "invalid-config-path",
             "nc-harden's state-dir guard is restricted to /sandbox/.openclaw and /sandbox/.hermes",
             "/tmp/x",
-        ),
-        (
-            "unlock",
-            "unsupported-action",
-            &format!("unlock: {PENDING}"),
-            "/sandbox/.hermes",
-        ),
-        (
-            "unlock",
-            "unsupported-action",
-            &format!("unlock: {PENDING}"),
-            "/sandbox/.openclaw",
         ),
     ];
     for (step, (action, code, detail, path)) in ran.steps.iter().zip(want) {
@@ -721,37 +733,21 @@ fn state_dir_preconditions(area: &Path) -> TestResult {
         ensure!(step.lines() == lines, "{path}: {:#?}", step.lines());
         ensure!(step.status == Some(1), "{path}: exit {:?}", step.status);
     }
-    Ok(())
-}
-
-/// To be replaced on merge: until the shields engine lands, lock and unlock fail
-/// truthfully (nothing changed, nothing claimed), from either posture, the mutex taken.
-fn lock_unlock_pending(area: &Path) -> TestResult {
-    for (posture, action) in [("", "lock"), (LOCKED, "unlock"), (LOCKED, "lock")] {
-        let ran = RealPath::new(posture)
-            .step(STATE)
-            .step(format!(
-                "python3 -I {STUB} --config-dir /sandbox/.openclaw {action}"
-            ))
-            .probe(STATE)
-            .run(area)?;
-        expect_top(
-            &ran.steps[1],
-            action,
-            &[
-                &issue(
-                    "unsupported-action",
-                    &format!("{action}: {PENDING}"),
-                    "/sandbox/.openclaw",
-                ),
-                &failed(action),
-            ],
-            1,
-        )?;
+    // Both directories the guard serves; a trailing slash is normalized. The unlocks hold
+    // (the mutable posture is handed back as it is).
+    for (step, roots) in ran.steps[2..].iter().zip([0, 12]) {
+        let accepted = state_dir("unlock", &step.run()).map_err(|v| format!("{v:?}"))?;
         ensure!(
-            ran.steps[0].stdout == ran.probe.as_bytes(),
-            "{action} changed something: {}",
-            ran.probe
+            accepted.ok && step.status == Some(0),
+            "unlock: {:#?}",
+            step.lines()
+        );
+        ensure!(
+            step.lines()
+                .last()
+                .is_some_and(|l| l.contains(&format!(r#""roots":{roots},"#))),
+            "unlock: {:#?}",
+            step.lines()
         );
     }
     Ok(())
@@ -789,7 +785,7 @@ fn mutex_held_exclusively(area: &Path) -> TestResult {
     // The state-dir guard waits (it got the mutex once the holder was killed).
     let waited = state_dir("lock", &ran.steps[3].run()).map_err(|v| format!("{v:?}"))?;
     ensure!(
-        waited.issues.len() == 1 && waited.issues[0].code == "unsupported-action",
+        waited.ok && ran.steps[3].status == Some(0),
         "{:#?}",
         ran.steps[3].lines()
     );
@@ -1095,11 +1091,9 @@ fn state_dir_stub_routes(area: &Path) -> TestResult {
         let accepted =
             state_dir(action, &ran.steps[i].run()).map_err(|v| format!("{action}: {v:?}"))?;
         ensure!(
-            accepted
-                .issues
-                .first()
-                .is_some_and(|i| i.code == "unsupported-action"),
-            "{action}: nc-harden answers"
+            accepted.ok && ran.steps[i].status == Some(0),
+            "{action}: nc-harden answers: {:#?}",
+            ran.steps[i].lines()
         );
     }
     let text = String::from_utf8_lossy(&ran.steps[2].stdout);
@@ -1556,5 +1550,454 @@ fn stub_failures(area: &Path) -> TestResult {
         1,
     )?;
     ensure!(ran.steps[3].stdout.is_empty(), "the untrusted original ran");
+    Ok(())
+}
+
+/// `stat` lines of STATE, by name: (owner, mode, inode).
+fn stats(text: &str) -> HashMap<String, (String, String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() == 4).then(|| {
+                (
+                    f[0].to_string(),
+                    (f[1].to_string(), f[2].to_string(), f[3].to_string()),
+                )
+            })
+        })
+        .collect()
+}
+
+const PARENT: &str = "/sandbox";
+const DIR: &str = "/sandbox/.openclaw";
+const JSON: &str = "/sandbox/.openclaw/openclaw.json";
+const HASH: &str = "/sandbox/.openclaw/.config-hash";
+
+/// The posture table of the guard: (parent, dir, files) owner and mode.
+fn expect_posture(text: &str, locked: bool, what: &str) -> TestResult {
+    let s = stats(text);
+    let want: [(&str, &str, &str); 4] = if locked {
+        [
+            (PARENT, "0:998", "1775"),
+            (DIR, "0:0", "755"),
+            (JSON, "0:0", "444"),
+            (HASH, "0:0", "444"),
+        ]
+    } else {
+        [
+            (PARENT, "998:998", "755"),
+            (DIR, "998:998", "2770"),
+            (JSON, "998:998", "660"),
+            (HASH, "998:998", "660"),
+        ]
+    };
+    for (name, owner, mode) in want {
+        let got = s
+            .get(name)
+            .ok_or(format!("{what}: {name} missing: {text}"))?;
+        ensure!(
+            got.0 == owner && got.1 == mode,
+            "{what}: {name} is {}:{} , expected {owner} {mode}\n{text}",
+            got.0,
+            got.1
+        );
+    }
+    Ok(())
+}
+
+fn inode(text: &str, name: &str) -> Result<String, Failed> {
+    Ok(stats(text)
+        .get(name)
+        .ok_or(format!("{name} missing: {text}"))?
+        .2
+        .clone())
+}
+
+/// The `lsattr` flags column of the two files.
+const FLAGS: &str =
+    "lsattr /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash | cut -d' ' -f1";
+
+fn immutable_both(step: &Step) -> bool {
+    let text = String::from_utf8_lossy(&step.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    lines.len() == 2 && lines.iter().all(|l| l.contains('i'))
+}
+
+fn no_flags(step: &Step) -> bool {
+    let text = String::from_utf8_lossy(&step.stdout);
+    text.lines().count() == 2 && !text.contains('i') && !text.contains('a')
+}
+
+/// Mutable → lock → lock (locked: verified, pinned again) → unlock → unlock (mutable:
+/// ok, NemoClaw #7430) → lock. Records line by line, the posture table after each, the two
+/// files on fresh inodes at every lock, the flag read back (`chattrApplied` true), the
+/// bytes of `openclaw.json` kept, the hash record in the guard's relative form.
+fn lock_unlock_postures(area: &Path) -> TestResult {
+    let lock = format!("python3 -I {STUB} lock --config-dir /sandbox/.openclaw");
+    let unlock = format!("python3 -I {STUB} unlock --config-dir /sandbox/.openclaw");
+    let ran = RealPath::new("")
+        .step(STATE) // 0
+        .step(&lock) // 1
+        .step(STATE) // 2
+        .step(FLAGS) // 3
+        .step("cat /sandbox/.openclaw/.config-hash") // 4
+        .step(&lock) // 5
+        .step(STATE) // 6
+        .step(FLAGS) // 7
+        .step(&unlock) // 8
+        .step(STATE) // 9
+        .step(FLAGS) // 10
+        .step(&unlock) // 11
+        .step(STATE) // 12
+        .step(&lock) // 13
+        .step(STATE) // 14
+        .probe("chattr -i /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash; true")
+        .run(area)?;
+    let text = |i: usize| String::from_utf8_lossy(&ran.steps[i].stdout).to_string();
+    expect_posture(&text(0), false, "variant H")?;
+    for i in [1, 5, 13] {
+        expect_top(&ran.steps[i], "lock", &[&ok("lock", true)], 0)?;
+    }
+    for i in [8, 11] {
+        expect_top(&ran.steps[i], "unlock", &[&ok("unlock", false)], 0)?;
+    }
+    for (i, locked) in [(2, true), (6, true), (9, false), (12, false), (14, true)] {
+        expect_posture(&text(i), locked, &format!("step {i}"))?;
+    }
+    ensure!(
+        immutable_both(&ran.steps[3]),
+        "lock: no pin read back: {}",
+        text(3)
+    );
+    ensure!(
+        immutable_both(&ran.steps[7]),
+        "relock: no pin read back: {}",
+        text(7)
+    );
+    ensure!(no_flags(&ran.steps[10]), "unlock left flags: {}", text(10));
+    // Fresh inodes at every lock (unlock renews them as the guard does too).
+    for (before, after) in [(0, 2), (12, 14)] {
+        for f in [JSON, HASH] {
+            ensure!(
+                inode(&text(before), f)? != inode(&text(after), f)?,
+                "{f}: the same inode after the lock of step {after}"
+            );
+        }
+    }
+    // A lock of the locked posture verifies (as the guard's): the inodes stay.
+    for f in [JSON, HASH] {
+        ensure!(
+            inode(&text(2), f)? == inode(&text(6), f)?,
+            "{f}: the relock of a locked tree replaced it"
+        );
+    }
+    // The directory keeps its inode; the bytes of openclaw.json never change.
+    ensure!(
+        inode(&text(0), DIR)? == inode(&text(14), DIR)?,
+        "dir replaced"
+    );
+    let digest = |i: usize| -> Result<String, Failed> {
+        Ok(text(i)
+            .lines()
+            .find(|l| l.ends_with(JSON) && !l.starts_with('/'))
+            .ok_or(format!("no digest: {}", text(i)))?
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string())
+    };
+    let d = digest(0)?;
+    for i in [2, 6, 9, 12, 14] {
+        ensure!(digest(i)? == d, "step {i}: openclaw.json's bytes changed");
+    }
+    ensure!(
+        text(4) == format!("{d}  openclaw.json\n"),
+        "the hash record after the lock: {:?}",
+        text(4)
+    );
+    Ok(())
+}
+
+/// Without CAP_LINUX_IMMUTABLE (dropped from the bounding set before python3 runs): the
+/// lock reaches the posture table, on fresh inodes, and says `chattrApplied: false`, no
+/// flag set; a tree pinned before stays pinned and is verified (`chattrApplied` true, read
+/// back); the unlock of a pinned tree fails and changes nothing.
+fn lock_without_immutable(area: &Path) -> TestResult {
+    let nocap = "setpriv --bounding-set -linux_immutable --inh-caps -linux_immutable";
+    let ran = RealPath::new("")
+        .step(STATE) // 0
+        .step(format!("{nocap} python3 -I {STUB} lock")) // 1
+        .step(STATE) // 2
+        .step(FLAGS) // 3
+        .step(format!("python3 -I {STUB} lock")) // 4: pinned, with the capability
+        .step(format!("{nocap} python3 -I {STUB} lock")) // 5
+        .step(FLAGS) // 6
+        .step(STATE) // 7
+        .step(format!("{nocap} python3 -I {STUB} unlock")) // 8
+        .step(STATE) // 9
+        .step(FLAGS) // 10
+        .probe("chattr -i /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash; true")
+        .run(area)?;
+    let text = |i: usize| String::from_utf8_lossy(&ran.steps[i].stdout).to_string();
+    expect_top(&ran.steps[1], "lock", &[&ok("lock", false)], 0)?;
+    expect_posture(&text(2), true, "lock without the capability")?;
+    ensure!(no_flags(&ran.steps[3]), "a flag was set: {}", text(3));
+    for f in [JSON, HASH] {
+        ensure!(
+            inode(&text(0), f)? != inode(&text(2), f)?,
+            "{f}: not renewed"
+        );
+    }
+    expect_top(&ran.steps[4], "lock", &[&ok("lock", true)], 0)?;
+    expect_top(&ran.steps[5], "lock", &[&ok("lock", true)], 0)?;
+    ensure!(immutable_both(&ran.steps[6]), "the pins went: {}", text(6));
+    let accepted = openclaw_config("unlock", &ran.steps[8].run()).map_err(|v| format!("{v:?}"))?;
+    ensure!(
+        !accepted.ok && ran.steps[8].status == Some(1) && ran.steps[8].lines().len() == 2,
+        "unlock without the capability: {:#?}",
+        ran.steps[8].lines()
+    );
+    ensure!(
+        ran.steps[8].lines()[1] == failed("unlock"),
+        "{:#?}",
+        ran.steps[8].lines()
+    );
+    ensure!(
+        text(9) == text(7),
+        "the refused unlock changed:\n{}\n{}",
+        text(7),
+        text(9)
+    );
+    ensure!(
+        immutable_both(&ran.steps[10]),
+        "the refused unlock unpinned"
+    );
+    Ok(())
+}
+
+/// A writer that opened openclaw.json read-write and mapped it shared, writable, before the
+/// lock: after the lock its writes (through the descriptor and the mapping) reach the old
+/// inode only; the path's bytes are the ones locked, and the hash record still holds.
+const WRITER: &str = r#"
+import mmap, os, sys, time
+fd = os.open("/sandbox/.openclaw/openclaw.json", os.O_RDWR)
+m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+open("/tmp/writer-ready", "w").write("1")
+while not os.path.exists("/tmp/go"):
+    time.sleep(0.02)
+m[0:1] = b"X"
+m.flush()
+os.pwrite(fd, b"Y", 1)
+os.fsync(fd)
+open("/tmp/writer-done", "w").write("1")
+"#;
+
+fn writer_from_before(area: &Path) -> TestResult {
+    let mut run = RealPath::new("")
+        .step("setpriv --reuid 998 --regid 998 --clear-groups python3 /nc/writer.py >/out/writer.log 2>&1 &\n\
+               while [ ! -s /tmp/writer-ready ]; do sleep 0.02; done; sha256sum /sandbox/.openclaw/openclaw.json")
+        .step(format!("python3 -I {STUB} lock"))
+        .step("touch /tmp/go; while [ ! -s /tmp/writer-done ]; do sleep 0.02; done; cat /out/writer.log; \
+               sha256sum /sandbox/.openclaw/openclaw.json; head -c 2 /sandbox/.openclaw/openclaw.json")
+        .step(format!("python3 -I {STUB} preflight"))
+        .probe("chattr -i /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash; true");
+    run.files.push(("writer.py", WRITER.to_string(), 0o644));
+    let ran = run.run(area)?;
+    expect_top(&ran.steps[1], "lock", &[&ok("lock", true)], 0)?;
+    let before = String::from_utf8_lossy(&ran.steps[0].stdout).to_string();
+    let after = String::from_utf8_lossy(&ran.steps[2].stdout).to_string();
+    ensure!(
+        after.starts_with(&before) && after.ends_with("{\""),
+        "the writer's bytes reached the path:\nbefore {before}\nafter {after}"
+    );
+    expect_top(&ran.steps[3], "preflight", &[&ok("preflight", true)], 0)?;
+    Ok(())
+}
+
+/// NemoClaw's tracker: a missing `.config-hash` is written at lock, openclaw.json kept in
+/// place (#7382); a stale or unparsable record in the mutable posture is rewritten, not
+/// judged; a relock after a permissions-only change of `.config-hash` holds (#7985), both
+/// root's (locked) and the sandbox user's (mutable).
+fn tracker_cases(area: &Path) -> TestResult {
+    let lock = format!("python3 -I {STUB} lock");
+    let unlock = format!("python3 -I {STUB} unlock");
+    let digest = "sha256sum /sandbox/.openclaw/openclaw.json | cut -d' ' -f1";
+    let ran = RealPath::new("")
+        .step(format!("rm $S/.config-hash; {digest}")) // 0
+        .step(&lock) // 1
+        .step("cat $S/.config-hash; ls -a /sandbox $S | grep -c rejected; true") // 2
+        .step(&unlock) // 3
+        .step(format!("echo nonsense > $S/.config-hash; {lock}")) // 4
+        .step("cat $S/.config-hash") // 5
+        .step(format!("{unlock}; chmod 0600 $S/.config-hash; {lock}")) // 6
+        .step(format!(
+            "chattr -i $S/.config-hash; chmod 0644 $S/.config-hash; {lock}"
+        )) // 7
+        .step(STATE) // 8
+        .step(FLAGS) // 9
+        .probe("chattr -i /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash; true")
+        .run(area)?;
+    let d = String::from_utf8_lossy(&ran.steps[0].stdout)
+        .trim()
+        .to_string();
+    ensure!(d.len() == 64, "no digest: {d}");
+    expect_top(&ran.steps[1], "lock", &[&ok("lock", true)], 0)?;
+    let record = String::from_utf8_lossy(&ran.steps[2].stdout).to_string();
+    ensure!(
+        record == format!("{d}  openclaw.json\n0\n"),
+        "#7382: the record written and nothing moved aside: {record:?}"
+    );
+    expect_top(&ran.steps[3], "unlock", &[&ok("unlock", false)], 0)?;
+    expect_top(&ran.steps[4], "lock", &[&ok("lock", true)], 0)?;
+    let record = String::from_utf8_lossy(&ran.steps[5].stdout).to_string();
+    ensure!(
+        record == format!("{d}  openclaw.json\n"),
+        "rewritten: {record:?}"
+    );
+    // Step 6 prints the unlock's record then the lock's.
+    ensure!(
+        ran.steps[6].lines() == [ok("unlock", false), ok("lock", true)]
+            && ran.steps[6].status == Some(0),
+        "#7985 (mutable): {:#?}",
+        ran.steps[6].lines()
+    );
+    expect_top(&ran.steps[7], "lock", &[&ok("lock", true)], 0)?;
+    expect_posture(
+        &String::from_utf8_lossy(&ran.steps[8].stdout),
+        true,
+        "#7985",
+    )?;
+    ensure!(immutable_both(&ran.steps[9]), "#7985: the pins");
+    Ok(())
+}
+
+/// The state-dir guard's lock and unlock through its stub, after the top lock as NemoClaw
+/// runs them: the result record and the trees' postures, `dir` back to the top lock's
+/// posture and pins; unlock hands the trees back.
+fn state_dir_transitions(area: &Path) -> TestResult {
+    let trees = "stat -c '%n %u:%g %a' /sandbox/.openclaw /sandbox/.openclaw/workspace /sandbox/.openclaw/credentials \
+                 /sandbox/.openclaw/agents/main/sessions /sandbox/.openclaw/logs";
+    let ran = RealPath::new("printf 'x\\n' > $S/workspace/notes.md && chown 998:998 $S/workspace/notes.md && chmod 0660 $S/workspace/notes.md")
+        .step(format!("python3 -I {STUB} lock")) // 0
+        .step(format!("python3 -I {STATE_STUB} lock --config-dir /sandbox/.openclaw")) // 1
+        .step(format!("{trees} /sandbox/.openclaw/workspace/notes.md")) // 2
+        .step("lsattr -d /sandbox/.openclaw/openclaw.json | cut -d' ' -f1") // 3
+        .step(format!("python3 -I {STATE_STUB} unlock --config-dir /sandbox/.openclaw")) // 4
+        .step(format!("{trees} /sandbox/.openclaw/workspace/notes.md")) // 5
+        .probe("chattr -i /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash; true")
+        .run(area)?;
+    expect_top(&ran.steps[0], "lock", &[&ok("lock", true)], 0)?;
+    for (i, action) in [(1, "lock"), (4, "unlock")] {
+        let accepted = state_dir(action, &ran.steps[i].run()).map_err(|v| format!("{v:?}"))?;
+        ensure!(
+            accepted.ok && ran.steps[i].status == Some(0) && ran.steps[i].lines().len() == 1,
+            "{action}: {:#?}",
+            ran.steps[i].lines()
+        );
+        let line = &ran.steps[i].lines()[0];
+        ensure!(
+            line.starts_with(&format!(r#"{{"action":"{action}","directories":"#))
+                && line.contains(r#","files":1,"issueCount":0,"removedEntries":0,"roots":12,"status":"ok","symlinks":0,"type":"result"}"#),
+            "{action}: {line}"
+        );
+    }
+    let locked = String::from_utf8_lossy(&ran.steps[2].stdout).to_string();
+    ensure!(
+        locked
+            == "/sandbox/.openclaw 0:0 755\n/sandbox/.openclaw/workspace 0:998 755\n/sandbox/.openclaw/credentials 0:0 700\n\
+                /sandbox/.openclaw/agents/main/sessions 998:998 2770\n/sandbox/.openclaw/logs 998:998 2770\n\
+                /sandbox/.openclaw/workspace/notes.md 0:998 640\n",
+        "locked trees:\n{locked}"
+    );
+    ensure!(
+        String::from_utf8_lossy(&ran.steps[3].stdout).contains('i'),
+        "the top lock's pin is back after the pass"
+    );
+    let unlocked = String::from_utf8_lossy(&ran.steps[5].stdout).to_string();
+    ensure!(
+        unlocked
+            == "/sandbox/.openclaw 0:0 755\n/sandbox/.openclaw/workspace 998:998 2770\n/sandbox/.openclaw/credentials 998:998 2770\n\
+                /sandbox/.openclaw/agents/main/sessions 998:998 2770\n/sandbox/.openclaw/logs 998:998 2770\n\
+                /sandbox/.openclaw/workspace/notes.md 998:998 660\n",
+        "unlocked trees:\n{unlocked}"
+    );
+    Ok(())
+}
+
+/// A lock from the mutable posture killed (SIGKILL) at each of its steps in turn (the
+/// `__kill-points` build), each time on a fresh variant H; the next lock, not killed,
+/// converges on the posture table with the pins and the same bytes. Then the same for an
+/// unlock from the locked posture, the next unlock converging on the mutable posture.
+fn kill_each_step(area: &Path) -> TestResult {
+    let script = format!(
+        r#"
+reset() {{
+  chattr -i /sandbox/.openclaw /sandbox/.openclaw/* /sandbox/.openclaw/.config-hash 2>/dev/null
+  rm -rf /sandbox/.openclaw /run/nc-harden 2>/dev/null
+  {VARIANT_H}
+}}
+prepare() {{
+  reset
+  if [ $1 = unlock ]; then python3 -I {STUB} lock >/dev/null || echo "setup lock failed"; fi
+}}
+for action in lock unlock; do
+  prepare $action
+  n=$(NC_HARDEN_KILL_COUNT=1 python3 -I {STUB} $action 2>&1 >/dev/null | tail -n 1 | awk '{{print $NF}}')
+  echo "steps $action ${{n:-0}}"
+  k=1
+  while [ $k -le ${{n:-0}} ]; do
+    prepare $action
+    NC_HARDEN_KILL_AT=$k python3 -I {STUB} $action >/dev/null 2>&1
+    rc=$?
+    out=$(python3 -I {STUB} $action 2>&1)
+    st=$(stat -c '%u:%g:%a' /sandbox /sandbox/.openclaw /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash | tr '\n' ' ')
+    echo "$action $k $rc $st| $out"
+    k=$((k+1))
+  done
+done
+"#
+    );
+    let mut run = RealPath::new("").step(script);
+    run.binary = Some(common::native::kill_points_cli()?);
+    run = run
+        .probe("chattr -i /sandbox/.openclaw/openclaw.json /sandbox/.openclaw/.config-hash; true");
+    let ran = run.run(area)?;
+    let out = String::from_utf8_lossy(&ran.steps[0].stdout).to_string();
+    let mut counted = HashMap::new();
+    let mut killed = 0;
+    for line in out.lines() {
+        let f: Vec<&str> = line.splitn(4, ' ').collect();
+        if f[0] == "steps" {
+            let n: usize = f.get(2).and_then(|n| n.parse().ok()).unwrap_or(0);
+            ensure!(n >= 5, "too few kill points in a {}: {out}", f[1]);
+            counted.insert(f[1].to_string(), n);
+            continue;
+        }
+        ensure!(f.len() == 4, "unexpected: {line}\n{out}");
+        let (action, rc) = (f[0], f[2]);
+        let (posture, head) = f[3].split_once("| ").ok_or(format!("unexpected: {line}"))?;
+        let want = if action == "lock" {
+            "0:998:1775 0:0:755 0:0:444 0:0:444 "
+        } else {
+            "998:998:755 998:998:2770 998:998:660 998:998:660 "
+        };
+        ensure!(
+            posture == want,
+            "after a kill and the next {action}: {line}"
+        );
+        if rc == "137" {
+            killed += 1;
+        }
+        ensure!(
+            head == ok(action, action == "lock"),
+            "after a kill, the next {action} did not hold: {line}"
+        );
+    }
+    let total: usize = counted.values().sum();
+    ensure!(counted.len() == 2, "{out}");
+    ensure!(
+        killed == total && out.lines().count() == total + 2,
+        "{killed} of {total} runs killed:\n{out}"
+    );
     Ok(())
 }

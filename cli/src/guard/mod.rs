@@ -428,28 +428,16 @@ fn top_config(call: &Call, out: &mut Vec<String>) -> u8 {
     0
 }
 
-/// Takes nc-harden's pins off `/sandbox/.openclaw` (flags, read-only mount), the posture
+/// Takes nc-harden's pins off `/sandbox/.openclaw` (flags, read-only mounts), the posture
 /// untouched, so that the original guard, which refuses a locked tree whose files carry
-/// the immutable flag, can run the actions it keeps. Integration point: once the shields
-/// engine pins the state trees too, this becomes its "unpin" of the `openclaw` profile.
+/// the immutable flag, can run the actions it keeps: the engine's unpin of the `openclaw`
+/// profile. Nothing pinned is nothing to do; a tree that cannot be opened is the original
+/// guard's to report.
 fn unpin() -> Result<(), GuardError> {
-    // Nothing pinned (the mutable posture, or a tree the guard locked): nothing to do, and
-    // nothing to refuse; a tree that cannot be opened is the original guard's to report.
     if !openclaw::has_pins(CONFIG_DIR.as_bytes()).unwrap_or(false) {
         return Ok(());
     }
-    let report = nc_harden::Policy::flat(CONFIG_DIR)
-        .build()
-        .and_then(|p| p.unfreeze())
-        .map_err(|e| GuardError::new("unpin-failed", CONFIG_DIR, e.to_string()))?;
-    match report.status() {
-        nc_harden::Status::Ok => Ok(()),
-        _ => Err(GuardError::new(
-            "unpin-failed",
-            CONFIG_DIR,
-            report.summary().to_string(),
-        )),
-    }
+    engine::unpin(CONFIG_DIR.as_bytes())
 }
 
 /// `state-dir-guard.py`: any number of issues, then the result with the counts.
