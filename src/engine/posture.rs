@@ -63,14 +63,7 @@ impl Policy {
         let refused = entries.iter().any(Entry::is_rejected);
         if refused && !self.lock_posture {
             // A reseal alone changes nothing on a refusal: there is no posture to fail closed to.
-            return Ok(Transition::Refused(Box::new(self.report(
-                Operation::Freeze,
-                Status::Invalid,
-                Layers::default(),
-                Vec::new(),
-                entries,
-                data,
-            ))));
+            return self.fail_closed(dir.as_fd(), data, entries, undo);
         }
         // Flags in the way (a directory pinned before, or set by hand): cleared where this
         // call may set them again, else nothing changes and the report says why.
@@ -173,18 +166,7 @@ impl Policy {
                 Some(self.record_locked(dir.as_fd(), &start, previous.as_ref(), inherited)?);
         }
         if refused {
-            let restored = restore_pins(undo, dir.as_fd())?;
-            let mut report = self.report(
-                Operation::Freeze,
-                Status::Invalid,
-                Layers::default(),
-                Vec::new(),
-                entries,
-                data,
-            );
-            report.set_posture(sealing::is_locked(dir.as_fd(), self.owner).ok());
-            report.set_fail_closed(restored);
-            return Ok(Transition::Refused(Box::new(report)));
+            return self.fail_closed(dir.as_fd(), data, entries, undo);
         }
         if let (true, Some(seal)) = (self.reseal, &self.seal) {
             let attrs = self
@@ -212,23 +194,35 @@ impl Policy {
                     }
                     None => entries.push(Entry::rejected(seal, FileKind::Unknown, reason, 0)),
                 }
-                let restored = restore_pins(undo, dir.as_fd())?;
-                let mut report = self.report(
-                    Operation::Freeze,
-                    Status::Invalid,
-                    Layers::default(),
-                    Vec::new(),
-                    entries,
-                    data,
-                );
-                if self.lock_posture {
-                    report.set_posture(sealing::is_locked(dir.as_fd(), self.owner).ok());
-                    report.set_fail_closed(restored);
-                }
-                return Ok(Transition::Refused(Box::new(report)));
+                return self.fail_closed(dir.as_fd(), data, entries, undo);
             }
         }
         Ok(Transition::Done(renewed))
+    }
+
+    /// The answer of a refused transition: NC_INVALID, the pins found put back; with the
+    /// posture locked (fail-closed), the report says `locked, not verified`.
+    fn fail_closed(
+        &self,
+        dir: BorrowedFd<'_>,
+        data: &Option<DataDir>,
+        entries: Vec<Entry>,
+        undo: &mut Undo,
+    ) -> Result<Transition, Error> {
+        let restored = restore_pins(undo, dir)?;
+        let mut report = self.report(
+            Operation::Freeze,
+            Status::Invalid,
+            Layers::default(),
+            Vec::new(),
+            entries,
+            data,
+        );
+        if self.lock_posture {
+            report.set_posture(sealing::is_locked(dir, self.owner).ok());
+            report.set_fail_closed(restored);
+        }
+        Ok(Transition::Refused(Box::new(report)))
     }
 
     /// Records what shields up locked in `dir` (see `pin::locked`): the directory, and each

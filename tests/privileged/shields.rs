@@ -26,21 +26,21 @@ pub const WHO: [(&str, Creds, Strategy, Status); 4] = [
     ),
 ];
 
-fn flat_call(f: &Flat, strategy: Strategy) -> Call {
+pub(crate) fn flat_call(f: &Flat, strategy: Strategy) -> Call {
     let mut call = Call::new(&f.dir, &f.root.join("unused"), 0).with_strategy(strategy);
     call.flat = true;
     call.seal = Some(".config-hash".into());
     call
 }
 
-fn shields_up(f: &Flat, strategy: Strategy) -> Call {
+pub(crate) fn shields_up(f: &Flat, strategy: Strategy) -> Call {
     let mut call = flat_call(f, strategy);
     call.lock_posture = true;
     call.reseal = true;
     call
 }
 
-fn shields_down(f: &Flat) -> Call {
+pub(crate) fn shields_down(f: &Flat) -> Call {
     let mut call = flat_call(f, Strategy::Auto);
     call.seal = None;
     call.hand_to = Some(HandTo {

@@ -8,34 +8,19 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::engine::{ensure_clean, kernel_state};
 use super::*;
-use nc_harden::HandTo;
 use nc_harden_testkit::Flat;
 
 fn flat_call(f: &Flat) -> Call {
-    let mut call = Call::new(&f.dir, &f.root.join("unused"), 0).with_strategy(Strategy::Auto);
-    call.flat = true;
-    call.seal = Some(".config-hash".into());
-    call
+    super::shields::flat_call(f, Strategy::Auto)
 }
 
 fn shields_up(f: &Flat, reseal: bool) -> Call {
-    let mut call = flat_call(f);
-    call.lock_posture = true;
+    let mut call = super::shields::shields_up(f, Strategy::Auto);
     call.reseal = reseal;
     call
 }
 
-fn shields_down(f: &Flat) -> Call {
-    let mut call = flat_call(f);
-    call.seal = None;
-    call.hand_to = Some(HandTo {
-        uid: Some(f.sandbox),
-        gid: Some(f.sandbox),
-        dir_mode: Some(0o2770),
-        file_mode: Some(0o660),
-    });
-    call
-}
+use super::shields::shields_down;
 
 /// (mode, uid, gid, inode) of a path, not followed.
 fn stat(path: &Path) -> io::Result<(u32, u32, u32, u64)> {
@@ -73,6 +58,18 @@ fn ensure_locked_against_the_sandbox(f: &Flat) -> TestResult {
         tries == [false; 3],
         "the sandbox user still writes (create, write, rename): {tries:?}"
     );
+    Ok(())
+}
+
+/// Both config files in the mutable posture: the sandbox user's, 0660.
+fn ensure_files_handed_back(f: &Flat) -> TestResult {
+    for file in ["openclaw.json", ".config-hash"] {
+        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
+        ensure!(
+            (mode, uid) == (0o660, f.sandbox),
+            "{file} is handed back: {mode:o} {uid}"
+        );
+    }
     Ok(())
 }
 
@@ -133,13 +130,7 @@ pub fn a_planted_fifo_does_not_veto_shields_up(area: &Path, face: Face) -> TestR
         (mode, uid) == (0o2770, f.sandbox),
         "handed back: {mode:o} {uid}"
     );
-    for file in ["openclaw.json", ".config-hash"] {
-        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
-        ensure!(
-            (mode, uid) == (0o660, f.sandbox),
-            "{file} is handed back: {mode:o} {uid}"
-        );
-    }
+    ensure_files_handed_back(&f)?;
     ensure_clean(&f.dir)
 }
 
@@ -257,13 +248,7 @@ pub fn shields_down_hands_back_only_what_was_locked(area: &Path, face: Face) -> 
     // Between up and down nothing can be planted (pinned); the attack lands on a directory
     // handed back once already, the sandbox's mutable posture, where down runs again.
     expect_status(&face.call(Op::Unfreeze, &shields_down(&f)), Status::Ok)?;
-    for file in ["openclaw.json", ".config-hash"] {
-        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
-        ensure!(
-            (mode, uid) == (0o660, f.sandbox),
-            "{file} (resealed onto a fresh inode) is handed back: {mode:o} {uid}"
-        );
-    }
+    ensure_files_handed_back(&f)?;
     let root_file = scratch.path().join("root-file");
     fs::write(&root_file, b"root's\n")?;
     fs::set_permissions(&root_file, fs::Permissions::from_mode(0o600))?;
@@ -310,13 +295,7 @@ pub fn shields_down_hands_back_only_what_was_locked(area: &Path, face: Face) -> 
             "{name} after a fail-closed up and down: {mode:o} {uid}"
         );
     }
-    for file in ["openclaw.json", ".config-hash"] {
-        let (mode, uid, _, _) = stat(&f.dir.join(file))?;
-        ensure!(
-            (mode, uid) == (0o660, f.sandbox),
-            "{file} is handed back: {mode:o} {uid}"
-        );
-    }
+    ensure_files_handed_back(&f)?;
     ensure_clean(&f.dir)
 }
 
