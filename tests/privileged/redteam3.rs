@@ -1,0 +1,216 @@
+//! Third red-team pass, on issues 16 and 17 (contract, version 0.3): fail-closed refusals,
+//! hand-back, the state trees. Each test mounts an attack of the threat model and checks the
+//! real effect; it fails while the weakness is there.
+//!
+//! The variant H cases run like `shields_profile`'s: a child process of their own in a
+//! private mount namespace, a chroot with a tmpfs `/sandbox` and `/run` and scratch accounts.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use nc_harden::shields::{self, Part};
+use nc_harden::{Status, Strategy};
+use nc_harden_testkit::{run_as, Creds, Flat, Scratch, SANDBOX_UID};
+
+use super::common::{Call, Face, Op};
+use super::shields_profile::{build, enter, load};
+use super::TestResult;
+
+const CHILD_VAR: &str = "NC_HARDEN_TEST_REDTEAM3";
+const ROOT_VAR: &str = "NC_HARDEN_TEST_REDTEAM3_ROOT";
+
+type CaseResult = Result<(), String>;
+type Run = Box<dyn FnOnce(&Path) -> TestResult + Send>;
+type Case = (&'static str, fn() -> CaseResult);
+
+macro_rules! check {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        (
+            "openclaw::hardlinked_config_in_a_carve_out_stays_writable",
+            hardlinked_config_in_a_carve_out,
+        ),
+        (
+            "openclaw::hardlinked_tree_file_stays_writable",
+            hardlinked_tree_file,
+        ),
+    ]
+}
+
+pub fn trials() -> Vec<(String, Run)> {
+    cases()
+        .into_iter()
+        .map(|(name, _)| {
+            let run: Run = Box::new(move |area: &Path| in_child(area, name));
+            (format!("redteam3::{name}"), run)
+        })
+        .collect()
+}
+
+fn in_child(area: &Path, name: &str) -> TestResult {
+    let scratch = Scratch::new_in(area, "redteam3-h")?;
+    let out = Command::new(std::env::current_exe()?)
+        .env(CHILD_VAR, name)
+        .env(ROOT_VAR, scratch.path())
+        .env_remove("RUST_TEST_THREADS")
+        .output()?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{name}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .into())
+}
+
+/// Called first thing in `main`: runs one case when this process is a case's child.
+pub fn child() {
+    let Some(spec) = std::env::var_os(CHILD_VAR) else {
+        return;
+    };
+    let name = spec.to_string_lossy().into_owned();
+    let root = std::env::var_os(ROOT_VAR).expect("the scratch root");
+    let result = enter(Path::new(&root)).map_err(|e| format!("building the namespace: {e}"));
+    let result = result.and_then(|()| {
+        let case = cases()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| format!("no case {name}"))?;
+        (case.1)()
+    });
+    match result {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// `freeze --lock-posture --reseal --seal .config-hash` over a flat directory.
+fn flat_shields_up(f: &Flat) -> Call {
+    let mut call = Call::new(&f.dir, &f.root.join("unused"), 0).with_strategy(Strategy::Auto);
+    call.flat = true;
+    call.seal = Some(".config-hash".into());
+    call.lock_posture = true;
+    call.reseal = true;
+    call
+}
+
+/// Can uid 998 append to `path`? (The write really lands when it can.)
+fn sandbox_appends(path: &Path) -> bool {
+    let path = path.to_path_buf();
+    run_as(Creds::User(SANDBOX_UID), move || {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"\n{\"evil\":1}\n"))
+    })
+    .is_ok()
+}
+
+fn sandbox_links(from: &Path, to: &Path) -> io::Result<()> {
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
+    run_as(Creds::User(SANDBOX_UID), move || fs::hard_link(&from, &to))
+}
+
+fn owner_mode(p: &Path) -> String {
+    match fs::symlink_metadata(p) {
+        Ok(m) => format!("{}:{} {:04o}", m.uid(), m.gid(), m.mode() & 0o7777),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Finding 1 (variant H). Before shields up, uid 998 hard-links `openclaw.json` into the
+/// session carve-out (`agents/main/sessions`, its own directory, writable by contract). Shields
+/// up refuses the config (two links), answers NC_INVALID "locked, not verified ... the sandbox
+/// user has lost write access", and leaves `openclaw.json` itself the sandbox user's, 0660:
+/// uid 998 rewrites the gateway's config after the "fail-closed" refusal, at every shields up.
+fn hardlinked_config_in_a_carve_out() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let config = dir.join("openclaw.json");
+    sandbox_links(&config, &dir.join("agents/main/sessions/cfg.jsonl"))
+        .map_err(|e| format!("uid 998 links the config: {e}"))?;
+    let r = run_as(Creds::Full, || shields::up(&p, Part::All, false)).map_err(|e| e.to_string())?;
+    check!(
+        r.status != Status::Ok,
+        "shields up answered NC_OK over a hard-linked config"
+    );
+    let writes = sandbox_appends(&config);
+    check!(
+        !writes,
+        "shields up answered {} ({}), yet uid 998 still writes openclaw.json ({}): \
+         the refusal did not fail closed",
+        r.status.name(),
+        r.summary,
+        owner_mode(&config)
+    );
+    Ok(())
+}
+
+/// Finding 2 (variant H). The same with a file of a high-risk state tree: uid 998 hard-links
+/// `skills/run.sh` (a skill the agent runs) into its session carve-out; shields up refuses it
+/// as "hardlinked-entry ... left as it is" and claims the sandbox user has lost write access,
+/// while `skills/run.sh` stays the sandbox user's, 0770, and uid 998 rewrites the skill.
+fn hardlinked_tree_file() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let skill = dir.join("skills/run.sh");
+    sandbox_links(&skill, &dir.join("agents/main/sessions/run.jsonl"))
+        .map_err(|e| format!("uid 998 links the skill: {e}"))?;
+    let r = run_as(Creds::Full, || shields::up(&p, Part::All, false)).map_err(|e| e.to_string())?;
+    check!(
+        r.status != Status::Ok,
+        "shields up answered NC_OK over a hard-linked tree file"
+    );
+    let writes = sandbox_appends(&skill);
+    check!(
+        !writes,
+        "shields up answered {} ({}), yet uid 998 still writes skills/run.sh ({}): \
+         the refusal did not fail closed",
+        r.status.name(),
+        r.summary,
+        owner_mode(&skill)
+    );
+    Ok(())
+}
+
+/// Finding 3 (variant F). `freeze --lock-posture --reseal --seal .config-hash` over the flat
+/// mutable posture in which uid 998 has hard-linked `openclaw.json` to a second name in the
+/// directory: NC_INVALID, "the locked posture stays (fail-closed: the sandbox user has lost
+/// write access)", and `openclaw.json` is left the sandbox user's, 0660, writable.
+pub fn flat_hardlinked_config_stays_writable(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "rt3-flat-link")?;
+    let f = Flat::build(scratch.path())?;
+    let config = f.dir.join("openclaw.json");
+    sandbox_links(&config, &f.dir.join("openclaw.json.bak"))?;
+    let call = flat_shields_up(&f);
+    let out = Face::Rust.call(Op::Freeze, &call);
+    let writes = sandbox_appends(&config);
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    super::ensure!(
+        out.status != Status::Ok,
+        "shields up answered NC_OK over a hard-linked config"
+    );
+    super::ensure!(
+        !writes,
+        "freeze --lock-posture answered {} ({}), yet uid 998 still writes openclaw.json: \
+         the refusal did not fail closed",
+        out.status.name(),
+        out.summary
+    );
+    Ok(())
+}
