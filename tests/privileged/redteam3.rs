@@ -44,6 +44,10 @@ fn cases() -> Vec<Case> {
             "openclaw::hardlinked_tree_file_stays_writable",
             hardlinked_tree_file,
         ),
+        (
+            "openclaw::symlink_to_a_carve_out_s_ancestor_is_kept",
+            symlink_to_a_carve_out_s_ancestor,
+        ),
     ]
 }
 
@@ -190,6 +194,41 @@ fn hardlinked_tree_file() -> CaseResult {
         r.status.name(),
         r.summary,
         owner_mode(&skill)
+    );
+    Ok(())
+}
+
+/// Finding 4 (variant H). Before shields up, uid 998 makes `skills/a` a symlink to
+/// `../agents/main`: a target inside the protected trees and not itself in a carve-out, so it
+/// is kept, yet the directory it names holds the carve-out `agents/main/sessions`. Shields up
+/// answers NC_OK ("locked, sealed and pinned ... holds against the sandbox user"), status
+/// answers up, and `skills/a/sessions/run.sh` is a skill under `skills/` that uid 998 writes.
+fn symlink_to_a_carve_out_s_ancestor() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let link = dir.join("skills/a");
+    run_as(Creds::User(SANDBOX_UID), || {
+        std::os::unix::fs::symlink("../agents/main", &link)
+    })
+    .map_err(|e| format!("uid 998 plants the link: {e}"))?;
+    let r = run_as(Creds::Full, || shields::up(&p, Part::All, false)).map_err(|e| e.to_string())?;
+    let planted = run_as(Creds::User(SANDBOX_UID), || {
+        fs::write(
+            "/sandbox/.openclaw/agents/main/sessions/run.sh",
+            b"#!/bin/sh\nevil\n",
+        )
+    });
+    check!(planted.is_ok(), "the carve-out stays writable: {planted:?}");
+    let through = dir.join("skills/a/sessions/run.sh");
+    let writes = sandbox_appends(&through);
+    let status = shields::status(&p).map_err(|e| e.to_string())?;
+    check!(
+        r.status != Status::Ok || !writes,
+        "shields up answered {} ({}) and status {}, yet uid 998 writes skills/a/sessions/run.sh \
+         through the kept symlink skills/a -> ../agents/main",
+        r.status.name(),
+        r.summary,
+        status.status.name()
     );
     Ok(())
 }
