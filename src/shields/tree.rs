@@ -471,12 +471,12 @@ impl<'a> Walker<'a> {
                     .is_some_and(|root| self.profile.tree_class(root).is_some()) =>
             {
                 let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-                if self.profile.in_carve_out(&refs) {
+                if self.profile.in_carve_out(&refs) || self.profile.holds_carve_out(&refs) {
                     self.issue(
                         IssueCode::SymlinkCrossesCarveOut,
                         rel,
                         format!(
-                            "points into a writable carve-out ({}): refused, left as it is",
+                            "points into, or above, a writable carve-out ({}): refused, left as it is",
                             crate::escape::escape_bytes(target)
                         ),
                     );
