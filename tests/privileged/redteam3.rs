@@ -48,6 +48,10 @@ fn cases() -> Vec<Case> {
             "openclaw::symlink_to_a_carve_out_s_ancestor_is_kept",
             symlink_to_a_carve_out_s_ancestor,
         ),
+        (
+            "openclaw::symlink_climbing_out_of_a_carve_out_is_kept",
+            symlink_climbing_out_of_a_carve_out,
+        ),
     ]
 }
 
@@ -229,6 +233,38 @@ fn symlink_to_a_carve_out_s_ancestor() -> CaseResult {
         r.status.name(),
         r.summary,
         status.status.name()
+    );
+    Ok(())
+}
+
+/// Finding 5 (variant H). The symlink check resolves a target lexically, but the kernel
+/// resolves `..` after a symlink from where that symlink led. uid 998 plants, before shields
+/// up, `skills/b -> ../agents/main/sessions/w/../../agent` (lexically `agents/main/agent`, a
+/// protected directory: kept) and, in its carve-out where it may write at any time,
+/// `sessions/w -> /tmp/evil/a/b`. After an NC_OK shields up, `skills/b` is
+/// `/tmp/evil/agent`: a directory of skills that uid 998 writes.
+fn symlink_climbing_out_of_a_carve_out() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let (link, hop) = (dir.join("skills/b"), dir.join("agents/main/sessions/w"));
+    run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+        fs::create_dir_all("/tmp/evil/a/b")?;
+        fs::create_dir_all("/tmp/evil/agent")?;
+        std::os::unix::fs::symlink("../agents/main/sessions/w/../../agent", &link)?;
+        std::os::unix::fs::symlink("/tmp/evil/a/b", &hop)
+    })
+    .map_err(|e| format!("uid 998 plants the links: {e}"))?;
+    let r = run_as(Creds::Full, || shields::up(&p, Part::All, false)).map_err(|e| e.to_string())?;
+    let writes = run_as(Creds::User(SANDBOX_UID), || {
+        fs::write("/sandbox/.openclaw/skills/b/evil.sh", b"#!/bin/sh\nevil\n")
+    })
+    .is_ok();
+    check!(
+        r.status != Status::Ok || !writes,
+        "shields up answered {} ({}), yet uid 998 writes skills/b/evil.sh (it lands in {})",
+        r.status.name(),
+        r.summary,
+        fs::canonicalize(&link).map_or_else(|e| e.to_string(), |p| p.display().to_string())
     );
     Ok(())
 }
