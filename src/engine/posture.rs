@@ -294,8 +294,10 @@ impl Policy {
     /// Takes every write bit off the regular files of `dir` that still have one after the
     /// posture was locked (a file refused, or one that kept changing while it was copied),
     /// and gives them to the owner: never a widening (read bits are kept as they are), and
-    /// the sandbox user keeps no write access. A hard-linked or root-owned file is left
-    /// alone: its other names are not this directory's to change.
+    /// the sandbox user keeps no write access. A root-owned file is left alone when it is
+    /// hard-linked (its other names are not this directory's to change); one the sandbox
+    /// user owns is not, whatever its links: a link it planted must not keep its write
+    /// access.
     pub(super) fn strip_write_in_place(&self, dir: BorrowedFd<'_>) -> Result<(), Error> {
         let mut names = Vec::new();
         for_each_entry(dir, |name, d_type| {
@@ -309,7 +311,7 @@ impl Policy {
                 continue;
             };
             if meta.kind != FileKind::Regular
-                || meta.nlink != 1
+                || (meta.nlink != 1 && meta.uid == 0)
                 || meta.mount.is_some_and(|m| m.is_root)
                 || (meta.uid == self.owner && meta.mode & 0o222 == 0)
             {

@@ -523,6 +523,14 @@ impl Profile {
         })
     }
 
+    /// Whether a carve-out lies strictly beneath the path (components relative to `dir`): a
+    /// symlink to it would reach the carve-out's writable entries through a protected tree.
+    pub fn holds_carve_out(&self, components: &[&[u8]]) -> bool {
+        self.carve_outs.iter().any(|c| {
+            components.len() < c.len() && c.iter().zip(components).all(|(p, n)| glob_match(p, n))
+        })
+    }
+
     /// The parent directory of `dir` and `dir`'s own name.
     pub fn split_dir(&self) -> (&[u8], &[u8]) {
         let slash = self.dir.iter().rposition(|&b| b == b'/').expect("absolute");
@@ -544,6 +552,18 @@ mod tests {
             b"root:x:0:0::/root:/bin/sh\nsandbox:x:998:998::/sandbox:/bin/sh\n",
             b"root:x:0:\nsandbox:x:998:gateway\n",
         )
+    }
+
+    #[test]
+    fn a_carve_out_s_ancestors_hold_it() {
+        let p = Profile::load("openclaw", &accounts()).expect("built in");
+        let parts = |s: &'static str| s.split('/').map(str::as_bytes).collect::<Vec<_>>();
+        assert!(p.holds_carve_out(&parts("agents")));
+        assert!(p.holds_carve_out(&parts("agents/main")));
+        assert!(!p.holds_carve_out(&parts("agents/main/sessions")));
+        assert!(p.in_carve_out(&parts("agents/main/sessions")));
+        assert!(!p.holds_carve_out(&parts("agents/main/agent")));
+        assert!(!p.holds_carve_out(&parts("skills")));
     }
 
     #[test]

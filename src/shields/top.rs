@@ -506,7 +506,10 @@ pub(super) fn lock_files(
                 continue;
             }
         };
-        if !m.same_inode(&listed) || m.nlink != 1 {
+        // A protected file the sandbox user owns goes onto a fresh inode whatever its links
+        // (its other names keep the old inode, locked below): refusing it would leave the
+        // sandbox user the owner of the config. One root owns is refused when linked.
+        if !m.same_inode(&listed) || (m.nlink != 1 && m.uid == 0) {
             report.issue(
                 IssueCode::HardlinkedConfigFile,
                 &name,

@@ -134,7 +134,8 @@ fn inode_id(fd: BorrowedFd<'_>, m: &Meta) -> io::Result<InodeId> {
 }
 
 /// Resolves the link at `link` (components relative to `dir`) pointing to `target` without
-/// the kernel: `None` when it leaves `dir`, else the components of where it points.
+/// the kernel: `None` when it leaves `dir` or only the kernel could tell, else the
+/// components of where it points.
 pub fn lexical_target(dir: &[u8], link: &[u8], target: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     let rest: &[u8] = if target.starts_with(b"/") {
@@ -154,13 +155,22 @@ pub fn lexical_target(dir: &[u8], link: &[u8], target: &[u8]) -> Option<Vec<Vec<
         );
         target
     };
+    // A `..` is resolved here only where the kernel resolves it the same way: over the
+    // link's own directories (walked, never a symlink). After a component of the target,
+    // which may be a symlink (one in a carve-out, say, changed at any time), the kernel
+    // climbs from wherever that led: no answer.
+    let mut named = false;
     for c in rest.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
+            b".." if named => return None,
             b".." => {
                 out.pop()?;
             }
-            c => out.push(c.to_vec()),
+            c => {
+                named = true;
+                out.push(c.to_vec());
+            }
         }
     }
     Some(out)
@@ -471,12 +481,12 @@ impl<'a> Walker<'a> {
                     .is_some_and(|root| self.profile.tree_class(root).is_some()) =>
             {
                 let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-                if self.profile.in_carve_out(&refs) {
+                if self.profile.in_carve_out(&refs) || self.profile.holds_carve_out(&refs) {
                     self.issue(
                         IssueCode::SymlinkCrossesCarveOut,
                         rel,
                         format!(
-                            "points into a writable carve-out ({}): refused, left as it is",
+                            "points into, or above, a writable carve-out ({}): refused, left as it is",
                             crate::escape::escape_bytes(target)
                         ),
                     );
@@ -797,5 +807,9 @@ mod tests {
             t("skills/l", "../agents/main/sessions/s").as_deref(),
             Some("agents/main/sessions/s")
         );
+        // `..` after a component the kernel may have followed: no lexical answer.
+        assert_eq!(t("skills/l", "../agents/main/sessions/w/../../agent"), None);
+        assert_eq!(t("skills/l", "x/../y"), None);
+        assert_eq!(t("skills/l", "/sandbox/.openclaw/hooks/../skills"), None);
     }
 }

@@ -23,6 +23,7 @@ mod matrix;
 mod race;
 mod redteam;
 mod redteam2;
+mod redteam3;
 mod renew;
 mod seals;
 mod shields;
@@ -142,6 +143,7 @@ pub fn expect_status(out: &Outcome, status: Status) -> TestResult {
 fn main() {
     holds::chroot_child();
     shields_profile::child();
+    redteam3::child();
     let args = Arguments::from_args();
     let missing = privilege::missing();
     let areas = match &missing {
@@ -679,6 +681,14 @@ fn main() {
     for (name, test) in shields_profile::trials() {
         add(name, FsKind::Tmpfs, test);
     }
+    for (name, test) in redteam3::trials() {
+        add(name, FsKind::Tmpfs, test);
+    }
+    add(
+        "redteam3::tmpfs::flat_hardlinked_config_stays_writable".into(),
+        FsKind::Tmpfs,
+        Box::new(redteam3::flat_hardlinked_config_stays_writable),
+    );
     for (name, kind, test) in launcher::trials() {
         add(name, kind, test);
     }

@@ -229,7 +229,7 @@ fn mount(
 
 /// The child's world: a private namespace, a tmpfs root with the machine's directories bound
 /// in, fresh `/sandbox`, `/run` and `/tmp`, scratch accounts; then chroot.
-fn enter(scratch: &Path) -> io::Result<()> {
+pub(super) fn enter(scratch: &Path) -> io::Result<()> {
     // SAFETY: a single-threaded child before any thread starts.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
         return Err(io::Error::last_os_error());
@@ -349,7 +349,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Builds the mutable posture NemoClaw's images ship; returns the directory.
-fn build(profile: &str) -> io::Result<PathBuf> {
+pub(super) fn build(profile: &str) -> io::Result<PathBuf> {
     let s = SANDBOX_UID;
     chown(Path::new("/sandbox"), s, s)?;
     chmod(Path::new("/sandbox"), 0o755)?;
@@ -438,7 +438,7 @@ fn walk(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn load(name: &str) -> Profile {
+pub(super) fn load(name: &str) -> Profile {
     Profile::load(name, &Accounts::system().expect("accounts")).expect("profile")
 }
 
