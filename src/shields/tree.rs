@@ -387,6 +387,26 @@ impl<'a> Walker<'a> {
                     format!("{} links: refused, left as it is", listed.nlink),
                 );
             }
+            // Fail-closed: a link someone other than root owns (the sandbox user planted it)
+            // keeps no write bit and goes to the tree's owner; its read bits stay as they
+            // are (never a widening). A root file's other names are not ours to change.
+            if self.pass == Pass::Lock && listed.uid != 0 {
+                if let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
+                    let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                    if meta.same_inode(listed) && meta.kind == FileKind::Regular {
+                        files::change_owner_mode(fd.as_fd(), None, None, Some(meta.mode & 0o555))
+                            .and_then(|()| {
+                                files::change_owner_mode(
+                                    fd.as_fd(),
+                                    Some(class.file.uid),
+                                    Some(class.file.gid),
+                                    None,
+                                )
+                            })
+                            .map_err(|e| WalkError::io(rel, e))?;
+                    }
+                }
+            }
             counts.refused += 1;
             return Ok(());
         }
