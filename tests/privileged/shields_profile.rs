@@ -757,7 +757,7 @@ fn attacks_in_the_trees_fail_closed() -> CaseResult {
         !sandbox_creates(&dir.join("skills/more")),
         "uid 998 writes a locked tree"
     );
-    // The refused entries are left as they are; the outside file untouched.
+    // The refused entries are left where they are; the outside file's bytes untouched.
     check!(
         fs::symlink_metadata(dir.join("cron/pipe"))
             .map_err(e)?
@@ -769,9 +769,20 @@ fn attacks_in_the_trees_fail_closed() -> CaseResult {
         fs::read("/sandbox/outside").map_err(e)? == b"x",
         "the outside file changed"
     );
+    // Fail-closed: the hard link the sandbox user planted in a tree is its own inode (its
+    // other name is outside dir); it keeps no write bit under the locked tree, its read bits
+    // as they were (never a widening), and uid 998 writes it through neither name.
+    let (owner, mode) = {
+        let m = fs::symlink_metadata("/sandbox/outside").map_err(e)?;
+        (m.uid(), m.permissions().mode() & 0o7777)
+    };
     check!(
-        stat(Path::new("/sandbox/outside"))?.0 == SANDBOX_UID,
-        "the hard link's inode changed owner"
+        owner == 0 && mode & 0o222 == 0,
+        "the planted hard link keeps the sandbox user's write access: uid {owner} mode {mode:o}"
+    );
+    check!(
+        !sandbox_writes(&dir.join("skills/linked")),
+        "uid 998 writes the hard-linked tree file"
     );
     expect(
         &shields::status(&p).map_err(|e| e.to_string())?,
