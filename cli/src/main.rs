@@ -275,6 +275,9 @@ fn run(
         println!("{}", report.to_json());
     }
     let status = report.status();
+    // The process ends with this call: its memory goes back with it. Freeing the records one
+    // by one first cost about a sixth of the user-space instructions per entry (callgrind).
+    std::mem::forget(report);
     if allow_degraded && status.is_degraded() {
         0
     } else {

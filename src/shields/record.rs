@@ -151,8 +151,8 @@ impl Writer {
 
     /// Notes an inode; `flush` writes what was noted.
     pub fn note(&mut self, id: InodeId) {
-        self.pending
-            .extend_from_slice(format!("{} {} {}\n", id.0, id.1, id.2).as_bytes());
+        // Into the pending buffer itself: no allocation a note (Write for Vec cannot fail).
+        let _ = writeln!(self.pending, "{} {} {}", id.0, id.1, id.2);
     }
 
     /// Notes a mount about to be attached (its id, known while it is still detached).

@@ -118,15 +118,22 @@ fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
-/// The names of a directory (bounded by the entry budget: the caller counts them).
-fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<(CString, FileKind)>> {
+/// The names of a directory, each with its NUL, in one buffer (one allocation a directory,
+/// none an entry; bounded by the entry budget: the caller counts them).
+fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut reader = DirEntries::new(dir);
     reader.rewind()?;
     while let Some(e) = reader.next_entry()? {
-        out.push((e.name.to_owned(), e.d_type));
+        out.extend_from_slice(e.name.to_bytes_with_nul());
     }
     Ok(out)
+}
+
+/// The names `names` gathered, in order.
+fn each_name(buf: &[u8]) -> impl Iterator<Item = &CStr> {
+    buf.split_inclusive(|&b| b == 0)
+        .map(|n| CStr::from_bytes_with_nul(n).expect("one NUL, last"))
 }
 
 fn inode_id(fd: BorrowedFd<'_>, m: &Meta) -> io::Result<InodeId> {
@@ -313,20 +320,25 @@ impl<'a> Walker<'a> {
             _ => {}
         }
         let children = names(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
-        for (child, _) in children {
-            let child_rel = join(rel, child.to_bytes());
-            let m = match sys::lstatat(fd.as_fd(), &child) {
+        // One path buffer for every child: `rel/` then the child's name.
+        let mut child_rel = join(rel, b"");
+        let base = child_rel.len();
+        for child in each_name(&children) {
+            child_rel.truncate(base);
+            child_rel.extend_from_slice(child.to_bytes());
+            let child_rel = &child_rel[..];
+            let m = match sys::lstatat(fd.as_fd(), child) {
                 Ok(m) => m,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-                Err(e) => return Err(WalkError::io(&child_rel, e)),
+                Err(e) => return Err(WalkError::io(child_rel, e)),
             };
             if m.kind == FileKind::Regular
                 && matches!(self.pass, Pass::Lock | Pass::Unlock)
                 && child.to_bytes().starts_with(TEMP_PREFIX)
             {
                 if let Some(set) = self.recorded {
-                    remove_leftover(fd.as_fd(), &child, &m, set)
-                        .map_err(|e| WalkError::io(&child_rel, e))?;
+                    remove_leftover(fd.as_fd(), child, &m, set)
+                        .map_err(|e| WalkError::io(child_rel, e))?;
                     continue;
                 }
             }
@@ -337,12 +349,10 @@ impl<'a> Walker<'a> {
                         counts.carve_outs += 1;
                         continue;
                     }
-                    self.directory(fd.as_fd(), &child, &m, &child_rel, depth + 1, class, counts)?;
+                    self.directory(fd.as_fd(), child, &m, child_rel, depth + 1, class, counts)?;
                 }
-                FileKind::Regular => {
-                    self.file(fd.as_fd(), &child, &m, &child_rel, class, counts)?
-                }
-                FileKind::Symlink => self.symlink(fd.as_fd(), &child, &child_rel, counts)?,
+                FileKind::Regular => self.file(fd.as_fd(), child, &m, child_rel, class, counts)?,
+                FileKind::Symlink => self.symlink(fd.as_fd(), child, child_rel, counts)?,
                 _ => {
                     if self.pass == Pass::Budget {
                         self.count(0).map_err(WalkError::Budget)?;
@@ -351,7 +361,7 @@ impl<'a> Walker<'a> {
                     if self.pass != Pass::Unlock {
                         self.issue(
                             IssueCode::SpecialEntry,
-                            &child_rel,
+                            child_rel,
                             format!("a {}: refused, left as it is (never opened)", m.kind.name()),
                         );
                     }
@@ -471,7 +481,7 @@ impl<'a> Walker<'a> {
         if self.pass == Pass::Unlock {
             return Ok(());
         }
-        let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+        let mut buf = [0u8; libc::PATH_MAX as usize + 1];
         let n = match sys::readlinkat(dir, name, &mut buf) {
             Ok(n) if n < buf.len() => n,
             Ok(_) => {

@@ -49,7 +49,7 @@ impl<'fd> DirEntries<'fd> {
 
     /// The next entry, `None` at the end.
     pub fn next_entry(&mut self) -> io::Result<Option<DirEntry<'_>>> {
-        let (name_start, name_end, d_type) = loop {
+        let (name_start, record_end, d_type) = loop {
             if self.pos >= self.len {
                 self.len = super::getdents(self.dir, &mut self.buf)?;
                 self.pos = 0;
@@ -61,17 +61,15 @@ impl<'fd> DirEntries<'fd> {
             let name_start = self.pos + NAME_OFFSET;
             let record_end = self.pos + reclen;
             self.pos = record_end;
-            let name_len = self.buf[name_start..record_end]
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or_else(corrupt)?;
-            let name = &self.buf[name_start..name_start + name_len];
-            if name != b"." && name != b".." {
-                break (name_start, name_start + name_len + 1, d_type);
+            // "." and ".." by their first bytes, without a scan for the NUL.
+            match self.buf[name_start..record_end] {
+                [b'.', 0, ..] | [b'.', b'.', 0, ..] => continue,
+                _ => break (name_start, record_end, d_type),
             }
         };
+        // One scan for the NUL (memchr), within the record.
         let name =
-            CStr::from_bytes_with_nul(&self.buf[name_start..name_end]).map_err(|_| corrupt())?;
+            CStr::from_bytes_until_nul(&self.buf[name_start..record_end]).map_err(|_| corrupt())?;
         Ok(Some(DirEntry {
             name,
             d_type: FileKind::from_d_type(d_type),

@@ -152,7 +152,9 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Meta> {
 /// directory mounted over it is seen as the mount point it is. `fstatat(2)` where statx is
 /// missing or filtered, and then `mount` is `None`.
 pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Meta> {
-    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // Not zeroed first (a memset of 256 bytes an entry): on success the kernel copies out a
+    // whole `struct statx` (cp_statx), every field and spare set.
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::uninit();
     // SAFETY: `name` is NUL-terminated and `stx` a valid out-pointer.
     let r = retry(|| unsafe {
         libc::statx(
@@ -164,7 +166,7 @@ pub fn lstatat(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Meta> {
         )
     });
     match r {
-        // SAFETY: statx succeeded, so it filled `stx`.
+        // SAFETY: statx succeeded, so the kernel wrote the whole struct.
         Ok(_) => return Ok(meta_of_statx(unsafe { &stx.assume_init() })),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {}
         Err(e) => return Err(e),

@@ -212,10 +212,20 @@ pub fn mount_flags(fd: BorrowedFd<'_>) -> io::Result<(bool, bool, bool)> {
 /// own (unshare or setns on one thread, as Go programs do), where /proc/self's would be the
 /// process leader's. /proc/self where /proc/thread-self is missing (before Linux 3.17).
 pub fn read_mountinfo() -> io::Result<Vec<u8>> {
-    match std::fs::read("/proc/thread-self/mountinfo") {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => std::fs::read("/proc/self/mountinfo"),
+    match read_proc("/proc/thread-self/mountinfo") {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => read_proc("/proc/self/mountinfo"),
         other => other,
     }
+}
+
+/// A procfs text read whole into a buffer of 64 KiB to start with: a procfs file says its
+/// size is 0, and `fs::read` then starts with small reads, each of which the kernel answers
+/// by walking the mount table again (17 reads a call where one or two do).
+fn read_proc(path: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(64 << 10);
+    std::fs::File::open(path)?.read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never reused while the system runs.

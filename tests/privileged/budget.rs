@@ -38,7 +38,11 @@ fn count(
         "strace failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = fs::read_to_string(&trace)?;
+    Ok(tally(&fs::read_to_string(&trace)?))
+}
+
+/// The calls of a full trace: (all of them, those of AMORTISED, by name).
+fn tally(text: &str) -> (u64, u64, std::collections::BTreeMap<String, u64>) {
     let (mut all, mut amortised) = (0, 0);
     let mut by_name = std::collections::BTreeMap::new();
     for line in text.lines() {
@@ -58,7 +62,7 @@ fn count(
             amortised += 1;
         }
     }
-    Ok((all, amortised, by_name))
+    (all, amortised, by_name)
 }
 
 fn per_entry(op: &str, budget: f64) -> impl FnOnce(&Path) -> TestResult {
@@ -132,4 +136,110 @@ pub fn freeze_flagging_links(area: &Path) -> TestResult {
 
 pub fn verify(area: &Path) -> TestResult {
     per_entry("verify", 2.0)(area)
+}
+
+/// Shields (variant H, run inside shields_profile's world: /sandbox/.openclaw, the scratch
+/// accounts): syscalls per state-tree entry of `nc-harden shields up --part state-trees` and
+/// `shields down --part state-trees`, the difference between a tree of SMALL and one of LARGE
+/// regular files (100 a directory, in the sandbox user's mutable posture), counted with
+/// strace, and the effect read back (every file root's after up, the sandbox user's after
+/// down). Per file, up is the budget pass's statx, then statx, open, fstat, the generation
+/// (the record's inode id), the record's write, fchmod (write bits off), fchown, fchmod, the
+/// lease taken and given back, close, and the report's read-back (statx): 13, and 14 with
+/// the debug build's check of the descriptor before its close (fcntl F_GETFD, std's debug
+/// assertion). Down is statx, open, fstat, the generation (is it in the record), fchown,
+/// fchmod, close, the read-back: 8, and 9 in the debug build. A directory a hundred files
+/// adds its own, amortised.
+pub fn shields_tree_entries() -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    const SMALL: usize = 500;
+    const LARGE: usize = 2500;
+    const UP: f64 = 14.2;
+    const DOWN: f64 = 9.1;
+    let e = |e: io::Error| e.to_string();
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let dir = super::shields_profile::build("openclaw").map_err(e)?;
+    let root = dir.join("workspace");
+    let trace = Path::new("/tmp/shields.strace");
+    let mut made = 0;
+    let mut calls = Vec::new();
+    for n in [SMALL, LARGE] {
+        while made < n {
+            let sub = root.join(format!("d{}", made / 100));
+            if made % 100 == 0 {
+                fs::create_dir(&sub).map_err(e)?;
+                super::shields_profile::chown(&sub, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+                super::shields_profile::chmod(&sub, 0o2770).map_err(e)?;
+            }
+            let file = sub.join(format!("f{made}"));
+            fs::write(&file, b"state\n").map_err(e)?;
+            super::shields_profile::chown(&file, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+            super::shields_profile::chmod(&file, 0o660).map_err(e)?;
+            made += 1;
+        }
+        let mut per_op = Vec::new();
+        for (op, owner) in [("up", 0), ("down", SANDBOX_UID)] {
+            let out = Command::new("strace")
+                .args(["-f", "-qq", "-o"])
+                .arg(trace)
+                .arg(&cli)
+                .args(["shields", op, "--part", "state-trees"])
+                .output()
+                .map_err(e)?;
+            if !out.status.success() {
+                return Err(format!(
+                    "shields {op}: {}\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            per_op.push(tally(&fs::read_to_string(trace).map_err(e)?));
+            for d in 0..n.div_ceil(100) {
+                for f in d * 100..n.min(d * 100 + 100) {
+                    let m = fs::symlink_metadata(root.join(format!("d{d}/f{f}"))).map_err(e)?;
+                    if m.uid() != owner || (owner == 0 && m.mode() & 0o022 != 0) {
+                        return Err(format!(
+                            "after shields {op}: d{d}/f{f} is {} {:o}",
+                            m.uid(),
+                            m.mode()
+                        ));
+                    }
+                }
+            }
+        }
+        calls.push(per_op);
+    }
+    let extra = ((LARGE - SMALL) + (LARGE.div_ceil(100) - SMALL.div_ceil(100))) as f64;
+    for (i, (op, budget)) in [("up", UP), ("down", DOWN)].into_iter().enumerate() {
+        let (small, large) = (&calls[0][i], &calls[1][i]);
+        let per = (large.0 - large.1 - (small.0 - small.1)) as f64 / extra;
+        let grew: Vec<String> = large
+            .2
+            .iter()
+            .map(|(name, n)| (name, *n as i64 - *small.2.get(name).unwrap_or(&0) as i64))
+            .filter(|(_, d)| *d != 0)
+            .map(|(name, d)| format!("{name} +{d}"))
+            .collect();
+        eprintln!(
+            "budget shields {op}: {} calls for {SMALL} files, {} for {LARGE}: {per:.3} per entry (budget {budget}): {}",
+            small.0,
+            large.0,
+            grew.join(", ")
+        );
+        if per > budget + 0.01 {
+            return Err(format!(
+                "shields {op}: {per:.3} syscalls per tree entry, budget {budget} ({})",
+                grew.join(", ")
+            ));
+        }
+        // getdents64 twice a directory of 100 entries in each of up's three passes (the
+        // budget, the walk, the read-back), and the heap's growth: 0.06 and a little.
+        let heap = (large.1 - small.1) as f64 / extra;
+        if heap > 0.07 {
+            return Err(format!(
+                "shields {op}: {heap:.4} directory reads and heap calls per tree entry"
+            ));
+        }
+    }
+    Ok(())
 }

@@ -101,6 +101,10 @@ pub fn cases() -> Vec<Case> {
         ),
         ("openclaw::tree_of_1000_entries", || big_tree(1_000)),
         ("openclaw::tree_of_100000_entries", || big_tree(99_000)),
+        (
+            "openclaw::syscalls_per_tree_entry",
+            super::budget::shields_tree_entries,
+        ),
         ("openclaw::kill_points_converge", kill_points_converge),
         ("openclaw::c_abi::up_status_down", c_abi_cycle),
         ("openclaw::the_two_halves_as_nemoclaw_runs_them", two_halves),
@@ -144,7 +148,7 @@ pub fn trials() -> Vec<(String, Run)> {
 fn in_child(area: &Path, name: &str) -> TestResult {
     let scratch = Scratch::new_in(area, "variant-h")?;
     let mut cmd = Command::new(std::env::current_exe()?);
-    if name.starts_with("launcher::") {
+    if name.starts_with("launcher::") || name.contains("syscalls") {
         cmd.env("NC_HARDEN", super::common::native::cli_binary()?);
     }
     if name.contains("kill_points") {
@@ -332,11 +336,11 @@ const OPENCLAW_STATE: [&str; 16] = [
     "plugin-runtime-deps",
 ];
 
-fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+pub(super) fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::lchown(path, Some(uid), Some(gid))
 }
 
-fn chmod(path: &Path, mode: u32) -> io::Result<()> {
+pub(super) fn chmod(path: &Path, mode: u32) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
 
