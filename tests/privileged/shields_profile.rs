@@ -310,6 +310,30 @@ pub(super) fn enter(scratch: &Path) -> io::Result<()> {
             "",
         )?;
     }
+    // The source tree and the build (the CLI, the launcher) stay where they are, even when
+    // they live under a directory the child covers with a tmpfs of its own (a clone in /tmp).
+    let exe = std::env::current_exe()?;
+    let target = exe.ancestors().nth(3).map(Path::to_path_buf);
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for keep in [Some(manifest), target].into_iter().flatten() {
+        let covered = ["/tmp", "/run", "/sandbox"]
+            .iter()
+            .any(|c| keep.starts_with(c));
+        let Ok(rel) = keep.strip_prefix("/") else {
+            continue;
+        };
+        if covered && keep.is_dir() && !root.join(rel).join("Cargo.toml").exists() {
+            let to = root.join(rel);
+            fs::create_dir_all(&to)?;
+            mount(
+                &keep.to_string_lossy(),
+                &to,
+                "",
+                libc::MS_BIND | libc::MS_REC,
+                "",
+            )?;
+        }
+    }
     std::os::unix::fs::chroot(&root)?;
     std::env::set_current_dir("/")?;
     Ok(())
