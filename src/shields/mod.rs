@@ -277,14 +277,25 @@ pub struct ShieldsReport {
 
 impl ShieldsReport {
     fn new(verb: Verb, profile: &Profile) -> Self {
+        Self::blank(
+            verb,
+            &profile.name,
+            &profile.dir,
+            Status::Internal,
+            "not examined",
+        )
+    }
+
+    /// A report of nothing found yet: what `new` and `from_error` fill in.
+    fn blank(verb: Verb, profile_name: &str, dir: &[u8], status: Status, reason: &str) -> Self {
         ShieldsReport {
             verb,
-            status: Status::Internal,
+            status,
             state: State::Neither {
-                reason: "not examined".into(),
+                reason: reason.to_string(),
             },
-            profile: profile.name.clone(),
-            dir: profile.dir.clone(),
+            profile: profile_name.to_string(),
+            dir: dir.to_vec(),
             parent: None,
             directory: None,
             files: Vec::new(),
@@ -301,31 +312,14 @@ impl ShieldsReport {
 
     /// A call that stopped on an error before a verdict.
     pub fn from_error(verb: Verb, profile_name: &str, dir: &[u8], e: &Error) -> Self {
-        ShieldsReport {
-            verb,
-            status: e.status(),
-            state: State::Neither {
-                reason: e.to_string(),
-            },
-            profile: profile_name.to_string(),
-            dir: dir.to_vec(),
-            parent: None,
-            directory: None,
-            files: Vec::new(),
-            trees: Vec::new(),
-            seal: None,
-            dir_pinned: false,
-            chattr_applied: false,
-            renewed: Vec::new(),
-            quarantined: Vec::new(),
-            issues: Vec::new(),
-            summary: format!(
-                "shields {}: {}: {}",
-                verb.name(),
-                escape_bytes(dir),
-                one_line(&e.to_string())
-            ),
-        }
+        let mut report = Self::blank(verb, profile_name, dir, e.status(), &e.to_string());
+        report.summary = format!(
+            "shields {}: {}: {}",
+            verb.name(),
+            escape_bytes(dir),
+            one_line(&e.to_string())
+        );
+        report
     }
 
     /// The report as one JSON object.

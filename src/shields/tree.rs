@@ -771,8 +771,8 @@ pub(super) fn renew(
     done
 }
 
-/// The temporary names of renewals.
-pub const TEMP_PREFIX: &[u8] = b".nc-harden-new.";
+/// The temporary names of renewals: the engine's own prefix.
+pub use crate::pin::leftovers::TEMP_PREFIX;
 
 /// Removes `name` of `dir` if it is a temporary a killed call of this tool made: a regular
 /// file whose inode the record holds. A file merely named like one is left.

@@ -16,7 +16,7 @@ use nc_harden::{Status, Strategy};
 use nc_harden_testkit::{run_as, Creds, Flat, Scratch, SANDBOX_UID};
 
 use super::common::{Call, Face, Op};
-use super::shields_profile::{build, enter, load};
+use super::shields_profile::{build, load};
 use super::TestResult;
 
 const CHILD_VAR: &str = "NC_HARDEN_TEST_REDTEAM3";
@@ -85,26 +85,7 @@ fn in_child(area: &Path, name: &str) -> TestResult {
 
 /// Called first thing in `main`: runs one case when this process is a case's child.
 pub fn child() {
-    let Some(spec) = std::env::var_os(CHILD_VAR) else {
-        return;
-    };
-    let name = spec.to_string_lossy().into_owned();
-    let root = std::env::var_os(ROOT_VAR).expect("the scratch root");
-    let result = enter(Path::new(&root)).map_err(|e| format!("building the namespace: {e}"));
-    let result = result.and_then(|()| {
-        let case = cases()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .ok_or_else(|| format!("no case {name}"))?;
-        (case.1)()
-    });
-    match result {
-        Ok(()) => std::process::exit(0),
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1)
-        }
-    }
+    super::shields_profile::run_child(CHILD_VAR, ROOT_VAR, cases);
 }
 
 /// `freeze --lock-posture --reseal --seal .config-hash` over a flat directory.

@@ -37,8 +37,8 @@ const DOCKER: Creds = Creds::RootWithout(&[
     12, // CAP_NET_ADMIN
 ]);
 
-type CaseResult = Result<(), String>;
-type Case = (&'static str, fn() -> CaseResult);
+pub(super) type CaseResult = Result<(), String>;
+pub(super) type Case = (&'static str, fn() -> CaseResult);
 type Run = Box<dyn FnOnce(&Path) -> TestResult + Send>;
 
 macro_rules! check {
@@ -175,11 +175,18 @@ fn in_child(area: &Path, name: &str) -> TestResult {
 
 /// Called first thing in `main`: runs one case when this process is a case's child.
 pub fn child() {
-    let Some(spec) = std::env::var_os(CHILD_VAR) else {
+    run_child(CHILD_VAR, ROOT_VAR, cases);
+}
+
+/// When `child_var` names a case, this process is that case's child: it enters the variant H
+/// namespace under the scratch root `root_var` names, runs the case of `cases` and exits with
+/// its verdict. Otherwise it returns.
+pub(super) fn run_child(child_var: &str, root_var: &str, cases: fn() -> Vec<Case>) {
+    let Some(spec) = std::env::var_os(child_var) else {
         return;
     };
     let name = spec.to_string_lossy().into_owned();
-    let root = std::env::var_os(ROOT_VAR).expect("the scratch root");
+    let root = std::env::var_os(root_var).expect("the scratch root");
     let result = enter(Path::new(&root)).map_err(|e| format!("building the namespace: {e}"));
     let result = result.and_then(|()| {
         let case = cases()
