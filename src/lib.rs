@@ -46,12 +46,18 @@ pub use engine::{HandTo, Policy, PolicyBuilder, Strategy};
 pub use error::Error;
 pub use escape::{escape_bytes, escape_controls};
 pub use inode::{FileKind, Meta, Mount};
+/// Test-only (feature `__test-knobs`): forces the mount(2) fallback.
+#[cfg(feature = "__test-knobs")]
+#[doc(hidden)]
 pub use pin::mount::MountApi;
 pub use pin::STATE_DIR;
 pub use report::{
     Action, Entry, Found, Layer, LayerAttempt, Layers, Operation, Report, SealResult,
 };
 pub use status::Status;
+/// Test-only (feature `__test-knobs`): forces the fallback walk.
+#[cfg(feature = "__test-knobs")]
+#[doc(hidden)]
 pub use walk::Resolution;
 
 /// The library's version, as `nc_version()` returns it.

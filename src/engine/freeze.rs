@@ -80,7 +80,7 @@ impl Policy {
             }
         }
         let wants_flags = self.strategy != Strategy::Mount;
-        let legacy = self.mount_api == MountApi::Legacy;
+        let legacy = self.mount_api.forces_legacy();
         let may_flag = wants_flags && sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE);
         // Fresh inodes, in place, where the flags (or the legacy bind) will pin the files
         // themselves; the fresh directory of the mount layer makes its own.

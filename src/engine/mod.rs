@@ -437,14 +437,20 @@ impl PolicyBuilder {
     }
 
     /// How `dir` and `data_dir` are resolved. `Resolution::WalkOnly` forces the fallback
-    /// walk; it is as safe, one syscall per component slower, and exists for tests.
+    /// walk; it is as safe, one syscall per component slower, and exists for tests (feature
+    /// `__test-knobs` only).
+    #[cfg(feature = "__test-knobs")]
+    #[doc(hidden)]
     pub fn resolution(mut self, resolution: Resolution) -> Self {
         self.policy.resolution = resolution;
         self
     }
 
     /// Which mount API the mount layer uses. `MountApi::Legacy` forces the mount(2)
-    /// fallback taken where the new API is missing; it exists for tests.
+    /// fallback taken where the new API is missing; it exists for tests (feature
+    /// `__test-knobs` only).
+    #[cfg(feature = "__test-knobs")]
+    #[doc(hidden)]
     pub fn mount_api(mut self, api: MountApi) -> Self {
         self.policy.mount_api = api;
         self

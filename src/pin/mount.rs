@@ -28,12 +28,22 @@ use crate::inode::FileKind;
 use crate::report::Action;
 use crate::sys::{self, mount as m};
 
-/// Which mount API pins. `Legacy` forces the mount(2) fallback, so that it is tested.
+/// Which mount API pins: the new one, and mount(2) where fsopen is missing. The test-only
+/// feature `__test-knobs` adds `Legacy`, which forces the mount(2) fallback so that it is
+/// tested; release builds have no way to ask for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MountApi {
     #[default]
     NewOrLegacy,
+    #[cfg(feature = "__test-knobs")]
     Legacy,
+}
+
+impl MountApi {
+    /// Whether the mount(2) fallback is forced (never, without `__test-knobs`).
+    pub(crate) fn forces_legacy(self) -> bool {
+        self != MountApi::NewOrLegacy
+    }
 }
 
 /// What the path shows, as far as nc-harden's mount goes.
@@ -67,7 +77,7 @@ fn io(what: &str) -> impl FnOnce(io::Error) -> Error + '_ {
 /// is a record that names a plain read-only bind taken for identity; elsewhere a record
 /// (which root without capabilities can write) never makes a mount ours on its own.
 pub fn legacy_binds(api: MountApi) -> bool {
-    api == MountApi::Legacy || !sys::files::fsopen_available()
+    api.forces_legacy() || !sys::files::fsopen_available()
 }
 
 /// Whether `top` (the directory resolved by `path`: the top of the mounts there) is

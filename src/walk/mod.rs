@@ -14,12 +14,15 @@ use crate::error::{Context, Error};
 use crate::escape::escape_bytes;
 use crate::sys::{self, Base};
 
-/// How paths are resolved. `WalkOnly` skips openat2 and exists so that the fallback is tested
-/// as thoroughly as the main path (as libpathrs reruns its suite with openat2 disabled).
+/// How paths are resolved: openat2, and the walk where openat2 is missing or filtered. The
+/// test-only feature `__test-knobs` adds `WalkOnly`, which skips openat2, so that the fallback
+/// is tested as thoroughly as the main path (as libpathrs reruns its suite with openat2
+/// disabled); release builds have no way to ask for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Resolution {
     #[default]
     Openat2OrWalk,
+    #[cfg(feature = "__test-knobs")]
     WalkOnly,
 }
 
