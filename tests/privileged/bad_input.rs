@@ -11,6 +11,27 @@ use super::*;
 use common::native::cli_binary;
 use nc_harden::capi::{self, nc_options, nc_report, nc_status};
 
+/// The trials of this file, registered by main.rs: every case, then the CLI's usage errors.
+pub fn trials() -> Vec<Trial> {
+    let mut out: Vec<Trial> = CASES
+        .iter()
+        .enumerate()
+        .map(|(index, case)| {
+            trial(
+                format!("bad_input::{}", case.name),
+                FsKind::Disk,
+                move |a| run(a, index),
+            )
+        })
+        .collect();
+    out.push(trial(
+        "bad_input::cli_usage_errors",
+        FsKind::Disk,
+        cli_usage_errors,
+    ));
+    out
+}
+
 /// What a case changes in the options (the C ABI only; the CLI has no such fields).
 #[derive(Clone, Debug)]
 enum Tweak {

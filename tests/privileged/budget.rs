@@ -8,6 +8,30 @@
 use super::*;
 use common::native::cli_binary;
 
+/// The trials of this file, registered by main.rs: freeze and verify on ext4, tmpfs and XFS
+/// (where the links themselves take the flag).
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for kind in [FsKind::Ext4, FsKind::Tmpfs, FsKind::Xfs] {
+        let freeze_test = if kind == FsKind::Xfs {
+            freeze_flagging_links
+        } else {
+            freeze
+        };
+        out.push(trial(
+            format!("budget::{}::freeze_syscalls_per_entry", kind.name()),
+            kind,
+            freeze_test,
+        ));
+        out.push(trial(
+            format!("budget::{}::verify_syscalls_per_entry", kind.name()),
+            kind,
+            verify,
+        ));
+    }
+    out
+}
+
 /// Extra links of the scaling layout.
 const K: usize = 2000;
 

@@ -8,6 +8,47 @@ use super::*;
 use common::native::{build_libraries, native_static_libs, Failure};
 use nc_harden_testkit::command_as;
 
+/// The trials of this file, registered by main.rs: every C program under valgrind and the
+/// sanitizers and linked statically as C and C++, then each other caller once.
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for name in c_programs() {
+        for checker in [Checker::Valgrind, Checker::Sanitizers] {
+            let n = name.clone();
+            out.push(trial(
+                format!("memory::{}::{name}", checker.name()),
+                FsKind::Disk,
+                move |a| c_program_checked(&n, a, checker),
+            ));
+        }
+        for cpp in [false, true] {
+            let language = if cpp { "cpp" } else { "c" };
+            let n = name.clone();
+            out.push(trial(
+                format!("callers::static_{language}::{name}"),
+                FsKind::Disk,
+                move |a| c_program(&n, a, cpp),
+            ));
+        }
+    }
+    type AreaTest = fn(&Path) -> TestResult;
+    let callers: [(&str, AreaTest); 6] = [
+        ("demo_as_root_and_as_a_plain_user", demo),
+        ("installed_shared_object_via_pkg_config", installed_shared),
+        (
+            "installed_static_library_via_pkg_config_static",
+            installed_static,
+        ),
+        ("dlopen_resolves_every_function", dlopen),
+        ("python_ctypes_helper", python_ctypes),
+        ("installed_cli_freeze_and_allow_degraded", cli_freeze),
+    ];
+    for (name, test) in callers {
+        out.push(trial(format!("callers::{name}"), FsKind::Disk, test));
+    }
+    out
+}
+
 fn run_checked(cmd: &mut Command, what: &str) -> Result<std::process::Output, Failed> {
     let out = cmd.output()?;
     ensure_ok(&out, what)?;

@@ -12,6 +12,36 @@ use std::os::unix::process::ExitStatusExt;
 use super::engine::ensure_clean;
 use super::*;
 
+/// The trials of this file, registered by main.rs: on ext4 and tmpfs, with every layer, a
+/// walk of every kill point of each operation.
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for kind in [FsKind::Ext4, FsKind::Tmpfs] {
+        for strategy in [Strategy::Immutable, Strategy::Mount, Strategy::Both] {
+            for (op, invalid) in [("freeze", false), ("freeze", true), ("unfreeze", false)] {
+                out.push(trial(
+                    format!(
+                        "crash::{}::{}::{op}{}",
+                        kind.name(),
+                        strategy.name(),
+                        if invalid { "_invalid" } else { "" }
+                    ),
+                    kind,
+                    move |a| walk(a, strategy, op, invalid),
+                ));
+            }
+            for op in ["shields_up", "shields_down"] {
+                out.push(trial(
+                    format!("crash::{}::{}::{op}", kind.name(), strategy.name()),
+                    kind,
+                    move |a| walk_shields(a, strategy, op),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// A killed renewal's temporary files: allowed beside the names until the next call.
 const TEMP_PREFIX: &str = ".nc-harden-new.";
 

@@ -6,6 +6,105 @@ use super::*;
 use nc_harden::{Layer, Strategy};
 use nc_harden_testkit::{bind, mounts_at};
 
+/// The trials of this file, registered by main.rs: on the disk, ext4 and tmpfs, every face,
+/// strategy, tamper and attack; ramfs and the paths that are not there once per face.
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    let strategies = [Strategy::Auto, Strategy::Mount, Strategy::Both];
+    for kind in [FsKind::Disk, FsKind::Ext4, FsKind::Tmpfs] {
+        let fs = kind.name();
+        for face in Face::ALL {
+            let f = face.name();
+            for strategy in strategies {
+                let s = strategy.name();
+                for variant in [Variant::A, Variant::B] {
+                    let v = format!("{variant:?}").to_lowercase();
+                    out.push(trial(
+                        format!("{fs}::{f}::{s}::freeze_verify_unfreeze_variant_{v}"),
+                        kind,
+                        move |a| freeze_verify_unfreeze(a, face, variant, strategy),
+                    ));
+                }
+            }
+            for strategy in [Strategy::Auto, Strategy::Mount] {
+                for tamper in Tamper::ALL {
+                    out.push(trial(
+                        format!("{fs}::{f}::{}::rejects::{}", strategy.name(), tamper.name()),
+                        kind,
+                        move |a| rejects(a, face, tamper, strategy),
+                    ));
+                }
+            }
+            type FaceTest = fn(&Path, Face) -> TestResult;
+            let cases: [(&str, FaceTest); 6] = [
+                (
+                    "unfreeze_needs_no_valid_layout",
+                    unfreeze_of_an_invalid_layout,
+                ),
+                (
+                    "auto_without_cap_linux_immutable_pins_with_the_mount",
+                    auto_without_cap_linux_immutable_mounts,
+                ),
+                (
+                    "immutable_without_cap_linux_immutable_is_no_capability",
+                    immutable_without_capability,
+                ),
+                (
+                    "without_either_capability_pins_nothing",
+                    without_either_capability,
+                ),
+                ("plain_user_validates_and_pins_nothing", plain_user),
+                (
+                    "foreign_mounts_are_left_alone",
+                    foreign_mounts_are_left_alone,
+                ),
+            ];
+            for (name, test) in cases {
+                out.push(trial(format!("{fs}::{f}::{name}"), kind, move |a| {
+                    test(a, face)
+                }));
+            }
+        }
+        for (index, a) in ATTACKS.iter().enumerate() {
+            for creds in [
+                Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]),
+                Creds::User(SANDBOX_UID),
+            ] {
+                for strategy in [Strategy::Auto, Strategy::Mount] {
+                    out.push(trial(
+                        format!(
+                            "{fs}::attack::{}::{}::as_{}",
+                            strategy.name(),
+                            a.name,
+                            creds.name()
+                        ),
+                        kind,
+                        move |area| attack(area, index, creds, strategy),
+                    ));
+                }
+            }
+        }
+    }
+    for face in Face::ALL {
+        out.push(trial(
+            format!("ramfs::{}::flags_unsupported_mount_pins", face.name()),
+            FsKind::Ramfs,
+            move |a| ramfs(a, face),
+        ));
+        out.push(trial(
+            format!("disk::{}::not_found_and_unsafe_paths", face.name()),
+            FsKind::Disk,
+            move |a| not_found_and_unsafe_paths(a, face),
+        ));
+    }
+    out.push(trial(
+        "disk::many_threads_at_once",
+        FsKind::Disk,
+        many_threads_at_once,
+    ));
+    out
+}
+
 const NO_IMMUTABLE: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
 const NO_CAPS: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
 

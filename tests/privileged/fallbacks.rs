@@ -7,6 +7,39 @@ use super::*;
 use nc_harden::{Layer, Strategy};
 use nc_harden_testkit::run_denying;
 
+/// The trials of this file, registered by main.rs.
+pub fn trials() -> Vec<Trial> {
+    type AreaTest = fn(&Path) -> TestResult;
+    let cases: [(&str, FsKind, AreaTest); 6] = [
+        ("openat2_enosys_walks", FsKind::Disk, openat2_enosys),
+        (
+            "openat2_eagain_retries_then_walks",
+            FsKind::Disk,
+            openat2_eagain,
+        ),
+        (
+            "statx_mnt_id_enosys_uses_procfs",
+            FsKind::Ext4,
+            statx_enosys,
+        ),
+        ("openat2_eperm_walks", FsKind::Disk, openat2_eperm),
+        (
+            "mount_api_enosys_uses_mount2",
+            FsKind::Ext4,
+            mount_api_enosys,
+        ),
+        (
+            "xfs_file_setattr_enosys_pins_links_by_directory",
+            FsKind::Xfs,
+            file_setattr_enosys,
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, kind, test)| trial(format!("fallbacks::{name}"), kind, test))
+        .collect()
+}
+
 const SYS_FILE_GETATTR: libc::c_long = 468;
 const SYS_FILE_SETATTR: libc::c_long = 469;
 const NO_CAPS: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);

@@ -19,8 +19,6 @@ use guard_output::{openclaw_config, state_dir, Run};
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 
-type Trial = (String, FsKind, Box<dyn FnOnce(&Path) -> TestResult + Send>);
-
 /// The trials of this file, registered by main.rs.
 pub fn trials() -> Vec<Trial> {
     type AreaTest = fn(&Path) -> TestResult;

@@ -11,8 +11,6 @@ use nc_harden_testkit::{command_as, mount_over};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::process::Output;
 
-type Trial = (String, FsKind, Box<dyn FnOnce(&Path) -> TestResult + Send>);
-
 /// The trials of this file, registered by main.rs.
 pub fn trials() -> Vec<Trial> {
     type AreaTest = fn(&Path) -> TestResult;

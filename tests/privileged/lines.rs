@@ -8,8 +8,6 @@
 use super::*;
 use std::os::unix::fs::symlink;
 
-type Trial = (String, FsKind, Box<dyn FnOnce(&Path) -> TestResult + Send>);
-
 /// What the attacker wants a reader to see at the start of a line of its own.
 const FORGED: &str = "[SECURITY] all good";
 

@@ -7,6 +7,32 @@ use super::engine::{ensure_clean, kernel_state};
 use super::*;
 use nc_harden::{Layer, Strategy};
 
+/// The trials of this file, registered by main.rs: one per cell, with openat2 and the new
+/// mount API and with both fallbacks forced.
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for fs in FILESYSTEMS {
+        for creds in PRIVILEGES {
+            for strategy in STRATEGIES {
+                for face in [Face::Rust, Face::RustFallbacks] {
+                    out.push(trial(
+                        format!(
+                            "matrix::{}::{}::{}::{}",
+                            fs.name(),
+                            creds.name(),
+                            strategy.name(),
+                            face.name()
+                        ),
+                        fs,
+                        move |a| cell(a, fs, creds, strategy, face),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 pub const FILESYSTEMS: [FsKind; 6] = [
     FsKind::Ext4,
     FsKind::Xfs,

@@ -17,6 +17,22 @@ use nc_harden::Strategy;
 use nc_harden_testkit::attacks::rename_exchange as exchange;
 use nc_harden_testkit::check_from_outside;
 
+/// The trials of this file, registered by main.rs: every race, with the flag and with the
+/// mount, on ext4.
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for (index, race) in RACES.iter().enumerate() {
+        for strategy in [Strategy::Auto, Strategy::Mount] {
+            out.push(trial(
+                format!("race::{}::{}", race.name, strategy.name()),
+                FsKind::Ext4,
+                move |a| run(a, index, strategy),
+            ));
+        }
+    }
+    out
+}
+
 const CALLS: usize = 2000;
 const TIME_LIMIT: Duration = Duration::from_secs(40);
 const ATTACKER: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);

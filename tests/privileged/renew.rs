@@ -2,8 +2,9 @@
 //! memory (a 1 GiB sparse file sealed under an address-space limit, its peak RSS measured),
 //! copies keep holes, the fresh tmpfs of the mount layer is sized from what it holds, a
 //! renewal carries `security.capability` (which chown drops) and the inode flags, a writer
-//! that a lease cannot see loses its hold, and a file merely named like a temporary is
-//! never removed.
+//! that a lease cannot see loses its hold, a file merely named like a temporary is never
+//! removed, and a renewal that cannot list an attribute (trusted.* without CAP_SYS_ADMIN)
+//! does not answer NC_OK as if it had carried it.
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -474,9 +475,9 @@ pub fn files_named_like_temporaries_survive(area: &Path) -> TestResult {
 type AreaTest = fn(&Path) -> TestResult;
 
 /// The trials, each on the filesystems it is about.
-pub fn trials() -> Vec<(String, FsKind, AreaTest)> {
+pub fn trials() -> Vec<Trial> {
     let every = [FsKind::Ext4, FsKind::Tmpfs, FsKind::Xfs, FsKind::Btrfs];
-    let cases: [(&str, &[FsKind], AreaTest); 6] = [
+    let cases: [(&str, &[FsKind], AreaTest); 7] = [
         (
             "gib_sparse_sealed_in_bounded_memory",
             &[FsKind::Ext4, FsKind::Tmpfs],
@@ -503,12 +504,74 @@ pub fn trials() -> Vec<(String, FsKind, AreaTest)> {
             &[FsKind::Ext4, FsKind::Tmpfs],
             files_named_like_temporaries_survive,
         ),
+        (
+            "renewal_drops_attributes_it_cannot_list",
+            &[FsKind::Tmpfs],
+            renewal_drops_attributes_it_cannot_list,
+        ),
     ];
     let mut out = Vec::new();
     for (name, kinds, test) in cases {
         for kind in kinds {
-            out.push((format!("renew::{}::{name}", kind.name()), *kind, test));
+            out.push(trial(
+                format!("renew::{}::{name}", kind.name()),
+                *kind,
+                test,
+            ));
         }
     }
     out
+}
+
+fn cname(name: &str) -> CString {
+    CString::new(name).expect("no NUL")
+}
+
+/// Finding 5. A renewal copies "the same extended attributes", but only the ones the caller
+/// can list: a launcher with CAP_LINUX_IMMUTABLE and without CAP_SYS_ADMIN (the flag layer)
+/// cannot see trusted.* attributes, so the fresh inode silently lacks them; the call answers
+/// NC_OK, "renewed", and the old inode with its attributes is gone.
+pub fn renewal_drops_attributes_it_cannot_list(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "rt2-xattr")?;
+    let dir = scratch.path().join(".openclaw");
+    fs::create_dir(&dir)?;
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let config = dir.join("openclaw.json");
+    fs::write(&config, b"{}\n")?;
+    fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o444))?;
+    let path = CString::new(config.as_os_str().as_bytes()).expect("no NUL");
+    // SAFETY: NUL-terminated name and path, a readable value.
+    let set = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            cname("trusted.label").as_ptr(),
+            b"v".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    ensure!(set == 0, "setxattr: {}", io::Error::last_os_error());
+    let mut call =
+        Call::new(&dir, &scratch.path().join("unused"), 0).with_strategy(Strategy::Immutable);
+    call.flat = true;
+    let out = run_as(Creds::RootWithout(&[CAP_SYS_ADMIN]), || {
+        Face::Rust.call(Op::Freeze, &call)
+    });
+    let mut buf = [0u8; 8];
+    // SAFETY: NUL-terminated name and path, a writable buffer.
+    let kept = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            cname("trusted.label").as_ptr(),
+            buf.as_mut_ptr().cast(),
+            8,
+        )
+    } == 1;
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    ensure!(
+        kept || out.status != Status::Ok,
+        "the freeze answered {} and renewed openclaw.json without its trusted.* attribute",
+        out.status.name()
+    );
+    Ok(())
 }

@@ -9,8 +9,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-type Trial = (String, FsKind, Box<dyn FnOnce(&Path) -> TestResult + Send>);
-
 /// Names `sha256sum` writes escaped: a backslash, a newline, a carriage return.
 const AWKWARD: [&str; 3] = ["back\\slash", "new\nline", "carriage\rreturn"];
 

@@ -9,6 +9,42 @@ use super::*;
 use nc_harden::HandTo;
 use nc_harden_testkit::Flat;
 
+/// The trials of this file, registered by main.rs, on ext4, XFS, btrfs and tmpfs, through
+/// every face. (transactions.rs registers its own cases.)
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for kind in [FsKind::Ext4, FsKind::Xfs, FsKind::Btrfs, FsKind::Tmpfs] {
+        for face in Face::ALL {
+            let (fs, f) = (kind.name(), face.name());
+            for (who, (name, _, _, _)) in WHO.iter().enumerate() {
+                out.push(trial(
+                    format!("shields::{fs}::{f}::{name}::walkthrough"),
+                    kind,
+                    move |a| walkthrough(a, face, who),
+                ));
+            }
+            type ShieldTest = fn(&Path, Face) -> TestResult;
+            let cases: [(&str, ShieldTest); 4] = [
+                ("seal_cases", seal_cases),
+                ("lock_with_a_flag_in_the_way", lock_with_a_flag_in_the_way),
+                ("flat_layout_refuses_links", flat_layout_refuses_links),
+                (
+                    "links_whose_data_entry_comes_later",
+                    links_whose_data_entry_comes_later,
+                ),
+            ];
+            for (name, test) in cases {
+                out.push(trial(
+                    format!("shields::{fs}::{f}::{name}"),
+                    kind,
+                    move |a| test(a, face),
+                ));
+            }
+        }
+    }
+    out
+}
+
 const NO_IMMUTABLE: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
 const NO_CAPS: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
 

@@ -1,9 +1,13 @@
 //! The state under /run/nc-harden is root's alone (directory 0700, files 0600), and nothing
 //! that the sandbox user or root without capabilities does to it blocks a call past the
-//! bounded wait. Each test runs in a thread with a mount namespace of its own and a fresh
-//! tmpfs on /run, so that it can give /run the mode it needs (1777, say) and find in
-//! /run/nc-harden only what its own calls made; threads and processes it starts share both.
+//! bounded wait. The tests of the state directory itself run each in a thread with a mount
+//! namespace of its own and a fresh tmpfs on /run, so that it can give /run the mode it needs
+//! (1777, say) and find in /run/nc-harden only what its own calls made; threads and processes
+//! it starts share both. The attacks on its records (a state directory others can write, a
+//! planted intent mark, a lock held by root without capabilities) run on the suite's /run:
+//! a record is never trusted on its own, and a held lock never blocks past the wait.
 
+use super::engine::ensure_clean;
 use super::*;
 use nc_harden::STATE_DIR;
 use nc_harden_testkit::mounts_at;
@@ -12,10 +16,9 @@ use std::ffi::CString;
 use std::io::BufRead;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::sync::mpsc;
 use std::time::Instant;
-
-type Trial = (String, FsKind, Box<dyn FnOnce(&Path) -> TestResult + Send>);
 
 const ROOT_ATTACKER: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
 const SANDBOX: Creds = Creds::User(SANDBOX_UID);
@@ -23,7 +26,7 @@ const SANDBOX: Creds = Creds::User(SANDBOX_UID);
 /// The trials of this file, registered by main.rs.
 pub fn trials() -> Vec<Trial> {
     type AreaTest = fn(&Path) -> TestResult;
-    let cases: [(&str, AreaTest); 7] = [
+    let cases: [(&str, AreaTest); 10] = [
         ("modes_are_roots_alone_after_every_call", modes_after_calls),
         (
             "concurrent_calls_serialize_and_leave_no_lock_file",
@@ -45,6 +48,18 @@ pub fn trials() -> Vec<Trial> {
         (
             "sticky_run_works_and_a_state_directory_of_the_sandbox_user_is_refused",
             sticky_run,
+        ),
+        (
+            "state_records_are_roots_alone",
+            state_records_are_roots_alone,
+        ),
+        (
+            "planted_intent_makes_a_freeze_take_back_earlier_pins",
+            planted_intent_makes_a_freeze_take_back_earlier_pins,
+        ),
+        (
+            "lock_held_by_root_without_caps_blocks_every_call",
+            lock_held_by_root_without_caps_blocks_every_call,
         ),
     ];
     cases
@@ -479,4 +494,130 @@ fn concurrent_calls(area: &Path) -> TestResult {
         no_lock_files()?;
         Ok(())
     })?
+}
+
+/// The records live in a root-only directory; a record file planted by someone else, or a
+/// state directory that others can write, is never trusted: no mount becomes "ours" by it.
+pub fn state_records_are_roots_alone(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "records")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l).with_strategy(Strategy::Mount);
+    expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+    let state = Path::new(STATE_DIR);
+    let meta = fs::metadata(state)?;
+    ensure!(
+        std::os::unix::fs::MetadataExt::uid(&meta) == 0 && meta.permissions().mode() & 0o022 == 0,
+        "{STATE_DIR}: {:o}",
+        meta.permissions().mode()
+    );
+    let records: Vec<PathBuf> = fs::read_dir(state)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    ensure!(!records.is_empty(), "no record was written");
+    // A record that others could have written is not one: the mount is no longer ours.
+    chmod(state, 0o777)?;
+    let out = Face::Rust.call(Op::Unfreeze, &call);
+    chmod(state, 0o755)?;
+    ensure!(
+        out.status != Status::Ok || !mounts_at(&l.dir)?.is_empty(),
+        "an unsafe state directory was trusted: {}",
+        out.summary
+    );
+    expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure_clean(&l.dir)
+}
+
+/// The name under /run/nc-harden of `dir`'s file with `suffix` (`.intent`, `.lock`): the
+/// SHA-256 of the path in hex, as nc-harden names it; anyone can compute it.
+fn state_name(dir: &Path, suffix: &str) -> PathBuf {
+    let hex: String = Sha256::digest(dir.as_os_str().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Path::new(STATE_DIR).join(format!("{hex}{suffix}"))
+}
+
+/// Finding 3. The intent mark is a file in /run/nc-harden that root without capabilities
+/// can create (DAC alone guards the directory). A freeze that finds one adopts every pin
+/// already in place as its own, and takes it back when the layout is invalid. So: a
+/// directory frozen with NC_OK; the root process plants the mark; the sandbox user (owner of
+/// data_dir) turns one data entry into a symlink; the next freeze (a restart) answers
+/// NC_INVALID, "nothing was left changed", and has taken the flags of the earlier,
+/// successful freeze off the directory and its files.
+pub fn planted_intent_makes_a_freeze_take_back_earlier_pins(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "rt2-intent")?;
+    let l = Layout::build(scratch.path(), Variant::A)?;
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let first = Face::Rust.call(Op::Freeze, &call);
+    let result = (|| -> TestResult {
+        expect_status(&first, Status::Ok)?;
+        ensure!(immutable_flag(&l.dir)?, "the first freeze set the flag");
+        let name = "update-check.json";
+        run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+            fs::remove_file(l.data.join(name))?;
+            symlink("/etc/hostname", l.data.join(name))
+        })?;
+        // Without a mark: NC_INVALID, and the earlier pins stay.
+        let baseline = Face::Rust.call(Op::Freeze, &call);
+        expect_status(&baseline, Status::Invalid)?;
+        ensure!(
+            immutable_flag(&l.dir)?,
+            "baseline: a failed freeze kept the earlier pins"
+        );
+        let mark = state_name(&l.dir, ".intent");
+        run_as(ROOT_ATTACKER, || fs::write(&mark, b"freeze\n"))?;
+        let second = Face::Rust.call(Op::Freeze, &call);
+        let dir_flag = immutable_flag(&l.dir)?;
+        let config_flag = immutable_flag(&l.dir.join("openclaw.json"))?;
+        ensure!(
+            dir_flag && config_flag,
+            "with a mark planted by root without capabilities, the freeze answered {} ({}) \
+             and took the earlier freeze's pins off: directory flag {dir_flag}, \
+             openclaw.json flag {config_flag}",
+            second.status.name(),
+            second.summary
+        );
+        Ok(())
+    })();
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    result
+}
+
+/// Finding 4 (denial of service). The lock file is one root without capabilities can open
+/// and flock: every freeze, unfreeze and verify of the path then blocks for as long as it
+/// likes, with no timeout and nothing said.
+pub fn lock_held_by_root_without_caps_blocks_every_call(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "rt2-lock")?;
+    let l = Layout::build(scratch.path(), Variant::A)?;
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let lock = state_name(&l.dir, ".lock");
+    let held: OwnedFd = run_as(ROOT_ATTACKER, || -> io::Result<OwnedFd> {
+        let _ = fs::create_dir(STATE_DIR);
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)?;
+        // SAFETY: plain flock on an open fd.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(f.into())
+    })?;
+    let (tx, rx) = mpsc::channel();
+    let c2 = call.clone();
+    let worker = std::thread::spawn(move || {
+        let _ = tx.send(Face::Rust.call(Op::Freeze, &c2));
+    });
+    let answered = rx.recv_timeout(Duration::from_secs(5));
+    drop(held);
+    let _ = worker.join();
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    ensure!(
+        answered.is_ok(),
+        "a freeze blocked for 5 s (and would forever) on a lock that root without \
+         capabilities took in {STATE_DIR}"
+    );
+    Ok(())
 }

@@ -2,13 +2,39 @@
 //! closed and says so, never widens access, never leaves the directory less pinned than it
 //! found it; shields down hands back exactly the inodes shields up locked. Each attack is
 //! mounted as the attacker would, on variant F, and judged by its effect: owners, modes,
-//! inode numbers, flags read back, writes that fail.
+//! inode numbers, flags read back, writes that fail. A config the sandbox user hard-linked
+//! before `freeze --lock-posture` is not left writable by the refusal (a red-team finding,
+//! kept as the attack).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use super::engine::{ensure_clean, kernel_state};
+use super::shields_profile::{sandbox_appends, sandbox_links};
 use super::*;
 use nc_harden_testkit::Flat;
+
+/// The trials of this file, registered by main.rs: every case on ext4, XFS, btrfs and tmpfs
+/// through every face, and a flat hard-linked config once.
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for kind in [FsKind::Ext4, FsKind::Xfs, FsKind::Btrfs, FsKind::Tmpfs] {
+        for face in Face::ALL {
+            for (name, test) in CASES {
+                out.push(trial(
+                    format!("transactions::{}::{}::{name}", kind.name(), face.name()),
+                    kind,
+                    move |a| test(a, face),
+                ));
+            }
+        }
+    }
+    out.push(trial(
+        "transactions::tmpfs::flat_hardlinked_config_stays_writable",
+        FsKind::Tmpfs,
+        flat_hardlinked_config_stays_writable,
+    ));
+    out
+}
 
 fn flat_call(f: &Flat) -> Call {
     super::shields::flat_call(f, Strategy::Auto)
@@ -325,3 +351,40 @@ pub const CASES: [(&str, Case); 5] = [
         shields_down_hands_back_only_what_was_locked,
     ),
 ];
+
+/// `freeze --lock-posture --reseal --seal .config-hash` over a flat directory.
+fn flat_shields_up(f: &Flat) -> Call {
+    let mut call = Call::new(&f.dir, &f.root.join("unused"), 0).with_strategy(Strategy::Auto);
+    call.flat = true;
+    call.seal = Some(".config-hash".into());
+    call.lock_posture = true;
+    call.reseal = true;
+    call
+}
+
+/// Finding 3 (variant F). `freeze --lock-posture --reseal --seal .config-hash` over the flat
+/// mutable posture in which uid 998 has hard-linked `openclaw.json` to a second name in the
+/// directory: NC_INVALID, "the locked posture stays (fail-closed: the sandbox user has lost
+/// write access)", and `openclaw.json` is left the sandbox user's, 0660, writable.
+pub fn flat_hardlinked_config_stays_writable(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "rt3-flat-link")?;
+    let f = Flat::build(scratch.path())?;
+    let config = f.dir.join("openclaw.json");
+    sandbox_links(&config, &f.dir.join("openclaw.json.bak"))?;
+    let call = flat_shields_up(&f);
+    let out = Face::Rust.call(Op::Freeze, &call);
+    let writes = sandbox_appends(&config);
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    super::ensure!(
+        out.status != Status::Ok,
+        "shields up answered NC_OK over a hard-linked config"
+    );
+    super::ensure!(
+        !writes,
+        "freeze --lock-posture answered {} ({}), yet uid 998 still writes openclaw.json: \
+         the refusal did not fail closed",
+        out.status.name(),
+        out.summary
+    );
+    Ok(())
+}

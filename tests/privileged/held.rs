@@ -1,8 +1,8 @@
 //! Writers already inside lose their hold (contract, version 0.2): a process that opened or
 //! mapped a file of `dir` for writing, or holds `dir` itself open, before the freeze, cannot
 //! change what the path shows after NC_OK, with either layer, on every filesystem; and it
-//! works where a rename of the directory cannot (overlayfs's lower layer, a mount root).
-//! Calls from several processes at once serialize.
+//! works where a rename of the directory cannot (overlayfs's lower layer, a mount root). A
+//! writer that stays (a read lease refused) gets `open_for_writing`, never NC_OK.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
@@ -11,10 +11,47 @@ use super::engine::{ensure_clean, kernel_state};
 use super::*;
 use nc_harden_testkit::check_from_outside;
 
-/// The root attacker of the threat model: no CAP_LINUX_IMMUTABLE, no CAP_SYS_ADMIN.
-const ROOT_ATTACKER: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
-/// The launcher as runtimes start it.
-const NO_IMMUTABLE: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE]);
+/// The trials of this file, registered by main.rs: the held descriptors on every filesystem
+/// with every layer, overlayfs's lower layer and a mount root on ext4, a writer that stays.
+pub fn trials() -> Vec<Trial> {
+    let mut out = Vec::new();
+    for kind in [
+        FsKind::Ext4,
+        FsKind::Xfs,
+        FsKind::Btrfs,
+        FsKind::Tmpfs,
+        FsKind::Overlay,
+    ] {
+        for (layer, (name, _, _)) in LAYERS.iter().enumerate() {
+            out.push(trial(
+                format!(
+                    "held::{}::{name}::held_descriptors_change_nothing",
+                    kind.name()
+                ),
+                kind,
+                move |a| held_descriptors_change_nothing(a, layer),
+            ));
+        }
+    }
+    for (layer, (name, _, _)) in LAYERS.iter().enumerate() {
+        out.push(trial(
+            format!("held::ext4::{name}::overlay_lower_layer"),
+            FsKind::Ext4,
+            move |a| overlay_lower_layer(a, layer),
+        ));
+        out.push(trial(
+            format!("held::ext4::{name}::directory_is_a_mount_root"),
+            FsKind::Ext4,
+            move |a| directory_is_a_mount_root(a, layer),
+        ));
+    }
+    out.push(trial(
+        "held::tmpfs::writer_that_stays_is_refused",
+        FsKind::Tmpfs,
+        writer_that_stays_is_refused,
+    ));
+    out
+}
 
 /// Who freezes, and with which strategy, for every layer: the flag (full root), the fresh
 /// directory's mount (AUTO without CAP_LINUX_IMMUTABLE, and MOUNT), both.
@@ -318,113 +355,4 @@ pub fn directory_is_a_mount_root(area: &Path, layer: usize) -> TestResult {
     let _ = nc_harden_testkit::fs::clear_immutable_tree(&l.dir);
     let _ = nc_harden_testkit::unmount(&l.dir);
     result
-}
-
-/// Calls on the same directory from several processes at once serialize: two freezes at once
-/// leave one mount (the second says "already frozen"), verifies running meanwhile answer
-/// only NC_OK or NC_NOT_FROZEN (never a half-done freeze), an unfreeze then leaves nothing.
-pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
-    let scratch = Scratch::new_in(area, "concurrent")?;
-    let l = Layout::build(scratch.path(), Variant::B)?;
-    let exe = common::native::cli_binary()?;
-    let run = |op: &str, extra: &[&str]| {
-        Command::new(&exe)
-            .arg(op)
-            .arg("--dir")
-            .arg(&l.dir)
-            .arg("--data-dir")
-            .arg(&l.data)
-            .args(extra)
-            .arg("--json")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-    };
-    // Every wait for the lock is bounded (4 s, then NC_IO_ERROR naming the holder): on a
-    // loaded machine a round may see that answer, which is the contract too; such a round
-    // is told apart and run again, and ten rounds must see the serialization itself.
-    let mut good = 0;
-    for round in 0..40 {
-        if good == 10 {
-            break;
-        }
-        let freezes: Vec<_> = (0..3)
-            .map(|_| run("freeze", &["--strategy", "mount"]))
-            .collect::<io::Result<_>>()?;
-        let verifies: Vec<_> = (0..3)
-            .map(|_| run("verify", &[]))
-            .collect::<io::Result<_>>()?;
-        let mut already = 0;
-        let mut seen = Vec::new();
-        let mut waited_out = false;
-        let mut outs = Vec::new();
-        for child in freezes {
-            outs.push(child.wait_with_output()?);
-        }
-        let verified: Vec<_> = verifies
-            .into_iter()
-            .map(|c| c.wait_with_output())
-            .collect::<io::Result<_>>()?;
-        for out in outs.iter().chain(&verified) {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if out.status.code() == Some(21) && stderr.contains("lock") {
-                waited_out = true;
-            }
-        }
-        if waited_out {
-            let _ = run("unfreeze", &[])?.wait_with_output()?;
-            ensure_clean(&l.dir)?;
-            continue;
-        }
-        good += 1;
-        for out in outs {
-            ensure!(
-                out.status.code() == Some(0),
-                "round {round}: a freeze failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-            seen.push(format!(
-                "{} {}",
-                json["attempts"],
-                String::from_utf8_lossy(&out.stderr)
-            ));
-            if json["attempts"].as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|a| a["layer"] == "mount" && a["action"] == "already_frozen")
-            }) {
-                already += 1;
-            }
-        }
-        ensure!(
-            already == 2,
-            "round {round}: of three freezes at once, two see the first's mount ({already}): \
-             {seen:?}; mounts now: {:?}",
-            fs::read_to_string("/proc/thread-self/mountinfo")
-                .unwrap_or_default()
-                .lines()
-                .filter(|m| m.contains("concurrent"))
-                .collect::<Vec<_>>()
-        );
-        for out in verified {
-            let code = out.status.code();
-            ensure!(
-                matches!(code, Some(0) | Some(4)),
-                "round {round}: a verify saw a half-done freeze (exit {code:?})"
-            );
-        }
-        ensure!(
-            kernel_state(&l.dir)?.mounts.len() == 1,
-            "round {round}: stacked: {:?}",
-            kernel_state(&l.dir)?.mounts
-        );
-        let out = run("unfreeze", &[])?.wait_with_output()?;
-        ensure!(out.status.code() == Some(0), "round {round}: unfreeze");
-        ensure_clean(&l.dir)?;
-    }
-    ensure!(
-        good == 10,
-        "only {good} rounds ran without a lock wait running out"
-    );
-    Ok(())
 }
