@@ -10,12 +10,12 @@
 #include <stdint.h>
 
 /*
- `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory.
+ `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory (and its regular files).
  */
 #define NC_LAYER_IMMUTABLE 1
 
 /*
- `nc_report_layers` bit: the directory is a read-only bind mount of itself.
+ `nc_report_layers` bit: the directory is a read-only, nosuid, nodev mount.
  */
 #define NC_LAYER_MOUNT 2
 
@@ -58,11 +58,6 @@
 #define NC_FLAG_HAND_TO 16
 
 /*
- `nc_options` value: leave this attribute as it is.
- */
-#define NC_LEAVE UINT32_MAX
-
-/*
  `nc_report_posture`: the call did not look (no seal, no posture asked for).
  */
 #define NC_POSTURE_UNKNOWN 0
@@ -76,26 +71,6 @@
  `nc_report_posture`: anything else (NemoClaw's mutable posture, say).
  */
 #define NC_POSTURE_UNLOCKED 2
-
-/*
- `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
- every file the profile protects (the CLI's `--reseal`).
- */
-#define NC_SHIELDS_RESEAL 1
-
-/*
- `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
- NemoClaw's config guard moves it.
- */
-#define NC_SHIELDS_TOP_CONFIG 2
-
-/*
- `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
- state-dir guard moves them.
- */
-#define NC_SHIELDS_STATE_TREES 4
-
-
 
 /*
  Return value of every call, and the exit code of the CLI. Never renumbered.
@@ -335,7 +310,7 @@ typedef uint32_t nc_reason;
 #endif // __cplusplus
 
 /*
- Pinning layers, for `nc_options.strategy`.
+ Which pinning layers a freeze applies: `nc_options.strategy`.
  */
 enum nc_strategy
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -367,6 +342,58 @@ typedef enum nc_strategy nc_strategy;
 typedef uint32_t nc_strategy;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/*
+ `nc_report_seal`: no seal was asked for (or not reached: the layout was invalid
+ before).
+ */
+#define NC_SEAL_NONE 0
+
+/*
+ `nc_report_seal`: every sealed file has the digest the seal gives.
+ */
+#define NC_SEAL_OK 1
+
+/*
+ `nc_report_seal`: the seal file is not in the directory.
+ */
+#define NC_SEAL_MISSING 2
+
+/*
+ `nc_report_seal`: the seal is not in sha256sum format (or names what is not a
+ regular file of dir).
+ */
+#define NC_SEAL_MALFORMED 3
+
+/*
+ `nc_report_seal`: a sealed file's bytes do not have the seal's digest.
+ */
+#define NC_SEAL_MISMATCH 4
+
+/*
+ `nc_options` value: leave this attribute as it is.
+ */
+#define NC_LEAVE UINT32_MAX
+
+/*
+ `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
+ every file the profile protects (the CLI's `--reseal`).
+ */
+#define NC_SHIELDS_RESEAL 1
+
+/*
+ `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
+ NemoClaw's config guard moves it.
+ */
+#define NC_SHIELDS_TOP_CONFIG 2
+
+/*
+ `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
+ state-dir guard moves them.
+ */
+#define NC_SHIELDS_STATE_TREES 4
+
+
 
 /*
  An opaque report: what a call found and did. Free with nc_report_free.
@@ -575,8 +602,7 @@ bool nc_report_entry_renewed(const struct nc_report *r, size_t i);
 uint32_t nc_report_posture(const struct nc_report *r);
 
 /*
- What the seal check found: 0 none asked for (or not reached: the layout was invalid
- before), 1 ok, 2 missing, 3 malformed, 4 mismatch; 0 for NULL.
+ What the seal check found: NC_SEAL_*; NC_SEAL_NONE for NULL.
 
  # Safety
  `r` is NULL or a live report.

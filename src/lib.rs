@@ -40,6 +40,8 @@ pub mod rules;
 pub mod shields;
 mod status;
 mod sys;
+#[doc(hidden)]
+pub mod table;
 mod walk;
 
 pub use engine::{HandTo, Policy, PolicyBuilder, Strategy};

@@ -107,7 +107,7 @@ unsafe fn run(
             ShieldsReport::from_error(verb, "", b"", &e)
         }
     };
-    let status = report.status.into();
+    let status = report.status;
     if !out.is_null() {
         let boxed = ffi_boundary!(None, {
             let clean = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
@@ -184,7 +184,7 @@ pub unsafe extern "C" fn nc_shields_status(
 #[no_mangle]
 pub unsafe extern "C" fn nc_shields_report_status(r: *const nc_shields_report) -> nc_status {
     ffi_boundary!(nc_status::NC_INTERNAL, {
-        arg_or!(r, nc_status::NC_BAD_ARGUMENT).report.status.into()
+        arg_or!(r, nc_status::NC_BAD_ARGUMENT).report.status
     })
 }
 
