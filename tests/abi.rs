@@ -7,9 +7,10 @@ use std::ffi::{CStr, CString};
 use std::process::Command;
 use std::ptr;
 
-use common::native::shared_library;
+use common::native::{compile_c_source, shared_library};
 use nc_harden::capi::{self, nc_options, nc_report, nc_status};
 use nc_harden::Status;
+use nc_harden_testkit::fs::Scratch;
 
 #[test]
 fn shared_object_exports_only_nc_symbols() {
@@ -94,6 +95,54 @@ fn status_numbers_and_names_are_the_contracts() {
         // SAFETY: as above.
         let c_name = unsafe { CStr::from_ptr(capi::nc_status_name(unknown)) };
         assert_eq!(c_name.to_bytes(), b"NC_UNKNOWN");
+    }
+}
+
+/// A C program that spells every entry of every table by its header name and prints its
+/// number: the header has each table as its one definition gives it, in C and in C++.
+fn tables_program() -> String {
+    let mut c = String::from("#include <stdio.h>\n#include <nc_harden.h>\nint main(void) {\n");
+    for table in nc_harden::table::c_tables() {
+        if let nc_harden::table::CForm::Enum(c_type) = table.form {
+            // The type exists, with room for every entry.
+            c.push_str(&format!("  {{ {c_type} x = ({c_type})0; (void)x; }}\n"));
+        }
+        for entry in table.entries {
+            let name = entry.c_name;
+            c.push_str(&format!(
+                "  printf(\"%s %u\\n\", \"{name}\", (unsigned)({name}));\n"
+            ));
+        }
+    }
+    c.push_str(
+        "  for (unsigned s = 0; s < 256; s++) printf(\"status %u %s\\n\", s, nc_status_name(s));\n",
+    );
+    c.push_str("  return 0;\n}\n");
+    c
+}
+
+#[test]
+fn header_tables_are_the_one_definitions() {
+    let scratch = Scratch::new("abi-tables").unwrap();
+    let source = scratch.path().join("tables.c");
+    std::fs::write(&source, tables_program()).unwrap();
+    let mut expected = String::new();
+    for table in nc_harden::table::c_tables() {
+        for entry in table.entries {
+            expected.push_str(&format!("{} {}\n", entry.c_name, entry.code));
+        }
+    }
+    for code in 0..256 {
+        let name = Status::from_code(code).map_or("NC_UNKNOWN", Status::c_ident);
+        expected.push_str(&format!("status {code} {name}\n"));
+    }
+    for cpp in [false, true] {
+        let exe = compile_c_source(&source, "tables", scratch.path(), cpp, &[]).unwrap();
+        let out = Command::new(&exe)
+            .output()
+            .expect("the tables program runs");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "cpp: {cpp}");
     }
 }
 
