@@ -45,7 +45,7 @@ pub mod table;
 mod walk;
 
 pub use engine::{HandTo, Policy, PolicyBuilder, Strategy};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use escape::{escape_bytes, escape_controls};
 pub use inode::{FileKind, Meta, Mount};
 pub use pin::mount::MountApi;

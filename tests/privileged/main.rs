@@ -13,6 +13,7 @@ mod callers;
 mod common;
 mod crash;
 mod engine;
+mod errors;
 mod fallbacks;
 mod guard;
 mod holds;
@@ -695,6 +696,16 @@ fn main() {
     for (name, kind, test) in state::trials() {
         add(name, kind, test);
     }
+    add(
+        "errors::shields_up_unprivileged".into(),
+        FsKind::Disk,
+        Box::new(errors::shields_up_unprivileged),
+    );
+    add(
+        "errors::freeze_lock_posture_unprivileged".into(),
+        FsKind::Disk,
+        Box::new(errors::freeze_lock_posture_unprivileged),
+    );
     for (name, kind, test) in seals::trials() {
         add(name, kind, test);
     }
