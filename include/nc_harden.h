@@ -371,6 +371,35 @@ typedef uint32_t nc_strategy;
 #define NC_SEAL_MISMATCH 4
 
 /*
+ Which call made the report; `nc_explain_bad_argument`'s `op`.
+ */
+enum nc_operation
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   nc_validate_and_freeze.
+   */
+  NC_OPERATION_FREEZE = 1,
+  /*
+   nc_verify.
+   */
+  NC_OPERATION_VERIFY = 2,
+  /*
+   nc_unfreeze.
+   */
+  NC_OPERATION_UNFREEZE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nc_operation nc_operation;
+#else
+typedef uint32_t nc_operation;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  `nc_options` value: leave this attribute as it is.
  */
 #define NC_LEAVE UINT32_MAX
@@ -469,8 +498,32 @@ extern "C" {
 #endif // __cplusplus
 
 /*
+ Why `op` (an nc_operation) would answer NC_BAD_ARGUMENT for these arguments, written to
+ `buf` as snprintf does: at most `len - 1` bytes and a NUL (nothing when `len` is 0 or
+ `buf` NULL). Returns the text's whole length, without its NUL; 0, and "" in `buf`, when
+ the arguments are good (the call would not answer NC_BAD_ARGUMENT for them). An `op`
+ that is no nc_operation is explained too.
+
+ A pure call: it checks what nc_validate_and_freeze, nc_verify or nc_unfreeze check before
+ they change anything, and changes nothing. Unlike nc_last_bad_argument, the text is not
+ tied to a thread: it can be asked from any thread, at any time after the call (callers
+ whose threads move, such as Go's, ask it with the arguments they passed).
+
+ # Safety
+ As nc_validate_and_freeze for `dir`, `data_dir` and `opts`; `buf` is NULL or writable for
+ `len` bytes.
+ */
+size_t nc_explain_bad_argument(uint32_t op,
+                               const char *dir,
+                               const char *data_dir,
+                               const struct nc_options *opts,
+                               char *buf,
+                               size_t len);
+
+/*
  Why the last call on this thread answered NC_BAD_ARGUMENT (which writes no report), in one
- line; "" before any. Valid until the next call of this library on this thread.
+ line; "" before any. Valid until the next call of this library on this thread. Tied to the
+ thread: a caller whose threads move (Go) asks nc_explain_bad_argument instead.
  */
 const char *nc_last_bad_argument(void);
 

@@ -36,11 +36,11 @@ pub struct CTable {
 }
 
 /// Every table of the contract, in the header's order.
-pub fn c_tables() -> [CTable; 9] {
+pub fn c_tables() -> [CTable; 10] {
     use crate::capi::Flag;
     use crate::capi::Posture;
     use crate::inode::FileKind;
-    use crate::report::{Action, Layer, SealResult};
+    use crate::report::{Action, Layer, Operation, SealResult};
     use crate::rules::Reason;
     use crate::status::Status;
     use crate::Strategy;
@@ -54,6 +54,7 @@ pub fn c_tables() -> [CTable; 9] {
         Reason::C_TABLE,
         Strategy::C_TABLE,
         SealResult::C_TABLE,
+        Operation::C_TABLE,
     ]
 }
 

@@ -7,7 +7,7 @@ use std::ffi::{CStr, CString};
 use std::process::Command;
 use std::ptr;
 
-use common::native::{compile_c_source, shared_library};
+use common::native::{compile_c, compile_c_source, shared_library};
 use nc_harden::capi::{self, nc_options, nc_report, nc_status};
 use nc_harden::Status;
 use nc_harden_testkit::fs::Scratch;
@@ -26,6 +26,7 @@ fn shared_object_exports_only_nc_symbols() {
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
         .collect();
     let mut expected = vec![
+        "nc_explain_bad_argument",
         "nc_last_bad_argument",
         "nc_report_entry",
         "nc_report_entry_renewed",
@@ -144,6 +145,61 @@ fn header_tables_are_the_one_definitions() {
         assert!(out.status.success(), "{out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "cpp: {cpp}");
     }
+}
+
+/// c-tests/explain.c, in C and in C++: the text of a bad argument asked from another thread,
+/// after the call, is the one nc_last_bad_argument gave on the calling thread.
+#[test]
+fn bad_argument_text_is_not_tied_to_a_thread() {
+    let scratch = Scratch::new("abi-explain").unwrap();
+    for cpp in [false, true] {
+        let exe = compile_c("explain", scratch.path(), cpp, &["-pthread"]).unwrap();
+        let out = Command::new(&exe).output().expect("c-tests/explain runs");
+        assert!(
+            out.status.success(),
+            "cpp: {cpp}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn explain_gives_the_text_of_the_call_or_nothing() {
+    let explain = |op: u32, dir: &CStr, opts: *const nc_options| {
+        let mut buf = [0u8; 256];
+        // SAFETY: valid strings, `buf` writable for its length.
+        let n = unsafe {
+            capi::nc_explain_bad_argument(
+                op,
+                dir.as_ptr(),
+                ptr::null(),
+                opts,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let text = CStr::from_bytes_until_nul(&buf).unwrap().to_str().unwrap();
+        assert_eq!(n, text.len());
+        text.to_string()
+    };
+    let freeze = nc_harden::Operation::Freeze.code();
+    assert_eq!(explain(freeze, c"/nonexistent-nc-harden", ptr::null()), "");
+    let text = explain(freeze, c"relative", ptr::null());
+    // SAFETY: valid strings; the report pointer may be NULL.
+    let status = unsafe {
+        capi::nc_validate_and_freeze(
+            c"relative".as_ptr(),
+            ptr::null(),
+            ptr::null(),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, nc_status::NC_BAD_ARGUMENT);
+    // SAFETY: a static or thread-local string, read before the next call.
+    let last = unsafe { CStr::from_ptr(capi::nc_last_bad_argument()) };
+    assert_eq!(text, last.to_str().unwrap());
+    assert!(text.starts_with("freeze: bad argument: dir "), "{text}");
+    assert!(explain(0, c"/x", ptr::null()).contains("not an nc_operation"));
 }
 
 /// Calls freeze with `out` pre-filled with garbage; returns the status and what `*out` became.

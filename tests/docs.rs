@@ -115,3 +115,16 @@ fn strategies_flags_and_seal_results_are_the_codes() {
         assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
     }
 }
+
+#[test]
+fn operations_and_postures_are_the_codes() {
+    let doc = contract();
+    for o in nc_harden::Operation::all() {
+        let text = format!("`{}` {}", o.c_ident(), o.code());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
+    for p in nc_harden::capi::Posture::all() {
+        let text = format!("{} {}", p.code(), p.name());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
+}

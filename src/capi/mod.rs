@@ -356,7 +356,7 @@ unsafe fn run(
     let report = match report {
         Ok(report) => report,
         Err(bad) => {
-            set_bad_argument(&format!("{}: {bad}", operation.name()));
+            set_bad_argument(&bad_argument_text(operation, &bad));
             return nc_status::NC_BAD_ARGUMENT;
         }
     };
@@ -375,6 +375,77 @@ unsafe fn run(
     status
 }
 
+/// The text of a bad argument refused before any path is opened, as nc_last_bad_argument and
+/// nc_explain_bad_argument give it.
+fn bad_argument_text(operation: Operation, bad: &Error) -> String {
+    format!("{}: {bad}", operation.name())
+}
+
+/// The text of the NC_BAD_ARGUMENT that `operation` would answer for these arguments, or
+/// None when they are good; changes nothing (opens the paths O_PATH at most).
+///
+/// # Safety
+/// As the exported functions.
+unsafe fn explain(
+    operation: Operation,
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+) -> Option<String> {
+    // SAFETY: forwarded caller promises.
+    match unsafe { build_policy(dir, data_dir, opts) } {
+        Err(bad) => Some(bad_argument_text(operation, &bad)),
+        // The text `run` gives for one found once the paths are opened: the report's summary.
+        Ok(policy) => policy.check_bad_argument_on_disk().err().map(|bad| {
+            Report::from_error(operation, policy.dir(), &bad)
+                .summary()
+                .to_string()
+        }),
+    }
+}
+
+/// Why `op` (an nc_operation) would answer NC_BAD_ARGUMENT for these arguments, written to
+/// `buf` as snprintf does: at most `len - 1` bytes and a NUL (nothing when `len` is 0 or
+/// `buf` NULL). Returns the text's whole length, without its NUL; 0, and "" in `buf`, when
+/// the arguments are good (the call would not answer NC_BAD_ARGUMENT for them). An `op`
+/// that is no nc_operation is explained too.
+///
+/// A pure call: it checks what nc_validate_and_freeze, nc_verify or nc_unfreeze check before
+/// they change anything, and changes nothing. Unlike nc_last_bad_argument, the text is not
+/// tied to a thread: it can be asked from any thread, at any time after the call (callers
+/// whose threads move, such as Go's, ask it with the arguments they passed).
+///
+/// # Safety
+/// As nc_validate_and_freeze for `dir`, `data_dir` and `opts`; `buf` is NULL or writable for
+/// `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nc_explain_bad_argument(
+    op: u32,
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_boundary!(0, {
+        let text = match Operation::from_code(op) {
+            None => Some(format!("op {op} is not an nc_operation")),
+            // SAFETY: forwarded caller promises.
+            Some(operation) => unsafe { explain(operation, dir, data_dir, opts) },
+        };
+        let text = text.map_or(String::new(), |t| t.replace('\0', " "));
+        if !buf.is_null() && len > 0 {
+            let n = text.len().min(len - 1);
+            // SAFETY: `buf` is writable for `len` bytes (caller promise) and `n < len`.
+            unsafe {
+                ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+                buf.add(n).write(0);
+            }
+        }
+        text.len()
+    })
+}
+
 thread_local! {
     /// The text of this thread's last NC_BAD_ARGUMENT (a bad argument has no report).
     static BAD_ARGUMENT: std::cell::RefCell<CString> = std::cell::RefCell::new(CString::default());
@@ -386,7 +457,8 @@ fn set_bad_argument(text: &str) {
 }
 
 /// Why the last call on this thread answered NC_BAD_ARGUMENT (which writes no report), in one
-/// line; "" before any. Valid until the next call of this library on this thread.
+/// line; "" before any. Valid until the next call of this library on this thread. Tied to the
+/// thread: a caller whose threads move (Go) asks nc_explain_bad_argument instead.
 #[no_mangle]
 pub extern "C" fn nc_last_bad_argument() -> *const c_char {
     ffi_boundary!(c"".as_ptr(), {

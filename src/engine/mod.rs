@@ -252,6 +252,27 @@ impl Policy {
         }))
     }
 
+    /// The bad argument that shows only once the paths are opened (`dir` and `data_dir` the
+    /// same directory under two names), checked without changing anything: what
+    /// `nc_explain_bad_argument` adds to the checks of [`PolicyBuilder::build`]. Any other
+    /// failure to open them is not a bad argument, and is the call's to report.
+    pub(crate) fn check_bad_argument_on_disk(&self) -> Result<(), Error> {
+        let Some(data_path) = self.data_dir.as_deref() else {
+            return Ok(());
+        };
+        let open = |path: &[u8]| walk::open_directory(path, Access::Path, self.resolution).ok();
+        let (Some(dir), Some(data)) = (open(&self.dir), open(data_path)) else {
+            return Ok(());
+        };
+        let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).ok();
+        match (examine(dir.as_fd()), examine(data.as_fd())) {
+            (Some(a), Some(b)) if a.same_inode(&b) => {
+                Err(Error::bad("dir and data_dir are the same directory"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The directory's own record, then one per entry, then one per missing required name.
     fn judge_all(
         &self,

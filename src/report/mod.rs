@@ -30,21 +30,15 @@ crate::contract_table! {
     }
 }
 
-/// Which call made the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    Freeze,
-    Verify,
-    Unfreeze,
-}
-
-impl Operation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::Freeze => "freeze",
-            Operation::Verify => "verify",
-            Operation::Unfreeze => "unfreeze",
-        }
+crate::contract_table! {
+    /// Which call made the report; `nc_explain_bad_argument`'s `op`.
+    pub enum Operation in C enum nc_operation {
+        /// nc_validate_and_freeze.
+        Freeze = 1 => NC_OPERATION_FREEZE "freeze",
+        /// nc_verify.
+        Verify = 2 => NC_OPERATION_VERIFY "verify",
+        /// nc_unfreeze.
+        Unfreeze = 3 => NC_OPERATION_UNFREEZE "unfreeze",
     }
 }
 
