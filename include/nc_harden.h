@@ -73,6 +73,24 @@
 #define NC_POSTURE_UNLOCKED 2
 
 /*
+ `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
+ every file the profile protects (the CLI's `--reseal`).
+ */
+#define NC_SHIELDS_RESEAL 1
+
+/*
+ `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
+ NemoClaw's config guard moves it.
+ */
+#define NC_SHIELDS_TOP_CONFIG 2
+
+/*
+ `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
+ state-dir guard moves them.
+ */
+#define NC_SHIELDS_STATE_TREES 4
+
+/*
  Return value of every call, and the exit code of the CLI. Never renumbered.
  */
 enum nc_status
@@ -403,24 +421,6 @@ typedef uint32_t nc_operation;
  `nc_options` value: leave this attribute as it is.
  */
 #define NC_LEAVE UINT32_MAX
-
-/*
- `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
- every file the profile protects (the CLI's `--reseal`).
- */
-#define NC_SHIELDS_RESEAL 1
-
-/*
- `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
- NemoClaw's config guard moves it.
- */
-#define NC_SHIELDS_TOP_CONFIG 2
-
-/*
- `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
- state-dir guard moves them.
- */
-#define NC_SHIELDS_STATE_TREES 4
 
 
 

@@ -1,5 +1,5 @@
 //! The contract's tables (statuses, reasons, actions, entry kinds, strategies, layers, seal
-//! results, postures, option flags), each defined once with [`contract_table!`]: from that one
+//! results, postures, option flags, operations, shields flags), each defined once with [`contract_table!`]: from that one
 //! definition come the Rust enum, `all()`, the numbers, the names (`name()`, and `c_name()`
 //! for the C ABI's `nc_*_name` calls), and the C header's text of the table ([`CTable`],
 //! which `tests/header.rs` writes into `include/nc_harden.h`; cbindgen does not expand
@@ -36,7 +36,8 @@ pub struct CTable {
 }
 
 /// Every table of the contract, in the header's order.
-pub fn c_tables() -> [CTable; 10] {
+pub fn c_tables() -> [CTable; 11] {
+    use crate::capi::shields::ShieldsFlag;
     use crate::capi::Flag;
     use crate::capi::Posture;
     use crate::inode::FileKind;
@@ -48,6 +49,7 @@ pub fn c_tables() -> [CTable; 10] {
         Layer::C_TABLE,
         Flag::C_TABLE,
         Posture::C_TABLE,
+        ShieldsFlag::C_TABLE,
         Status::C_TABLE,
         Action::C_TABLE,
         FileKind::C_TABLE,

@@ -11,16 +11,36 @@ use crate::profile::{Accounts, Profile};
 use crate::shields::{self, Part, ShieldsReport, Verb};
 use crate::status::Status;
 
-/// `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
-/// every file the profile protects (the CLI's `--reseal`).
-pub const NC_SHIELDS_RESEAL: u32 = 1;
-/// `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
-/// NemoClaw's config guard moves it.
-pub const NC_SHIELDS_TOP_CONFIG: u32 = 2;
-/// `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
-/// state-dir guard moves them.
-pub const NC_SHIELDS_STATE_TREES: u32 = 4;
-const NC_SHIELDS_KNOWN: u32 = NC_SHIELDS_RESEAL | NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES;
+crate::contract_table! {
+    /// `flags` of the shields calls; any other bit, or TOP_CONFIG with STATE_TREES, or RESEAL
+    /// but for up, is NC_BAD_ARGUMENT.
+    pub enum ShieldsFlag in C defines {
+        /// `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
+        /// every file the profile protects (the CLI's `--reseal`).
+        Reseal = 1 => NC_SHIELDS_RESEAL "reseal",
+        /// `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
+        /// NemoClaw's config guard moves it.
+        TopConfig = 2 => NC_SHIELDS_TOP_CONFIG "top_config",
+        /// `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
+        /// state-dir guard moves them.
+        StateTrees = 4 => NC_SHIELDS_STATE_TREES "state_trees",
+    }
+}
+
+// The table's entries as plain numbers, for Rust callers (cbindgen.toml excludes them: the
+// header has them from the table).
+pub const NC_SHIELDS_RESEAL: u32 = ShieldsFlag::Reseal.code();
+pub const NC_SHIELDS_TOP_CONFIG: u32 = ShieldsFlag::TopConfig.code();
+pub const NC_SHIELDS_STATE_TREES: u32 = ShieldsFlag::StateTrees.code();
+/// Every bit this version knows.
+const NC_SHIELDS_KNOWN: u32 = {
+    let (all, mut bits, mut i) = (ShieldsFlag::all(), 0, 0);
+    while i < all.len() {
+        bits |= all[i].code();
+        i += 1;
+    }
+    bits
+};
 
 /// A shields call's report (opaque); free with nc_shields_report_free.
 pub struct nc_shields_report {
