@@ -81,5 +81,20 @@ int main(int argc, char **argv) {
 
     /* An op that is no nc_operation is a bad argument of its own. */
     CHECK(nc_explain_bad_argument(99, dir, data, NULL, NULL, 0) > 0);
+
+    /* The shields calls: the same, with their own arguments. */
+    nc_shields_report *sr = NULL;
+    const uint32_t both = NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES;
+    CHECK(nc_shields_up("openclaw", NULL, both, &sr) == NC_BAD_ARGUMENT && sr == NULL);
+    snprintf(here, sizeof here, "%s", nc_last_bad_argument());
+    CHECK(strlen(here) > 0);
+    char there[512];
+    CHECK(nc_shields_explain_bad_argument(NC_SHIELDS_VERB_UP, "openclaw", NULL, both, there, sizeof there) == strlen(here));
+    CHECK(strcmp(there, here) == 0);
+    CHECK(nc_shields_status(NULL, NULL, 0, &sr) == NC_BAD_ARGUMENT && sr == NULL);
+    snprintf(here, sizeof here, "%s", nc_last_bad_argument());
+    CHECK(nc_shields_explain_bad_argument(NC_SHIELDS_VERB_STATUS, NULL, NULL, 0, there, sizeof there) == strlen(here));
+    CHECK(strcmp(there, here) == 0);
+    CHECK(nc_shields_explain_bad_argument(0, "openclaw", NULL, 0, NULL, 0) > 0);
     return finish("explain");
 }

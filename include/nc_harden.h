@@ -418,6 +418,35 @@ typedef uint32_t nc_operation;
 #endif // __cplusplus
 
 /*
+ The three verbs; `nc_shields_explain_bad_argument`'s `verb`.
+ */
+enum nc_shields_verb
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   nc_shields_up.
+   */
+  NC_SHIELDS_VERB_UP = 1,
+  /*
+   nc_shields_down.
+   */
+  NC_SHIELDS_VERB_DOWN = 2,
+  /*
+   nc_shields_status.
+   */
+  NC_SHIELDS_VERB_STATUS = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nc_shields_verb nc_shields_verb;
+#else
+typedef uint32_t nc_shields_verb;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  `nc_options` value: leave this attribute as it is.
  */
 #define NC_LEAVE UINT32_MAX
@@ -733,6 +762,24 @@ nc_status nc_shields_status(const char *profile,
                             const char *dir,
                             uint32_t flags,
                             struct nc_shields_report **out);
+
+/*
+ Why a shields call (`verb`, an nc_shields_verb) would answer NC_BAD_ARGUMENT for these
+ arguments, as nc_explain_bad_argument does for the other calls: snprintf-like into `buf`,
+ the text's whole length returned, 0 and "" when they are good. A pure call (it reads the
+ profile and /etc/passwd and /etc/group, as the call does), not tied to a thread. A bad
+ argument that a shields call finds only while it runs (a quarantine name it cannot make)
+ is in that call's nc_last_bad_argument alone.
+
+ # Safety
+ As nc_shields_up for `profile` and `dir`; `buf` is NULL or writable for `len` bytes.
+ */
+size_t nc_shields_explain_bad_argument(uint32_t verb,
+                                       const char *profile,
+                                       const char *dir,
+                                       uint32_t flags,
+                                       char *buf,
+                                       size_t len);
 
 /*
  The report's status; NC_BAD_ARGUMENT for NULL.

@@ -1,5 +1,5 @@
 //! The contract's tables (statuses, reasons, actions, entry kinds, strategies, layers, seal
-//! results, postures, option flags, operations, shields flags), each defined once with [`contract_table!`]: from that one
+//! results, postures, option flags, operations, shields flags and verbs), each defined once with [`contract_table!`]: from that one
 //! definition come the Rust enum, `all()`, the numbers, the names (`name()`, and `c_name()`
 //! for the C ABI's `nc_*_name` calls), and the C header's text of the table ([`CTable`],
 //! which `tests/header.rs` writes into `include/nc_harden.h`; cbindgen does not expand
@@ -36,13 +36,14 @@ pub struct CTable {
 }
 
 /// Every table of the contract, in the header's order.
-pub fn c_tables() -> [CTable; 11] {
+pub fn c_tables() -> [CTable; 12] {
     use crate::capi::shields::ShieldsFlag;
     use crate::capi::Flag;
     use crate::capi::Posture;
     use crate::inode::FileKind;
     use crate::report::{Action, Layer, Operation, SealResult};
     use crate::rules::Reason;
+    use crate::shields::Verb;
     use crate::status::Status;
     use crate::Strategy;
     [
@@ -57,6 +58,7 @@ pub fn c_tables() -> [CTable; 11] {
         Strategy::C_TABLE,
         SealResult::C_TABLE,
         Operation::C_TABLE,
+        Verb::C_TABLE,
     ]
 }
 

@@ -42,6 +42,7 @@ fn shared_object_exports_only_nc_symbols() {
         "nc_report_status",
         "nc_report_summary",
         "nc_shields_down",
+        "nc_shields_explain_bad_argument",
         "nc_shields_report_chattr_applied",
         "nc_shields_report_free",
         "nc_shields_report_json",

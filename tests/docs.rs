@@ -123,6 +123,10 @@ fn operations_and_postures_are_the_codes() {
         let text = format!("`{}` {}", o.c_ident(), o.code());
         assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
     }
+    for v in nc_harden::shields::Verb::all() {
+        let text = format!("`{}` {}", v.c_ident(), v.code());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
     for p in nc_harden::capi::Posture::all() {
         let text = format!("{} {}", p.code(), p.name());
         assert!(doc.contains(&text), "docs/contract.md has no {text:?}");

@@ -433,17 +433,27 @@ pub unsafe extern "C" fn nc_explain_bad_argument(
             // SAFETY: forwarded caller promises.
             Some(operation) => unsafe { explain(operation, dir, data_dir, opts) },
         };
-        let text = text.map_or(String::new(), |t| t.replace('\0', " "));
-        if !buf.is_null() && len > 0 {
-            let n = text.len().min(len - 1);
-            // SAFETY: `buf` is writable for `len` bytes (caller promise) and `n < len`.
-            unsafe {
-                ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
-                buf.add(n).write(0);
-            }
-        }
-        text.len()
+        // SAFETY: forwarded caller promise on `buf` and `len`.
+        unsafe { write_text(text.as_deref().unwrap_or(""), buf, len) }
     })
+}
+
+/// Writes `text` to `buf` as snprintf does (at most `len - 1` bytes, then a NUL; nothing when
+/// `buf` is NULL or `len` 0; a NUL in the text becomes a space) and returns its whole length.
+///
+/// # Safety
+/// `buf` is NULL or writable for `len` bytes.
+pub(crate) unsafe fn write_text(text: &str, buf: *mut c_char, len: usize) -> usize {
+    let text = text.replace('\0', " ");
+    if !buf.is_null() && len > 0 {
+        let n = text.len().min(len - 1);
+        // SAFETY: `buf` is writable for `len` bytes (caller promise) and `n < len`.
+        unsafe {
+            ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+            buf.add(n).write(0);
+        }
+    }
+    text.len()
 }
 
 thread_local! {

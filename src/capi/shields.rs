@@ -68,6 +68,52 @@ fn load(profile: &[u8], dir: Option<&[u8]>) -> Result<Profile, Error> {
     }
 }
 
+/// The checks of a shields call's arguments, made before it changes anything: the flags,
+/// the profile (read, with the users and groups it names) and `dir`. Err: the text of the
+/// NC_BAD_ARGUMENT (or another error, on which the call goes on to its report).
+///
+/// # Safety
+/// As the exported functions.
+unsafe fn checked(
+    verb: Verb,
+    profile: *const c_char,
+    dir: *const c_char,
+    flags: u32,
+) -> Result<(Profile, Part), Error> {
+    // SAFETY: forwarded caller promises.
+    let Some(name) = (unsafe { c_str(profile) }) else {
+        return Err(Error::bad("profile is NULL"));
+    };
+    if flags & !NC_SHIELDS_KNOWN != 0
+        || flags & NC_SHIELDS_TOP_CONFIG != 0 && flags & NC_SHIELDS_STATE_TREES != 0
+        || flags & NC_SHIELDS_RESEAL != 0 && verb != Verb::Up
+    {
+        return Err(Error::bad(format!(
+            "shields {}: flags {flags:#x}",
+            verb.name()
+        )));
+    }
+    // SAFETY: as above.
+    let dir = unsafe { c_str(dir) };
+    let p = load(name, dir)?;
+    let part = if flags & NC_SHIELDS_TOP_CONFIG != 0 {
+        Part::TopConfig
+    } else if flags & NC_SHIELDS_STATE_TREES != 0 {
+        Part::StateTrees
+    } else {
+        Part::All
+    };
+    Ok((p, part))
+}
+
+/// The text of a bad argument refused before the call changes anything.
+fn bad_argument_text(verb: Verb, e: &Error) -> String {
+    format!("shields {}: {e}", verb.name())
+}
+
+/// nc_shields_status's own check, before the others.
+const STATUS_FLAGS_MUST_BE_0: &str = "shields status: flags must be 0";
+
 /// # Safety
 /// As the exported functions.
 unsafe fn run(
@@ -83,28 +129,7 @@ unsafe fn run(
     }
     let result = ffi_boundary!(Err(Error::bad("internal error (a panic was caught)")), {
         // SAFETY: forwarded caller promises.
-        let Some(name) = (unsafe { c_str(profile) }) else {
-            return Err(Error::bad("profile is NULL"));
-        };
-        if flags & !NC_SHIELDS_KNOWN != 0
-            || flags & NC_SHIELDS_TOP_CONFIG != 0 && flags & NC_SHIELDS_STATE_TREES != 0
-            || flags & NC_SHIELDS_RESEAL != 0 && verb != Verb::Up
-        {
-            return Err(Error::bad(format!(
-                "shields {}: flags {flags:#x}",
-                verb.name()
-            )));
-        }
-        // SAFETY: as above.
-        let dir = unsafe { c_str(dir) };
-        let p = load(name, dir)?;
-        let part = if flags & NC_SHIELDS_TOP_CONFIG != 0 {
-            Part::TopConfig
-        } else if flags & NC_SHIELDS_STATE_TREES != 0 {
-            Part::StateTrees
-        } else {
-            Part::All
-        };
+        let (p, part) = unsafe { checked(verb, profile, dir, flags) }?;
         Ok(match verb {
             Verb::Up => shields::up(&p, part, flags & NC_SHIELDS_RESEAL != 0),
             Verb::Down => shields::down(&p, part),
@@ -121,7 +146,7 @@ unsafe fn run(
         Err(e) => {
             let status = e.status();
             if status == Status::BadArgument {
-                set_bad_argument(&format!("shields {}: {e}", verb.name()));
+                set_bad_argument(&bad_argument_text(verb, &e));
                 return nc_status::NC_BAD_ARGUMENT;
             }
             ShieldsReport::from_error(verb, "", b"", &e)
@@ -190,11 +215,46 @@ pub unsafe extern "C" fn nc_shields_status(
     out: *mut *mut nc_shields_report,
 ) -> nc_status {
     if flags & (NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES) != 0 {
-        set_bad_argument("shields status: flags must be 0");
+        set_bad_argument(STATUS_FLAGS_MUST_BE_0);
         return nc_status::NC_BAD_ARGUMENT;
     }
     // SAFETY: forwarded caller promises.
     unsafe { run(Verb::Status, profile, dir, flags, out) }
+}
+
+/// Why a shields call (`verb`, an nc_shields_verb) would answer NC_BAD_ARGUMENT for these
+/// arguments, as nc_explain_bad_argument does for the other calls: snprintf-like into `buf`,
+/// the text's whole length returned, 0 and "" when they are good. A pure call (it reads the
+/// profile and /etc/passwd and /etc/group, as the call does), not tied to a thread. A bad
+/// argument that a shields call finds only while it runs (a quarantine name it cannot make)
+/// is in that call's nc_last_bad_argument alone.
+///
+/// # Safety
+/// As nc_shields_up for `profile` and `dir`; `buf` is NULL or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nc_shields_explain_bad_argument(
+    verb: u32,
+    profile: *const c_char,
+    dir: *const c_char,
+    flags: u32,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_boundary!(0, {
+        let text = match Verb::from_code(verb) {
+            None => Some(format!("verb {verb} is not an nc_shields_verb")),
+            Some(Verb::Status) if flags & (NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES) != 0 => {
+                Some(STATUS_FLAGS_MUST_BE_0.to_string())
+            }
+            // SAFETY: forwarded caller promises.
+            Some(v) => match unsafe { checked(v, profile, dir, flags) } {
+                Err(e) if e.status() == Status::BadArgument => Some(bad_argument_text(v, &e)),
+                _ => None,
+            },
+        };
+        // SAFETY: forwarded caller promise on `buf` and `len`.
+        unsafe { super::write_text(text.as_deref().unwrap_or(""), buf, len) }
+    })
 }
 
 /// The report's status; NC_BAD_ARGUMENT for NULL.

@@ -42,21 +42,15 @@ pub enum Part {
     StateTrees,
 }
 
-/// The three verbs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verb {
-    Up,
-    Down,
-    Status,
-}
-
-impl Verb {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verb::Up => "up",
-            Verb::Down => "down",
-            Verb::Status => "status",
-        }
+crate::contract_table! {
+    /// The three verbs; `nc_shields_explain_bad_argument`'s `verb`.
+    pub enum Verb in C enum nc_shields_verb {
+        /// nc_shields_up.
+        Up = 1 => NC_SHIELDS_VERB_UP "up",
+        /// nc_shields_down.
+        Down = 2 => NC_SHIELDS_VERB_DOWN "down",
+        /// nc_shields_status.
+        Status = 3 => NC_SHIELDS_VERB_STATUS "status",
     }
 }
 
