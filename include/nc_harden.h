@@ -10,12 +10,12 @@
 #include <stdint.h>
 
 /*
- `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory.
+ `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory (and its regular files).
  */
 #define NC_LAYER_IMMUTABLE 1
 
 /*
- `nc_report_layers` bit: the directory is a read-only bind mount of itself.
+ `nc_report_layers` bit: the directory is a read-only, nosuid, nodev mount.
  */
 #define NC_LAYER_MOUNT 2
 
@@ -58,11 +58,6 @@
 #define NC_FLAG_HAND_TO 16
 
 /*
- `nc_options` value: leave this attribute as it is.
- */
-#define NC_LEAVE UINT32_MAX
-
-/*
  `nc_report_posture`: the call did not look (no seal, no posture asked for).
  */
 #define NC_POSTURE_UNKNOWN 0
@@ -94,8 +89,6 @@
  state-dir guard moves them.
  */
 #define NC_SHIELDS_STATE_TREES 4
-
-
 
 /*
  Return value of every call, and the exit code of the CLI. Never renumbered.
@@ -335,7 +328,7 @@ typedef uint32_t nc_reason;
 #endif // __cplusplus
 
 /*
- Pinning layers, for `nc_options.strategy`.
+ Which pinning layers a freeze applies: `nc_options.strategy`.
  */
 enum nc_strategy
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -367,6 +360,98 @@ typedef enum nc_strategy nc_strategy;
 typedef uint32_t nc_strategy;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/*
+ `nc_report_seal`: no seal was asked for (or not reached: the layout was invalid
+ before).
+ */
+#define NC_SEAL_NONE 0
+
+/*
+ `nc_report_seal`: every sealed file has the digest the seal gives.
+ */
+#define NC_SEAL_OK 1
+
+/*
+ `nc_report_seal`: the seal file is not in the directory.
+ */
+#define NC_SEAL_MISSING 2
+
+/*
+ `nc_report_seal`: the seal is not in sha256sum format (or names what is not a
+ regular file of dir).
+ */
+#define NC_SEAL_MALFORMED 3
+
+/*
+ `nc_report_seal`: a sealed file's bytes do not have the seal's digest.
+ */
+#define NC_SEAL_MISMATCH 4
+
+/*
+ Which call made the report; `nc_explain_bad_argument`'s `op`.
+ */
+enum nc_operation
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   nc_validate_and_freeze.
+   */
+  NC_OPERATION_FREEZE = 1,
+  /*
+   nc_verify.
+   */
+  NC_OPERATION_VERIFY = 2,
+  /*
+   nc_unfreeze.
+   */
+  NC_OPERATION_UNFREEZE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nc_operation nc_operation;
+#else
+typedef uint32_t nc_operation;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
+ The three verbs; `nc_shields_explain_bad_argument`'s `verb`.
+ */
+enum nc_shields_verb
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   nc_shields_up.
+   */
+  NC_SHIELDS_VERB_UP = 1,
+  /*
+   nc_shields_down.
+   */
+  NC_SHIELDS_VERB_DOWN = 2,
+  /*
+   nc_shields_status.
+   */
+  NC_SHIELDS_VERB_STATUS = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum nc_shields_verb nc_shields_verb;
+#else
+typedef uint32_t nc_shields_verb;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
+ `nc_options` value: leave this attribute as it is.
+ */
+#define NC_LEAVE UINT32_MAX
+
+
 
 /*
  An opaque report: what a call found and did. Free with nc_report_free.
@@ -442,8 +527,32 @@ extern "C" {
 #endif // __cplusplus
 
 /*
+ Why `op` (an nc_operation) would answer NC_BAD_ARGUMENT for these arguments, written to
+ `buf` as snprintf does: at most `len - 1` bytes and a NUL (nothing when `len` is 0 or
+ `buf` NULL). Returns the text's whole length, without its NUL; 0, and "" in `buf`, when
+ the arguments are good (the call would not answer NC_BAD_ARGUMENT for them). An `op`
+ that is no nc_operation is explained too.
+
+ A pure call: it checks what nc_validate_and_freeze, nc_verify or nc_unfreeze check before
+ they change anything, and changes nothing. Unlike nc_last_bad_argument, the text is not
+ tied to a thread: it can be asked from any thread, at any time after the call (callers
+ whose threads move, such as Go's, ask it with the arguments they passed).
+
+ # Safety
+ As nc_validate_and_freeze for `dir`, `data_dir` and `opts`; `buf` is NULL or writable for
+ `len` bytes.
+ */
+size_t nc_explain_bad_argument(uint32_t op,
+                               const char *dir,
+                               const char *data_dir,
+                               const struct nc_options *opts,
+                               char *buf,
+                               size_t len);
+
+/*
  Why the last call on this thread answered NC_BAD_ARGUMENT (which writes no report), in one
- line; "" before any. Valid until the next call of this library on this thread.
+ line; "" before any. Valid until the next call of this library on this thread. Tied to the
+ thread: a caller whose threads move (Go) asks nc_explain_bad_argument instead.
  */
 const char *nc_last_bad_argument(void);
 
@@ -575,8 +684,7 @@ bool nc_report_entry_renewed(const struct nc_report *r, size_t i);
 uint32_t nc_report_posture(const struct nc_report *r);
 
 /*
- What the seal check found: 0 none asked for (or not reached: the layout was invalid
- before), 1 ok, 2 missing, 3 malformed, 4 mismatch; 0 for NULL.
+ What the seal check found: NC_SEAL_*; NC_SEAL_NONE for NULL.
 
  # Safety
  `r` is NULL or a live report.
@@ -654,6 +762,24 @@ nc_status nc_shields_status(const char *profile,
                             const char *dir,
                             uint32_t flags,
                             struct nc_shields_report **out);
+
+/*
+ Why a shields call (`verb`, an nc_shields_verb) would answer NC_BAD_ARGUMENT for these
+ arguments, as nc_explain_bad_argument does for the other calls: snprintf-like into `buf`,
+ the text's whole length returned, 0 and "" when they are good. A pure call (it reads the
+ profile and /etc/passwd and /etc/group, as the call does), not tied to a thread. A bad
+ argument that a shields call finds only while it runs (a quarantine name it cannot make)
+ is in that call's nc_last_bad_argument alone.
+
+ # Safety
+ As nc_shields_up for `profile` and `dir`; `buf` is NULL or writable for `len` bytes.
+ */
+size_t nc_shields_explain_bad_argument(uint32_t verb,
+                                       const char *profile,
+                                       const char *dir,
+                                       uint32_t flags,
+                                       char *buf,
+                                       size_t len);
 
 /*
  The report's status; NC_BAD_ARGUMENT for NULL.

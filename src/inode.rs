@@ -3,18 +3,18 @@
 
 #![forbid(unsafe_code)]
 
-/// The type of a directory entry, from `st_mode` (or `d_type` when that is all we read).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum FileKind {
-    Directory = 1,
-    Symlink = 2,
-    Regular = 3,
-    Fifo = 4,
-    Socket = 5,
-    CharDevice = 6,
-    BlockDevice = 7,
-    Unknown = 8,
+crate::contract_table! {
+    /// The type of a directory entry, from `st_mode` (or `d_type` when that is all we read).
+    pub enum FileKind in C enum nc_entry_kind {
+        Directory = 1 => NC_ENTRY_KIND_DIRECTORY "directory",
+        Symlink = 2 => NC_ENTRY_KIND_SYMLINK "symlink",
+        Regular = 3 => NC_ENTRY_KIND_REGULAR "regular",
+        Fifo = 4 => NC_ENTRY_KIND_FIFO "fifo",
+        Socket = 5 => NC_ENTRY_KIND_SOCKET "socket",
+        CharDevice = 6 => NC_ENTRY_KIND_CHAR_DEVICE "char_device",
+        BlockDevice = 7 => NC_ENTRY_KIND_BLOCK_DEVICE "block_device",
+        Unknown = 8 => NC_ENTRY_KIND_UNKNOWN "unknown",
+    }
 }
 
 impl FileKind {
@@ -42,20 +42,6 @@ impl FileKind {
             libc::DT_LNK => Self::Symlink,
             libc::DT_SOCK => Self::Socket,
             _ => Self::Unknown,
-        }
-    }
-
-    /// Stable lower-case name, used in JSON and in human lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Directory => "directory",
-            Self::Symlink => "symlink",
-            Self::Regular => "regular",
-            Self::Fifo => "fifo",
-            Self::Socket => "socket",
-            Self::CharDevice => "char_device",
-            Self::BlockDevice => "block_device",
-            Self::Unknown => "unknown",
         }
     }
 }

@@ -40,10 +40,12 @@ pub mod rules;
 pub mod shields;
 mod status;
 mod sys;
+#[doc(hidden)]
+pub mod table;
 mod walk;
 
 pub use engine::{HandTo, Policy, PolicyBuilder, Strategy};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use escape::{escape_bytes, escape_controls};
 pub use inode::{FileKind, Meta, Mount};
 /// Test-only (feature `__test-knobs`): forces the mount(2) fallback.

@@ -7,9 +7,10 @@ use std::ffi::{CStr, CString};
 use std::process::Command;
 use std::ptr;
 
-use common::native::shared_library;
+use common::native::{compile_c, compile_c_source, shared_library};
 use nc_harden::capi::{self, nc_options, nc_report, nc_status};
 use nc_harden::Status;
+use nc_harden_testkit::fs::Scratch;
 
 #[test]
 fn shared_object_exports_only_nc_symbols() {
@@ -25,6 +26,7 @@ fn shared_object_exports_only_nc_symbols() {
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
         .collect();
     let mut expected = vec![
+        "nc_explain_bad_argument",
         "nc_last_bad_argument",
         "nc_report_entry",
         "nc_report_entry_renewed",
@@ -40,6 +42,7 @@ fn shared_object_exports_only_nc_symbols() {
         "nc_report_status",
         "nc_report_summary",
         "nc_shields_down",
+        "nc_shields_explain_bad_argument",
         "nc_shields_report_chattr_applied",
         "nc_shields_report_free",
         "nc_shields_report_json",
@@ -79,30 +82,15 @@ fn shared_object_has_major_version_soname() {
 
 #[test]
 fn status_numbers_and_names_are_the_contracts() {
-    let table = [
-        (0, "NC_OK"),
-        (1, "NC_PARTIAL"),
-        (2, "NC_NO_CAPABILITY"),
-        (3, "NC_UNSUPPORTED"),
-        (4, "NC_NOT_FROZEN"),
-        (10, "NC_INVALID"),
-        (11, "NC_UNSAFE_PATH"),
-        (12, "NC_NOT_FOUND"),
-        (20, "NC_BAD_ARGUMENT"),
-        (21, "NC_IO_ERROR"),
-        (70, "NC_INTERNAL"),
-    ];
-    // The list the CLI's help and the documentation derive from is the contract's, in order.
-    let listed: Vec<u32> = Status::all().iter().map(|s| s.code()).collect();
-    let contract: Vec<u32> = table.iter().map(|(code, _)| *code).collect();
-    assert_eq!(listed, contract);
-    for (code, name) in table {
-        let status = Status::from_code(code).expect("known code");
-        assert_eq!(status.name(), name);
-        assert_eq!(nc_status::from(status) as u32, code);
+    // The one definition (`Status`'s table) gives the numbers and names; docs/contract.md's
+    // table is checked against it by tests/docs.rs, the header's by c-tests/tables.c below.
+    for status in Status::all() {
+        let code = status.code();
+        assert_eq!(Status::from_code(code), Some(status));
+        assert_eq!(status.name(), status.c_ident());
         // SAFETY: nc_status_name returns a static string.
         let c_name = unsafe { CStr::from_ptr(capi::nc_status_name(code)) };
-        assert_eq!(c_name.to_str().unwrap(), name);
+        assert_eq!(c_name.to_str().unwrap(), status.name());
     }
     for unknown in [5, 9, 13, 22, 69, 71, u32::MAX] {
         assert!(Status::from_code(unknown).is_none());
@@ -110,6 +98,109 @@ fn status_numbers_and_names_are_the_contracts() {
         let c_name = unsafe { CStr::from_ptr(capi::nc_status_name(unknown)) };
         assert_eq!(c_name.to_bytes(), b"NC_UNKNOWN");
     }
+}
+
+/// A C program that spells every entry of every table by its header name and prints its
+/// number: the header has each table as its one definition gives it, in C and in C++.
+fn tables_program() -> String {
+    let mut c = String::from("#include <stdio.h>\n#include <nc_harden.h>\nint main(void) {\n");
+    for table in nc_harden::table::c_tables() {
+        if let nc_harden::table::CForm::Enum(c_type) = table.form {
+            // The type exists, with room for every entry.
+            c.push_str(&format!("  {{ {c_type} x = ({c_type})0; (void)x; }}\n"));
+        }
+        for entry in table.entries {
+            let name = entry.c_name;
+            c.push_str(&format!(
+                "  printf(\"%s %u\\n\", \"{name}\", (unsigned)({name}));\n"
+            ));
+        }
+    }
+    c.push_str(
+        "  for (unsigned s = 0; s < 256; s++) printf(\"status %u %s\\n\", s, nc_status_name(s));\n",
+    );
+    c.push_str("  return 0;\n}\n");
+    c
+}
+
+#[test]
+fn header_tables_are_the_one_definitions() {
+    let scratch = Scratch::new("abi-tables").unwrap();
+    let source = scratch.path().join("tables.c");
+    std::fs::write(&source, tables_program()).unwrap();
+    let mut expected = String::new();
+    for table in nc_harden::table::c_tables() {
+        for entry in table.entries {
+            expected.push_str(&format!("{} {}\n", entry.c_name, entry.code));
+        }
+    }
+    for code in 0..256 {
+        let name = Status::from_code(code).map_or("NC_UNKNOWN", Status::c_ident);
+        expected.push_str(&format!("status {code} {name}\n"));
+    }
+    for cpp in [false, true] {
+        let exe = compile_c_source(&source, "tables", scratch.path(), cpp, &[]).unwrap();
+        let out = Command::new(&exe)
+            .output()
+            .expect("the tables program runs");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "cpp: {cpp}");
+    }
+}
+
+/// c-tests/explain.c, in C and in C++: the text of a bad argument asked from another thread,
+/// after the call, is the one nc_last_bad_argument gave on the calling thread.
+#[test]
+fn bad_argument_text_is_not_tied_to_a_thread() {
+    let scratch = Scratch::new("abi-explain").unwrap();
+    for cpp in [false, true] {
+        let exe = compile_c("explain", scratch.path(), cpp, &["-pthread"]).unwrap();
+        let out = Command::new(&exe).output().expect("c-tests/explain runs");
+        assert!(
+            out.status.success(),
+            "cpp: {cpp}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn explain_gives_the_text_of_the_call_or_nothing() {
+    let explain = |op: u32, dir: &CStr, opts: *const nc_options| {
+        let mut buf = [0u8; 256];
+        // SAFETY: valid strings, `buf` writable for its length.
+        let n = unsafe {
+            capi::nc_explain_bad_argument(
+                op,
+                dir.as_ptr(),
+                ptr::null(),
+                opts,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let text = CStr::from_bytes_until_nul(&buf).unwrap().to_str().unwrap();
+        assert_eq!(n, text.len());
+        text.to_string()
+    };
+    let freeze = nc_harden::Operation::Freeze.code();
+    assert_eq!(explain(freeze, c"/nonexistent-nc-harden", ptr::null()), "");
+    let text = explain(freeze, c"relative", ptr::null());
+    // SAFETY: valid strings; the report pointer may be NULL.
+    let status = unsafe {
+        capi::nc_validate_and_freeze(
+            c"relative".as_ptr(),
+            ptr::null(),
+            ptr::null(),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, nc_status::NC_BAD_ARGUMENT);
+    // SAFETY: a static or thread-local string, read before the next call.
+    let last = unsafe { CStr::from_ptr(capi::nc_last_bad_argument()) };
+    assert_eq!(text, last.to_str().unwrap());
+    assert!(text.starts_with("freeze: bad argument: dir "), "{text}");
+    assert!(explain(0, c"/x", ptr::null()).contains("not an nc_operation"));
 }
 
 /// Calls freeze with `out` pre-filled with garbage; returns the status and what `*out` became.

@@ -28,7 +28,7 @@ fn contract() -> String {
 #[test]
 fn statuses_are_the_codes() {
     let rows = table(&contract(), "## Statuses");
-    assert_eq!(rows.len(), 11, "{rows:?}");
+    assert_eq!(rows.len(), Status::all().len(), "{rows:?}");
     for (code, name) in &rows {
         let status = Status::from_code(*code).unwrap_or_else(|| panic!("no status {code}"));
         assert_eq!(status.name(), name, "status {code}");
@@ -47,33 +47,7 @@ fn statuses_are_the_codes() {
 #[test]
 fn reasons_are_the_codes() {
     let rows = table(&contract(), "## Reasons");
-    let all = [
-        Reason::None,
-        Reason::LinkTargetMismatch,
-        Reason::DataEntryMissing,
-        Reason::DataEntryIsSymlink,
-        Reason::DataEntryUnreadable,
-        Reason::OwnerMismatch,
-        Reason::WritableByOthers,
-        Reason::HardLinked,
-        Reason::UnexpectedDirectory,
-        Reason::UnexpectedFifo,
-        Reason::UnexpectedSocket,
-        Reason::UnexpectedDevice,
-        Reason::RequiredMissing,
-        Reason::EntryUnreadable,
-        Reason::EntryChanged,
-        Reason::UnexpectedType,
-        Reason::MountPoint,
-        Reason::OpenForWriting,
-        Reason::SealMissing,
-        Reason::SealMalformed,
-        Reason::SealMismatch,
-        Reason::UnexpectedSymlink,
-        Reason::WouldWidenAccess,
-        Reason::NotLockedByShields,
-    ];
-    let code: Vec<(u32, String)> = all
+    let code: Vec<(u32, String)> = Reason::all()
         .iter()
         .map(|r| (*r as u32, r.name().to_string()))
         .collect();
@@ -83,17 +57,7 @@ fn reasons_are_the_codes() {
 #[test]
 fn actions_are_the_codes() {
     let rows = table(&contract(), "## Actions");
-    let all = [
-        Action::Frozen,
-        Action::AlreadyFrozen,
-        Action::PinnedByDirectory,
-        Action::Unsupported,
-        Action::Denied,
-        Action::Rejected,
-        Action::Checked,
-        Action::Unfrozen,
-    ];
-    let code: Vec<(u32, String)> = all
+    let code: Vec<(u32, String)> = Action::all()
         .iter()
         .map(|a| (*a as u32, a.name().to_string()))
         .collect();
@@ -133,4 +97,38 @@ fn shields_states_are_the_statuses() {
         rows, code,
         "docs/contract.md's shields states and the code's"
     );
+}
+
+#[test]
+fn strategies_flags_and_seal_results_are_the_codes() {
+    let doc = contract();
+    for s in nc_harden::Strategy::all() {
+        let row = format!("| {} ({}", s.name().to_uppercase(), s.code());
+        assert!(doc.contains(&row), "docs/contract.md has no {row:?}");
+    }
+    for f in nc_harden::capi::Flag::all() {
+        let text = format!("`{}` {}", f.c_ident(), f.code());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
+    for r in nc_harden::SealResult::all() {
+        let text = format!("{} {}", r.code(), r.name());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
+}
+
+#[test]
+fn operations_and_postures_are_the_codes() {
+    let doc = contract();
+    for o in nc_harden::Operation::all() {
+        let text = format!("`{}` {}", o.c_ident(), o.code());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
+    for v in nc_harden::shields::Verb::all() {
+        let text = format!("`{}` {}", v.c_ident(), v.code());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
+    for p in nc_harden::capi::Posture::all() {
+        let text = format!("{} {}", p.code(), p.name());
+        assert!(doc.contains(&text), "docs/contract.md has no {text:?}");
+    }
 }

@@ -17,100 +17,77 @@ use crate::rules::Reason;
 use crate::status::Status;
 use crate::{Error, Policy, Strategy};
 
-/// Return value of every call, and the exit code of the CLI. Never renumbered.
-/// cbindgen:rename-all=ScreamingSnakeCase
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum nc_status {
-    /// Valid, and pinned as asked; every flag read back.
-    NC_OK = 0,
-    /// Valid; directory pinned, but something the policy asks to freeze was not.
-    NC_PARTIAL = 1,
-    /// Valid; nothing pinned: the needed capability is missing (EPERM).
-    NC_NO_CAPABILITY = 2,
-    /// Valid; nothing pinned: the filesystem has no immutable flag.
-    NC_UNSUPPORTED = 3,
-    /// nc_verify only: valid but not pinned.
-    NC_NOT_FROZEN = 4,
-    /// The layout breaks the policy; nothing was left changed.
-    NC_INVALID = 10,
-    /// A component of dir or data_dir is a symlink or not a directory.
-    NC_UNSAFE_PATH = 11,
-    /// dir or data_dir does not exist.
-    NC_NOT_FOUND = 12,
-    /// NULL, empty, relative, not normalized, too long, overlapping, bad options.
-    NC_BAD_ARGUMENT = 20,
-    /// An unexpected OS error (errno in the report).
-    NC_IO_ERROR = 21,
-    /// A bug (a caught panic); never seen in a correct build.
-    NC_INTERNAL = 70,
-}
+/// The status a call returns: the contract's one table (`src/status.rs`), under its C name.
+pub use crate::status::Status as nc_status;
+/// `nc_options.strategy`: the contract's one table (`src/engine/mod.rs`), under its C name.
+pub use crate::Strategy as nc_strategy;
 
-impl From<Status> for nc_status {
-    fn from(status: Status) -> Self {
-        match status {
-            Status::Ok => nc_status::NC_OK,
-            Status::Partial => nc_status::NC_PARTIAL,
-            Status::NoCapability => nc_status::NC_NO_CAPABILITY,
-            Status::Unsupported => nc_status::NC_UNSUPPORTED,
-            Status::NotFrozen => nc_status::NC_NOT_FROZEN,
-            Status::Invalid => nc_status::NC_INVALID,
-            Status::UnsafePath => nc_status::NC_UNSAFE_PATH,
-            Status::NotFound => nc_status::NC_NOT_FOUND,
-            Status::BadArgument => nc_status::NC_BAD_ARGUMENT,
-            Status::IoError => nc_status::NC_IO_ERROR,
-            Status::Internal => nc_status::NC_INTERNAL,
-        }
+crate::contract_table! {
+    /// `nc_options.flags` bits; any other bit is NC_BAD_ARGUMENT.
+    pub enum Flag in C defines {
+        /// `nc_options.flags`: also set FS_IMMUTABLE_FL on data_dir's own inode (its set of names
+        /// fixed, their contents still writable; it cannot be renamed away). The immutable layer
+        /// only: NC_PARTIAL where it cannot be set. nc_unfreeze with it clears that flag too.
+        PinDataDir = 1 => NC_FLAG_PIN_DATA_DIR "pin_data_dir",
+        /// `nc_options.flags`: a link that reads exactly data_dir/<name> whose data_dir/<name> does
+        /// not exist yet is accepted (and reported); a symlink there is still rejected.
+        AllowMissing = 2 => NC_FLAG_ALLOW_MISSING "allow_missing",
+        /// `nc_options.flags`, freeze: first write the seal (opts->seal) from the current bytes of
+        /// the files it names (every other regular file of dir where it does not exist yet).
+        Reseal = 4 => NC_FLAG_RESEAL "reseal",
+        /// `nc_options.flags`, freeze: bring dir (owner_uid, 0755) and its regular files
+        /// (owner_uid, 0444, on fresh inodes) to the locked posture before pinning.
+        LockPosture = 8 => NC_FLAG_LOCK_POSTURE "lock_posture",
+        /// `nc_options.flags`, unfreeze: hand dir and its regular files back as hand_to_uid,
+        /// hand_to_gid, dir_mode and file_mode say. (A flag of its own, so that a zero-initialised
+        /// struct never hands a directory to root with mode 0.)
+        HandTo = 16 => NC_FLAG_HAND_TO "hand_to",
     }
 }
 
-/// Pinning layers, for `nc_options.strategy`.
-/// cbindgen:rename-all=ScreamingSnakeCase
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum nc_strategy {
-    /// The immutable flags; the read-only bind mount where they are refused or unsupported.
-    NC_STRATEGY_AUTO = 0,
-    /// The immutable flags only (needs CAP_LINUX_IMMUTABLE).
-    NC_STRATEGY_IMMUTABLE = 1,
-    /// The read-only bind mount only (needs CAP_SYS_ADMIN; lives in the caller's mount
-    /// namespace).
-    NC_STRATEGY_MOUNT = 2,
-    /// Both layers; NC_PARTIAL when only one could be applied.
-    NC_STRATEGY_BOTH = 3,
+impl Flag {
+    /// Whether `flags` has this bit.
+    fn is_in(self, flags: u32) -> bool {
+        flags & self.code() != 0
+    }
 }
 
-/// `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory.
-pub const NC_LAYER_IMMUTABLE: u32 = 1;
-/// `nc_report_layers` bit: the directory is a read-only bind mount of itself.
-pub const NC_LAYER_MOUNT: u32 = 2;
-/// `nc_report_layers` bit (and `nc_report_layer` layer): FS_IMMUTABLE_FL on data_dir's own
-/// inode, with NC_FLAG_PIN_DATA_DIR.
-pub const NC_LAYER_DATA_DIR: u32 = 4;
-
-/// `nc_options.flags`: also set FS_IMMUTABLE_FL on data_dir's own inode (its set of names
-/// fixed, their contents still writable; it cannot be renamed away). The immutable layer
-/// only: NC_PARTIAL where it cannot be set. nc_unfreeze with it clears that flag too.
-pub const NC_FLAG_PIN_DATA_DIR: u32 = 1;
-/// `nc_options.flags`: a link that reads exactly data_dir/<name> whose data_dir/<name> does
-/// not exist yet is accepted (and reported); a symlink there is still rejected.
-pub const NC_FLAG_ALLOW_MISSING: u32 = 2;
-/// `nc_options.flags`, freeze: first write the seal (opts->seal) from the current bytes of
-/// the files it names (every other regular file of dir where it does not exist yet).
-pub const NC_FLAG_RESEAL: u32 = 4;
-/// `nc_options.flags`, freeze: bring dir (owner_uid, 0755) and its regular files
-/// (owner_uid, 0444, on fresh inodes) to the locked posture before pinning.
-pub const NC_FLAG_LOCK_POSTURE: u32 = 8;
-/// `nc_options.flags`, unfreeze: hand dir and its regular files back as hand_to_uid,
-/// hand_to_gid, dir_mode and file_mode say. (A flag of its own, so that a zero-initialised
-/// struct never hands a directory to root with mode 0.)
-pub const NC_FLAG_HAND_TO: u32 = 16;
 /// Every flag bit this version knows; any other bit is NC_BAD_ARGUMENT.
-const NC_FLAGS_KNOWN: u32 = NC_FLAG_PIN_DATA_DIR
-    | NC_FLAG_ALLOW_MISSING
-    | NC_FLAG_RESEAL
-    | NC_FLAG_LOCK_POSTURE
-    | NC_FLAG_HAND_TO;
+const NC_FLAGS_KNOWN: u32 = {
+    let (all, mut bits, mut i) = (Flag::all(), 0, 0);
+    while i < all.len() {
+        bits |= all[i].code();
+        i += 1;
+    }
+    bits
+};
+
+crate::contract_table! {
+    /// The values of `nc_report_posture`.
+    pub enum Posture in C defines {
+        /// `nc_report_posture`: the call did not look (no seal, no posture asked for).
+        Unknown = 0 => NC_POSTURE_UNKNOWN "unknown",
+        /// `nc_report_posture`: dir is owner_uid's, 0755, its regular files owner_uid's, 0444.
+        Locked = 1 => NC_POSTURE_LOCKED "locked",
+        /// `nc_report_posture`: anything else (NemoClaw's mutable posture, say).
+        Unlocked = 2 => NC_POSTURE_UNLOCKED "unlocked",
+    }
+}
+
+// The tables' entries as plain numbers, for Rust callers of this module that spell them as
+// C does (`opts.flags = NC_FLAG_RESEAL`). The header takes them from the tables, not from
+// here: cbindgen.toml excludes these names.
+pub const NC_LAYER_IMMUTABLE: u32 = crate::Layer::Immutable.code();
+pub const NC_LAYER_MOUNT: u32 = crate::Layer::Mount.code();
+pub const NC_LAYER_DATA_DIR: u32 = crate::Layer::DataDir.code();
+pub const NC_FLAG_PIN_DATA_DIR: u32 = Flag::PinDataDir.code();
+pub const NC_FLAG_ALLOW_MISSING: u32 = Flag::AllowMissing.code();
+pub const NC_FLAG_RESEAL: u32 = Flag::Reseal.code();
+pub const NC_FLAG_LOCK_POSTURE: u32 = Flag::LockPosture.code();
+pub const NC_FLAG_HAND_TO: u32 = Flag::HandTo.code();
+pub const NC_POSTURE_UNKNOWN: u32 = Posture::Unknown.code();
+pub const NC_POSTURE_LOCKED: u32 = Posture::Locked.code();
+pub const NC_POSTURE_UNLOCKED: u32 = Posture::Unlocked.code();
 
 /// Options of a call. Zero-initialise, set `size = sizeof(nc_options)`, then the fields.
 /// As with openat2's `struct open_how`, the struct may grow: a smaller `size` than this
@@ -311,7 +288,7 @@ unsafe fn build_policy(
     }
     let strategy = Strategy::from_code(opts.strategy)
         .ok_or_else(|| Error::bad("opts->strategy is not an nc_strategy"))?;
-    let flag = |bit: u32| opts.flags & bit != 0;
+    let flag = |bit: Flag| bit.is_in(opts.flags);
     let leave = |v: u32| (v != NC_LEAVE).then_some(v);
     let mut builder = match data_dir {
         Some(data_dir) => Policy::builder(dir, data_dir),
@@ -319,11 +296,11 @@ unsafe fn build_policy(
     }
     .owner(opts.owner_uid)
     .strategy(strategy)
-    .pin_data_dir(flag(NC_FLAG_PIN_DATA_DIR))
-    .allow_missing(flag(NC_FLAG_ALLOW_MISSING))
-    .reseal(flag(NC_FLAG_RESEAL))
-    .lock_posture(flag(NC_FLAG_LOCK_POSTURE));
-    if flag(NC_FLAG_HAND_TO) {
+    .pin_data_dir(flag(Flag::PinDataDir))
+    .allow_missing(flag(Flag::AllowMissing))
+    .reseal(flag(Flag::Reseal))
+    .lock_posture(flag(Flag::LockPosture));
+    if flag(Flag::HandTo) {
         builder = builder.hand_to(crate::HandTo {
             uid: leave(opts.hand_to_uid),
             gid: leave(opts.hand_to_gid),
@@ -379,7 +356,7 @@ unsafe fn run(
     let report = match report {
         Ok(report) => report,
         Err(bad) => {
-            set_bad_argument(&format!("{}: {bad}", operation.name()));
+            set_bad_argument(&bad_argument_text(operation, &bad));
             return nc_status::NC_BAD_ARGUMENT;
         }
     };
@@ -389,13 +366,94 @@ unsafe fn run(
         set_bad_argument(report.summary());
         return nc_status::NC_BAD_ARGUMENT;
     }
-    let status = report.status().into();
+    let status = report.status();
     if !out.is_null() {
         let boxed = ffi_boundary!(None, { Some(Box::new(nc_report::new(report))) });
         // SAFETY: as above.
         unsafe { *out = boxed.map_or(ptr::null_mut(), Box::into_raw) };
     }
     status
+}
+
+/// The text of a bad argument refused before any path is opened, as nc_last_bad_argument and
+/// nc_explain_bad_argument give it.
+fn bad_argument_text(operation: Operation, bad: &Error) -> String {
+    format!("{}: {bad}", operation.name())
+}
+
+/// The text of the NC_BAD_ARGUMENT that `operation` would answer for these arguments, or
+/// None when they are good; changes nothing (opens the paths O_PATH at most).
+///
+/// # Safety
+/// As the exported functions.
+unsafe fn explain(
+    operation: Operation,
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+) -> Option<String> {
+    // SAFETY: forwarded caller promises.
+    match unsafe { build_policy(dir, data_dir, opts) } {
+        Err(bad) => Some(bad_argument_text(operation, &bad)),
+        // The text `run` gives for one found once the paths are opened: the report's summary.
+        Ok(policy) => policy.check_bad_argument_on_disk().err().map(|bad| {
+            Report::from_error(operation, policy.dir(), &bad)
+                .summary()
+                .to_string()
+        }),
+    }
+}
+
+/// Why `op` (an nc_operation) would answer NC_BAD_ARGUMENT for these arguments, written to
+/// `buf` as snprintf does: at most `len - 1` bytes and a NUL (nothing when `len` is 0 or
+/// `buf` NULL). Returns the text's whole length, without its NUL; 0, and "" in `buf`, when
+/// the arguments are good (the call would not answer NC_BAD_ARGUMENT for them). An `op`
+/// that is no nc_operation is explained too.
+///
+/// A pure call: it checks what nc_validate_and_freeze, nc_verify or nc_unfreeze check before
+/// they change anything, and changes nothing. Unlike nc_last_bad_argument, the text is not
+/// tied to a thread: it can be asked from any thread, at any time after the call (callers
+/// whose threads move, such as Go's, ask it with the arguments they passed).
+///
+/// # Safety
+/// As nc_validate_and_freeze for `dir`, `data_dir` and `opts`; `buf` is NULL or writable for
+/// `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nc_explain_bad_argument(
+    op: u32,
+    dir: *const c_char,
+    data_dir: *const c_char,
+    opts: *const nc_options,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_boundary!(0, {
+        let text = match Operation::from_code(op) {
+            None => Some(format!("op {op} is not an nc_operation")),
+            // SAFETY: forwarded caller promises.
+            Some(operation) => unsafe { explain(operation, dir, data_dir, opts) },
+        };
+        // SAFETY: forwarded caller promise on `buf` and `len`.
+        unsafe { write_text(text.as_deref().unwrap_or(""), buf, len) }
+    })
+}
+
+/// Writes `text` to `buf` as snprintf does (at most `len - 1` bytes, then a NUL; nothing when
+/// `buf` is NULL or `len` 0; a NUL in the text becomes a space) and returns its whole length.
+///
+/// # Safety
+/// `buf` is NULL or writable for `len` bytes.
+pub(crate) unsafe fn write_text(text: &str, buf: *mut c_char, len: usize) -> usize {
+    let text = text.replace('\0', " ");
+    if !buf.is_null() && len > 0 {
+        let n = text.len().min(len - 1);
+        // SAFETY: `buf` is writable for `len` bytes (caller promise) and `n < len`.
+        unsafe {
+            ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+            buf.add(n).write(0);
+        }
+    }
+    text.len()
 }
 
 thread_local! {
@@ -409,7 +467,8 @@ fn set_bad_argument(text: &str) {
 }
 
 /// Why the last call on this thread answered NC_BAD_ARGUMENT (which writes no report), in one
-/// line; "" before any. Valid until the next call of this library on this thread.
+/// line; "" before any. Valid until the next call of this library on this thread. Tied to the
+/// thread: a caller whose threads move (Go) asks nc_explain_bad_argument instead.
 #[no_mangle]
 pub extern "C" fn nc_last_bad_argument() -> *const c_char {
     ffi_boundary!(c"".as_ptr(), {
@@ -495,10 +554,7 @@ pub unsafe extern "C" fn nc_unfreeze(
 #[no_mangle]
 pub unsafe extern "C" fn nc_report_status(r: *const nc_report) -> nc_status {
     ffi_boundary!(nc_status::NC_INTERNAL, {
-        arg_or!(r, nc_status::NC_BAD_ARGUMENT)
-            .report
-            .status()
-            .into()
+        arg_or!(r, nc_status::NC_BAD_ARGUMENT).report.status()
     })
 }
 
@@ -643,30 +699,24 @@ pub unsafe extern "C" fn nc_report_entry_renewed(r: *const nc_report, i: usize) 
     })
 }
 
-/// `nc_report_posture`: the call did not look (no seal, no posture asked for).
-pub const NC_POSTURE_UNKNOWN: u32 = 0;
-/// `nc_report_posture`: dir is owner_uid's, 0755, its regular files owner_uid's, 0444.
-pub const NC_POSTURE_LOCKED: u32 = 1;
-/// `nc_report_posture`: anything else (NemoClaw's mutable posture, say).
-pub const NC_POSTURE_UNLOCKED: u32 = 2;
-
 /// The posture of the directory the path shows: NC_POSTURE_*; UNKNOWN for NULL.
 ///
 /// # Safety
 /// `r` is NULL or a live report.
 #[no_mangle]
 pub unsafe extern "C" fn nc_report_posture(r: *const nc_report) -> u32 {
-    ffi_boundary!(NC_POSTURE_UNKNOWN, {
-        match arg_or!(r, NC_POSTURE_UNKNOWN).report.posture_locked() {
-            Some(true) => NC_POSTURE_LOCKED,
-            Some(false) => NC_POSTURE_UNLOCKED,
-            None => NC_POSTURE_UNKNOWN,
+    let unknown = Posture::Unknown.code();
+    ffi_boundary!(unknown, {
+        match arg_or!(r, unknown).report.posture_locked() {
+            Some(true) => Posture::Locked,
+            Some(false) => Posture::Unlocked,
+            None => Posture::Unknown,
         }
+        .code()
     })
 }
 
-/// What the seal check found: 0 none asked for (or not reached: the layout was invalid
-/// before), 1 ok, 2 missing, 3 malformed, 4 mismatch; 0 for NULL.
+/// What the seal check found: NC_SEAL_*; NC_SEAL_NONE for NULL.
 ///
 /// # Safety
 /// `r` is NULL or a live report.
@@ -676,7 +726,7 @@ pub unsafe extern "C" fn nc_report_seal(r: *const nc_report) -> u32 {
         arg_or!(r, 0)
             .report
             .seal()
-            .map_or(0, |(_, result)| result as u32)
+            .map_or(0, |(_, result)| result.code())
     })
 }
 

@@ -11,16 +11,36 @@ use crate::profile::{Accounts, Profile};
 use crate::shields::{self, Part, ShieldsReport, Verb};
 use crate::status::Status;
 
-/// `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
-/// every file the profile protects (the CLI's `--reseal`).
-pub const NC_SHIELDS_RESEAL: u32 = 1;
-/// `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
-/// NemoClaw's config guard moves it.
-pub const NC_SHIELDS_TOP_CONFIG: u32 = 2;
-/// `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
-/// state-dir guard moves them.
-pub const NC_SHIELDS_STATE_TREES: u32 = 4;
-const NC_SHIELDS_KNOWN: u32 = NC_SHIELDS_RESEAL | NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES;
+crate::contract_table! {
+    /// `flags` of the shields calls; any other bit, or TOP_CONFIG with STATE_TREES, or RESEAL
+    /// but for up, is NC_BAD_ARGUMENT.
+    pub enum ShieldsFlag in C defines {
+        /// `flags` of the shields calls, up: write the seal afresh from the current bytes, naming
+        /// every file the profile protects (the CLI's `--reseal`).
+        Reseal = 1 => NC_SHIELDS_RESEAL "reseal",
+        /// `flags`: the top configuration alone (parent, dir, protected files, seal, pins), as
+        /// NemoClaw's config guard moves it.
+        TopConfig = 2 => NC_SHIELDS_TOP_CONFIG "top_config",
+        /// `flags`: the state trees alone, dir clamped root:root 0500 meanwhile, as NemoClaw's
+        /// state-dir guard moves them.
+        StateTrees = 4 => NC_SHIELDS_STATE_TREES "state_trees",
+    }
+}
+
+// The table's entries as plain numbers, for Rust callers (cbindgen.toml excludes them: the
+// header has them from the table).
+pub const NC_SHIELDS_RESEAL: u32 = ShieldsFlag::Reseal.code();
+pub const NC_SHIELDS_TOP_CONFIG: u32 = ShieldsFlag::TopConfig.code();
+pub const NC_SHIELDS_STATE_TREES: u32 = ShieldsFlag::StateTrees.code();
+/// Every bit this version knows.
+const NC_SHIELDS_KNOWN: u32 = {
+    let (all, mut bits, mut i) = (ShieldsFlag::all(), 0, 0);
+    while i < all.len() {
+        bits |= all[i].code();
+        i += 1;
+    }
+    bits
+};
 
 /// A shields call's report (opaque); free with nc_shields_report_free.
 pub struct nc_shields_report {
@@ -48,6 +68,52 @@ fn load(profile: &[u8], dir: Option<&[u8]>) -> Result<Profile, Error> {
     }
 }
 
+/// The checks of a shields call's arguments, made before it changes anything: the flags,
+/// the profile (read, with the users and groups it names) and `dir`. Err: the text of the
+/// NC_BAD_ARGUMENT (or another error, on which the call goes on to its report).
+///
+/// # Safety
+/// As the exported functions.
+unsafe fn checked(
+    verb: Verb,
+    profile: *const c_char,
+    dir: *const c_char,
+    flags: u32,
+) -> Result<(Profile, Part), Error> {
+    // SAFETY: forwarded caller promises.
+    let Some(name) = (unsafe { c_str(profile) }) else {
+        return Err(Error::bad("profile is NULL"));
+    };
+    if flags & !NC_SHIELDS_KNOWN != 0
+        || flags & NC_SHIELDS_TOP_CONFIG != 0 && flags & NC_SHIELDS_STATE_TREES != 0
+        || flags & NC_SHIELDS_RESEAL != 0 && verb != Verb::Up
+    {
+        return Err(Error::bad(format!(
+            "shields {}: flags {flags:#x}",
+            verb.name()
+        )));
+    }
+    // SAFETY: as above.
+    let dir = unsafe { c_str(dir) };
+    let p = load(name, dir)?;
+    let part = if flags & NC_SHIELDS_TOP_CONFIG != 0 {
+        Part::TopConfig
+    } else if flags & NC_SHIELDS_STATE_TREES != 0 {
+        Part::StateTrees
+    } else {
+        Part::All
+    };
+    Ok((p, part))
+}
+
+/// The text of a bad argument refused before the call changes anything.
+fn bad_argument_text(verb: Verb, e: &Error) -> String {
+    format!("shields {}: {e}", verb.name())
+}
+
+/// nc_shields_status's own check, before the others.
+const STATUS_FLAGS_MUST_BE_0: &str = "shields status: flags must be 0";
+
 /// # Safety
 /// As the exported functions.
 unsafe fn run(
@@ -63,28 +129,7 @@ unsafe fn run(
     }
     let result = ffi_boundary!(Err(Error::bad("internal error (a panic was caught)")), {
         // SAFETY: forwarded caller promises.
-        let Some(name) = (unsafe { c_str(profile) }) else {
-            return Err(Error::bad("profile is NULL"));
-        };
-        if flags & !NC_SHIELDS_KNOWN != 0
-            || flags & NC_SHIELDS_TOP_CONFIG != 0 && flags & NC_SHIELDS_STATE_TREES != 0
-            || flags & NC_SHIELDS_RESEAL != 0 && verb != Verb::Up
-        {
-            return Err(Error::bad(format!(
-                "shields {}: flags {flags:#x}",
-                verb.name()
-            )));
-        }
-        // SAFETY: as above.
-        let dir = unsafe { c_str(dir) };
-        let p = load(name, dir)?;
-        let part = if flags & NC_SHIELDS_TOP_CONFIG != 0 {
-            Part::TopConfig
-        } else if flags & NC_SHIELDS_STATE_TREES != 0 {
-            Part::StateTrees
-        } else {
-            Part::All
-        };
+        let (p, part) = unsafe { checked(verb, profile, dir, flags) }?;
         Ok(match verb {
             Verb::Up => shields::up(&p, part, flags & NC_SHIELDS_RESEAL != 0),
             Verb::Down => shields::down(&p, part),
@@ -101,13 +146,13 @@ unsafe fn run(
         Err(e) => {
             let status = e.status();
             if status == Status::BadArgument {
-                set_bad_argument(&format!("shields {}: {e}", verb.name()));
+                set_bad_argument(&bad_argument_text(verb, &e));
                 return nc_status::NC_BAD_ARGUMENT;
             }
             ShieldsReport::from_error(verb, "", b"", &e)
         }
     };
-    let status = report.status.into();
+    let status = report.status;
     if !out.is_null() {
         let boxed = ffi_boundary!(None, {
             let clean = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
@@ -170,11 +215,46 @@ pub unsafe extern "C" fn nc_shields_status(
     out: *mut *mut nc_shields_report,
 ) -> nc_status {
     if flags & (NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES) != 0 {
-        set_bad_argument("shields status: flags must be 0");
+        set_bad_argument(STATUS_FLAGS_MUST_BE_0);
         return nc_status::NC_BAD_ARGUMENT;
     }
     // SAFETY: forwarded caller promises.
     unsafe { run(Verb::Status, profile, dir, flags, out) }
+}
+
+/// Why a shields call (`verb`, an nc_shields_verb) would answer NC_BAD_ARGUMENT for these
+/// arguments, as nc_explain_bad_argument does for the other calls: snprintf-like into `buf`,
+/// the text's whole length returned, 0 and "" when they are good. A pure call (it reads the
+/// profile and /etc/passwd and /etc/group, as the call does), not tied to a thread. A bad
+/// argument that a shields call finds only while it runs (a quarantine name it cannot make)
+/// is in that call's nc_last_bad_argument alone.
+///
+/// # Safety
+/// As nc_shields_up for `profile` and `dir`; `buf` is NULL or writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn nc_shields_explain_bad_argument(
+    verb: u32,
+    profile: *const c_char,
+    dir: *const c_char,
+    flags: u32,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_boundary!(0, {
+        let text = match Verb::from_code(verb) {
+            None => Some(format!("verb {verb} is not an nc_shields_verb")),
+            Some(Verb::Status) if flags & (NC_SHIELDS_TOP_CONFIG | NC_SHIELDS_STATE_TREES) != 0 => {
+                Some(STATUS_FLAGS_MUST_BE_0.to_string())
+            }
+            // SAFETY: forwarded caller promises.
+            Some(v) => match unsafe { checked(v, profile, dir, flags) } {
+                Err(e) if e.status() == Status::BadArgument => Some(bad_argument_text(v, &e)),
+                _ => None,
+            },
+        };
+        // SAFETY: forwarded caller promise on `buf` and `len`.
+        unsafe { super::write_text(text.as_deref().unwrap_or(""), buf, len) }
+    })
 }
 
 /// The report's status; NC_BAD_ARGUMENT for NULL.
@@ -184,7 +264,7 @@ pub unsafe extern "C" fn nc_shields_status(
 #[no_mangle]
 pub unsafe extern "C" fn nc_shields_report_status(r: *const nc_shields_report) -> nc_status {
     ffi_boundary!(nc_status::NC_INTERNAL, {
-        arg_or!(r, nc_status::NC_BAD_ARGUMENT).report.status.into()
+        arg_or!(r, nc_status::NC_BAD_ARGUMENT).report.status
     })
 }
 

@@ -33,45 +33,33 @@ use crate::walk::{self, Access, Resolution};
 use scan::{Mode, Scan};
 use undo::Undo;
 
-/// Which pinning layers a freeze applies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Strategy {
-    /// The immutable flags; the read-only mount where they are refused or unsupported.
-    #[default]
-    Auto = 0,
-    Immutable = 1,
-    Mount = 2,
-    Both = 3,
+crate::contract_table! {
+    /// Which pinning layers a freeze applies: `nc_options.strategy`.
+    pub enum Strategy in C enum nc_strategy {
+        /// The immutable flags; the read-only bind mount where they are refused or unsupported.
+        Auto = 0 => NC_STRATEGY_AUTO "auto",
+        /// The immutable flags only (needs CAP_LINUX_IMMUTABLE).
+        Immutable = 1 => NC_STRATEGY_IMMUTABLE "immutable",
+        /// The read-only bind mount only (needs CAP_SYS_ADMIN; lives in the caller's mount
+        /// namespace).
+        Mount = 2 => NC_STRATEGY_MOUNT "mount",
+        /// Both layers; NC_PARTIAL when only one could be applied.
+        Both = 3 => NC_STRATEGY_BOTH "both",
+    }
+}
+
+// Not derived: `contract_table!` takes no attributes on an entry (`#[default]`).
+#[allow(clippy::derivable_impls)]
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy::Auto
+    }
 }
 
 impl Strategy {
-    /// Every strategy, in the order of their numbers: what the CLI offers and the C ABI takes.
-    pub const fn all() -> [Strategy; 4] {
-        [
-            Strategy::Auto,
-            Strategy::Immutable,
-            Strategy::Mount,
-            Strategy::Both,
-        ]
-    }
-
-    pub fn from_code(code: u32) -> Option<Strategy> {
-        Strategy::all().into_iter().find(|s| *s as u32 == code)
-    }
-
     /// The strategy of a CLI name (`"auto"`, ...).
     pub fn from_name(name: &str) -> Option<Strategy> {
         Strategy::all().into_iter().find(|s| s.name() == name)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Auto => "auto",
-            Strategy::Immutable => "immutable",
-            Strategy::Mount => "mount",
-            Strategy::Both => "both",
-        }
     }
 }
 
@@ -262,6 +250,27 @@ impl Policy {
             path: path.to_vec(),
             replaceable,
         }))
+    }
+
+    /// The bad argument that shows only once the paths are opened (`dir` and `data_dir` the
+    /// same directory under two names), checked without changing anything: what
+    /// `nc_explain_bad_argument` adds to the checks of [`PolicyBuilder::build`]. Any other
+    /// failure to open them is not a bad argument, and is the call's to report.
+    pub(crate) fn check_bad_argument_on_disk(&self) -> Result<(), Error> {
+        let Some(data_path) = self.data_dir.as_deref() else {
+            return Ok(());
+        };
+        let open = |path: &[u8]| walk::open_directory(path, Access::Path, self.resolution).ok();
+        let (Some(dir), Some(data)) = (open(&self.dir), open(data_path)) else {
+            return Ok(());
+        };
+        let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).ok();
+        match (examine(dir.as_fd()), examine(data.as_fd())) {
+            (Some(a), Some(b)) if a.same_inode(&b) => {
+                Err(Error::bad("dir and data_dir are the same directory"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The directory's own record, then one per entry, then one per missing required name.

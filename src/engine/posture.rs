@@ -142,7 +142,7 @@ impl Policy {
                 } else {
                     ""
                 };
-                Error::io(format!("locking the directory's posture{needs}"), e)
+                Error::io(format!("locking the directory's posture{needs}"), e).at_bytes(&self.dir)
             })?;
             killpoint::step();
             let skip = |name: &std::ffi::CStr| {

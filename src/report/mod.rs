@@ -12,85 +12,60 @@ use crate::inode::FileKind;
 use crate::rules::Reason;
 use crate::status::Status;
 
-/// What the seal check found, for the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum SealResult {
-    /// No seal was asked for.
-    None = 0,
-    Ok = 1,
-    Missing = 2,
-    Malformed = 3,
-    Mismatch = 4,
-}
-
-impl SealResult {
-    pub fn name(self) -> &'static str {
-        match self {
-            SealResult::None => "none",
-            SealResult::Ok => "ok",
-            SealResult::Missing => "missing",
-            SealResult::Malformed => "malformed",
-            SealResult::Mismatch => "mismatch",
-        }
+crate::contract_table! {
+    /// What the seal check found, for the report: the values of `nc_report_seal`.
+    pub enum SealResult in C defines {
+        /// `nc_report_seal`: no seal was asked for (or not reached: the layout was invalid
+        /// before).
+        None = 0 => NC_SEAL_NONE "none",
+        /// `nc_report_seal`: every sealed file has the digest the seal gives.
+        Ok = 1 => NC_SEAL_OK "ok",
+        /// `nc_report_seal`: the seal file is not in the directory.
+        Missing = 2 => NC_SEAL_MISSING "missing",
+        /// `nc_report_seal`: the seal is not in sha256sum format (or names what is not a
+        /// regular file of dir).
+        Malformed = 3 => NC_SEAL_MALFORMED "malformed",
+        /// `nc_report_seal`: a sealed file's bytes do not have the seal's digest.
+        Mismatch = 4 => NC_SEAL_MISMATCH "mismatch",
     }
 }
 
-/// Which call made the report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    Freeze,
-    Verify,
-    Unfreeze,
-}
-
-impl Operation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::Freeze => "freeze",
-            Operation::Verify => "verify",
-            Operation::Unfreeze => "unfreeze",
-        }
+crate::contract_table! {
+    /// Which call made the report; `nc_explain_bad_argument`'s `op`.
+    pub enum Operation in C enum nc_operation {
+        /// nc_validate_and_freeze.
+        Freeze = 1 => NC_OPERATION_FREEZE "freeze",
+        /// nc_verify.
+        Verify = 2 => NC_OPERATION_VERIFY "verify",
+        /// nc_unfreeze.
+        Unfreeze = 3 => NC_OPERATION_UNFREEZE "unfreeze",
     }
 }
 
-/// What was done to one entry. Numbers are part of the C ABI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Action {
-    /// This call set its immutable flag, and read it back.
-    Frozen = 1,
-    /// The flag was already set (read back).
-    AlreadyFrozen = 2,
-    /// Held by the directory's pin (its immutable flag or its read-only mount), not by a
-    /// flag of its own: a symlink whose inode cannot carry one, or any entry under the mount.
-    PinnedByDirectory = 3,
-    /// The filesystem has no immutable flag (or it did not stick).
-    Unsupported = 4,
-    /// The flag was refused: the capability is missing.
-    Denied = 5,
-    /// The entry breaks the policy.
-    Rejected = 6,
-    /// Examined and valid; nothing pinned or changed.
-    Checked = 7,
-    /// This call cleared its immutable flag.
-    Unfrozen = 8,
+crate::contract_table! {
+    /// What was done to one entry. Numbers are part of the C ABI.
+    pub enum Action in C enum nc_action {
+        /// This call set its immutable flag, and read it back.
+        Frozen = 1 => NC_ACTION_FROZEN "frozen",
+        /// The flag was already set (read back).
+        AlreadyFrozen = 2 => NC_ACTION_ALREADY_FROZEN "already_frozen",
+        /// Held by the directory's pin (its immutable flag or its read-only mount), not by a
+        /// flag of its own: a symlink whose inode cannot carry one, or any entry under the mount.
+        PinnedByDirectory = 3 => NC_ACTION_PINNED_BY_DIRECTORY "pinned_by_directory",
+        /// The filesystem has no immutable flag (or it did not stick).
+        Unsupported = 4 => NC_ACTION_UNSUPPORTED "unsupported",
+        /// The flag was refused: the capability is missing.
+        Denied = 5 => NC_ACTION_DENIED "denied",
+        /// The entry breaks the policy.
+        Rejected = 6 => NC_ACTION_REJECTED "rejected",
+        /// Examined and valid; nothing pinned or changed.
+        Checked = 7 => NC_ACTION_CHECKED "checked",
+        /// This call cleared its immutable flag.
+        Unfrozen = 8 => NC_ACTION_UNFROZEN "unfrozen",
+    }
 }
 
 impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Frozen => "frozen",
-            Action::AlreadyFrozen => "already_frozen",
-            Action::PinnedByDirectory => "pinned_by_directory",
-            Action::Unsupported => "unsupported",
-            Action::Denied => "denied",
-            Action::Rejected => "rejected",
-            Action::Checked => "checked",
-            Action::Unfrozen => "unfrozen",
-        }
-    }
-
     /// The name as words, for human lines: `"already frozen"`.
     fn phrase(self) -> String {
         self.name().replace('_', " ")
@@ -105,27 +80,20 @@ impl Action {
     }
 }
 
-/// A pinning layer. The numbers are the bits of `nc_report_layers`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Layer {
-    /// FS_IMMUTABLE_FL on the directory and its regular files.
-    Immutable = 1,
-    /// A read-only, nosuid, nodev bind mount of the directory onto itself.
-    Mount = 2,
-    /// FS_IMMUTABLE_FL on `data_dir`'s own inode (`pin_data_dir`).
-    DataDir = 4,
+crate::contract_table! {
+    /// A pinning layer. The numbers are the bits of `nc_report_layers`.
+    pub enum Layer in C defines {
+        /// `nc_report_layers` bit: FS_IMMUTABLE_FL is on the directory (and its regular files).
+        Immutable = 1 => NC_LAYER_IMMUTABLE "immutable",
+        /// `nc_report_layers` bit: the directory is a read-only, nosuid, nodev mount.
+        Mount = 2 => NC_LAYER_MOUNT "mount",
+        /// `nc_report_layers` bit (and `nc_report_layer` layer): FS_IMMUTABLE_FL on data_dir's own
+        /// inode, with NC_FLAG_PIN_DATA_DIR.
+        DataDir = 4 => NC_LAYER_DATA_DIR "data_dir",
+    }
 }
 
 impl Layer {
-    pub fn name(self) -> &'static str {
-        match self {
-            Layer::Immutable => "immutable",
-            Layer::Mount => "mount",
-            Layer::DataDir => "data_dir",
-        }
-    }
-
     /// The capability that applying (or removing) the layer needs.
     pub fn capability(self) -> &'static str {
         match self {

@@ -9,88 +9,59 @@ pub mod seal;
 use crate::inode::{FileKind, Meta, Mount};
 pub use paths::{check_disjoint, check_entry_name, check_path, NAME_MAX, PATH_MAX};
 
-/// Why an entry breaks the policy. The numbers are part of the C ABI: never renumbered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum Reason {
-    None = 0,
-    /// The symlink does not read, byte for byte, as `data_dir + "/" + name`.
-    LinkTargetMismatch = 1,
-    /// `data_dir/name` does not exist: a dangling link, or a name with no counterpart.
-    DataEntryMissing = 2,
-    /// `data_dir/name` is itself a symlink.
-    DataEntryIsSymlink = 3,
-    /// `data_dir/name` could not be examined (errno in the record).
-    DataEntryUnreadable = 4,
-    /// Not owned by the required owner.
-    OwnerMismatch = 5,
-    /// Writable by group or others.
-    WritableByOthers = 6,
-    /// A regular file with more than one link.
-    HardLinked = 7,
-    UnexpectedDirectory = 8,
-    UnexpectedFifo = 9,
-    UnexpectedSocket = 10,
-    UnexpectedDevice = 11,
-    /// A name listed as required is not in the directory.
-    RequiredMissing = 12,
-    /// The entry could not be examined (errno in the record).
-    EntryUnreadable = 13,
-    /// The entry changed while it was being examined (only possible where nothing is pinned).
-    EntryChanged = 14,
-    /// An entry whose type the kernel reports as none of the known ones.
-    UnexpectedType = 15,
-    /// Something is mounted over the entry: what the path shows is not an inode of `dir`.
-    MountPoint = 16,
-    /// A process holds the pinned file open for writing (or mapped), and would go on writing.
-    OpenForWriting = 17,
-    /// The seal file named by `seal` is not in the directory.
-    SealMissing = 18,
-    /// The seal is not in `sha256sum` format, is too large, or names something that is not a
-    /// regular file of the directory.
-    SealMalformed = 19,
-    /// A sealed file's bytes do not have the digest the seal gives.
-    SealMismatch = 20,
-    /// A symlink in a flat layout (no `data_dir`): only regular files belong there.
-    UnexpectedSymlink = 21,
-    /// Shields up would make the file readable by someone who could not read it before (a
-    /// root-only file moved into the mutable directory, say): refused and left as it is.
-    WouldWidenAccess = 22,
-    /// Shields down found an inode that shields up did not lock (a hard link to a root file,
-    /// a file moved in since): not handed back, left as it is.
-    NotLockedByShields = 23,
+crate::contract_table! {
+    /// Why an entry breaks the policy. The numbers are part of the C ABI: never renumbered.
+    pub enum Reason in C enum nc_reason {
+        None = 0 => NC_REASON_NONE "none",
+        /// The symlink does not read, byte for byte, as `data_dir + "/" + name`.
+        LinkTargetMismatch = 1 => NC_REASON_LINK_TARGET_MISMATCH "link_target_mismatch",
+        /// `data_dir/name` does not exist: a dangling link, or a name with no counterpart.
+        DataEntryMissing = 2 => NC_REASON_DATA_ENTRY_MISSING "data_entry_missing",
+        /// `data_dir/name` is itself a symlink.
+        DataEntryIsSymlink = 3 => NC_REASON_DATA_ENTRY_IS_SYMLINK "data_entry_is_symlink",
+        /// `data_dir/name` could not be examined (errno in the record).
+        DataEntryUnreadable = 4 => NC_REASON_DATA_ENTRY_UNREADABLE "data_entry_unreadable",
+        /// Not owned by the required owner.
+        OwnerMismatch = 5 => NC_REASON_OWNER_MISMATCH "owner_mismatch",
+        /// Writable by group or others.
+        WritableByOthers = 6 => NC_REASON_WRITABLE_BY_OTHERS "writable_by_others",
+        /// A regular file with more than one link.
+        HardLinked = 7 => NC_REASON_HARD_LINKED "hard_linked",
+        UnexpectedDirectory = 8 => NC_REASON_UNEXPECTED_DIRECTORY "unexpected_directory",
+        UnexpectedFifo = 9 => NC_REASON_UNEXPECTED_FIFO "unexpected_fifo",
+        UnexpectedSocket = 10 => NC_REASON_UNEXPECTED_SOCKET "unexpected_socket",
+        UnexpectedDevice = 11 => NC_REASON_UNEXPECTED_DEVICE "unexpected_device",
+        /// A name listed as required is not in the directory.
+        RequiredMissing = 12 => NC_REASON_REQUIRED_MISSING "required_missing",
+        /// The entry could not be examined (errno in the record).
+        EntryUnreadable = 13 => NC_REASON_ENTRY_UNREADABLE "entry_unreadable",
+        /// The entry changed while it was being examined (only possible where nothing is pinned).
+        EntryChanged = 14 => NC_REASON_ENTRY_CHANGED "entry_changed",
+        /// An entry whose type the kernel reports as none of the known ones.
+        UnexpectedType = 15 => NC_REASON_UNEXPECTED_TYPE "unexpected_type",
+        /// Something is mounted over the entry: what the path shows is not an inode of `dir`.
+        MountPoint = 16 => NC_REASON_MOUNT_POINT "mount_point",
+        /// A process holds the pinned file open for writing (or mapped), and would go on writing.
+        OpenForWriting = 17 => NC_REASON_OPEN_FOR_WRITING "open_for_writing",
+        /// The seal file named by `seal` is not in the directory.
+        SealMissing = 18 => NC_REASON_SEAL_MISSING "seal_missing",
+        /// The seal is not in `sha256sum` format, is too large, or names something that is not a
+        /// regular file of the directory.
+        SealMalformed = 19 => NC_REASON_SEAL_MALFORMED "seal_malformed",
+        /// A sealed file's bytes do not have the digest the seal gives.
+        SealMismatch = 20 => NC_REASON_SEAL_MISMATCH "seal_mismatch",
+        /// A symlink in a flat layout (no `data_dir`): only regular files belong there.
+        UnexpectedSymlink = 21 => NC_REASON_UNEXPECTED_SYMLINK "unexpected_symlink",
+        /// Shields up would make the file readable by someone who could not read it before (a
+        /// root-only file moved into the mutable directory, say): refused and left as it is.
+        WouldWidenAccess = 22 => NC_REASON_WOULD_WIDEN_ACCESS "would_widen_access",
+        /// Shields down found an inode that shields up did not lock (a hard link to a root file,
+        /// a file moved in since): not handed back, left as it is.
+        NotLockedByShields = 23 => NC_REASON_NOT_LOCKED_BY_SHIELDS "not_locked_by_shields",
+    }
 }
 
 impl Reason {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::LinkTargetMismatch => "link_target_mismatch",
-            Self::DataEntryMissing => "data_entry_missing",
-            Self::DataEntryIsSymlink => "data_entry_is_symlink",
-            Self::DataEntryUnreadable => "data_entry_unreadable",
-            Self::OwnerMismatch => "owner_mismatch",
-            Self::WritableByOthers => "writable_by_others",
-            Self::HardLinked => "hard_linked",
-            Self::UnexpectedDirectory => "unexpected_directory",
-            Self::UnexpectedFifo => "unexpected_fifo",
-            Self::UnexpectedSocket => "unexpected_socket",
-            Self::UnexpectedDevice => "unexpected_device",
-            Self::RequiredMissing => "required_missing",
-            Self::EntryUnreadable => "entry_unreadable",
-            Self::EntryChanged => "entry_changed",
-            Self::UnexpectedType => "unexpected_type",
-            Self::MountPoint => "mount_point",
-            Self::OpenForWriting => "open_for_writing",
-            Self::SealMissing => "seal_missing",
-            Self::SealMalformed => "seal_malformed",
-            Self::SealMismatch => "seal_mismatch",
-            Self::UnexpectedSymlink => "unexpected_symlink",
-            Self::WouldWidenAccess => "would_widen_access",
-            Self::NotLockedByShields => "not_locked_by_shields",
-        }
-    }
-
     /// One human phrase, for summaries and the CLI.
     pub fn describe(self) -> &'static str {
         match self {

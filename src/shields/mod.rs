@@ -42,21 +42,15 @@ pub enum Part {
     StateTrees,
 }
 
-/// The three verbs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verb {
-    Up,
-    Down,
-    Status,
-}
-
-impl Verb {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verb::Up => "up",
-            Verb::Down => "down",
-            Verb::Status => "status",
-        }
+crate::contract_table! {
+    /// The three verbs; `nc_shields_explain_bad_argument`'s `verb`.
+    pub enum Verb in C enum nc_shields_verb {
+        /// nc_shields_up.
+        Up = 1 => NC_SHIELDS_VERB_UP "up",
+        /// nc_shields_down.
+        Down = 2 => NC_SHIELDS_VERB_DOWN "down",
+        /// nc_shields_status.
+        Status = 3 => NC_SHIELDS_VERB_STATUS "status",
     }
 }
 
@@ -429,7 +423,8 @@ fn lock_parent(parent: BorrowedFd<'_>, profile: &Profile, part: Part) -> Result<
     }
     let m = sys::fstat(parent).map_err(io_err("examining the parent"))?;
     let p = &profile.parent_locked;
-    set_posture(parent, &m, p.uid, p.gid, p.mode).map_err(io_err("locking the parent"))?;
+    set_posture(parent, &m, p.uid, p.gid, p.mode)
+        .map_err(posture_err("locking the parent", profile.split_dir().0))?;
     Ok(())
 }
 
@@ -449,6 +444,19 @@ fn hand_over(fd: BorrowedFd<'_>, m: &Meta, uid: u32, gid: u32, mode: u32) -> std
 
 fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(what, e)
+}
+
+/// What changing an owner and a mode takes, said where the kernel refuses it.
+const POSTURE_NEEDS: &str = "root, or CAP_CHOWN and CAP_FOWNER";
+
+/// An owner or mode change refused on `path`: the error names the path, and on EPERM or
+/// EACCES what the change takes.
+fn posture_err<'a>(what: &'a str, path: &'a [u8]) -> impl Fn(std::io::Error) -> Error + 'a {
+    move |e| {
+        Error::io(what, e)
+            .at_bytes(path)
+            .needs_on_denied(POSTURE_NEEDS)
+    }
 }
 
 /// The tree roots of `dir` that the profile names, with their class.
@@ -488,7 +496,7 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     if part != Part::StateTrees {
         let p = &profile.parent_locked;
         set_posture(parent, &opened.parent_meta, p.uid, p.gid, p.mode & !0o022)
-            .map_err(io_err("locking the parent"))?;
+            .map_err(posture_err("locking the parent", profile.split_dir().0))?;
     }
     let parent_meta = sys::fstat(parent).map_err(io_err("examining the parent"))?;
     report.parent = Some(posture_of(
@@ -536,7 +544,7 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     } else {
         0o700
     };
-    set_posture(dir_fd, &before, 0, 0, clamp).map_err(io_err("clamping dir"))?;
+    set_posture(dir_fd, &before, 0, 0, clamp).map_err(posture_err("clamping dir", &profile.dir))?;
     // `dir` is root's: the parent may take its locked posture (sticky, group-writable).
     lock_parent(parent, profile, part)?;
     // Over budget: fail closed, dir stays clamped.
@@ -560,7 +568,8 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     // 4. `dir` to its locked posture.
     let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
     let l = &profile.dir_locked;
-    set_posture(dir_fd, &now, l.uid, l.gid, l.mode).map_err(io_err("locking dir"))?;
+    set_posture(dir_fd, &now, l.uid, l.gid, l.mode)
+        .map_err(posture_err("locking dir", &profile.dir))?;
     let m = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
     report.directory = Some(posture_of(&m, &profile.dir_locked, &profile.dir_mutable));
     if report.blocking().is_some() {
@@ -606,7 +615,8 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
         0o700
     };
     if before.uid == 0 {
-        set_posture(dir_fd, &before, 0, 0, clamp).map_err(io_err("clamping dir"))?;
+        set_posture(dir_fd, &before, 0, 0, clamp)
+            .map_err(posture_err("clamping dir", &profile.dir))?;
     }
     if part != Part::TopConfig {
         top::unlock_trees(dir_fd, profile, before.dev, &mut report)?;

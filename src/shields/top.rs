@@ -479,7 +479,11 @@ pub(super) fn lock_files(
                 );
                 continue;
             }
-            Err(e) => return Err(Error::io("examining a protected file", e)),
+            Err(e) => {
+                return Err(
+                    Error::io("examining a protected file", e).at_bytes(&path_in(profile, &name))
+                )
+            }
         };
         if listed.kind != FileKind::Regular {
             let to = quarantine(dir, &cname, &mut slot)?;
@@ -555,8 +559,11 @@ pub(super) fn lock_files(
                 .map_err(io_err("writing the shields record"))?;
         }
         let was_locked = (m.uid, m.gid, m.mode) == (l.uid, l.gid, l.mode);
-        set_posture(fd.as_fd(), &m, l.uid, l.gid, l.mode)
-            .map_err(io_err("locking a protected file"))?;
+        set_posture(fd.as_fd(), &m, l.uid, l.gid, l.mode).map_err(|e| {
+            Error::io("locking a protected file", e)
+                .at_bytes(&path_in(profile, &name))
+                .needs_on_denied(super::POSTURE_NEEDS)
+        })?;
         let now = sys::fstat(fd.as_fd()).map_err(io_err("examining a protected file"))?;
         // From the mutable posture every protected file goes onto a fresh inode, as
         // NemoClaw's guard does; one already locked only where a writer still holds it.
@@ -1307,4 +1314,9 @@ pub(super) fn summary(report: &ShieldsReport, profile: &Profile) -> String {
             super::one_line(reason)
         ),
     }
+}
+
+/// The path of `dir`'s entry `name`, for an error to name.
+fn path_in(profile: &Profile, name: &[u8]) -> Vec<u8> {
+    [&profile.dir[..], b"/", name].concat()
 }

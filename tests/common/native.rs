@@ -95,6 +95,19 @@ pub fn compile_c(
     extra: &[&str],
 ) -> Result<PathBuf, Failure> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = root.join("c-tests").join(format!("{name}.c"));
+    compile_c_source(&source, name, out_dir, cpp, extra)
+}
+
+/// As [`compile_c`], for a C source anywhere (one a test writes, say).
+pub fn compile_c_source(
+    source: &Path,
+    name: &str,
+    out_dir: &Path,
+    cpp: bool,
+    extra: &[&str],
+) -> Result<PathBuf, Failure> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = static_library()?;
     let target = env!("NC_HARDEN_TARGET");
     let compiler = cc::Build::new()
@@ -123,14 +136,17 @@ pub fn compile_c(
         .arg("-I")
         .arg(root.join("include"))
         .args(["-x", language])
-        .arg(root.join("c-tests").join(format!("{name}.c")))
+        .arg(source)
         .args(["-x", "none"])
         .arg(&lib)
         .args(native_static_libs()?)
         .arg("-o")
         .arg(&exe)
         .output()?;
-    ensure_ok(&out, &format!("compiling c-tests/{name}.c as {language}"))?;
+    ensure_ok(
+        &out,
+        &format!("compiling {} as {language}", source.display()),
+    )?;
     Ok(exe)
 }
 

@@ -17,6 +17,7 @@ mod prelude;
 
 // The engine's operations and the environments they meet.
 mod engine;
+mod errors;
 mod fallbacks;
 mod matrix;
 mod race;
@@ -47,7 +48,7 @@ use libtest_mimic::Arguments;
 use prelude::*;
 
 /// Every module's registration, in the order the tests are listed.
-const MODULES: [fn() -> Vec<Trial>; 21] = [
+const MODULES: [fn() -> Vec<Trial>; 22] = [
     engine::trials,
     callers::trials,
     entries::trials,
@@ -69,6 +70,7 @@ const MODULES: [fn() -> Vec<Trial>; 21] = [
     lines::trials,
     renew::trials,
     guard::trials,
+    errors::trials,
 ];
 
 /// The tests that run in a child process of their own (a chroot, a namespace built for

@@ -1,0 +1,109 @@
+//! Errors name what they concern: without privilege, a refused owner or mode change says
+//! which file and what it takes (root, or the capabilities).
+
+use super::*;
+use nc_harden::profile::{Accounts, Profile};
+use nc_harden::shields::{self, Part};
+use std::os::unix::fs::PermissionsExt;
+
+/// Shields up as the sandbox user (uid 998, no capability): NC_IO_ERROR, the text unchanged
+/// ("locking the parent: Operation not permitted") with the parent's path and what the
+/// change takes added, and both as fields of the error.
+pub fn shields_up_unprivileged(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "errors")?;
+    let parent = scratch.path().join("sandbox");
+    let dir = parent.join(".openclaw");
+    fs::create_dir(&parent)?;
+    fs::create_dir(&dir)?;
+    fs::write(dir.join("openclaw.json"), b"{}\n")?;
+    for p in [&parent, &dir, &dir.join("openclaw.json")] {
+        chown(p, SANDBOX_UID)?;
+    }
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o2770))?;
+    let text = nc_harden::profile::BUILTIN[0]
+        .1
+        .replace("\"/sandbox/.openclaw\"", &format!("{dir:?}"));
+    let accounts = Accounts::from_bytes(
+        format!(
+            "root:x:0:0::/root:/bin/sh\nsandbox:x:{SANDBOX_UID}:{SANDBOX_UID}::/sandbox:/bin/sh\n"
+        )
+        .as_bytes(),
+        format!("root:x:0:\nsandbox:x:{SANDBOX_UID}:\n").as_bytes(),
+    );
+    let profile = Profile::parse(&text, &accounts).map_err(|e| e.to_string())?;
+    let result = run_as(Creds::User(SANDBOX_UID), || {
+        shields::up(&profile, Part::All, false).map(|r| r.status)
+    });
+    let Err(e) = result else {
+        return Err(format!("shields up as uid {SANDBOX_UID}: {result:?}").into());
+    };
+    let message = e.to_string();
+    ensure!(e.status() == Status::IoError, "{message}");
+    ensure!(e.errno() == libc::EPERM, "{message}");
+    ensure!(
+        e.path() == Some(parent.as_path()),
+        "{:?}: {message}",
+        e.path()
+    );
+    ensure!(
+        e.needed() == Some("root, or CAP_CHOWN and CAP_FOWNER"),
+        "{message}"
+    );
+    ensure!(
+        message.contains("locking the parent: Operation not permitted"),
+        "{message}"
+    );
+    ensure!(
+        message.contains(&format!("{:?}", parent.display().to_string())),
+        "{message}"
+    );
+    ensure!(
+        message.contains("needs root, or CAP_CHOWN and CAP_FOWNER"),
+        "{message}"
+    );
+    Ok(())
+}
+
+/// A freeze that locks the posture, as nobody (uid 65534): NC_IO_ERROR naming the
+/// directory, its words unchanged.
+pub fn freeze_lock_posture_unprivileged(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "errors")?;
+    let dir = scratch.path().join("flat");
+    fs::create_dir(&dir)?;
+    fs::write(dir.join("config.json"), b"{}\n")?;
+    let policy = nc_harden::Policy::flat(&dir)
+        .lock_posture(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let result = run_as(Creds::User(65534), || policy.validate_and_freeze());
+    let Err(e) = result else {
+        return Err(format!("freeze as uid 65534: {result:?}").into());
+    };
+    let message = e.to_string();
+    ensure!(e.status() == Status::IoError, "{message}");
+    ensure!(e.path() == Some(dir.as_path()), "{:?}: {message}", e.path());
+    ensure!(
+        message.contains("locking the directory's posture (it takes root, or CAP_CHOWN and CAP_FOWNER: nothing was changed): Operation not permitted"),
+        "{message}"
+    );
+    ensure!(
+        message.contains(&format!("[path {:?}]", dir.display().to_string())),
+        "{message}"
+    );
+    Ok(())
+}
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        trial(
+            "errors::shields_up_unprivileged",
+            FsKind::Disk,
+            shields_up_unprivileged,
+        ),
+        trial(
+            "errors::freeze_lock_posture_unprivileged",
+            FsKind::Disk,
+            freeze_lock_posture_unprivileged,
+        ),
+    ]
+}
