@@ -15,8 +15,8 @@ impl Policy {
             panic!("forced by the panic-test feature");
         }
         let _lock = self.lock(true)?;
-        let dir = self.resolve_dir()?;
-        let data = self.resolve_data_dir(&dir)?;
+        let (dir, mut checked) = self.resolve_dir_checked()?;
+        let data = self.resolve_data_dir_after(&dir, &mut checked)?;
         self.freeze(&dir, &data)
     }
 

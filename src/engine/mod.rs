@@ -222,15 +222,31 @@ impl Policy {
     /// Opens `dir` and holds its path to the safe-path rule (its direct parent exempt: a
     /// pinned directory cannot be moved out of it).
     fn resolve_dir(&self) -> Result<OwnedFd, Error> {
+        Ok(self.resolve_dir_checked()?.0)
+    }
+
+    /// `resolve_dir`, with the ancestors it found safe (for `resolve_data_dir_after`).
+    fn resolve_dir_checked(&self) -> Result<(OwnedFd, walk::Checked), Error> {
         let dir = self.open_dir(Access::Read)?;
-        walk::check_ancestors(&self.dir, dir.as_fd(), self.owner)?;
-        Ok(dir)
+        let meta = sys::fstat(dir.as_fd()).context("examining an ancestor")?;
+        let mut checked = walk::Checked::default();
+        walk::check_ancestors_after(&self.dir, dir.as_fd(), &meta, self.owner, &mut checked)?;
+        Ok((dir, checked))
     }
 
     /// Opens `data_dir`, refuses it when it is `dir` itself under another path, and holds
     /// its path to the safe-path rule; a direct parent that fails it is reported (whoever
     /// controls it can replace `data_dir` itself), not refused: that is the real layout.
     fn resolve_data_dir(&self, dir: &OwnedFd) -> Result<Option<DataDir>, Error> {
+        self.resolve_data_dir_after(dir, &mut walk::Checked::default())
+    }
+
+    /// `resolve_data_dir`, climbing no higher than an ancestor `dir`'s check found safe.
+    fn resolve_data_dir_after(
+        &self,
+        dir: &OwnedFd,
+        checked: &mut walk::Checked,
+    ) -> Result<Option<DataDir>, Error> {
         let access = if self.pin_data_dir {
             Access::Read
         } else {
@@ -241,10 +257,12 @@ impl Policy {
         };
         let data = walk::open_directory(path, access, self.resolution)?;
         let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).context("examining a directory");
-        if examine(dir.as_fd())?.same_inode(&examine(data.as_fd())?) {
+        let data_meta = examine(data.as_fd())?;
+        if examine(dir.as_fd())?.same_inode(&data_meta) {
             return Err(Error::bad("dir and data_dir are the same directory"));
         }
-        let replaceable = walk::check_ancestors(path, data.as_fd(), self.owner)?;
+        let replaceable =
+            walk::check_ancestors_after(path, data.as_fd(), &data_meta, self.owner, checked)?;
         Ok(Some(DataDir {
             fd: data,
             path: path.to_vec(),

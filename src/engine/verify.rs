@@ -8,8 +8,8 @@ impl Policy {
     pub fn verify(&self) -> Result<Report, Error> {
         // A freeze or unfreeze under way finishes first: verify never sees one half-done.
         let _lock = self.lock(false)?;
-        let dir = self.resolve_dir()?;
-        let data = self.resolve_data_dir(&dir)?;
+        let (dir, mut checked) = self.resolve_dir_checked()?;
+        let data = self.resolve_data_dir_after(&dir, &mut checked)?;
         let flag = immutable::is_pinned(dir.as_fd()).context("reading the directory's flags")?;
         let mounted =
             match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))? {

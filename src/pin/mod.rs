@@ -10,6 +10,7 @@ pub mod mount;
 pub(crate) mod mountinfo;
 mod record;
 
+pub(crate) use record::held_state_dir;
 pub use record::{lock, StateLock, STATE_DIR};
 
 use std::io;

@@ -84,6 +84,9 @@ fn writable_by_others(meta: &Meta) -> Option<String> {
 /// `create` (freeze and unfreeze); one writable by others is refused (anyone could have
 /// planted what is in it).
 pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
+    if let Some(dir) = held_state_dir(create) {
+        return Ok(Some(dir));
+    }
     let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
     let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
     let run_meta = sys::fstat(run.as_fd())?;
@@ -237,10 +240,47 @@ pub struct StateLock {
     dir: OwnedFd,
     file: OwnedFd,
     name: CString,
+    /// What `HELD` said before this lock (a lock taken inside another).
+    outer: Option<(OwnedFd, bool)>,
+}
+
+thread_local! {
+    /// The state directory a `StateLock` of this thread holds open, checked when it was
+    /// opened (and made, when `true`): the call's later uses of the state directory (its
+    /// records, its leftovers) take a duplicate of it rather than walking `/run` again.
+    static HELD: std::cell::RefCell<Option<(OwnedFd, bool)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A duplicate of the state directory this thread's lock holds, when it was opened at least
+/// as `create` asks (`None`: open it).
+pub(crate) fn held_state_dir(create: bool) -> Option<OwnedFd> {
+    HELD.with(|h| {
+        h.borrow()
+            .as_ref()
+            .filter(|(_, made)| *made || !create)
+            .and_then(|(fd, _)| fd.try_clone().ok())
+    })
+}
+
+impl StateLock {
+    fn held(dir: OwnedFd, file: OwnedFd, name: CString, made: bool) -> Self {
+        let outer = dir
+            .try_clone()
+            .ok()
+            .and_then(|dup| HELD.with(|h| h.borrow_mut().replace((dup, made))));
+        StateLock {
+            dir,
+            file,
+            name,
+            outer,
+        }
+    }
 }
 
 impl Drop for StateLock {
     fn drop(&mut self) {
+        let outer = self.outer.take();
+        HELD.with(|h| *h.borrow_mut() = outer);
         // A shared holder (verify) converts to exclusive without waiting; either way, only
         // with the exclusive lock is the name unlinked. Failing that, another call holds the
         // file and the last of them removes it.
@@ -338,7 +378,7 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<StateLock>> {
             Err(e) => return Err(e),
         }
         if same_inode(dir.as_fd(), &name, file.as_fd()) {
-            return Ok(Some(StateLock { dir, file, name }));
+            return Ok(Some(StateLock::held(dir, file, name, exclusive)));
         }
         // Released and removed by the call before us: the name is another inode, or none.
     }

@@ -22,6 +22,10 @@ pub type InodeId = (u64, u64, u32);
 const RECORD_MAX: u64 = 64 << 20;
 
 fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
+    // The one the call's lock holds, when it holds one (shields up and down do).
+    if let Some(dir) = crate::pin::held_state_dir(create) {
+        return Ok(Some(dir));
+    }
     let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
     let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
     let trusted =

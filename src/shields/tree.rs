@@ -4,8 +4,9 @@
 //! symlink is followed, and a FIFO is never opened. At most `depth` descriptors are open at
 //! once; the names of one directory are read before any of them is changed.
 //!
-//! Locking a directory removes its write bits first (a descriptor opened before loses write
-//! at once), then gives it the class's owner, then the class's mode. A regular file goes the
+//! Locking a directory removes its write bits first (the owner's kept where the class's mode
+//! keeps it: the owner could set it again until the chown), then gives it the class's owner,
+//! then the class's mode (not again when the mode is that already). A regular file goes the
 //! same way, and then onto a fresh inode only where a read lease shows a writer (or cannot
 //! tell). What is changed is recorded first (`record`), so that unlocking hands back those
 //! inodes and nothing else.
@@ -118,22 +119,46 @@ fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
     p
 }
 
-/// The names of a directory, each with its NUL, in one buffer (one allocation a directory,
-/// none an entry; bounded by the entry budget: the caller counts them).
+/// The names of a directory, each after its `d_type` byte and with its NUL, in one buffer
+/// (one allocation a directory, none an entry; bounded by the entry budget: the caller counts
+/// them).
 fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut reader = DirEntries::new(dir);
     reader.rewind()?;
     while let Some(e) = reader.next_entry()? {
+        out.push(e.d_type as u32 as u8);
         out.extend_from_slice(e.name.to_bytes_with_nul());
     }
     Ok(out)
 }
 
-/// The names `names` gathered, in order.
-fn each_name(buf: &[u8]) -> impl Iterator<Item = &CStr> {
-    buf.split_inclusive(|&b| b == 0)
-        .map(|n| CStr::from_bytes_with_nul(n).expect("one NUL, last"))
+/// The entries `names` gathered, in order: what getdents said of each (`Unknown`: ask
+/// statx), and its name.
+fn each_name(buf: &[u8]) -> impl Iterator<Item = (FileKind, &CStr)> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        let (&kind, tail) = rest.split_first()?;
+        let end = tail.iter().position(|&b| b == 0).expect("one NUL an entry");
+        let name = CStr::from_bytes_with_nul(&tail[..=end]).expect("one NUL, last");
+        rest = &tail[end + 1..];
+        Some((kind_of(kind), name))
+    })
+}
+
+fn kind_of(byte: u8) -> FileKind {
+    [
+        FileKind::Directory,
+        FileKind::Symlink,
+        FileKind::Regular,
+        FileKind::Fifo,
+        FileKind::Socket,
+        FileKind::CharDevice,
+        FileKind::BlockDevice,
+    ]
+    .into_iter()
+    .find(|k| *k as u32 as u8 == byte)
+    .unwrap_or(FileKind::Unknown)
 }
 
 fn inode_id(fd: BorrowedFd<'_>, m: &Meta) -> io::Result<InodeId> {
@@ -323,10 +348,20 @@ impl<'a> Walker<'a> {
         // One path buffer for every child: `rel/` then the child's name.
         let mut child_rel = join(rel, b"");
         let base = child_rel.len();
-        for child in each_name(&children) {
+        for (d_type, child) in each_name(&children) {
             child_rel.truncate(base);
             child_rel.extend_from_slice(child.to_bytes());
             let child_rel = &child_rel[..];
+            // A regular file, as getdents says, that lock or unlock opens anyway: its fstat
+            // after the open is all it is examined by (no statx of the name before; the
+            // open is O_NOFOLLOW | O_NONBLOCK, and the fstat decides).
+            if d_type == FileKind::Regular
+                && matches!(self.pass, Pass::Lock | Pass::Unlock)
+                && !child.to_bytes().starts_with(TEMP_PREFIX)
+            {
+                self.file(fd.as_fd(), child, None, child_rel, class, counts)?;
+                continue;
+            }
             let m = match sys::lstatat(fd.as_fd(), child) {
                 Ok(m) => m,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
@@ -351,7 +386,9 @@ impl<'a> Walker<'a> {
                     }
                     self.directory(fd.as_fd(), child, &m, child_rel, depth + 1, class, counts)?;
                 }
-                FileKind::Regular => self.file(fd.as_fd(), child, &m, child_rel, class, counts)?,
+                FileKind::Regular => {
+                    self.file(fd.as_fd(), child, Some(&m), child_rel, class, counts)?
+                }
                 FileKind::Symlink => self.symlink(fd.as_fd(), child, child_rel, counts)?,
                 _ => {
                     if self.pass == Pass::Budget {
@@ -375,16 +412,48 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
+    /// A regular file: `listed` is what statx said of its name, `None` when getdents said
+    /// it is one and lock or unlock opens it first (its fstat is then what it is judged by).
     fn file(
         &mut self,
         dir: BorrowedFd<'_>,
         name: &CStr,
-        listed: &Meta,
+        listed: Option<&Meta>,
         rel: &[u8],
         class: &ClassPosture,
         counts: &mut Counts,
     ) -> Result<(), WalkError> {
         counts.files += 1;
+        let mut opened = None;
+        let listed = match listed {
+            Some(m) => *m,
+            None => {
+                let fd = match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
+                    Ok(fd) => fd,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        counts.files -= 1; // gone since the listing, as a statx would have said
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
+                        counts.refused += 1;
+                        return Ok(());
+                    }
+                };
+                let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                if meta.kind != FileKind::Regular {
+                    self.issue(
+                        IssueCode::Raced,
+                        rel,
+                        "replaced or linked while it was walked: left as it is",
+                    );
+                    counts.refused += 1;
+                    return Ok(());
+                }
+                opened = Some((fd, meta));
+                meta
+            }
+        };
         counts.bytes += listed.size;
         if self.pass == Pass::Budget {
             return self.count(listed.size).map_err(WalkError::Budget);
@@ -401,9 +470,18 @@ impl<'a> Walker<'a> {
             // keeps no write bit and goes to the tree's owner; its read bits stay as they
             // are (never a widening). A root file's other names are not ours to change.
             if self.pass == Pass::Lock && listed.uid != 0 {
-                if let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
-                    let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
-                    if meta.same_inode(listed) && meta.kind == FileKind::Regular {
+                let opened = match opened.take() {
+                    Some(o) => Some(o),
+                    None => match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
+                        Ok(fd) => {
+                            let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                            Some((fd, meta))
+                        }
+                        Err(_) => None,
+                    },
+                };
+                if let Some((fd, meta)) = opened {
+                    if meta.same_inode(&listed) && meta.kind == FileKind::Regular {
                         files::change_owner_mode(fd.as_fd(), None, None, Some(meta.mode & 0o555))
                             .and_then(|()| {
                                 files::change_owner_mode(
@@ -421,19 +499,25 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         if self.pass == Pass::Status {
-            self.judge(listed, class, counts);
+            self.judge(&listed, class, counts);
             return Ok(());
         }
-        let fd = match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
-            Ok(fd) => fd,
-            Err(e) => {
-                self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                counts.refused += 1;
-                return Ok(());
+        let (fd, meta) = match opened {
+            Some(o) => o,
+            None => {
+                let fd = match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
+                        counts.refused += 1;
+                        return Ok(());
+                    }
+                };
+                let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                (fd, meta)
             }
         };
-        let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
-        if !meta.same_inode(listed) || meta.kind != FileKind::Regular || meta.nlink != 1 {
+        if !meta.same_inode(&listed) || meta.kind != FileKind::Regular || meta.nlink != 1 {
             self.issue(
                 IssueCode::Raced,
                 rel,
@@ -594,16 +678,31 @@ impl<'a> Walker<'a> {
                 w.flush().map_err(io)?;
             }
         }
-        if m.mode & 0o222 != 0 {
-            sys::shields::fchmod(fd, m.mode & !0o222).map_err(io)?;
+        // Write bits off first, but for the owner's where the target keeps it: until the
+        // chown the owner may change the mode itself anyway, and after it the owner is the
+        // target's.
+        let strip = if target.mode & 0o200 != 0 {
+            0o022
+        } else {
+            0o222
+        };
+        let mut mode = m.mode;
+        if mode & strip != 0 {
+            mode &= !strip;
+            sys::shields::fchmod(fd, mode).map_err(io)?;
             crate::killpoint::step();
         }
         if (m.uid, m.gid) != (target.uid, target.gid) {
             sys::shields::fchown(fd, target.uid, target.gid).map_err(io)?;
             crate::killpoint::step();
         }
-        sys::shields::fchmod(fd, target.mode).map_err(io)?;
-        crate::killpoint::step();
+        // The mode last, unless it is already the target's: a chown keeps every bit but
+        // set-user-ID and set-group-ID (which it may clear), so without those the mode after
+        // it is the one before.
+        if mode != target.mode || target.mode & 0o6000 != 0 || m.mode & 0o6000 != 0 {
+            sys::shields::fchmod(fd, target.mode).map_err(io)?;
+            crate::killpoint::step();
+        }
         counts.changed += 1;
         Ok(())
     }

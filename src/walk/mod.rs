@@ -149,19 +149,54 @@ fn explain(path: &[u8], prefix: &[u8], parent: &OwnedFd, name: &CStr, e: io::Err
 /// returned instead (`None`: safe, else why not), so that the caller can report what it
 /// means (`data_dir` replaceable). Each step is checked to be the path's: the parent must
 /// hold the child under the path's name, else the directory moved meanwhile.
+#[allow(dead_code)] // the name other callers know; the engine shares its checks now
 pub fn check_ancestors(
     path: &[u8],
     fd: BorrowedFd<'_>,
     owner: u32,
+) -> Result<Option<String>, Error> {
+    let meta = sys::fstat(fd).context("examining an ancestor")?;
+    check_ancestors_after(path, fd, &meta, owner, &mut Checked::default())
+}
+
+/// The ancestors one call found safe under the safe-path rule, each by its path and its
+/// inode, with every ancestor above it: a second path of the same call (`data_dir` after
+/// `dir`) that climbs to one of them, the same inode under the same path, stops there.
+#[derive(Debug, Default)]
+pub struct Checked {
+    owner: Option<u32>,
+    safe: Vec<(Vec<u8>, u64, u64)>,
+}
+
+impl Checked {
+    fn holds(&self, owner: u32, prefix: &[u8], m: &crate::inode::Meta) -> bool {
+        self.owner == Some(owner)
+            && self
+                .safe
+                .iter()
+                .any(|(p, dev, ino)| p == prefix && *dev == m.dev && *ino == m.ino)
+    }
+}
+
+/// `check_ancestors` of `fd` (examined as `meta`), climbing no higher than an ancestor that
+/// `checked` holds (the same inode at the same path, checked for the same owner earlier in
+/// the call); what it finds safe is added to `checked` when the whole path is.
+pub fn check_ancestors_after(
+    path: &[u8],
+    fd: BorrowedFd<'_>,
+    meta: &crate::inode::Meta,
+    owner: u32,
+    checked: &mut Checked,
 ) -> Result<Option<String>, Error> {
     let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).context("examining an ancestor");
     let components: Vec<&[u8]> = path
         .split(|&b| b == b'/')
         .filter(|c| !c.is_empty())
         .collect();
-    let mut child = examine(fd)?;
+    let mut child = *meta;
     let mut below: Option<OwnedFd> = None;
     let mut parent_verdict = None;
+    let mut safe = Vec::new();
     for depth in (0..components.len()).rev() {
         let base = below.as_ref().map_or(fd, |b| b.as_fd());
         let up = sys::openat(Base::Dir(base), c"..", libc::O_PATH | libc::O_DIRECTORY)
@@ -194,6 +229,7 @@ pub fn check_ancestors(
                 meta.mode
             )
         });
+        let safe_here = verdict.is_none();
         if depth + 1 == components.len() {
             parent_verdict = verdict;
         } else if let Some(why) = verdict {
@@ -206,8 +242,18 @@ pub fn check_ancestors(
                 ),
             });
         }
+        if checked.holds(owner, &prefix, &meta) {
+            break; // it, and every ancestor above it, held a moment ago
+        }
+        if safe_here {
+            safe.push((prefix, meta.dev, meta.ino));
+        }
         child = meta;
         below = Some(up);
+    }
+    if checked.owner.map_or(true, |o| o == owner) {
+        checked.owner = Some(owner);
+        checked.safe.extend(safe);
     }
     Ok(parent_verdict)
 }
