@@ -106,8 +106,12 @@ pub struct Walker<'a> {
 #[derive(Debug)]
 pub struct OverBudget(pub String);
 
-const NOFOLLOW_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NOCTTY;
-const NOFOLLOW_FILE: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+const NOFOLLOW_DIR: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::DIRECTORY)
+    .union(sys::OFlags::NOFOLLOW);
+const NOFOLLOW_FILE: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::NOFOLLOW)
+    .union(sys::OFlags::NONBLOCK);
 
 fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
     let mut p = base.to_vec();
@@ -682,7 +686,7 @@ impl<'a> Walker<'a> {
         counts: &mut Counts,
     ) -> Result<(), WalkError> {
         let io = |e| WalkError::io(rel, e);
-        if files::writer_check(old.as_fd()) == files::WriterCheck::NoWriter {
+        if crate::fileops::writer_check(old.as_fd()) == crate::fileops::WriterCheck::NoWriter {
             return Ok(());
         }
         self.tmp_counter += 1;
