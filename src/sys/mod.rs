@@ -303,11 +303,6 @@ pub fn get_flags(fd: BorrowedFd<'_>) -> io::Result<u32> {
     InodeFd::check(fd)?.get_flags()
 }
 
-/// `FS_IOC_SETFLAGS` of `fd`, its type checked first (`InodeFd::check`).
-pub fn set_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
-    InodeFd::check(fd)?.set_flags(flags)
-}
-
 /// `FS_IOC_GETVERSION` of `fd`, its type checked first (`InodeFd::check`).
 pub fn generation(fd: BorrowedFd<'_>) -> io::Result<Option<u32>> {
     InodeFd::check(fd)?.generation()

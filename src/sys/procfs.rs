@@ -55,15 +55,53 @@ impl Proc {
     }
 
     /// Opens `path` below the root: no symlink, magic link or mount crossed; checked to be on
-    /// procfs.
+    /// procfs. openat2 does it in one call; where it is missing or filtered (ENOSYS, EPERM) or
+    /// answers EAGAIN, one component at a time with `O_NOFOLLOW`, each checked to be on the
+    /// root's procfs (its device).
     fn open_below(&self, path: &CStr, flags: OFlags) -> io::Result<OwnedFd> {
         let resolve =
             ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS;
-        let fd = super::openat2(Base::Dir(self.root.as_fd()), path, flags, resolve)?;
+        let fd = match super::openat2(Base::Dir(self.root.as_fd()), path, flags, resolve) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::EPERM | libc::EAGAIN)
+                ) =>
+            {
+                self.walk_below(path, flags)?
+            }
+            other => other?,
+        };
         if !is_procfs(fd.as_fd())? {
             return Err(not_procfs(&format!("/proc/{}", path.to_string_lossy())));
         }
         Ok(fd)
+    }
+
+    fn walk_below(&self, path: &CStr, flags: OFlags) -> io::Result<OwnedFd> {
+        let dev = super::fstat(self.root.as_fd())?.dev;
+        let parts: Vec<&[u8]> = path.to_bytes().split(|&b| b == b'/').collect();
+        let mut current: Option<OwnedFd> = None;
+        for (i, part) in parts.iter().enumerate() {
+            if part.is_empty() || *part == b"." || *part == b".." {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            let name =
+                CString::new(*part).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            let base = current.as_ref().map_or(self.root.as_fd(), |fd| fd.as_fd());
+            let last = i + 1 == parts.len();
+            let step = if last {
+                flags
+            } else {
+                OFlags::PATH | OFlags::DIRECTORY
+            };
+            let fd = super::openat(Base::Dir(base), &name, step)?;
+            if super::fstat(fd.as_fd())?.dev != dev || !is_procfs(fd.as_fd())? {
+                return Err(not_procfs(&format!("/proc/{}", path.to_string_lossy())));
+            }
+            current = Some(fd);
+        }
+        current.ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
     }
 
     /// The target of the procfs symlink `name` (`self`, `thread-self`), which must be made of
