@@ -88,7 +88,9 @@ impl EntryMounts {
             ))
         };
         EntryMounts {
-            dir_mount: sys::mount::mount_facts(dir).ok().map(|f| f.mnt_id),
+            dir_mount: crate::pin::mountinfo::mount_facts(dir)
+                .ok()
+                .map(|f| f.mnt_id),
             possible: possible().unwrap_or(true),
         }
     }
@@ -107,7 +109,7 @@ impl EntryMounts {
             name,
             sys::OFlags::PATH | sys::OFlags::NOFOLLOW,
         )?;
-        Ok(Some(sys::mount::mount_id_of(fd.as_fd())?) != self.dir_mount)
+        Ok(Some(crate::pin::mountinfo::mount_id_of(fd.as_fd())?) != self.dir_mount)
     }
 }
 

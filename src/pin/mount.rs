@@ -99,8 +99,8 @@ impl MountSupport {
 /// Read-only: a stale record is only ignored here.
 pub fn state(path: &[u8], top: BorrowedFd<'_>, legacy: bool) -> Result<MountState, Error> {
     let reading = || io("reading the directory's mount");
-    let facts = m::mount_facts(top).map_err(reading())?;
-    let ids = m::mount_ids(top).map_err(reading())?;
+    let facts = crate::pin::mountinfo::mount_facts(top).map_err(reading())?;
+    let ids = crate::pin::mountinfo::mount_ids(top).map_err(reading())?;
     let flags = m::mount_flags(top).map_err(reading())?;
     let meta = sys::fstat(top).map_err(io("examining the directory"))?;
     let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
@@ -164,7 +164,9 @@ fn still_attached(rec: &Record, mounts: &[MountInfo]) -> Result<bool, Error> {
 
 /// Whether the mount `mnt` sits right on a fresh directory of nc-harden's at the same place.
 fn stacked_on_ours(mnt: BorrowedFd<'_>) -> Result<bool, Error> {
-    let id = m::mount_facts(mnt).map_err(io("reading the mount"))?.mnt_id;
+    let id = crate::pin::mountinfo::mount_facts(mnt)
+        .map_err(io("reading the mount"))?
+        .mnt_id;
     let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
     let mounts: Vec<MountInfo> = mountinfo::all(&text).collect();
     let Some(ours) = mounts.iter().find(|m| m.id == id) else {
@@ -189,7 +191,7 @@ pub fn make_read_only(top: BorrowedFd<'_>) -> Result<(), Error> {
 /// Whether a mount nc-harden did not make lies inside its mount `top` (a runtime's file
 /// mounted over an entry after the freeze): taking nc-harden's off would take that too.
 pub fn has_submounts(top: BorrowedFd<'_>) -> Result<bool, Error> {
-    let id = m::mount_facts(top)
+    let id = crate::pin::mountinfo::mount_facts(top)
         .map_err(io("reading the directory's mount"))?
         .mnt_id;
     let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
@@ -391,7 +393,7 @@ fn read_only(mut make: impl FnMut() -> io::Result<()>) -> io::Result<()> {
 }
 
 fn record_of(mount: BorrowedFd<'_>, meta: &crate::inode::Meta) -> io::Result<Record> {
-    let ids = m::mount_ids(mount)?;
+    let ids = crate::pin::mountinfo::mount_ids(mount)?;
     Ok(Record {
         legacy: ids.legacy,
         unique: ids.unique,
@@ -418,11 +420,11 @@ fn attach_legacy(
     meta: &crate::inode::Meta,
     reopen: Reopen<'_>,
 ) -> io::Result<OwnedFd> {
-    let under = m::mount_facts(dir)?.mnt_id;
+    let under = crate::pin::mountinfo::mount_facts(dir)?.mnt_id;
     m::bind_mount(dir, dir)?;
     let changed = || io::Error::from_raw_os_error(libc::ESTALE);
     let top = reopen().map_err(|_| changed())?;
-    let fresh = m::mount_facts(top.as_fd())?;
+    let fresh = crate::pin::mountinfo::mount_facts(top.as_fd())?;
     if fresh.mnt_id == under || !fresh.is_mount_root || !sys::fstat(top.as_fd())?.same_inode(meta) {
         // The path no longer leads to the directory (a parent was renamed in between): the
         // bind stays on the real directory, where nobody can reach it by fd to take it off.
@@ -448,11 +450,10 @@ fn check_from_outside(
     let moved = || moved(path);
     let top = reopen().map_err(|_| moved())?;
     let check = || -> io::Result<bool> {
-        Ok(
-            m::mount_facts(top.as_fd())?.mnt_id == m::mount_facts(mount.as_fd())?.mnt_id
-                && m::mount_flags(top.as_fd())?.is_pinned()
-                && sys::fstat(top.as_fd())?.same_inode(&sys::fstat(dir)?),
-        )
+        Ok(crate::pin::mountinfo::mount_facts(top.as_fd())?.mnt_id
+            == crate::pin::mountinfo::mount_facts(mount.as_fd())?.mnt_id
+            && m::mount_flags(top.as_fd())?.is_pinned()
+            && sys::fstat(top.as_fd())?.same_inode(&sys::fstat(dir)?))
     };
     match check() {
         Ok(true) => Ok(()),

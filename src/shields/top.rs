@@ -282,7 +282,8 @@ fn unmount_ours(
             let Ok(fd) = sys::openat(Base::Dir(dir), &cstr(name), flags) else {
                 break;
             };
-            let facts = sys::mount::mount_facts(fd.as_fd()).map_err(io_err("examining a mount"))?;
+            let facts = crate::pin::mountinfo::mount_facts(fd.as_fd())
+                .map_err(io_err("examining a mount"))?;
             if !facts.is_mount_root || !rec.mounts.contains(&facts.mnt_id) {
                 break;
             }
@@ -312,7 +313,7 @@ fn mount_file(
 ) -> std::io::Result<bool> {
     let mnt = sys::shields::clone_tree(dir, name)?;
     sys::mount::mount_setattr(mnt.as_fd(), sys::mount::PIN_ATTRS)?;
-    let id = sys::mount::mount_id_of(mnt.as_fd())?;
+    let id = crate::pin::mountinfo::mount_id_of(mnt.as_fd())?;
     writer.note_mount(id);
     writer.flush()?;
     crate::killpoint::step();
@@ -336,7 +337,7 @@ fn read_only_mount(dir: BorrowedFd<'_>, name: &CStr, id: Option<u64>) -> std::io
         name,
         sys::OFlags::PATH | sys::OFlags::NOFOLLOW,
     )?;
-    let facts = sys::mount::mount_facts(fd.as_fd())?;
+    let facts = crate::pin::mountinfo::mount_facts(fd.as_fd())?;
     Ok(facts.is_mount_root
         && id.map_or(true, |id| id == facts.mnt_id)
         && sys::mount::mount_flags(fd.as_fd())?.read_only)

@@ -249,14 +249,11 @@ pub fn funlock(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// filtered. Ok where the call exists. (An unknown type name would make it ask modprobe for
 /// a module: milliseconds.)
 pub fn fsopen_probe() -> io::Result<()> {
-    // SAFETY: a NUL-terminated name; refused on its flags before anything is created.
-    let r = unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), !0u32) };
-    if r >= 0 {
-        drop(super::owned(r as i32));
-        return Ok(());
-    }
-    match io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::ENOSYS) => Err(e),
+    let unknown = rustix::mount::FsOpenFlags::from_bits_retain(!0);
+    match rustix::mount::fsopen(c"tmpfs", unknown) {
+        Err(rustix::io::Errno::NOSYS) => Err(io::Error::from_raw_os_error(libc::ENOSYS)),
+        // EINVAL or EPERM: the call is there. (A descriptor, from a kernel that took the
+        // flags, is closed as it is dropped.)
         _ => Ok(()),
     }
 }

@@ -20,7 +20,7 @@ pub use rustix::fs::{OFlags, ResolveFlags};
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::fs::{AtFlags, Mode, StatxFlags};
 
@@ -69,11 +69,6 @@ pub(crate) fn retry<T: PartialEq + From<i8>>(mut call: impl FnMut() -> T) -> io:
 /// A rustix call, retried on EINTR.
 pub(crate) fn rx<T>(call: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
     rustix::io::retry_on_intr(call).map_err(io::Error::from)
-}
-
-fn owned(fd: RawFd) -> OwnedFd {
-    // SAFETY: `fd` was just returned by a successful open call and is owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// The one place open flags are completed: every descriptor is close-on-exec, and no open

@@ -3,7 +3,7 @@
 //! flags, mountinfo through `procfs`) by which a mount is recognised.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::procfs::Proc;
 use super::{retry, rx};
@@ -82,82 +82,38 @@ pub struct MountFacts {
     pub is_mount_root: bool,
 }
 
-/// Where the fd stands in the mount tree: `statx(STATX_MNT_ID)` (Linux 5.8+), else procfs
-/// (`/proc/self/fdinfo`, Linux 3.15+) for kernels, or seccomp profiles, without it.
-pub fn mount_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
-    match statx_facts(fd) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
-            ) =>
-        {
-            procfs_facts(fd)
-        }
-        other => other,
-    }
-}
-
-fn statx_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
-    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: `stx` is a valid out-pointer; an empty path with AT_EMPTY_PATH.
-    retry(|| unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            libc::STATX_MNT_ID,
-            stx.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: statx succeeded and filled `stx`.
-    let stx = unsafe { stx.assume_init() };
-    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+/// `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID)` (Linux 5.8+): the mount the fd is on, and
+/// whether it is that mount's root. ENOSYS where the kernel does not fill the mount id.
+pub fn statx_mount(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    let stx = rx(|| rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID))?;
+    if stx.stx_mask & StatxFlags::MNT_ID.bits() == 0 {
         return Err(io::Error::from_raw_os_error(libc::ENOSYS));
     }
     Ok(MountFacts {
         mnt_id: stx.stx_mnt_id,
-        is_mount_root: stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+        is_mount_root: stx.stx_attributes.contains(StatxAttributes::MOUNT_ROOT),
     })
 }
 
-/// The `mnt_id:` line of the calling thread's `fdinfo/<fd>`.
-fn fdinfo_mnt_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+/// `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID_UNIQUE)` (Linux 6.8+): the mount's id that is
+/// never reused while the system runs; `None` where the kernel does not fill it.
+pub fn statx_unique_mount_id(fd: BorrowedFd<'_>) -> io::Result<Option<u64>> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let unique = StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE);
+    let stx = rx(|| rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, unique))?;
+    Ok((stx.stx_mask & STATX_MNT_ID_UNIQUE != 0).then_some(stx.stx_mnt_id))
+}
+
+/// The `mnt_id:` line of the calling thread's `fdinfo/<fd>` in the verified /proc (Linux
+/// 3.15+): the mount id where statx will not give it.
+pub fn fdinfo_mnt_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
     let text = Proc::open()?.fdinfo(fd)?;
     String::from_utf8_lossy(&text)
         .lines()
         .find_map(|l| l.strip_prefix("mnt_id:"))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOSYS))
-}
-
-/// The mount id of whatever `fd` names (a file or a symlink too): statx, else procfs.
-pub fn mount_id_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    match statx_facts(fd) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
-            ) =>
-        {
-            fdinfo_mnt_id(fd)
-        }
-        other => other.map(|f| f.mnt_id),
-    }
-}
-
-/// A directory is the root of its mount when its `..` lies in another mount.
-fn procfs_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
-    let mnt_id = fdinfo_mnt_id(fd)?;
-    let parent = super::openat(
-        super::Base::Dir(fd),
-        c"..",
-        super::OFlags::PATH | super::OFlags::DIRECTORY,
-    )?;
-    Ok(MountFacts {
-        mnt_id,
-        is_mount_root: fdinfo_mnt_id(parent.as_fd())? != mnt_id,
-    })
 }
 
 /// The flags of the mount an fd is on, as fstatvfs gives them.
@@ -202,41 +158,6 @@ const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 const SYS_STATMOUNT: libc::c_long = 457;
 /// `STATMOUNT_SB_BASIC`: the smallest thing statmount can be asked for.
 const STATMOUNT_SB_BASIC: u64 = 0x1;
-
-/// A mount's identity: the reusable id every kernel since 3.15 gives (`STATX_MNT_ID` or
-/// procfs), and the unique id of Linux 6.8+, never reused while the system runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MountIds {
-    pub legacy: u64,
-    pub unique: Option<u64>,
-}
-
-/// The identity of the mount `fd` is on (an attached mount, or a detached one from
-/// open_tree).
-pub fn mount_ids(fd: BorrowedFd<'_>) -> io::Result<MountIds> {
-    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: `stx` is a valid out-pointer; an empty path with AT_EMPTY_PATH.
-    let r = retry(|| unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            STATX_MNT_ID_UNIQUE,
-            stx.as_mut_ptr(),
-        )
-    });
-    let unique = match r {
-        // SAFETY: statx succeeded and filled `stx`.
-        Ok(_) => Some(unsafe { stx.assume_init() })
-            .filter(|stx| stx.stx_mask & STATX_MNT_ID_UNIQUE != 0)
-            .map(|stx| stx.stx_mnt_id),
-        Err(_) => None,
-    };
-    Ok(MountIds {
-        legacy: mount_facts(fd)?.mnt_id,
-        unique,
-    })
-}
 
 /// `struct mnt_id_req` of statmount(2), first version.
 #[repr(C)]
