@@ -372,3 +372,39 @@ pub fn has_effective_capability(cap: u32) -> bool {
     let wanted = rustix::thread::CapabilitySet::from_bits_retain(1 << cap);
     rustix::thread::capabilities(None).is_ok_and(|sets| sets.effective.contains(wanted))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn the_inode_ioctls_refuse_a_device_before_asking() {
+        // /dev/null is a character device: its driver, not a filesystem, would answer the
+        // ioctl numbers. The check answers ENOTTY without sending them.
+        let null = std::fs::File::open("/dev/null").unwrap();
+        let (meta, checked) = InodeFd::examine(null.as_fd()).unwrap();
+        assert_eq!(meta.kind, FileKind::CharDevice);
+        assert!(checked.is_none());
+        let err = get_flags(null.as_fd()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOTTY));
+        assert_eq!(
+            generation(null.as_fd()).unwrap_err().raw_os_error(),
+            Some(libc::ENOTTY)
+        );
+        let dir = std::fs::File::open("/").unwrap();
+        assert!(InodeFd::check(dir.as_fd()).is_ok());
+    }
+
+    #[test]
+    fn every_open_is_close_on_exec_and_without_a_controlling_terminal() {
+        let fd = openat(Base::Cwd, c"/dev/null", OFlags::RDONLY).unwrap();
+        let fd_flags = rustix::io::fcntl_getfd(&fd).unwrap();
+        assert!(fd_flags.contains(rustix::io::FdFlags::CLOEXEC));
+        assert!(completed(OFlags::RDONLY).contains(OFlags::NOCTTY | OFlags::CLOEXEC));
+        assert!(!completed(OFlags::PATH).contains(OFlags::NOCTTY));
+        // A symlink in the last component is never followed.
+        let err = openat(Base::Cwd, c"/proc/self", OFlags::RDONLY);
+        assert_eq!(err.unwrap_err().raw_os_error(), Some(libc::ELOOP));
+    }
+}
