@@ -77,15 +77,14 @@ struct EntryMounts {
 impl EntryMounts {
     fn of(dir: BorrowedFd<'_>) -> Self {
         let possible = || -> io::Result<bool> {
-            let path = sys::procfs::Proc::open()?.fd_target_path(dir)?;
+            // One verified /proc for both reads.
+            let proc = sys::procfs::Proc::open()?;
+            let path = proc.fd_target_path(dir)?;
             // A directory outside this process's root has no path that mountinfo could name.
             if !path.starts_with(b"/") {
                 return Ok(true);
             }
-            Ok(pin::mountinfo::any_mount_below(
-                &sys::mount::read_mountinfo()?,
-                &path,
-            ))
+            Ok(pin::mountinfo::any_mount_below(&proc.mountinfo()?, &path))
         };
         EntryMounts {
             dir_mount: crate::pin::mountinfo::mount_facts(dir)
