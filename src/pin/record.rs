@@ -410,8 +410,8 @@ fn held(name: &CStr, what: &str, dev_ino: Option<(u64, u64)>) -> io::Error {
 }
 
 /// Who holds a lock or lease on the inode `dev`/`ino`, from /proc/locks: "by pid N (comm),
-/// a FLOCK ADVISORY WRITE" (a lease being broken shows as `LEASE BREAKING READ`). Empty where /proc is not there,
-/// or is not procfs (`sys::procfs` refuses it).
+/// a FLOCK ADVISORY WRITE" (a lease being broken shows as `LEASE BREAKING READ`). Empty
+/// where /proc is not there, or is not procfs (`sys::procfs` refuses it).
 fn holders(dev: u64, ino: u64) -> Vec<String> {
     let Ok(proc) = sys::procfs::Proc::open() else {
         return Vec::new();

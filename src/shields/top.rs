@@ -684,8 +684,12 @@ pub(super) fn seal(
     let _ = sys::unlinkat(dir, &temp);
     let fd = sys::create_exclusive(dir, &temp, 0o600).map_err(io_err("writing the seal"))?;
     let written = (|| -> std::io::Result<()> {
-        let m = sys::fstat(fd.as_fd())?;
-        let generation = sys::shields::generation(fd.as_fd())?.unwrap_or(0);
+        // One fstat: the description, and the type check of the generation's ioctl.
+        let (m, inode) = sys::InodeFd::examine(fd.as_fd())?;
+        let generation = match inode {
+            Some(inode) => inode.generation()?.unwrap_or(0),
+            None => return Err(std::io::Error::from_raw_os_error(libc::ENOTTY)),
+        };
         let mut writer = record::Writer::open(&profile.dir)?;
         writer.note((m.dev, m.ino, generation));
         writer.flush()?;

@@ -249,18 +249,32 @@ impl<'fd> InodeFd<'fd> {
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTTY))
     }
 
+    /// The descriptor, for the calls that take any.
+    pub fn fd(self) -> BorrowedFd<'fd> {
+        self.fd
+    }
+
     fn raw(self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
-    /// `FS_IOC_GETFLAGS`.
+    /// `FS_IOC_GETFLAGS`. Our own wrapper rather than rustix's `ioctl_getflags`, which passes
+    /// a 4-byte payload where the number says a long: see `FlagsPayload`.
     pub fn get_flags(self) -> io::Result<u32> {
-        rx(|| rustix::fs::ioctl_getflags(self.fd)).map(|f| f.bits())
+        let mut payload = FlagsPayload::new(0);
+        // SAFETY: the fd is a regular file or a directory (checked when `self` was made), for
+        // which this number is the filesystem's; the kernel writes one int at the start of
+        // `payload`, which has a long's room.
+        retry(|| unsafe { libc::ioctl(self.raw(), libc::FS_IOC_GETFLAGS, &mut payload) })?;
+        Ok(payload.flags as u32)
     }
 
-    /// `FS_IOC_SETFLAGS`.
+    /// `FS_IOC_SETFLAGS` (our own wrapper, as for `get_flags`).
     pub fn set_flags(self, flags: u32) -> io::Result<()> {
-        rx(|| rustix::fs::ioctl_setflags(self.fd, rustix::fs::IFlags::from_bits_retain(flags)))
+        let payload = FlagsPayload::new(flags);
+        // SAFETY: as for `get_flags`; the kernel reads one int from the start of `payload`.
+        retry(|| unsafe { libc::ioctl(self.raw(), libc::FS_IOC_SETFLAGS, &payload) })?;
+        Ok(())
     }
 
     /// `FS_IOC_GETVERSION`: the inode's generation, which tells a reused inode number from
@@ -283,6 +297,25 @@ impl<'fd> InodeFd<'fd> {
                 Ok(None)
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// The payload of FS_IOC_GETFLAGS/SETFLAGS. The kernel reads and writes one 4-byte int at
+/// its start, whatever the `long` in the ioctl numbers says; the zeroed tail, as wide as that
+/// `long`, keeps tools that trust the numbers (valgrind, which the memory suite runs) from
+/// reading undefined bytes or seeing a write past the payload.
+#[repr(C)]
+struct FlagsPayload {
+    flags: libc::c_int,
+    _tail: [u8; std::mem::size_of::<libc::c_long>() - std::mem::size_of::<libc::c_int>()],
+}
+
+impl FlagsPayload {
+    fn new(flags: u32) -> Self {
+        FlagsPayload {
+            flags: flags as libc::c_int,
+            _tail: [0; std::mem::size_of::<libc::c_long>() - std::mem::size_of::<libc::c_int>()],
         }
     }
 }
