@@ -19,7 +19,7 @@ use super::{rx, Base, OFlags, ResolveFlags};
 const PROC_ROOT_INO: u64 = 1;
 
 /// `PROC_SUPER_MAGIC`.
-pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// A directory fd of /proc that has been checked to be the root of a procfs.
 pub struct Proc {
