@@ -3,9 +3,11 @@
 //! the mount API, the inode-flag ioctls, getdents); a wrapper of our own over libc makes
 //! the rest (file_getattr/file_setattr, FS_IOC_FSGETXATTR, FS_IOC_GETVERSION, F_SETLEASE,
 //! mount_setattr, statmount, capget). Every function returns `io::Result`, owns what it
-//! opens (`OwnedFd`) and retries EINTR; nothing here retries anything else, waits, or falls
-//! back from one call to another: that is `crate::fileops`, `pin` and `engine`. What this
-//! module reads of /proc it reads through `procfs`, which checks that it is procfs.
+//! opens (`OwnedFd`) and retries EINTR; nothing here retries anything else or waits, and
+//! only two things fall back from one call to another (`lstatat`: statx, else fstatat;
+//! `procfs`: openat2, else a checked walk): the rest is `crate::fileops`, `pin` and
+//! `engine`. What this module reads of /proc it reads through `procfs`, which checks that
+//! it is procfs.
 
 mod dirents;
 pub mod fdio;
