@@ -26,6 +26,7 @@ pub mod capi;
 mod engine;
 mod error;
 mod escape;
+mod fileops;
 pub mod guard;
 mod inode;
 mod killpoint;

@@ -48,8 +48,11 @@ impl Policy {
         data: &Option<DataDir>,
         undo: &mut Undo,
     ) -> Result<Report, Error> {
-        let ours = match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))?
-        {
+        let ours = match mount::state(
+            &self.dir,
+            dir.as_fd(),
+            mount::MountSupport::probe(self.mount_api).legacy_binds(),
+        )? {
             MountState::Covered => return Err(mount::covered(&self.dir)),
             MountState::Ours { read_only, .. } => {
                 // Remounted read-write by someone with CAP_SYS_ADMIN: read-only again.
@@ -400,7 +403,7 @@ fn pin_copies(root: BorrowedFd<'_>) -> Result<(), Error> {
         let file = sys::openat(
             sys::Base::Dir(root),
             &name,
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK,
         )
         .map_err(failed)?;
         immutable::pin_inode(file.as_fd()).map_err(failed)?;

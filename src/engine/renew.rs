@@ -143,12 +143,12 @@ pub(crate) fn copy_into(
     new: BorrowedFd<'_>,
     like: &Meta,
 ) -> io::Result<Option<Uncarried>> {
-    files::copy_bytes(old, new, meta.size)?;
+    crate::fileops::copy_bytes(old, new, meta.size)?;
     files::set_owner(new, like.uid, like.gid)?;
-    let xattrs = files::copy_xattrs(old, new)?;
+    let xattrs = crate::fileops::copy_xattrs(old, new)?;
     // After the attributes: a POSIX ACL copied sets the mode too; this mode is the one.
     files::set_mode(new, like.mode)?;
-    let flags = files::carry_inode_flags(old, new)?;
+    let flags = crate::fileops::carry_inode_flags(old, new)?;
     files::set_times(new, like)?;
     if !unchanged(meta, &sys::fstat(old)?) {
         return Ok(None);
@@ -254,7 +254,7 @@ pub fn renew_if_held(
     meta: &Meta,
     posture: Option<Posture>,
 ) -> io::Result<Option<Renewed>> {
-    if files::writer_check(old).may_have_writer() {
+    if crate::fileops::writer_check(old).may_have_writer() {
         renew_one(dir, name, old, meta, posture)
     } else {
         Ok(None)
@@ -289,7 +289,7 @@ pub fn renew_all(
         if meta.kind != FileKind::Regular || meta.mount.is_some_and(|m| m.is_root) {
             continue;
         }
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let flags = sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK;
         let Ok(old) = sys::openat(Base::Dir(dir), &name, flags) else {
             continue;
         };

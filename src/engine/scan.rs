@@ -9,13 +9,13 @@ use super::renew;
 use super::undo::Undo;
 use crate::error::Error;
 use crate::escape::escape_bytes;
+use crate::fileops::WriterCheck;
 use crate::inode::{FileKind, Meta};
 use crate::pin;
 use crate::pin::immutable::{self, SymlinkFlags};
 use crate::pin::Outcome;
 use crate::report::{Action, Entry};
 use crate::rules::{self, Reason, NAME_MAX, PATH_MAX};
-use crate::sys::files::WriterCheck;
 use crate::sys::{self, Base};
 
 /// What the pass does to each entry.
@@ -40,7 +40,7 @@ pub(super) fn open_regular(
     name: &CStr,
     expected: &Meta,
 ) -> Result<OwnedFd, Rejection> {
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags = sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK;
     let fd = sys::openat(Base::Dir(dir), name, flags).map_err(Rejection::unreadable)?;
     let meta = sys::fstat(fd.as_fd()).map_err(Rejection::unreadable)?;
     if meta.kind != FileKind::Regular || !meta.same_inode(expected) {
@@ -77,18 +77,19 @@ struct EntryMounts {
 impl EntryMounts {
     fn of(dir: BorrowedFd<'_>) -> Self {
         let possible = || -> io::Result<bool> {
-            let path = sys::fd_path(dir)?;
+            // One verified /proc for both reads.
+            let proc = sys::procfs::Proc::open()?;
+            let path = proc.fd_target_path(dir)?;
             // A directory outside this process's root has no path that mountinfo could name.
             if !path.starts_with(b"/") {
                 return Ok(true);
             }
-            Ok(pin::mountinfo::any_mount_below(
-                &sys::mount::read_mountinfo()?,
-                &path,
-            ))
+            Ok(pin::mountinfo::any_mount_below(&proc.mountinfo()?, &path))
         };
         EntryMounts {
-            dir_mount: sys::mount::mount_facts(dir).ok().map(|f| f.mnt_id),
+            dir_mount: crate::pin::mountinfo::mount_facts(dir)
+                .ok()
+                .map(|f| f.mnt_id),
             possible: possible().unwrap_or(true),
         }
     }
@@ -102,8 +103,12 @@ impl EntryMounts {
             return Ok(false);
         }
         // No mount id from statx (filtered, or before Linux 5.8): ask the entry's own fd.
-        let fd = sys::openat(Base::Dir(dir), name, libc::O_PATH | libc::O_NOFOLLOW)?;
-        Ok(Some(sys::mount::mount_id_of(fd.as_fd())?) != self.dir_mount)
+        let fd = sys::openat(
+            Base::Dir(dir),
+            name,
+            sys::OFlags::PATH | sys::OFlags::NOFOLLOW,
+        )?;
+        Ok(Some(crate::pin::mountinfo::mount_id_of(fd.as_fd())?) != self.dir_mount)
     }
 }
 
@@ -294,7 +299,7 @@ impl<'a> Scan<'a, '_> {
             // only an inode this call renewed (before the pin: nobody held it from before)
             // is taken; any other is refused, never pinned with a writer possibly inside.
             if self.check_writers {
-                let refused = match sys::files::writer_check(fd.as_fd()) {
+                let refused = match crate::fileops::writer_check(fd.as_fd()) {
                     WriterCheck::NoWriter => None,
                     WriterCheck::Writer => Some(0),
                     WriterCheck::CannotTell(_) if renewed => None,

@@ -23,7 +23,7 @@ pub const LOCKED_DIR_MODE: u32 = 0o755;
 pub const LOCKED_FILE_MODE: u32 = 0o444;
 
 fn open_file(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags = sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK;
     let fd = sys::openat(Base::Dir(dir), name, flags)?;
     if sys::fstat(fd.as_fd())?.kind != FileKind::Regular {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -48,18 +48,19 @@ fn read_all(fd: BorrowedFd<'_>, cap: Option<usize>) -> io::Result<Vec<u8>> {
 }
 
 /// The SHA-256 of an open regular file's bytes, streamed through one buffer of at most
-/// `files::CHUNK` bytes whatever the file's size; the holes of a sparse file (SEEK_DATA,
+/// `crate::fileops::CHUNK` bytes whatever the file's size; the holes of a sparse file (SEEK_DATA,
 /// SEEK_HOLE) are hashed as the zeros they read as, without reading them.
 fn digest(fd: BorrowedFd<'_>) -> io::Result<[u8; 32]> {
     let size = sys::fstat(fd)?.size;
     let mut hash = Sha256::new();
     // One byte more than a small file holds: its end is seen without a second buffer.
-    let len = usize::try_from(size.saturating_add(1)).map_or(files::CHUNK, |n| n.min(files::CHUNK));
+    let len = usize::try_from(size.saturating_add(1))
+        .map_or(crate::fileops::CHUNK, |n| n.min(crate::fileops::CHUNK));
     let mut buf = vec![0u8; len.max(512)];
     let mut at = 0u64;
-    for run in files::runs(fd, size) {
+    for run in crate::fileops::runs(fd, size) {
         match run {
-            files::Run::Hole { start, end } => {
+            crate::fileops::Run::Hole { start, end } => {
                 buf.fill(0);
                 let mut left = end - start;
                 while left > 0 {
@@ -69,7 +70,7 @@ fn digest(fd: BorrowedFd<'_>) -> io::Result<[u8; 32]> {
                 }
                 at = end;
             }
-            files::Run::Data { end, .. } => {
+            crate::fileops::Run::Data { end, .. } => {
                 while at < end {
                     let want = (end - at).min(buf.len() as u64) as usize;
                     let n = files::pread(fd, &mut buf[..want], at)?;

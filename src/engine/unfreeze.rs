@@ -16,7 +16,11 @@ impl Policy {
 
     pub(super) fn thaw(&self, resolved: OwnedFd) -> Result<Report, Error> {
         let reopen = || self.open_dir(Access::Read);
-        let unmounted = mount::unpin(&self.dir, &reopen, mount::legacy_binds(self.mount_api))?;
+        let unmounted = mount::unpin(
+            &self.dir,
+            &reopen,
+            mount::MountSupport::probe(self.mount_api).legacy_binds(),
+        )?;
         killpoint::step();
         // The flags are changed, and the directory handed back, through the descriptor
         // resolved at the start; under nc-harden's mount that was the mount's root, and the

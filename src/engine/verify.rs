@@ -11,13 +11,16 @@ impl Policy {
         let (dir, mut checked) = self.resolve_dir_checked()?;
         let data = self.resolve_data_dir_after(&dir, &mut checked)?;
         let flag = immutable::is_pinned(dir.as_fd()).context("reading the directory's flags")?;
-        let mounted =
-            match mount::state(&self.dir, dir.as_fd(), mount::legacy_binds(self.mount_api))? {
-                // A mount of ours remounted read-write holds nothing.
-                MountState::Ours { read_only, .. } => read_only,
-                MountState::Absent => false,
-                MountState::Covered => return Err(mount::covered(&self.dir)),
-            };
+        let mounted = match mount::state(
+            &self.dir,
+            dir.as_fd(),
+            mount::MountSupport::probe(self.mount_api).legacy_binds(),
+        )? {
+            // A mount of ours remounted read-write holds nothing.
+            MountState::Ours { read_only, .. } => read_only,
+            MountState::Absent => false,
+            MountState::Covered => return Err(mount::covered(&self.dir)),
+        };
         let data_flag = match data.as_ref().filter(|_| self.pin_data_dir) {
             Some(data) => {
                 immutable::is_pinned(data.fd.as_fd()).context("reading data_dir's flags")?

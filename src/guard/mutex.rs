@@ -28,7 +28,9 @@ const MAX_MUTEX_BYTES: usize = 16 * 1024;
 /// `state-dir-guard.py`'s own deadline for a whole pass (`MAX_GUARD_SECONDS`).
 pub const STATE_DIR_WAIT: Duration = Duration::from_secs(10 * 60);
 
-const DIR_FLAGS: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC;
+const DIR_FLAGS: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::NOFOLLOW)
+    .union(sys::OFlags::DIRECTORY);
 
 /// How the mutex is wanted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -335,7 +337,7 @@ fn new_token() -> std::io::Result<String> {
 
 /// Field 22 of `/proc/self/stat` (the start time in clock ticks), as the guard records it.
 fn own_start_time() -> Option<String> {
-    let raw = std::fs::read("/proc/self/stat").ok()?;
+    let raw = sys::procfs::Proc::open().and_then(|p| p.self_stat()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let after = &text[text.rfind(')')? + 2..];
     after.split_whitespace().nth(19).map(str::to_string)

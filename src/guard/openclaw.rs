@@ -32,8 +32,12 @@ const MAX_JOURNAL_BYTES: u64 = 48 * 1024 * 1024;
 const STABLE_READ_ATTEMPTS: usize = 3;
 const FS_APPEND_FL: u32 = 0x20;
 
-const DIR_FLAGS: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC;
-const FILE_FLAGS: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+const DIR_FLAGS: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::NOFOLLOW)
+    .union(sys::OFlags::DIRECTORY);
+const FILE_FLAGS: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::NOFOLLOW)
+    .union(sys::OFlags::NONBLOCK);
 
 /// `.openclaw` and its parent, open; what `fstat` said of them when opened.
 pub struct OpenConfig {

@@ -48,7 +48,9 @@ const MAX_LOGICAL: u64 = 16 * 1024 * 1024 * 1024;
 const MAX_ALLOCATED: u64 = 8 * 1024 * 1024 * 1024;
 const MAX_SECONDS: u64 = 10 * 60;
 const PEER_LINK_TARGET: &[u8] = b"/usr/local/lib/node_modules/openclaw";
-const DIR_FLAGS: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_CLOEXEC;
+const DIR_FLAGS: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::NOFOLLOW)
+    .union(sys::OFlags::DIRECTORY);
 
 /// What a preflight found: the number of roots, and every issue.
 #[derive(Debug, Default)]

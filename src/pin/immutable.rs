@@ -25,7 +25,12 @@ where
 
 /// Sets or clears FS_IMMUTABLE_FL on a directory or regular file and reads it back.
 fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
-    let old = match sys::get_flags(fd) {
+    // One fstat for the three ioctls: the type is checked before any.
+    let fd = match sys::InodeFd::check(fd) {
+        Ok(fd) => fd,
+        Err(e) => return refusal(e),
+    };
+    let old = match fd.get_flags() {
         Ok(flags) => flags,
         Err(e) => return refusal(e),
     };
@@ -37,10 +42,10 @@ fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
             Action::Checked
         }));
     }
-    if let Err(e) = sys::set_flags(fd, new) {
+    if let Err(e) = fd.set_flags(new) {
         return refusal(e);
     }
-    let now_on = sys::get_flags(fd)? & FS_IMMUTABLE_FL != 0;
+    let now_on = fd.get_flags()? & FS_IMMUTABLE_FL != 0;
     Ok(match (on, now_on) {
         (true, true) => Outcome::new(Action::Frozen),
         // The filesystem accepted the call and ignored the flag.

@@ -157,7 +157,7 @@ pub fn remove(dir: BorrowedFd<'_>) -> io::Result<usize> {
 /// The inode a record holds; `None` where it holds none (killed before it was written) or is
 /// not a record of ours (not root's alone).
 fn read(state: BorrowedFd<'_>, file: &CStr) -> io::Result<Option<(u64, u64)>> {
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags = sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK;
     let fd = match sys::openat(Base::Dir(state), file, flags) {
         Ok(fd) => fd,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => return Ok(None),

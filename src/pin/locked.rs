@@ -82,7 +82,7 @@ pub fn load(path: &[u8]) -> io::Result<Option<LockedSet>> {
     let Some(dir) = record::state_dir(false)? else {
         return Ok(None);
     };
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags = sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK;
     let fd = match sys::openat(Base::Dir(dir.as_fd()), &set_name(path), flags) {
         Ok(fd) => fd,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => return Ok(None),

@@ -72,12 +72,34 @@ fn io(what: &str) -> impl FnOnce(io::Error) -> Error + '_ {
     move |e| Error::io(what, e)
 }
 
-/// Whether nc-harden may have made legacy binds here: the mount(2) fallback is forced, or
-/// the kernel has no fsopen (before Linux 5.2, or a seccomp profile that hides it). Only then
-/// is a record that names a plain read-only bind taken for identity; elsewhere a record
-/// (which root without capabilities can write) never makes a mount ours on its own.
-pub fn legacy_binds(api: MountApi) -> bool {
-    api.forces_legacy() || !sys::files::fsopen_available()
+/// What the mount API offers this call: asked once per operation (`probe`) and passed down,
+/// never kept for the process (a seccomp filter loaded on one thread, or a later call in a
+/// thread that moved, may answer otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MountSupport {
+    /// fsopen is there and the new API is not forced off.
+    NewApi,
+    /// The mount(2) fallback is forced (`MountApi::Legacy`), or the kernel has no fsopen
+    /// (before Linux 5.2, or a seccomp profile that hides it).
+    LegacyOnly,
+}
+
+impl MountSupport {
+    /// Probes fsopen once (unless `api` forces the fallback).
+    pub fn probe(api: MountApi) -> Self {
+        if api.forces_legacy() || sys::files::fsopen_probe().is_err() {
+            MountSupport::LegacyOnly
+        } else {
+            MountSupport::NewApi
+        }
+    }
+
+    /// Whether nc-harden may have made legacy binds here. Only then is a record that names a
+    /// plain read-only bind taken for identity; elsewhere a record (which root without
+    /// capabilities can write) never makes a mount ours on its own.
+    pub fn legacy_binds(self) -> bool {
+        self == MountSupport::LegacyOnly
+    }
 }
 
 /// Whether `top` (the directory resolved by `path`: the top of the mounts there) is
@@ -87,8 +109,8 @@ pub fn legacy_binds(api: MountApi) -> bool {
 /// Read-only: a stale record is only ignored here.
 pub fn state(path: &[u8], top: BorrowedFd<'_>, legacy: bool) -> Result<MountState, Error> {
     let reading = || io("reading the directory's mount");
-    let facts = m::mount_facts(top).map_err(reading())?;
-    let ids = m::mount_ids(top).map_err(reading())?;
+    let facts = crate::pin::mountinfo::mount_facts(top).map_err(reading())?;
+    let ids = crate::pin::mountinfo::mount_ids(top).map_err(reading())?;
     let flags = m::mount_flags(top).map_err(reading())?;
     let meta = sys::fstat(top).map_err(io("examining the directory"))?;
     let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
@@ -116,13 +138,13 @@ pub fn state(path: &[u8], top: BorrowedFd<'_>, legacy: bool) -> Result<MountStat
     } else {
         legacy
             && facts.is_mount_root
-            && flags == (true, true, true)
+            && flags.is_pinned()
             && naming_top.is_some_and(|(_, rec)| meta.dev == rec.dev && meta.ino == rec.ino)
     };
     if ours {
         return Ok(MountState::Ours {
             frozen_as,
-            read_only: flags.0,
+            read_only: flags.read_only,
         });
     }
     // Ours beneath another: a fresh directory of ours at the same mount point as the top, or
@@ -152,7 +174,9 @@ fn still_attached(rec: &Record, mounts: &[MountInfo]) -> Result<bool, Error> {
 
 /// Whether the mount `mnt` sits right on a fresh directory of nc-harden's at the same place.
 fn stacked_on_ours(mnt: BorrowedFd<'_>) -> Result<bool, Error> {
-    let id = m::mount_facts(mnt).map_err(io("reading the mount"))?.mnt_id;
+    let id = crate::pin::mountinfo::mount_facts(mnt)
+        .map_err(io("reading the mount"))?
+        .mnt_id;
     let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
     let mounts: Vec<MountInfo> = mountinfo::all(&text).collect();
     let Some(ours) = mounts.iter().find(|m| m.id == id) else {
@@ -177,7 +201,7 @@ pub fn make_read_only(top: BorrowedFd<'_>) -> Result<(), Error> {
 /// Whether a mount nc-harden did not make lies inside its mount `top` (a runtime's file
 /// mounted over an entry after the freeze): taking nc-harden's off would take that too.
 pub fn has_submounts(top: BorrowedFd<'_>) -> Result<bool, Error> {
-    let id = m::mount_facts(top)
+    let id = crate::pin::mountinfo::mount_facts(top)
         .map_err(io("reading the directory's mount"))?
         .mnt_id;
     let text = m::read_mountinfo().map_err(io("reading mountinfo"))?;
@@ -252,14 +276,14 @@ impl Fresh {
     /// Needs CAP_SYS_ADMIN (EPERM without) and Linux 5.2 (ENOSYS before). Its size and
     /// inode limits come from what `like` holds now (`limits_for`).
     pub fn new(like: BorrowedFd<'_>) -> io::Result<Fresh> {
-        let (fs, mount) = sys::files::detached_tmpfs(limits_for(like)?)?;
+        let (fs, mount) = crate::fileops::detached_tmpfs(limits_for(like)?)?;
         let root = sys::openat(
             sys::Base::Dir(mount.as_fd()),
             c".",
-            libc::O_RDONLY | libc::O_DIRECTORY,
+            sys::OFlags::RDONLY | sys::OFlags::DIRECTORY,
         )?;
         let meta = sys::fstat(like)?;
-        sys::files::copy_xattrs(like, root.as_fd())?;
+        crate::fileops::copy_xattrs(like, root.as_fd())?;
         sys::files::set_owner_mode(root.as_fd(), meta.uid, meta.gid, meta.mode)?;
         Ok(Fresh { fs, mount, root })
     }
@@ -280,8 +304,8 @@ const PAGE: u64 = 4096;
 /// The size and inode limits of a fresh directory for `dir`: the sizes of its entries, each
 /// rounded up to a page (what tmpfs charges), plus a page each for symlinks and the rest,
 /// and its entries, each with some slack. A copy can then never grow past what `dir` held.
-pub fn limits_for(dir: BorrowedFd<'_>) -> io::Result<sys::files::TmpfsLimits> {
-    let mut limits = sys::files::TmpfsLimits {
+pub fn limits_for(dir: BorrowedFd<'_>) -> io::Result<crate::fileops::TmpfsLimits> {
+    let mut limits = crate::fileops::TmpfsLimits {
         bytes: SLACK_BYTES,
         inodes: SLACK_INODES + 1,
     };
@@ -320,7 +344,7 @@ pub fn attach_fresh(
         // (fsconfig, Linux 5.2). Nosuid and nodev since fsmount.
         match read_only(|| m::mount_setattr(fresh.mount.as_fd(), m::PIN_ATTRS)) {
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
-                read_only(|| sys::files::make_read_only(fresh.fs.as_fd()))?
+                read_only(|| crate::fileops::make_read_only(fresh.fs.as_fd()))?
             }
             other => other?,
         }
@@ -379,7 +403,7 @@ fn read_only(mut make: impl FnMut() -> io::Result<()>) -> io::Result<()> {
 }
 
 fn record_of(mount: BorrowedFd<'_>, meta: &crate::inode::Meta) -> io::Result<Record> {
-    let ids = m::mount_ids(mount)?;
+    let ids = crate::pin::mountinfo::mount_ids(mount)?;
     Ok(Record {
         legacy: ids.legacy,
         unique: ids.unique,
@@ -406,11 +430,11 @@ fn attach_legacy(
     meta: &crate::inode::Meta,
     reopen: Reopen<'_>,
 ) -> io::Result<OwnedFd> {
-    let under = m::mount_facts(dir)?.mnt_id;
+    let under = crate::pin::mountinfo::mount_facts(dir)?.mnt_id;
     m::bind_mount(dir, dir)?;
     let changed = || io::Error::from_raw_os_error(libc::ESTALE);
     let top = reopen().map_err(|_| changed())?;
-    let fresh = m::mount_facts(top.as_fd())?;
+    let fresh = crate::pin::mountinfo::mount_facts(top.as_fd())?;
     if fresh.mnt_id == under || !fresh.is_mount_root || !sys::fstat(top.as_fd())?.same_inode(meta) {
         // The path no longer leads to the directory (a parent was renamed in between): the
         // bind stays on the real directory, where nobody can reach it by fd to take it off.
@@ -436,11 +460,10 @@ fn check_from_outside(
     let moved = || moved(path);
     let top = reopen().map_err(|_| moved())?;
     let check = || -> io::Result<bool> {
-        Ok(
-            m::mount_facts(top.as_fd())?.mnt_id == m::mount_facts(mount.as_fd())?.mnt_id
-                && m::mount_flags(top.as_fd())? == (true, true, true)
-                && sys::fstat(top.as_fd())?.same_inode(&sys::fstat(dir)?),
-        )
+        Ok(crate::pin::mountinfo::mount_facts(top.as_fd())?.mnt_id
+            == crate::pin::mountinfo::mount_facts(mount.as_fd())?.mnt_id
+            && m::mount_flags(top.as_fd())?.is_pinned()
+            && sys::fstat(top.as_fd())?.same_inode(&sys::fstat(dir)?))
     };
     match check() {
         Ok(true) => Ok(()),

@@ -1,6 +1,63 @@
-//! Reading /proc/self/mountinfo: whether a recorded mount is still attached (kernels without
-//! statmount), and whether any mount lies below a directory. Pure parsing, unit-tested; the
-//! bytes come from `sys::mount::read_mountinfo`.
+//! Where an fd stands in the mount tree (statx, else the verified /proc's fdinfo), and reading
+//! mountinfo: whether a recorded mount is still attached (kernels without statmount), and
+//! whether any mount lies below a directory. The parsing is pure and unit-tested; the bytes
+//! come from `sys::mount::read_mountinfo`.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::sys::mount::{fdinfo_mnt_id, statx_mount, statx_unique_mount_id, MountFacts};
+use crate::sys::{self, Base, OFlags};
+
+/// Whether statx's answer calls for the procfs way: a kernel or a seccomp profile without it.
+fn statx_missing(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
+    )
+}
+
+/// Where the fd stands in the mount tree: `statx(STATX_MNT_ID)` (Linux 5.8+), else procfs
+/// (`fdinfo`, Linux 3.15+; a directory is the root of its mount when its `..` lies in
+/// another mount).
+pub fn mount_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
+    match statx_mount(fd) {
+        Err(e) if statx_missing(&e) => {
+            let mnt_id = fdinfo_mnt_id(fd)?;
+            let parent = sys::openat(Base::Dir(fd), c"..", OFlags::PATH | OFlags::DIRECTORY)?;
+            Ok(MountFacts {
+                mnt_id,
+                is_mount_root: fdinfo_mnt_id(parent.as_fd())? != mnt_id,
+            })
+        }
+        other => other,
+    }
+}
+
+/// The mount id of whatever `fd` names (a file or a symlink too): statx, else procfs.
+pub fn mount_id_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    match statx_mount(fd) {
+        Err(e) if statx_missing(&e) => fdinfo_mnt_id(fd),
+        other => other.map(|f| f.mnt_id),
+    }
+}
+
+/// A mount's identity: the reusable id every kernel since 3.15 gives (`STATX_MNT_ID` or
+/// procfs), and the unique id of Linux 6.8+, never reused while the system runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountIds {
+    pub legacy: u64,
+    pub unique: Option<u64>,
+}
+
+/// The identity of the mount `fd` is on (an attached mount, or a detached one from
+/// open_tree).
+pub fn mount_ids(fd: BorrowedFd<'_>) -> io::Result<MountIds> {
+    Ok(MountIds {
+        unique: statx_unique_mount_id(fd).ok().flatten(),
+        legacy: mount_facts(fd)?.mnt_id,
+    })
+}
 
 /// One line of mountinfo (proc(5)): the fields nc-harden looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -87,8 +87,8 @@ pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     if let Some(dir) = held_state_dir(create) {
         return Ok(Some(dir));
     }
-    let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
-    let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
+    let nofollow = sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
+    let run = sys::openat(Base::Cwd, c"/run", sys::OFlags::PATH | nofollow)?;
     let run_meta = sys::fstat(run.as_fd())?;
     let sticky = run_meta.mode & libc::S_ISVTX != 0;
     if run_meta.kind != FileKind::Directory
@@ -111,7 +111,7 @@ pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     let dir = match sys::openat(
         Base::Dir(run.as_fd()),
         c"nc-harden",
-        libc::O_RDONLY | nofollow,
+        sys::OFlags::RDONLY | nofollow,
     ) {
         Ok(dir) => dir,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !create => return Ok(None),
@@ -170,7 +170,7 @@ pub fn all() -> io::Result<Vec<(Vec<u8>, Record)>> {
 /// or that does not parse, is not a record of ours: `None`. One of an older version (0644)
 /// is tightened to 0600 where the caller may.
 fn read(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Option<(Vec<u8>, Record)>> {
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags = sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK;
     let fd = match sys::openat(Base::Dir(dir), name, flags) {
         Ok(fd) => fd,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => return Ok(None),
@@ -284,7 +284,7 @@ impl Drop for StateLock {
         // A shared holder (verify) converts to exclusive without waiting; either way, only
         // with the exclusive lock is the name unlinked. Failing that, another call holds the
         // file and the last of them removes it.
-        if sys::files::lock(self.file.as_fd(), true, Duration::ZERO).is_ok()
+        if crate::fileops::lock(self.file.as_fd(), true, Duration::ZERO).is_ok()
             && same_inode(self.dir.as_fd(), &self.name, self.file.as_fd())
         {
             let _ = sys::unlinkat(self.dir.as_fd(), &self.name);
@@ -370,7 +370,7 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<StateLock>> {
             continue; // Swapped in between the look and the open: looked at again.
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        match sys::files::lock(file.as_fd(), exclusive, left) {
+        match crate::fileops::lock(file.as_fd(), exclusive, left) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
                 return Err(held(&name, "a lock", Some((meta.dev, meta.ino))))
@@ -391,7 +391,7 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<StateLock>> {
 /// no one but root can open), so that one never unlinks another's fresh file.
 fn replace(dir: BorrowedFd<'_>, name: &CStr, meta: &Meta, deadline: Instant) -> io::Result<()> {
     let left = deadline.saturating_duration_since(Instant::now());
-    if let Err(e) = sys::files::lock(dir, true, left) {
+    if let Err(e) = crate::fileops::lock(dir, true, left) {
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -450,15 +450,22 @@ fn held(name: &CStr, what: &str, dev_ino: Option<(u64, u64)>) -> io::Error {
 }
 
 /// Who holds a lock or lease on the inode `dev`/`ino`, from /proc/locks: "by pid N (comm),
-/// a FLOCK ADVISORY WRITE" (a lease being broken shows as `LEASE BREAKING READ`). Empty where /proc is not there.
+/// a FLOCK ADVISORY WRITE" (a lease being broken shows as `LEASE BREAKING READ`). Empty
+/// where /proc is not there, or is not procfs (`sys::procfs` refuses it).
 fn holders(dev: u64, ino: u64) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string("/proc/locks") else {
+    let Ok(proc) = sys::procfs::Proc::open() else {
         return Vec::new();
     };
-    parse_locks(&text, dev, ino)
+    let Ok(text) = proc.locks() else {
+        return Vec::new();
+    };
+    parse_locks(&String::from_utf8_lossy(&text), dev, ino)
         .into_iter()
         .map(|(pid, kind)| {
-            let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = u32::try_from(pid)
+                .ok()
+                .and_then(|pid| proc.comm(pid).ok())
+                .unwrap_or_default();
             let comm = escape_bytes(comm.strip_suffix(b"\n").unwrap_or(&comm));
             format!("by pid {pid} ({comm}), {kind}")
         })

@@ -345,7 +345,9 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-const NOFOLLOW_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NOCTTY;
+const NOFOLLOW_DIR: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::DIRECTORY)
+    .union(sys::OFlags::NOFOLLOW);
 
 fn posture_of(
     m: &Meta,

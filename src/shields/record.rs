@@ -26,8 +26,8 @@ fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     if let Some(dir) = crate::pin::held_state_dir(create) {
         return Ok(Some(dir));
     }
-    let nofollow = libc::O_DIRECTORY | libc::O_NOFOLLOW;
-    let run = sys::openat(Base::Cwd, c"/run", libc::O_PATH | nofollow)?;
+    let nofollow = sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
+    let run = sys::openat(Base::Cwd, c"/run", sys::OFlags::PATH | nofollow)?;
     let trusted =
         |m: &crate::inode::Meta| m.kind == FileKind::Directory && m.uid == 0 && m.mode & 0o022 == 0;
     if !trusted(&sys::fstat(run.as_fd())?) {
@@ -42,7 +42,7 @@ fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
             _ => {}
         }
     }
-    let flags = libc::O_RDONLY | nofollow;
+    let flags = sys::OFlags::RDONLY | nofollow;
     let dir = match sys::openat(Base::Dir(run.as_fd()), c"nc-harden", flags) {
         Ok(dir) => dir,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !create => return Ok(None),
@@ -77,7 +77,7 @@ pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
     let Some(dir) = state_dir(false)? else {
         return Ok(None);
     };
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags = sys::OFlags::RDONLY | sys::OFlags::NOFOLLOW | sys::OFlags::NONBLOCK;
     let fd = match sys::openat(Base::Dir(dir.as_fd()), &file_name(path), flags) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),

@@ -23,8 +23,12 @@ use crate::rules::seal::{self, SealLine, SEAL_MAX};
 use crate::status::Status;
 use crate::sys::{self, Base, DirEntries};
 
-const NOFOLLOW_FILE: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-const NOFOLLOW_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NOCTTY;
+const NOFOLLOW_FILE: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::NOFOLLOW)
+    .union(sys::OFlags::NONBLOCK);
+const NOFOLLOW_DIR: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::DIRECTORY)
+    .union(sys::OFlags::NOFOLLOW);
 
 /// The quarantine of a call: a fresh root-only directory of `dir` (never an old one: a name
 /// the sandbox user could have planted is not reused).
@@ -274,11 +278,12 @@ fn unmount_ours(
         .chain(protected_names(dir, profile)?.iter())
     {
         for _ in 0..4 {
-            let flags = libc::O_PATH | libc::O_NOFOLLOW;
+            let flags = sys::OFlags::PATH | sys::OFlags::NOFOLLOW;
             let Ok(fd) = sys::openat(Base::Dir(dir), &cstr(name), flags) else {
                 break;
             };
-            let facts = sys::mount::mount_facts(fd.as_fd()).map_err(io_err("examining a mount"))?;
+            let facts = crate::pin::mountinfo::mount_facts(fd.as_fd())
+                .map_err(io_err("examining a mount"))?;
             if !facts.is_mount_root || !rec.mounts.contains(&facts.mnt_id) {
                 break;
             }
@@ -308,11 +313,15 @@ fn mount_file(
 ) -> std::io::Result<bool> {
     let mnt = sys::shields::clone_tree(dir, name)?;
     sys::mount::mount_setattr(mnt.as_fd(), sys::mount::PIN_ATTRS)?;
-    let id = sys::mount::mount_id_of(mnt.as_fd())?;
+    let id = crate::pin::mountinfo::mount_id_of(mnt.as_fd())?;
     writer.note_mount(id);
     writer.flush()?;
     crate::killpoint::step();
-    let target = sys::openat(Base::Dir(dir), name, libc::O_PATH | libc::O_NOFOLLOW)?;
+    let target = sys::openat(
+        Base::Dir(dir),
+        name,
+        sys::OFlags::PATH | sys::OFlags::NOFOLLOW,
+    )?;
     if !sys::fstat(target.as_fd())?.same_inode(locked) {
         return Ok(false);
     }
@@ -323,11 +332,15 @@ fn mount_file(
 
 /// Whether `name` of `dir` is the root of a read-only mount (`id`: that one).
 fn read_only_mount(dir: BorrowedFd<'_>, name: &CStr, id: Option<u64>) -> std::io::Result<bool> {
-    let fd = sys::openat(Base::Dir(dir), name, libc::O_PATH | libc::O_NOFOLLOW)?;
-    let facts = sys::mount::mount_facts(fd.as_fd())?;
+    let fd = sys::openat(
+        Base::Dir(dir),
+        name,
+        sys::OFlags::PATH | sys::OFlags::NOFOLLOW,
+    )?;
+    let facts = crate::pin::mountinfo::mount_facts(fd.as_fd())?;
     Ok(facts.is_mount_root
         && id.map_or(true, |id| id == facts.mnt_id)
-        && sys::mount::mount_flags(fd.as_fd())?.0)
+        && sys::mount::mount_flags(fd.as_fd())?.read_only)
 }
 
 /// Locks the state trees: the budgets first (nothing changes if they are exceeded), then
@@ -567,8 +580,8 @@ pub(super) fn lock_files(
         let now = sys::fstat(fd.as_fd()).map_err(io_err("examining a protected file"))?;
         // From the mutable posture every protected file goes onto a fresh inode, as
         // NemoClaw's guard does; one already locked only where a writer still holds it.
-        let writers = sys::files::writer_check(fd.as_fd());
-        if was_locked && writers == sys::files::WriterCheck::NoWriter {
+        let writers = crate::fileops::writer_check(fd.as_fd());
+        if was_locked && writers == crate::fileops::WriterCheck::NoWriter {
             continue;
         }
         let temp = cstr(format!(".nc-harden-new.{}.f{n}", std::process::id()).as_bytes());
@@ -678,8 +691,12 @@ pub(super) fn seal(
     let _ = sys::unlinkat(dir, &temp);
     let fd = sys::create_exclusive(dir, &temp, 0o600).map_err(io_err("writing the seal"))?;
     let written = (|| -> std::io::Result<()> {
-        let m = sys::fstat(fd.as_fd())?;
-        let generation = sys::shields::generation(fd.as_fd())?.unwrap_or(0);
+        // One fstat: the description, and the type check of the generation's ioctl.
+        let (m, inode) = sys::InodeFd::examine(fd.as_fd())?;
+        let generation = match inode {
+            Some(inode) => inode.generation()?.unwrap_or(0),
+            None => return Err(std::io::Error::from_raw_os_error(libc::ENOTTY)),
+        };
         let mut writer = record::Writer::open(&profile.dir)?;
         writer.note((m.dev, m.ino, generation));
         writer.flush()?;

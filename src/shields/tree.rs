@@ -107,8 +107,12 @@ pub struct Walker<'a> {
 #[derive(Debug)]
 pub struct OverBudget(pub String);
 
-const NOFOLLOW_DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NOCTTY;
-const NOFOLLOW_FILE: i32 = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+const NOFOLLOW_DIR: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::DIRECTORY)
+    .union(sys::OFlags::NOFOLLOW);
+const NOFOLLOW_FILE: sys::OFlags = sys::OFlags::RDONLY
+    .union(sys::OFlags::NOFOLLOW)
+    .union(sys::OFlags::NONBLOCK);
 
 fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
     let mut p = base.to_vec();
@@ -161,8 +165,19 @@ fn kind_of(byte: u8) -> FileKind {
     .unwrap_or(FileKind::Unknown)
 }
 
-fn inode_id(fd: BorrowedFd<'_>, m: &Meta) -> io::Result<InodeId> {
-    Ok((m.dev, m.ino, sys::shields::generation(fd)?.unwrap_or(0)))
+/// The identity of an inode: `m` is what fstat said of `fd` when `fd` was checked
+/// (`sys::InodeFd::examine`: one fstat for both).
+fn inode_id(fd: sys::InodeFd<'_>, m: &Meta) -> io::Result<InodeId> {
+    Ok((m.dev, m.ino, fd.generation()?.unwrap_or(0)))
+}
+
+/// fstat of `fd`, which must be a directory or a regular file (ENOTTY otherwise): its
+/// description and the checked descriptor the inode ioctls take.
+fn examine(fd: BorrowedFd<'_>) -> io::Result<(Meta, sys::InodeFd<'_>)> {
+    match sys::InodeFd::examine(fd)? {
+        (meta, Some(checked)) => Ok((meta, checked)),
+        (_, None) => Err(io::Error::from_raw_os_error(libc::ENOTTY)),
+    }
 }
 
 /// Resolves the link at `link` (components relative to `dir`) pointing to `target` without
@@ -311,7 +326,7 @@ impl<'a> Walker<'a> {
                 return Ok(());
             }
         };
-        let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+        let (meta, inode) = examine(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
         if !meta.same_inode(listed) {
             self.issue(
                 IssueCode::Raced,
@@ -338,9 +353,7 @@ impl<'a> Walker<'a> {
             self.count(0).map_err(WalkError::Budget)?;
         }
         match self.pass {
-            Pass::Lock => {
-                self.lock_inode(fd.as_fd(), &meta, rel, &class.dir.into(), true, counts)?
-            }
+            Pass::Lock => self.lock_inode(inode, &meta, rel, &class.dir.into(), true, counts)?,
             Pass::Status => self.judge(&meta, class, counts),
             _ => {}
         }
@@ -407,7 +420,7 @@ impl<'a> Walker<'a> {
             }
         }
         if self.pass == Pass::Unlock {
-            self.unlock_inode(fd.as_fd(), &meta, rel, true, counts)?;
+            self.unlock_inode(inode, &meta, rel, true, counts)?;
         }
         Ok(())
     }
@@ -517,15 +530,24 @@ impl<'a> Walker<'a> {
                 (fd, meta)
             }
         };
-        if !meta.same_inode(&listed) || meta.kind != FileKind::Regular || meta.nlink != 1 {
-            self.issue(
-                IssueCode::Raced,
-                rel,
-                "replaced or linked while it was walked: left as it is",
-            );
-            counts.refused += 1;
-            return Ok(());
-        }
+        let inode = match sys::InodeFd::examined(fd.as_fd(), &meta) {
+            Some(inode)
+                if meta.same_inode(&listed)
+                    && meta.kind == FileKind::Regular
+                    && meta.nlink == 1 =>
+            {
+                inode
+            }
+            _ => {
+                self.issue(
+                    IssueCode::Raced,
+                    rel,
+                    "replaced or linked while it was walked: left as it is",
+                );
+                counts.refused += 1;
+                return Ok(());
+            }
+        };
         if meta.dev != self.dev {
             self.issue(
                 IssueCode::MountPoint,
@@ -542,10 +564,10 @@ impl<'a> Walker<'a> {
                     gid: class.file.gid,
                     mode: class.file.mode_for(meta.mode),
                 };
-                self.lock_inode(fd.as_fd(), &meta, rel, &target, false, counts)?;
+                self.lock_inode(inode, &meta, rel, &target, false, counts)?;
                 self.renew_if_written(dir, name, fd, rel, counts)?;
             }
-            Pass::Unlock => self.unlock_inode(fd.as_fd(), &meta, rel, false, counts)?,
+            Pass::Unlock => self.unlock_inode(inode, &meta, rel, false, counts)?,
             _ => {}
         }
         Ok(())
@@ -647,17 +669,18 @@ impl<'a> Walker<'a> {
     /// bits only.
     fn lock_inode(
         &mut self,
-        fd: BorrowedFd<'_>,
+        inode: sys::InodeFd<'_>,
         m: &Meta,
         rel: &[u8],
         target: &Target,
         is_dir: bool,
         counts: &mut Counts,
     ) -> Result<(), WalkError> {
+        let fd = inode.fd();
         let ours = m.uid == 0
             && self
                 .recorded
-                .is_some_and(|set| inode_id(fd, m).is_ok_and(|id| set.contains(&id)));
+                .is_some_and(|set| inode_id(inode, m).is_ok_and(|id| set.contains(&id)));
         let target = if m.uid == 0 && !ours {
             Target {
                 uid: 0,
@@ -672,7 +695,7 @@ impl<'a> Walker<'a> {
         }
         let io = |e| WalkError::io(rel, e);
         if m.uid != 0 {
-            let id = inode_id(fd, m).map_err(io)?;
+            let id = inode_id(inode, m).map_err(io)?;
             if let Some(w) = self.writer.as_deref_mut() {
                 w.note(id);
                 w.flush().map_err(io)?;
@@ -711,7 +734,7 @@ impl<'a> Walker<'a> {
     /// lock) one in exactly the locked posture, root's, one link, on `dir`'s device.
     fn unlock_inode(
         &mut self,
-        fd: BorrowedFd<'_>,
+        inode: sys::InodeFd<'_>,
         m: &Meta,
         rel: &[u8],
         is_dir: bool,
@@ -723,7 +746,7 @@ impl<'a> Walker<'a> {
         }
         let unlocked = self.profile.unlocked_posture;
         let eligible = match self.recorded {
-            Some(set) => set.contains(&inode_id(fd, m).map_err(io)?),
+            Some(set) => set.contains(&inode_id(inode, m).map_err(io)?),
             None => {
                 let root = rel.split(|&b| b == b'/').next().unwrap_or(b"");
                 let class = self
@@ -762,9 +785,9 @@ impl<'a> Walker<'a> {
                 unlocked.file.mode_for(m.mode),
             )
         };
-        sys::shields::fchown(fd, uid, gid).map_err(io)?;
+        sys::shields::fchown(inode.fd(), uid, gid).map_err(io)?;
         crate::killpoint::step();
-        sys::shields::fchmod(fd, mode).map_err(io)?;
+        sys::shields::fchmod(inode.fd(), mode).map_err(io)?;
         crate::killpoint::step();
         counts.changed += 1;
         Ok(())
@@ -781,7 +804,7 @@ impl<'a> Walker<'a> {
         counts: &mut Counts,
     ) -> Result<(), WalkError> {
         let io = |e| WalkError::io(rel, e);
-        if files::writer_check(old.as_fd()) == files::WriterCheck::NoWriter {
+        if crate::fileops::writer_check(old.as_fd()) == crate::fileops::WriterCheck::NoWriter {
             return Ok(());
         }
         self.tmp_counter += 1;
@@ -849,8 +872,8 @@ pub(super) fn renew(
     // Recorded before anything else: a call killed from here on leaves a temporary that the
     // next call knows for its own (by inode, never by its name alone) and removes.
     if let Some(w) = writer {
-        let m = sys::fstat(new.as_fd())?;
-        w.note(inode_id(new.as_fd(), &m)?);
+        let (m, inode) = examine(new.as_fd())?;
+        w.note(inode_id(inode, &m)?);
         w.flush()?;
     }
     let done = (|| -> io::Result<bool> {
@@ -884,8 +907,8 @@ pub(super) fn remove_leftover(
     let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) else {
         return Ok(false);
     };
-    let m = sys::fstat(fd.as_fd())?;
-    if !m.same_inode(listed) || m.nlink != 1 || !recorded.contains(&inode_id(fd.as_fd(), &m)?) {
+    let (m, inode) = examine(fd.as_fd())?;
+    if !m.same_inode(listed) || m.nlink != 1 || !recorded.contains(&inode_id(inode, &m)?) {
         return Ok(false);
     }
     sys::unlinkat(dir, name)?;

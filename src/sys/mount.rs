@@ -1,12 +1,12 @@
-//! Mount syscalls: move_mount of the new mount API, the legacy
-//! mount(2) it falls back to, umount2, and the facts (statx mount id, statvfs flags,
-//! /proc/self/mountinfo) by which a mount is recognised.
+//! Mount syscalls: the new mount API (fsopen, fsconfig, fsmount, open_tree, move_mount,
+//! mount_setattr), the legacy mount(2) and umount2, and the facts (statx mount id, statvfs
+//! flags, mountinfo through `procfs`) by which a mount is recognised.
 
-use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::retry;
+use super::procfs::Proc;
+use super::{retry, rx};
 
 /// `struct mount_attr` of mount_setattr(2), first version (libc's is non-exhaustive).
 #[repr(C)]
@@ -46,67 +46,32 @@ pub fn mount_setattr(mnt: BorrowedFd<'_>, attr_set: u64) -> io::Result<()> {
 /// `move_mount(from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)`:
 /// attaches the detached mount `from` onto the directory `to`, both by fd.
 pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
-    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: empty NUL-terminated paths with the EMPTY_PATH flags.
-    retry(|| unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            from.as_raw_fd(),
-            c"".as_ptr(),
-            to.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-        )
-    })?;
-    Ok(())
+    let flags = rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+        | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+    rx(|| rustix::mount::move_mount(from, c"", to, c"", flags))
 }
 
-/// The procfs path that names what an fd names, for the calls that take only paths.
-fn fd_path(fd: BorrowedFd<'_>) -> CString {
-    CString::new(format!("/proc/thread-self/fd/{}", fd.as_raw_fd())).expect("no NUL in a number")
-}
-
-/// Legacy `mount(2)` recursive bind of `src` onto `target`, both named by fd through procfs.
+/// Legacy `mount(2)` recursive bind of `src` onto `target`, both named by their magic links
+/// in the verified /proc.
 pub fn bind_mount(src: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
-    let (src, target) = (fd_path(src), fd_path(target));
-    // SAFETY: NUL-terminated paths; NULL type and data are allowed with MS_BIND.
-    retry(|| unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        )
-    })?;
-    Ok(())
+    let proc = Proc::open()?;
+    let (src, target) = (proc.fd_magic_link(src)?, proc.fd_magic_link(target)?);
+    rx(|| rustix::mount::mount_bind_recursive(src.as_c_str(), target.as_c_str()))
 }
 
 /// Legacy remount of the bind mount whose root `mnt` is: read-only, nosuid, nodev.
 pub fn remount_pinned(mnt: BorrowedFd<'_>) -> io::Result<()> {
-    let target = fd_path(mnt);
-    let flags =
-        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-    // SAFETY: a NUL-terminated path; NULL source, type and data are allowed for a remount.
-    retry(|| unsafe {
-        libc::mount(
-            std::ptr::null(),
-            target.as_ptr(),
-            std::ptr::null(),
-            flags,
-            std::ptr::null(),
-        )
-    })?;
-    Ok(())
+    use rustix::mount::MountFlags as F;
+    let target = Proc::open()?.fd_magic_link(mnt)?;
+    let flags = F::BIND | F::RDONLY | F::NOSUID | F::NODEV;
+    rx(|| rustix::mount::mount_remount(target.as_c_str(), flags, c""))
 }
 
-/// Detaches the mount whose root `mnt` is (umount2 through the fd's procfs path, so that
-/// exactly that mount goes, whatever the path to it is now).
+/// `umount2(MNT_DETACH)` of the mount whose root `mnt` is, through its magic link in the
+/// verified /proc, so that exactly that mount goes, whatever the path to it is now.
 pub fn unmount(mnt: BorrowedFd<'_>) -> io::Result<()> {
-    let target = fd_path(mnt);
-    // SAFETY: a NUL-terminated path.
-    retry(|| unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })?;
-    Ok(())
+    let target = Proc::open()?.fd_magic_link(mnt)?;
+    rx(|| rustix::mount::unmount(target.as_c_str(), rustix::mount::UnmountFlags::DETACH))
 }
 
 /// What statx says of an fd's place in the mount tree.
@@ -117,115 +82,74 @@ pub struct MountFacts {
     pub is_mount_root: bool,
 }
 
-/// Where the fd stands in the mount tree: `statx(STATX_MNT_ID)` (Linux 5.8+), else procfs
-/// (`/proc/self/fdinfo`, Linux 3.15+) for kernels, or seccomp profiles, without it.
-pub fn mount_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
-    match statx_facts(fd) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
-            ) =>
-        {
-            procfs_facts(fd)
-        }
-        other => other,
-    }
-}
-
-fn statx_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
-    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: `stx` is a valid out-pointer; an empty path with AT_EMPTY_PATH.
-    retry(|| unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            libc::STATX_MNT_ID,
-            stx.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: statx succeeded and filled `stx`.
-    let stx = unsafe { stx.assume_init() };
-    if stx.stx_mask & libc::STATX_MNT_ID == 0 {
+/// `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID)` (Linux 5.8+): the mount the fd is on, and
+/// whether it is that mount's root. ENOSYS where the kernel does not fill the mount id.
+pub fn statx_mount(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    let stx = rx(|| rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID))?;
+    if stx.stx_mask & StatxFlags::MNT_ID.bits() == 0 {
         return Err(io::Error::from_raw_os_error(libc::ENOSYS));
     }
     Ok(MountFacts {
         mnt_id: stx.stx_mnt_id,
-        is_mount_root: stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+        is_mount_root: stx.stx_attributes.contains(StatxAttributes::MOUNT_ROOT),
     })
 }
 
-/// The `mnt_id:` line of `/proc/self/fdinfo/<fd>`.
-fn fdinfo_mnt_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/thread-self/fdinfo/{}", fd.as_raw_fd()))?;
-    text.lines()
+/// `statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID_UNIQUE)` (Linux 6.8+): the mount's id that is
+/// never reused while the system runs; `None` where the kernel does not fill it.
+pub fn statx_unique_mount_id(fd: BorrowedFd<'_>) -> io::Result<Option<u64>> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let unique = StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE);
+    let stx = rx(|| rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, unique))?;
+    Ok((stx.stx_mask & STATX_MNT_ID_UNIQUE != 0).then_some(stx.stx_mnt_id))
+}
+
+/// The `mnt_id:` line of the calling thread's `fdinfo/<fd>` in the verified /proc (Linux
+/// 3.15+): the mount id where statx will not give it.
+pub fn fdinfo_mnt_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let text = Proc::open()?.fdinfo(fd)?;
+    String::from_utf8_lossy(&text)
+        .lines()
         .find_map(|l| l.strip_prefix("mnt_id:"))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOSYS))
 }
 
-/// The mount id of whatever `fd` names (a file or a symlink too): statx, else procfs.
-pub fn mount_id_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    match statx_facts(fd) {
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
-            ) =>
-        {
-            fdinfo_mnt_id(fd)
-        }
-        other => other.map(|f| f.mnt_id),
+/// The flags of the mount an fd is on, as fstatvfs gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountFlags {
+    /// `ST_RDONLY`.
+    pub read_only: bool,
+    /// `ST_NOSUID`.
+    pub nosuid: bool,
+    /// `ST_NODEV`.
+    pub nodev: bool,
+}
+
+impl MountFlags {
+    /// Read-only, nosuid and nodev: the flags of a pinned mount.
+    pub fn is_pinned(self) -> bool {
+        self.read_only && self.nosuid && self.nodev
     }
 }
 
-/// A directory is the root of its mount when its `..` lies in another mount.
-fn procfs_facts(fd: BorrowedFd<'_>) -> io::Result<MountFacts> {
-    let mnt_id = fdinfo_mnt_id(fd)?;
-    let parent = super::openat(
-        super::Base::Dir(fd),
-        c"..",
-        libc::O_PATH | libc::O_DIRECTORY,
-    )?;
-    Ok(MountFacts {
-        mnt_id,
-        is_mount_root: fdinfo_mnt_id(parent.as_fd())? != mnt_id,
+/// `fstatvfs(2)`: the flags of the mount the fd is on.
+pub fn mount_flags(fd: BorrowedFd<'_>) -> io::Result<MountFlags> {
+    use rustix::fs::StatVfsMountFlags as F;
+    let flags = rx(|| rustix::fs::fstatvfs(fd))?.f_flag;
+    Ok(MountFlags {
+        read_only: flags.contains(F::RDONLY),
+        nosuid: flags.contains(F::NOSUID),
+        nodev: flags.contains(F::NODEV),
     })
 }
 
-/// `ST_RDONLY`, `ST_NOSUID`, `ST_NODEV` of fstatvfs: the flags of the mount the fd is on.
-pub fn mount_flags(fd: BorrowedFd<'_>) -> io::Result<(bool, bool, bool)> {
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `st` is a valid out-pointer.
-    retry(|| unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: fstatvfs succeeded.
-    let flags = unsafe { st.assume_init() }.f_flag;
-    Ok((
-        flags & libc::ST_RDONLY != 0,
-        flags & libc::ST_NOSUID != 0,
-        flags & libc::ST_NODEV != 0,
-    ))
-}
-
-/// The bytes of the calling thread's mountinfo: a thread may have a mount namespace of its
-/// own (unshare or setns on one thread, as Go programs do), where /proc/self's would be the
-/// process leader's. /proc/self where /proc/thread-self is missing (before Linux 3.17).
+/// The bytes of the calling thread's mountinfo, from the verified /proc: a thread may have a
+/// mount namespace of its own (unshare or setns on one thread, as Go programs do), where
+/// /proc/self's would be the process leader's.
 pub fn read_mountinfo() -> io::Result<Vec<u8>> {
-    match read_proc("/proc/thread-self/mountinfo") {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => read_proc("/proc/self/mountinfo"),
-        other => other,
-    }
-}
-
-/// A procfs text read whole into a buffer of 64 KiB to start with: a procfs file says its
-/// size is 0, and `fs::read` then starts with small reads, each of which the kernel answers
-/// by walking the mount table again (17 reads a call where one or two do).
-fn read_proc(path: &str) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::with_capacity(64 << 10);
-    std::fs::File::open(path)?.read_to_end(&mut out)?;
-    Ok(out)
+    Proc::open()?.mountinfo()
 }
 
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never reused while the system runs.
@@ -234,41 +158,6 @@ const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 const SYS_STATMOUNT: libc::c_long = 457;
 /// `STATMOUNT_SB_BASIC`: the smallest thing statmount can be asked for.
 const STATMOUNT_SB_BASIC: u64 = 0x1;
-
-/// A mount's identity: the reusable id every kernel since 3.15 gives (`STATX_MNT_ID` or
-/// procfs), and the unique id of Linux 6.8+, never reused while the system runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MountIds {
-    pub legacy: u64,
-    pub unique: Option<u64>,
-}
-
-/// The identity of the mount `fd` is on (an attached mount, or a detached one from
-/// open_tree).
-pub fn mount_ids(fd: BorrowedFd<'_>) -> io::Result<MountIds> {
-    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: `stx` is a valid out-pointer; an empty path with AT_EMPTY_PATH.
-    let r = retry(|| unsafe {
-        libc::statx(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            STATX_MNT_ID_UNIQUE,
-            stx.as_mut_ptr(),
-        )
-    });
-    let unique = match r {
-        // SAFETY: statx succeeded and filled `stx`.
-        Ok(_) => Some(unsafe { stx.assume_init() })
-            .filter(|stx| stx.stx_mask & STATX_MNT_ID_UNIQUE != 0)
-            .map(|stx| stx.stx_mnt_id),
-        Err(_) => None,
-    };
-    Ok(MountIds {
-        legacy: mount_facts(fd)?.mnt_id,
-        unique,
-    })
-}
 
 /// `struct mnt_id_req` of statmount(2), first version.
 #[repr(C)]

@@ -36,10 +36,10 @@ pub enum Access {
 }
 
 impl Access {
-    fn flags(self) -> i32 {
+    fn flags(self) -> sys::OFlags {
         match self {
-            Access::Read => libc::O_RDONLY,
-            Access::Path => libc::O_PATH,
+            Access::Read => sys::OFlags::RDONLY,
+            Access::Path => sys::OFlags::PATH,
         }
     }
 }
@@ -55,8 +55,8 @@ pub fn open_directory(
 ) -> Result<OwnedFd, Error> {
     let cpath = CString::new(path).map_err(|_| Error::bad("path contains a NUL byte"))?;
     if resolution == Resolution::Openat2OrWalk {
-        let flags = access.flags() | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-        let resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+        let flags = access.flags() | sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
+        let resolve = sys::ResolveFlags::NO_SYMLINKS | sys::ResolveFlags::NO_MAGICLINKS;
         for _ in 0..EAGAIN_RETRIES {
             match sys::openat2(Base::Cwd, &cpath, flags, resolve) {
                 Ok(fd) => return Ok(fd),
@@ -106,16 +106,20 @@ fn walk(path: &[u8], access: Access) -> Result<OwnedFd, Error> {
         .filter(|c| !c.is_empty())
         .collect();
     if components.is_empty() {
-        return sys::openat(Base::Cwd, root, access.flags() | libc::O_DIRECTORY)
+        return sys::openat(Base::Cwd, root, access.flags() | sys::OFlags::DIRECTORY)
             .map_err(|e| classify(path, b"/", e));
     }
-    let mut current = sys::openat(Base::Cwd, root, libc::O_PATH | libc::O_DIRECTORY)
+    let mut current = sys::openat(Base::Cwd, root, sys::OFlags::PATH | sys::OFlags::DIRECTORY)
         .map_err(|e| classify(path, b"/", e))?;
     let mut resolved = 0usize;
     for (i, component) in components.iter().enumerate() {
         let last = i + 1 == components.len();
-        let flags =
-            if last { access.flags() } else { libc::O_PATH } | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let flags = if last {
+            access.flags()
+        } else {
+            sys::OFlags::PATH
+        } | sys::OFlags::DIRECTORY
+            | sys::OFlags::NOFOLLOW;
         let name = CString::new(*component).map_err(|_| Error::bad("path contains a NUL byte"))?;
         resolved += 1 + component.len();
         let prefix = &path[..resolved];
@@ -199,8 +203,12 @@ pub fn check_ancestors_after(
     let mut safe = Vec::new();
     for depth in (0..components.len()).rev() {
         let base = below.as_ref().map_or(fd, |b| b.as_fd());
-        let up = sys::openat(Base::Dir(base), c"..", libc::O_PATH | libc::O_DIRECTORY)
-            .context("opening an ancestor")?;
+        let up = sys::openat(
+            Base::Dir(base),
+            c"..",
+            sys::OFlags::PATH | sys::OFlags::DIRECTORY,
+        )
+        .context("opening an ancestor")?;
         let meta = examine(up.as_fd())?;
         let prefix = if depth == 0 {
             b"/".to_vec()
