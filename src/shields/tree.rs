@@ -101,6 +101,10 @@ pub struct Walker<'a> {
     /// Lock: the files renewed (paths relative to `dir`).
     pub renewed: Vec<Vec<u8>>,
     tmp_counter: u64,
+    /// Set once `dir`'s filesystem answered that it keeps no inode generation
+    /// (FS_IOC_GETVERSION refused): the walk stays on that one filesystem, so it is not asked
+    /// again for every file (one ioctl a file saved on tmpfs, overlayfs, ramfs).
+    no_generation: std::cell::Cell<bool>,
 }
 
 /// The budgets were exceeded: why.
@@ -163,6 +167,21 @@ fn kind_of(byte: u8) -> FileKind {
     .into_iter()
     .find(|k| *k as u32 as u8 == byte)
     .unwrap_or(FileKind::Unknown)
+}
+
+impl Walker<'_> {
+    /// `inode_id`, asking the generation only while `dir`'s filesystem keeps one. Only for
+    /// inodes on the walk's device (`self.dev`); an answer of another filesystem is asked.
+    fn inode_id(&self, fd: sys::InodeFd<'_>, m: &Meta) -> io::Result<InodeId> {
+        if m.dev == self.dev && self.no_generation.get() {
+            return Ok((m.dev, m.ino, 0));
+        }
+        let generation = fd.generation()?;
+        if generation.is_none() && m.dev == self.dev {
+            self.no_generation.set(true);
+        }
+        Ok((m.dev, m.ino, generation.unwrap_or(0)))
+    }
 }
 
 /// The identity of an inode: `m` is what fstat said of `fd` when `fd` was checked
@@ -236,6 +255,7 @@ impl<'a> Walker<'a> {
             bytes: 0,
             renewed: Vec::new(),
             tmp_counter: 0,
+            no_generation: std::cell::Cell::new(false),
         }
     }
 
@@ -680,7 +700,7 @@ impl<'a> Walker<'a> {
         let ours = m.uid == 0
             && self
                 .recorded
-                .is_some_and(|set| inode_id(inode, m).is_ok_and(|id| set.contains(&id)));
+                .is_some_and(|set| self.inode_id(inode, m).is_ok_and(|id| set.contains(&id)));
         let target = if m.uid == 0 && !ours {
             Target {
                 uid: 0,
@@ -695,7 +715,7 @@ impl<'a> Walker<'a> {
         }
         let io = |e| WalkError::io(rel, e);
         if m.uid != 0 {
-            let id = inode_id(inode, m).map_err(io)?;
+            let id = self.inode_id(inode, m).map_err(io)?;
             if let Some(w) = self.writer.as_deref_mut() {
                 w.note(id);
                 w.flush().map_err(io)?;
@@ -746,7 +766,7 @@ impl<'a> Walker<'a> {
         }
         let unlocked = self.profile.unlocked_posture;
         let eligible = match self.recorded {
-            Some(set) => set.contains(&inode_id(inode, m).map_err(io)?),
+            Some(set) => set.contains(&self.inode_id(inode, m).map_err(io)?),
             None => {
                 let root = rel.split(|&b| b == b'/').next().unwrap_or(b"");
                 let class = self
