@@ -36,10 +36,36 @@ fn exit_status_help() -> String {
     )
 }
 
+/// `--help` (and the man page): the exit statuses, then the two workflows by example.
+fn examples_help() -> String {
+    format!(
+        "{}
+
+Examples:
+  The symlink layout (a launcher, as root, before the agent starts):
+    nc-harden freeze --dir /sandbox/.openclaw --data-dir /sandbox/.openclaw-data --require openclaw.json
+    nc-harden verify --dir /sandbox/.openclaw --data-dir /sandbox/.openclaw-data
+    nc-harden unfreeze --dir /sandbox/.openclaw --data-dir /sandbox/.openclaw-data
+
+  NemoClaw's shields over the built-in profile (variant H, /sandbox/.openclaw):
+    nc-harden shields up --reseal        # lock the parent, the state trees, the protected files; seal; pin
+    nc-harden shields status             # 0 up, 2 up but not pinned, 4 down, 10 neither
+    nc-harden shields down               # hand back exactly what shields up locked
+
+  A flat directory's shields (the config and its seal):
+    nc-harden freeze --dir /sandbox/.openclaw --lock-posture --seal .config-hash --reseal
+    nc-harden unfreeze --dir /sandbox/.openclaw --hand-to sandbox:sandbox --dir-mode 2770 --file-mode 0660
+
+  Add --json for the report entry by entry; `nc-harden COMMAND --help` for each command.",
+        exit_status_help()
+    )
+}
+
 #[derive(Parser)]
 #[command(
     name = "nc-harden",
     version,
+    after_long_help = examples_help(),
     about = "Validate an agent's configuration directory and pin it so it cannot change: a directory of symlinks into its data directory (freeze, verify, unfreeze), or NemoClaw's shields (shields up, down, status over a profile; freeze --lock-posture on a flat directory).",
     after_help = exit_status_help()
 )]

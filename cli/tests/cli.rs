@@ -105,6 +105,19 @@ fn help_and_version_exit_0() {
     );
     assert!(!help.contains("[SECURITY]"), "{help}");
     assert!(out.stderr.is_empty());
+    // The long help (and the man page made from it) shows both workflows by example.
+    for example in [
+        "Examples:",
+        "nc-harden freeze --dir /sandbox/.openclaw --data-dir",
+        "nc-harden shields up --reseal",
+        "nc-harden shields down",
+        "--lock-posture --seal .config-hash --reseal",
+        "--hand-to sandbox:sandbox --dir-mode 2770 --file-mode 0660",
+    ] {
+        assert!(help.contains(example), "no {example:?} in {help}");
+    }
+    let short = stdout(&nc_harden(&[OsStr::new("-h")]));
+    assert!(!short.contains("Examples:"), "-h stays short: {short}");
     let out = nc_harden(&[OsStr::new("--version")]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
