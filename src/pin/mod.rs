@@ -10,8 +10,10 @@ pub mod mount;
 pub(crate) mod mountinfo;
 mod record;
 
-pub(crate) use record::held_state_dir;
-pub use record::{lock, StateLock, STATE_DIR};
+pub(crate) use record::{
+    current as current_state_dir, held_state_dir, open_parent as open_state_parent,
+};
+pub use record::{lock_in, StateDir, StateLock, STATE_DIR};
 
 use std::io;
 
