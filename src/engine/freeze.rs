@@ -82,7 +82,7 @@ impl Policy {
             match self.transition(dir, data, undo)? {
                 Transition::Unneeded => {}
                 Transition::Done(names) => renewed = names,
-                Transition::Refused(refused) => return Ok(*refused),
+                Transition::Stopped(report) => return Ok(*report),
             }
         }
         let wants_flags = self.freeze.strategy != Strategy::Mount;
@@ -114,7 +114,7 @@ impl Policy {
                     &|_| false,
                 ) {
                     Ok(names) => renewed = names,
-                    Err(e) if refused(&e) => {}
+                    Err(e) if denied(&e) => {}
                     Err(e) => return Err(Error::io("renewing the regular files", e)),
                 }
                 if let (Some(record), false) = (&record, renewed.is_empty()) {
@@ -148,7 +148,7 @@ impl Policy {
             let made = if legacy {
                 Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
             } else {
-                mount::Fresh::new(dir.as_fd())
+                mount::FreshDirectory::new(dir.as_fd())
             };
             match made {
                 Ok(made) => fresh = Some(made),
@@ -161,7 +161,7 @@ impl Policy {
                     bound = layers.mount;
                 }
                 Err(e) => {
-                    let outcome = pin::refusal(e).context("making a fresh directory")?;
+                    let outcome = pin::denial(e).context("making a fresh directory")?;
                     attempts.push(attempt(Layer::Mount, outcome));
                 }
             }
@@ -179,9 +179,9 @@ impl Policy {
             }
         }
         let mode = if layers.immutable {
-            Mode::Freeze { flags: true }
+            Mode::Freeze(PinnedBy::OwnFlag)
         } else if layers.mount || fresh.is_some() {
-            Mode::Freeze { flags: false }
+            Mode::Freeze(PinnedBy::Directory)
         } else {
             Mode::Check
         };
@@ -190,7 +190,7 @@ impl Policy {
         scan.undo = Some(&mut *undo);
         let renewed_in_place = renew::names(&renewed);
         scan.renewed = renewed_in_place.clone();
-        scan.fresh = fresh.as_ref().map(mount::Fresh::root);
+        scan.fresh = fresh.as_ref().map(mount::FreshDirectory::root);
         scan.check_writers = layers.immutable || bound;
         let judged = if bound && !layers.immutable {
             self.judge_settled(&mut scan)
@@ -392,8 +392,9 @@ impl Policy {
     }
 }
 
-/// A refusal to write the directory (not root, read-only): nothing of ours to renew there.
-fn refused(e: &std::io::Error) -> bool {
+/// The kernel denied writing the directory (not root, read-only): nothing of ours to
+/// renew there.
+fn denied(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EPERM | libc::EACCES | libc::EROFS)

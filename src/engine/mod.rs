@@ -23,14 +23,12 @@ use crate::inode::FileKind;
 use crate::killpoint;
 use crate::pin::mount::MountState;
 use crate::pin::{self, immutable, mount, MountApi, Outcome, StateDir};
-use crate::report::{
-    Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, DIRECTORY_ENTRY,
-};
+use crate::report::{Action, Entry, Layer, LayerAttempt, Layers, Operation, Report};
 use crate::rules::{self, Reason};
 use crate::status::Status;
 use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
-use scan::{Mode, Scan};
+use scan::{Mode, PinnedBy, Scan};
 use undo::Undo;
 
 crate::contract_table! {
@@ -359,11 +357,11 @@ impl Policy {
         let mut entries = vec![match rules::judge_directory(&meta, self.layout.owner) {
             Reason::None => Entry {
                 errno: dir_errno,
-                ..Entry::new(DIRECTORY_ENTRY, FileKind::Directory, dir_action)
+                ..Entry::directory(FileKind::Directory, dir_action)
             },
             reason => Entry {
                 found: Some(scan::found(&meta, self.layout.owner)),
-                ..Entry::rejected(DIRECTORY_ENTRY, FileKind::Directory, reason, 0)
+                ..Entry::directory_rejected(reason)
             },
         }];
         let mut found = vec![false; self.layout.required.len()];
@@ -376,7 +374,7 @@ impl Policy {
             {
                 found[i] = true;
             }
-            entries.push(scan.inspect(name, d_type)?);
+            entries.push(scan.apply_mode(name, d_type)?);
             Ok(())
         })?;
         for (name, _) in self

@@ -45,7 +45,7 @@ impl Policy {
         scan.posture_to_come = self.freeze.lock_posture;
         let mut entries = self.judge_all(&mut scan, Action::Checked, 0)?;
         drop(scan);
-        let regular = |e: &Entry| e.kind == FileKind::Regular && e.name != DIRECTORY_ENTRY;
+        let regular = |e: &Entry| e.kind == FileKind::Regular && !e.is_directory_itself();
         if self.freeze.lock_posture {
             for entry in entries
                 .iter_mut()
@@ -61,8 +61,8 @@ impl Policy {
                 }
             }
         }
-        let refused = entries.iter().any(Entry::is_rejected);
-        if refused && !self.freeze.lock_posture {
+        let rejected = entries.iter().any(Entry::is_rejected);
+        if rejected && !self.freeze.lock_posture {
             // A reseal alone changes nothing on a refusal: there is no posture to fail closed to.
             return self.fail_closed(dir.as_fd(), data, entries, undo);
         }
@@ -98,7 +98,7 @@ impl Policy {
                     "posture and seal unchanged: a file or the directory carries the immutable flag and CAP_LINUX_IMMUTABLE is missing to clear it",
                 );
                 report.set_posture(sealing::is_locked(dir.as_fd(), self.layout.owner).ok());
-                return Ok(Transition::Refused(Box::new(report)));
+                return Ok(Transition::Stopped(Box::new(report)));
             }
             for (name, file) in flagged.iter().flatten() {
                 immutable::unpin_inode(file.as_fd()).map_err(|e| {
@@ -167,7 +167,7 @@ impl Policy {
             recorded =
                 Some(self.record_locked(dir.as_fd(), &start, previous.as_ref(), inherited)?);
         }
-        if refused {
+        if rejected {
             return self.fail_closed(dir.as_fd(), data, entries, undo);
         }
         if let (true, Some(seal)) = (self.freeze.reseal, &self.layout.seal) {
@@ -231,7 +231,7 @@ impl Policy {
             report.set_posture(sealing::is_locked(dir, self.layout.owner).ok());
             report.set_fail_closed(restored);
         }
-        Ok(Transition::Refused(Box::new(report)))
+        Ok(Transition::Stopped(Box::new(report)))
     }
 
     /// Records what shields up locked in `dir` (see `pin::locked`): the directory, and each
@@ -358,8 +358,9 @@ pub(super) enum Transition {
     Unneeded,
     /// Locked (and resealed where asked): the names renewed onto fresh inodes.
     Done(Vec<renew::Renewed>),
-    /// Refused: the report to answer with (the posture left locked where it was asked for).
-    Refused(Box<Report>),
+    /// Stopped short (entries rejected, or a capability missing): the report to answer with
+    /// (the posture left locked where it was asked for).
+    Stopped(Box<Report>),
 }
 
 /// Puts back the pins the call took off (see `Undo::restore_cleared`), and says so.

@@ -111,14 +111,14 @@ pub fn check(
 ) -> Result<SealResult, Error> {
     let failed = |what: &[u8], e| Error::io(format!("reading \"{}\"", escape_bytes(what)), e);
     for entry in entries.iter_mut() {
-        if entry.kind == FileKind::Regular && !entry.is_rejected() && entry.name != b"." {
+        if entry.kind == FileKind::Regular && !entry.is_rejected() && !entry.is_directory_itself() {
             let fd = open_file(shown, &name_of(&entry.name)).map_err(|e| failed(&entry.name, e))?;
             entry.sha256 = Some(digest(fd.as_fd()).map_err(|e| failed(&entry.name, e))?);
         }
     }
     let mark = |entries: &mut Vec<Entry>, who: &[u8], reason: Reason| match entries
         .iter_mut()
-        .find(|e| e.name == who && e.name != b".")
+        .find(|e| e.name == who && !e.is_directory_itself())
     {
         Some(entry) => {
             entry.action = Action::Rejected;
@@ -146,7 +146,7 @@ pub fn check(
     let regular = |n: &[u8]| {
         entries
             .iter()
-            .find(|e| e.name == n && e.kind == FileKind::Regular && e.name != b".")
+            .find(|e| e.name == n && e.kind == FileKind::Regular && !e.is_directory_itself())
             .and_then(|e| e.sha256)
     };
     if lines.iter().any(|l| regular(&l.name).is_none()) {

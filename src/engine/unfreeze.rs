@@ -11,10 +11,11 @@ impl Policy {
     pub fn unfreeze(&self) -> Result<Report, Error> {
         let _lock = self.lock(true)?;
         let resolved = self.resolve_dir()?;
-        self.thaw(resolved)
+        self.unfreeze_resolved(resolved)
     }
 
-    pub(super) fn thaw(&self, resolved: OwnedFd) -> Result<Report, Error> {
+    /// `unfreeze` of the directory already resolved (`resolved`: what the path showed).
+    pub(super) fn unfreeze_resolved(&self, resolved: OwnedFd) -> Result<Report, Error> {
         let reopen = || self.open_dir(Access::Read);
         let unmounted = mount::unpin(
             &self.paths.dir,
@@ -34,7 +35,7 @@ impl Policy {
         let mut scan = Scan::new(dir.as_fd(), None, self.layout.owner, Mode::Unfreeze);
         let mut entries = vec![];
         for_each_entry(dir.as_fd(), |name, d_type| {
-            entries.push(scan.inspect(name, d_type)?);
+            entries.push(scan.apply_mode(name, d_type)?);
             Ok(())
         })?;
         let flag = immutable::unpin_inode(dir.as_fd()).context("unpinning the directory")?;
@@ -78,7 +79,7 @@ impl Policy {
             0,
             Entry {
                 errno: directory.errno,
-                ..Entry::new(DIRECTORY_ENTRY, meta.kind, directory.action)
+                ..Entry::directory(meta.kind, directory.action)
             },
         );
         let status = if entries.iter().any(|e| e.action == Action::Denied)

@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{refusal, Outcome};
+use super::{denial, Outcome};
 use crate::report::Action;
 use crate::sys::{self, FS_IMMUTABLE_FL, FS_XFLAG_IMMUTABLE};
 
@@ -27,7 +27,7 @@ where
 fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
     let old = match sys::get_flags(fd) {
         Ok(flags) => flags,
-        Err(e) => return refusal(e),
+        Err(e) => return denial(e),
     };
     let new = masked(old, FS_IMMUTABLE_FL, if on { FS_IMMUTABLE_FL } else { 0 });
     if new == old {
@@ -38,7 +38,7 @@ fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
         }));
     }
     if let Err(e) = sys::set_flags(fd, new) {
-        return refusal(e);
+        return denial(e);
     }
     let now_on = sys::get_flags(fd)? & FS_IMMUTABLE_FL != 0;
     Ok(match (on, now_on) {
@@ -70,10 +70,10 @@ pub fn is_pinned(fd: BorrowedFd<'_>) -> io::Result<Option<bool>> {
 }
 
 /// Symlink flags through file_setattr(2). One call learns whether the directory's filesystem
-/// can flag symlinks at all; after a refusal no other link of the call is asked again.
+/// can flag symlinks at all; after a denial no other link of the call is asked again.
 #[derive(Default)]
 pub struct SymlinkFlags {
-    refused: Option<i32>,
+    denied: Option<i32>,
 }
 
 impl SymlinkFlags {
@@ -96,12 +96,12 @@ impl SymlinkFlags {
             },
             errno,
         };
-        if let Some(errno) = self.refused {
+        if let Some(errno) = self.denied {
             return Ok(unflaggable(errno));
         }
         let mut attr = match sys::file_getattr(dir, name) {
             Ok(attr) => attr,
-            Err(e) => return self.refused(e, on),
+            Err(e) => return self.note_denial(e, on),
         };
         let old = attr.xflags;
         attr.xflags = masked(
@@ -117,7 +117,7 @@ impl SymlinkFlags {
             }));
         }
         if let Err(e) = sys::file_setattr(dir, name, &attr) {
-            return self.refused(e, on);
+            return self.note_denial(e, on);
         }
         let now_on = sys::file_getattr(dir, name)?.xflags & FS_XFLAG_IMMUTABLE != 0;
         Ok(match (on, now_on) {
@@ -128,10 +128,10 @@ impl SymlinkFlags {
         })
     }
 
-    fn refused(&mut self, e: io::Error, on: bool) -> io::Result<Outcome> {
-        let outcome = refusal(e)?;
+    fn note_denial(&mut self, e: io::Error, on: bool) -> io::Result<Outcome> {
+        let outcome = denial(e)?;
         if outcome.action == Action::Unsupported {
-            self.refused = Some(outcome.errno);
+            self.denied = Some(outcome.errno);
             return Ok(Outcome {
                 action: if on {
                     Action::PinnedByDirectory

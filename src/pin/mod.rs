@@ -34,8 +34,9 @@ impl Outcome {
     }
 }
 
-/// A refusal the contract has a status for, or the error itself when it is unexpected.
-pub(crate) fn refusal(e: io::Error) -> io::Result<Outcome> {
+/// What the kernel's denial `e` is in the contract's words (denied, unsupported), or the
+/// error itself when it is none the contract has a status for.
+pub(crate) fn denial(e: io::Error) -> io::Result<Outcome> {
     let errno = e.raw_os_error().unwrap_or(0);
     let action = match errno {
         libc::EPERM | libc::EACCES => Action::Denied,

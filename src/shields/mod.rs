@@ -567,7 +567,7 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
             "dir is on another filesystem than its parent: refused",
         );
         lock_parent(parent, profile, part)?;
-        return Ok(top::finish_refused(report, profile));
+        return Ok(top::finish_blocked(report, profile));
     }
     let was_mutable =
         posture_of(&before, &profile.dir_locked, &profile.dir_mutable).found == Found::Mutable;
@@ -595,7 +595,7 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
     lock_parent(parent, profile, part)?;
     // Over budget: fail closed, dir stays clamped.
     if part != Part::TopConfig && !top::lock_trees(dir_fd, profile, before.dev, &mut report)? {
-        return Ok(top::finish_refused(report, profile));
+        return Ok(top::finish_blocked(report, profile));
     }
     if part == Part::StateTrees {
         // Back to the posture it had (NemoClaw's state-dir guard restores the config lock's),
@@ -619,7 +619,7 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
     let m = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
     report.directory = Some(posture_of(&m, &profile.dir_locked, &profile.dir_mutable));
     if report.blocking().is_some() {
-        return Ok(top::finish_refused(report, profile));
+        return Ok(top::finish_blocked(report, profile));
     }
     // 5. The pins.
     top::pin_all(dir_fd, profile, &mut report)?;

@@ -41,8 +41,9 @@ pub struct Counts {
     pub symlinks: u64,
     /// Roots moved aside into the quarantine (never deleted).
     pub quarantined: u64,
-    /// Entries refused and left as they are (hard links, FIFOs, sockets, devices, bad links).
-    pub refused: u64,
+    /// Entries left as they are, untouched (hard links, FIFOs, sockets, devices, bad links);
+    /// `refused` in the JSON.
+    pub untouched: u64,
     /// Files put on a fresh inode because a writer held them.
     pub renewed: u64,
     /// Inodes whose owner or mode this pass changed.
@@ -300,14 +301,14 @@ impl<'a> Walker<'a> {
                 rel,
                 "deeper than the depth budget: left as it is",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         let fd = match sys::openat(Base::Dir(parent), name, NOFOLLOW_DIR) {
             Ok(fd) => fd,
             Err(e) => {
                 self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                counts.refused += 1;
+                counts.untouched += 1;
                 return Ok(());
             }
         };
@@ -318,7 +319,7 @@ impl<'a> Walker<'a> {
                 rel,
                 "replaced while it was walked: left as it is",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         if meta.dev != self.dev
@@ -330,7 +331,7 @@ impl<'a> Walker<'a> {
                 rel,
                 "another filesystem is mounted here: not walked into",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         counts.directories += 1;
@@ -402,7 +403,7 @@ impl<'a> Walker<'a> {
                             format!("a {}: refused, left as it is (never opened)", m.kind.name()),
                         );
                     }
-                    counts.refused += 1;
+                    counts.untouched += 1;
                 }
             }
         }
@@ -436,7 +437,7 @@ impl<'a> Walker<'a> {
                     }
                     Err(e) => {
                         self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                        counts.refused += 1;
+                        counts.untouched += 1;
                         return Ok(());
                     }
                 };
@@ -447,7 +448,7 @@ impl<'a> Walker<'a> {
                         rel,
                         "replaced or linked while it was walked: left as it is",
                     );
-                    counts.refused += 1;
+                    counts.untouched += 1;
                     return Ok(());
                 }
                 opened = Some((fd, meta));
@@ -495,7 +496,7 @@ impl<'a> Walker<'a> {
                     }
                 }
             }
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         if self.pass == Pass::Status {
@@ -509,7 +510,7 @@ impl<'a> Walker<'a> {
                     Ok(fd) => fd,
                     Err(e) => {
                         self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                        counts.refused += 1;
+                        counts.untouched += 1;
                         return Ok(());
                     }
                 };
@@ -523,7 +524,7 @@ impl<'a> Walker<'a> {
                 rel,
                 "replaced or linked while it was walked: left as it is",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         if meta.dev != self.dev {
@@ -532,7 +533,7 @@ impl<'a> Walker<'a> {
                 rel,
                 "a file of another filesystem: left as it is",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         match self.pass {
@@ -574,7 +575,7 @@ impl<'a> Walker<'a> {
                     rel,
                     "a target longer than PATH_MAX",
                 );
-                counts.refused += 1;
+                counts.untouched += 1;
                 return Ok(());
             }
             Err(e) => {
@@ -583,7 +584,7 @@ impl<'a> Walker<'a> {
                     rel,
                     format!("cannot read the link: {e}"),
                 );
-                counts.refused += 1;
+                counts.untouched += 1;
                 return Ok(());
             }
         };
@@ -604,7 +605,7 @@ impl<'a> Walker<'a> {
                             crate::escape::escape_bytes(target)
                         ),
                     );
-                    counts.refused += 1;
+                    counts.untouched += 1;
                 }
             }
             _ => {
@@ -616,7 +617,7 @@ impl<'a> Walker<'a> {
                         crate::escape::escape_bytes(target)
                     ),
                 );
-                counts.refused += 1;
+                counts.untouched += 1;
             }
         }
         Ok(())
@@ -750,7 +751,7 @@ impl<'a> Walker<'a> {
                     m.mode
                 ),
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         let (uid, gid, mode) = if is_dir {
