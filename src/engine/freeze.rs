@@ -14,7 +14,7 @@ impl Policy {
         if self.paths.dir.ends_with(b"/nc-harden-panic-test") {
             panic!("forced by the panic-test feature");
         }
-        let _lock = self.lock(true)?;
+        let _lock = self.lock(LockMode::Exclusive)?;
         let (dir, mut checked) = self.resolve_dir_checked()?;
         let data = self.resolve_data_dir_after(&dir, &mut checked)?;
         self.freeze(&dir, &data)

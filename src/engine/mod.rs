@@ -22,7 +22,7 @@ use crate::escape::escape_bytes;
 use crate::inode::FileKind;
 use crate::killpoint;
 use crate::pin::mount::MountState;
-use crate::pin::{self, immutable, mount, MountApi, Outcome, StateDir};
+use crate::pin::{self, immutable, mount, LockMode, MountApi, Outcome, StateDir};
 use crate::report::{Action, Entry, Layer, LayerAttempt, Layers, Operation, Report};
 use crate::rules::{self, Reason};
 use crate::status::Status;
@@ -34,12 +34,12 @@ use undo::Undo;
 crate::contract_table! {
     /// Which pinning layers a freeze applies: `nc_options.strategy`.
     pub enum Strategy in C enum nc_strategy {
-        /// The immutable flags; the read-only bind mount where they are refused or unsupported.
+        /// The immutable flags; the read-only mount where they are refused or unsupported.
         Auto = 0 => NC_STRATEGY_AUTO "auto",
         /// The immutable flags only (needs CAP_LINUX_IMMUTABLE).
         Immutable = 1 => NC_STRATEGY_IMMUTABLE "immutable",
-        /// The read-only bind mount only (needs CAP_SYS_ADMIN; lives in the caller's mount
-        /// namespace).
+        /// The read-only mount only: a fresh directory mounted over `dir` (needs
+        /// CAP_SYS_ADMIN; lives in the caller's mount namespace).
         Mount = 2 => NC_STRATEGY_MOUNT "mount",
         /// Both layers; NC_PARTIAL when only one could be applied.
         Both = 3 => NC_STRATEGY_BOTH "both",
@@ -215,8 +215,8 @@ impl Policy {
 
     /// The lock that serializes the calls on this path, in the policy's state directory
     /// (see `record::lock_in`).
-    fn lock(&self, exclusive: bool) -> Result<pin::StateLock, Error> {
-        pin::lock_in(&self.paths.state_dir, &self.paths.dir, exclusive).map_err(|e| {
+    fn lock(&self, mode: LockMode) -> Result<pin::StateLock, Error> {
+        pin::lock_in(&self.paths.state_dir, &self.paths.dir, mode).map_err(|e| {
             // The error says what stood in the way: who holds the lock past the wait, or what
             // is wrong with the state directory.
             Error::io("taking nc-harden's lock of this path", e)

@@ -195,7 +195,7 @@ impl Policy {
                 fallback,
                 &mut on_fresh,
             )?;
-            if let Err(reason) = written {
+            if let sealing::SealWrite::Rejected(reason) = written {
                 match entries.iter_mut().find(|e| e.name == *seal) {
                     Some(e) => {
                         e.action = Action::Rejected;
@@ -209,7 +209,7 @@ impl Policy {
         Ok(Transition::Done(renewed))
     }
 
-    /// The answer of a refused transition: NC_INVALID, the pins found put back; with the
+    /// The answer of a transition whose layout is rejected: NC_INVALID, the pins found put back; with the
     /// posture locked (fail-closed), the report says `locked, not verified`.
     fn fail_closed(
         &self,

@@ -9,7 +9,7 @@ impl Policy {
     /// `pin_data_dir`). Needs no valid layout; NC_OK where nothing was frozen, so it is safe
     /// to call twice. An entry with something mounted over it is left alone.
     pub fn unfreeze(&self) -> Result<Report, Error> {
-        let _lock = self.lock(true)?;
+        let _lock = self.lock(LockMode::Exclusive)?;
         let resolved = self.resolve_dir()?;
         self.unfreeze_resolved(resolved)
     }

@@ -7,7 +7,7 @@ impl Policy {
     /// and not pinned.
     pub fn verify(&self) -> Result<Report, Error> {
         // A freeze or unfreeze under way finishes first: verify never sees one half-done.
-        let _lock = self.lock(false)?;
+        let _lock = self.lock(LockMode::Shared)?;
         let (dir, mut checked) = self.resolve_dir_checked()?;
         let data = self.resolve_data_dir_after(&dir, &mut checked)?;
         let flag = immutable::is_pinned(dir.as_fd()).context("reading the directory's flags")?;

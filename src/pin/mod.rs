@@ -13,7 +13,7 @@ mod record;
 pub(crate) use record::{
     current as current_state_dir, held_state_dir, open_parent as open_state_parent,
 };
-pub use record::{lock_in, StateDir, StateLock, STATE_DIR};
+pub use record::{lock_in, LockMode, StateDir, StateLock, STATE_DIR};
 
 use std::io;
 

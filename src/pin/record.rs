@@ -338,6 +338,14 @@ fn named(path: &[u8], suffix: &str) -> CString {
     CString::new(name).expect("no NUL")
 }
 
+/// How a call holds its path's lock: shared among readers (verify, status), or alone (every
+/// call that changes something).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    Shared,
+    Exclusive,
+}
+
 /// The lock that serializes the calls on one path, held until dropped, and the scope of the
 /// call's state directory on this thread ([`current`]). Dropping it removes the lock file
 /// where no other call holds it, so that lock files (of paths that no longer exist, say) do
@@ -451,7 +459,8 @@ fn same_inode(dir: BorrowedFd<'_>, name: &CStr, fd: BorrowedFd<'_>) -> bool {
 /// (`O_NONBLOCK`), and `flock` is retried without blocking. Past the wait: EAGAIN, naming who
 /// holds the file (from /proc/locks). A lock file that is not root's alone (0644, left by an
 /// older version, which others may hold open) is replaced, never used.
-pub fn lock_in(state: &StateDir, path: &[u8], exclusive: bool) -> io::Result<StateLock> {
+pub fn lock_in(state: &StateDir, path: &[u8], mode: LockMode) -> io::Result<StateLock> {
+    let exclusive = mode == LockMode::Exclusive;
     let deadline = Instant::now() + LOCK_WAIT;
     let mut lock = StateLock::scope(state);
     let dir = match state_dir(exclusive) {

@@ -531,8 +531,8 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
 pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Error> {
     let part = options.part;
     let reseal = options.reseal == Reseal::Rewrite;
-    let _lock =
-        pin::lock_in(&options.state_dir, &profile.dir, true).map_err(io_err("taking the lock"))?;
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Exclusive)
+        .map_err(io_err("taking the lock"))?;
     let mut report = ShieldsReport::new(Verb::Up, profile);
     let opened = open(profile)?;
     let parent = opened.parent.as_fd();
@@ -634,8 +634,8 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
 /// Shields down (`options.reseal` is not read).
 pub fn down_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Error> {
     let part = options.part;
-    let _lock =
-        pin::lock_in(&options.state_dir, &profile.dir, true).map_err(io_err("taking the lock"))?;
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Exclusive)
+        .map_err(io_err("taking the lock"))?;
     let mut report = ShieldsReport::new(Verb::Down, profile);
     let opened = open(profile)?;
     let parent = opened.parent.as_fd();
@@ -726,8 +726,8 @@ pub fn unpin(profile: &Profile) -> Result<(bool, Vec<Issue>), Error> {
 
 /// `unpin`, with the state directory of `options` (the other options are not read).
 pub fn unpin_with(profile: &Profile, options: &Options) -> Result<(bool, Vec<Issue>), Error> {
-    let _lock =
-        pin::lock_in(&options.state_dir, &profile.dir, true).map_err(io_err("taking the lock"))?;
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Exclusive)
+        .map_err(io_err("taking the lock"))?;
     let mut report = ShieldsReport::new(Verb::Down, profile);
     let opened = open(profile)?;
     let Ok(dir) = opened.dir else {
@@ -744,8 +744,8 @@ pub fn status(profile: &Profile) -> Result<ShieldsReport, Error> {
 
 /// Shields status (read-only; only `options.state_dir` is read).
 pub fn status_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Error> {
-    let _lock =
-        pin::lock_in(&options.state_dir, &profile.dir, false).map_err(io_err("taking the lock"))?;
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Shared)
+        .map_err(io_err("taking the lock"))?;
     examine(profile, Verb::Status)
 }
 
