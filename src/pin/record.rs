@@ -157,9 +157,10 @@ fn writable_by_others(meta: &Meta) -> Option<String> {
 /// rename it, so a state directory that root made 0700 is as safe as in a 0755 parent. The
 /// one thing the sandbox user can do there is make the state directory first: it is then
 /// refused, saying so. Every ancestor between `/` and the parent is held to the parent's rule
-/// (`/` itself only when it is the parent), and no component is followed as a symlink. A state directory of root's in an older version's mode
-/// (0755) is tightened to 0700 when `create` (freeze and unfreeze); one writable by others is
-/// refused (anyone could have planted what is in it).
+/// (`/` itself only when it is the parent), and no component is followed as a symlink. A
+/// state directory of root's in an older version's mode (0755) is tightened to 0700 when
+/// `create` (freeze and unfreeze); one writable by others is refused (anyone could have
+/// planted what is in it).
 pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     if let Some(dir) = held_state_dir(create) {
         return Ok(Some(dir));
@@ -167,8 +168,9 @@ pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     open_state_dir(&current(), create)
 }
 
-/// The parent of `state`, each component opened without following a symlink and, from `/`
-/// down, root's and writable by others only when sticky; with whether the parent is sticky.
+/// The parent of `state` opened (`O_PATH`), its metadata, and the state directory's own
+/// name. Each component is opened without following a symlink and must be `trusted` (else
+/// `untrusted` says why, naming it); `/` is held to it only when it is the parent.
 pub(crate) fn open_parent(
     state: &StateDir,
     trusted: impl Fn(&Meta) -> bool,
@@ -765,6 +767,39 @@ mod tests {
                 (4444, "a LEASE BREAKING WRITE".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_state_directory_is_an_absolute_normalized_path_other_than_root() {
+        assert_eq!(StateDir::default().path(), Path::new(STATE_DIR));
+        assert_eq!(
+            StateDir::new("/srv/state").unwrap().path(),
+            Path::new("/srv/state")
+        );
+        for bad in ["", "relative", "/", "/a/../b", "/a/", "/a//b"] {
+            assert!(StateDir::new(bad).is_err(), "{bad:?}");
+        }
+        let state = StateDir::new("/srv/nc/state").unwrap();
+        let names: Vec<CString> = state.components().collect();
+        assert_eq!(names, [c"srv", c"nc", c"state"]);
+        assert_eq!(state.parent_display(), "/srv/nc");
+        assert_eq!(StateDir::new("/state").unwrap().parent_display(), "/");
+    }
+
+    #[test]
+    fn a_lock_scopes_its_state_directory_to_the_call() {
+        assert_eq!(current(), StateDir::default());
+        let state = StateDir::new("/nonexistent-nc-harden/state").unwrap();
+        {
+            let _outer = StateLock::scope(&state);
+            assert_eq!(current(), state);
+            {
+                let _inner = StateLock::scope(&StateDir::default());
+                assert_eq!(current(), StateDir::default());
+            }
+            assert_eq!(current(), state);
+        }
+        assert_eq!(current(), StateDir::default());
     }
 
     #[test]

@@ -27,7 +27,7 @@ const SANDBOX: Creds = Creds::User(SANDBOX_UID);
 /// The trials of this file, registered by main.rs.
 pub fn trials() -> Vec<Trial> {
     type AreaTest = fn(&Path) -> TestResult;
-    let cases: [(&str, AreaTest); 10] = [
+    let cases: [(&str, AreaTest); 11] = [
         ("modes_are_roots_alone_after_every_call", modes_after_calls),
         (
             "concurrent_calls_serialize_and_leave_no_lock_file",
@@ -53,6 +53,10 @@ pub fn trials() -> Vec<Trial> {
         (
             "state_records_are_roots_alone",
             state_records_are_roots_alone,
+        ),
+        (
+            "a_state_directory_given_is_held_to_the_same_rules",
+            state_dir_given_is_held_to_the_rules,
         ),
         (
             "planted_intent_makes_a_freeze_take_back_earlier_pins",
@@ -513,6 +517,64 @@ fn concurrent_calls(area: &Path) -> TestResult {
         no_lock_files(state)?;
         Ok(())
     }
+}
+
+/// A state directory given to the call is held to the rules of the default one: under a
+/// parent others may write (not sticky), or reached through a symlink, it is refused
+/// (NC_IO_ERROR, nothing changed); under a sticky one, or a parent of root's, it is made
+/// 0700 and used, and the machine's /run/nc-harden is not.
+fn state_dir_given_is_held_to_the_rules(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "state-given")?;
+    let l = Layout::build(scratch.path(), Variant::A)?;
+    let open = scratch.path().join("open");
+    fs::create_dir(&open)?;
+    chmod(&open, 0o777)?;
+    let real = scratch.path().join("real");
+    fs::create_dir(&real)?;
+    symlink(&real, scratch.path().join("link"))?;
+    let before = snapshot(&l.dir)?;
+    for (state, says) in [
+        (open.join("state"), "writable by others"),
+        (scratch.path().join("link/state"), ""),
+        (scratch.path().join("link"), "not a directory"),
+    ] {
+        let call = call_of(&l)
+            .with_state_dir(&state)
+            .with_strategy(Strategy::Immutable);
+        let out = Face::Rust.call(Op::Freeze, &call);
+        expect_status(&out, Status::IoError)?;
+        ensure!(
+            out.summary.contains(says),
+            "{}: the refusal does not say {says:?}: {}",
+            state.display(),
+            out.summary
+        );
+        ensure!(
+            snapshot(&l.dir)? == before,
+            "{}: refused, and changed: {}",
+            state.display(),
+            out.summary
+        );
+        ensure!(
+            !state.join("nc-harden").exists() && !real.join("state").exists(),
+            "{}: something was made",
+            state.display()
+        );
+    }
+    let sticky = scratch.path().join("sticky");
+    fs::create_dir(&sticky)?;
+    chmod(&sticky, 0o1777)?;
+    for state in [sticky.join("state"), scratch.path().join("state")] {
+        let call = call_of(&l)
+            .with_state_dir(&state)
+            .with_strategy(Strategy::Immutable);
+        expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        expect_roots_alone(&state)?;
+        expect_status(&Face::Rust.call(Op::Verify, &call), Status::Ok)?;
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        no_lock_files(&state)?;
+    }
+    Ok(())
 }
 
 /// The records live in a root-only directory; a record file planted by someone else, or a
