@@ -23,8 +23,16 @@ where
     (old & !mask) | (value & mask)
 }
 
+/// Whether a change sets the immutable flag (pins) or clears it (unpins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Set,
+    Clear,
+}
+
 /// Sets or clears FS_IMMUTABLE_FL on a directory or regular file and reads it back.
-fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
+fn change_inode(fd: BorrowedFd<'_>, change: Change) -> io::Result<Outcome> {
+    let on = change == Change::Set;
     let old = match sys::get_flags(fd) {
         Ok(flags) => flags,
         Err(e) => return denial(e),
@@ -52,12 +60,12 @@ fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
 
 /// Pins a directory or regular file: Frozen, AlreadyFrozen, Denied (EPERM) or Unsupported.
 pub fn pin_inode(fd: BorrowedFd<'_>) -> io::Result<Outcome> {
-    change_inode(fd, true)
+    change_inode(fd, Change::Set)
 }
 
 /// Unpins a directory or regular file: Unfrozen, Checked (was not pinned), Denied, Unsupported.
 pub fn unpin_inode(fd: BorrowedFd<'_>) -> io::Result<Outcome> {
-    change_inode(fd, false)
+    change_inode(fd, Change::Clear)
 }
 
 /// Whether the flag is set: `None` where the filesystem has no flags at all.
@@ -79,15 +87,16 @@ pub struct SymlinkFlags {
 impl SymlinkFlags {
     /// Pins the link's own inode where possible; else it is PinnedByDirectory.
     pub fn pin(&mut self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Outcome> {
-        self.change(dir, name, true)
+        self.change(dir, name, Change::Set)
     }
 
     /// Clears a flag that a freeze set on the link's inode; Checked where there is none.
     pub fn unpin(&mut self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Outcome> {
-        self.change(dir, name, false)
+        self.change(dir, name, Change::Clear)
     }
 
-    fn change(&mut self, dir: BorrowedFd<'_>, name: &CStr, on: bool) -> io::Result<Outcome> {
+    fn change(&mut self, dir: BorrowedFd<'_>, name: &CStr, change: Change) -> io::Result<Outcome> {
+        let on = change == Change::Set;
         let unflaggable = |errno| Outcome {
             action: if on {
                 Action::PinnedByDirectory
@@ -101,7 +110,7 @@ impl SymlinkFlags {
         }
         let mut attr = match sys::file_getattr(dir, name) {
             Ok(attr) => attr,
-            Err(e) => return self.note_denial(e, on),
+            Err(e) => return self.note_denial(e, change),
         };
         let old = attr.xflags;
         attr.xflags = masked(
@@ -117,7 +126,7 @@ impl SymlinkFlags {
             }));
         }
         if let Err(e) = sys::file_setattr(dir, name, &attr) {
-            return self.note_denial(e, on);
+            return self.note_denial(e, change);
         }
         let now_on = sys::file_getattr(dir, name)?.xflags & FS_XFLAG_IMMUTABLE != 0;
         Ok(match (on, now_on) {
@@ -128,7 +137,8 @@ impl SymlinkFlags {
         })
     }
 
-    fn note_denial(&mut self, e: io::Error, on: bool) -> io::Result<Outcome> {
+    fn note_denial(&mut self, e: io::Error, change: Change) -> io::Result<Outcome> {
+        let on = change == Change::Set;
         let outcome = denial(e)?;
         if outcome.action == Action::Unsupported {
             self.denied = Some(outcome.errno);
