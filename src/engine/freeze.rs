@@ -51,7 +51,7 @@ impl Policy {
         let ours = match mount::state(
             &self.paths.dir,
             dir.as_fd(),
-            mount::legacy_binds(self.freeze.mount_api),
+            mount::our_mounts(self.freeze.mount_api),
         )? {
             MountState::Covered => return Err(mount::covered(&self.paths.dir)),
             MountState::Ours { read_only, .. } => {

@@ -20,7 +20,7 @@ impl Policy {
         let unmounted = mount::unpin(
             &self.paths.dir,
             &reopen,
-            mount::legacy_binds(self.freeze.mount_api),
+            mount::our_mounts(self.freeze.mount_api),
         )?;
         killpoint::step();
         // The flags are changed, and the directory handed back, through the descriptor

@@ -14,7 +14,7 @@ impl Policy {
         let mounted = match mount::state(
             &self.paths.dir,
             dir.as_fd(),
-            mount::legacy_binds(self.freeze.mount_api),
+            mount::our_mounts(self.freeze.mount_api),
         )? {
             // A mount of ours remounted read-write holds nothing.
             MountState::Ours { read_only, .. } => read_only,

@@ -81,11 +81,11 @@ pub enum OurMounts {
     WithLegacyBinds,
 }
 
-/// Whether nc-harden may have made legacy binds here: the mount(2) fallback is forced, or
-/// the kernel has no fsopen (before Linux 5.2, or a seccomp profile that hides it). Only then
+/// Which mounts can be nc-harden's here: also legacy binds where the mount(2) fallback is
+/// forced, or the kernel has no fsopen (before Linux 5.2, or a seccomp profile that hides it). Only then
 /// is a record that names a plain read-only bind taken for identity; elsewhere a record
 /// (which root without capabilities can write) never makes a mount ours on its own.
-pub fn legacy_binds(api: MountApi) -> OurMounts {
+pub fn our_mounts(api: MountApi) -> OurMounts {
     if api.forces_legacy() || !sys::files::fsopen_available() {
         OurMounts::WithLegacyBinds
     } else {
