@@ -336,7 +336,7 @@ enum nc_strategy
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   /*
-   The immutable flags; the read-only bind mount where they are refused or unsupported.
+   The immutable flags; the read-only mount where they are refused or unsupported.
    */
   NC_STRATEGY_AUTO = 0,
   /*
@@ -344,8 +344,8 @@ enum nc_strategy
    */
   NC_STRATEGY_IMMUTABLE = 1,
   /*
-   The read-only bind mount only (needs CAP_SYS_ADMIN; lives in the caller's mount
-   namespace).
+   The read-only mount only: a fresh directory mounted over `dir` (needs
+   CAP_SYS_ADMIN; lives in the caller's mount namespace).
    */
   NC_STRATEGY_MOUNT = 2,
   /*

@@ -53,7 +53,7 @@ pub use inode::{FileKind, Meta, Mount};
 #[cfg(feature = "__test-knobs")]
 #[doc(hidden)]
 pub use pin::mount::MountApi;
-pub use pin::STATE_DIR;
+pub use pin::{StateDir, STATE_DIR};
 pub use report::{
     Action, Entry, Found, Layer, LayerAttempt, Layers, Operation, Report, SealResult,
 };

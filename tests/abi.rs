@@ -1,5 +1,8 @@
 //! The C ABI's promises that need no privilege: the shared object's hygiene, the status
 //! table of the contract, and bad input answered with NC_BAD_ARGUMENT, `*out` written.
+//! A call that gets past its arguments (as root, it takes its lock in `/run/nc-harden`, the
+//! only state directory of the C ABI) runs in a mount namespace of its own with a fresh
+//! tmpfs on `/run` (`private_run`), so that nothing is left in the machine's.
 
 mod common;
 
@@ -203,7 +206,48 @@ fn explain_gives_the_text_of_the_call_or_nothing() {
     assert!(explain(0, c"/x", ptr::null()).contains("not an nc_operation"));
 }
 
-/// Calls freeze with `out` pre-filled with garbage; returns the status and what `*out` became.
+/// Runs `f` on a thread of its own, in a mount namespace of its own (`/` made private) with
+/// a fresh tmpfs on `/run`: the lock and records of a call made there go with the thread.
+/// Where that is not allowed (not root), `f` runs as it is: such a caller takes no lock and
+/// writes no state.
+fn private_run<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: plain syscalls with valid strings; CLONE_NEWNS needs CLONE_FS in a
+            // thread, and changes only this thread.
+            let private = unsafe {
+                libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) == 0
+                    && libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        ptr::null(),
+                    ) == 0
+                    && libc::mount(
+                        c"tmpfs".as_ptr(),
+                        c"/run".as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        c"mode=0755".as_ptr().cast(),
+                    ) == 0
+            };
+            // SAFETY: geteuid has no preconditions.
+            let root = unsafe { libc::geteuid() } == 0;
+            assert!(
+                private || !root,
+                "root, and no private /run: {}",
+                std::io::Error::last_os_error()
+            );
+            f()
+        })
+        .join()
+        .expect("the thread ran")
+    })
+}
+
+/// Calls freeze with `out` pre-filled with garbage (in `private_run`); returns the status
+/// and what `*out` became.
 fn freeze(
     dir: Option<&str>,
     data: Option<&str>,
@@ -211,17 +255,38 @@ fn freeze(
 ) -> (nc_status, *mut nc_report) {
     let dir = dir.map(|d| CString::new(d).unwrap());
     let data = data.map(|d| CString::new(d).unwrap());
-    let mut out = ptr::NonNull::<nc_report>::dangling().as_ptr();
-    // SAFETY: valid or NULL strings, valid or NULL options, writable out.
-    let status = unsafe {
-        capi::nc_validate_and_freeze(
-            dir.as_ref().map_or(ptr::null(), |d| d.as_ptr()),
-            data.as_ref().map_or(ptr::null(), |d| d.as_ptr()),
-            opts,
-            &mut out,
-        )
+    let dir = dir.as_ref().map_or(ptr::null(), |d| d.as_ptr());
+    let data = data.as_ref().map_or(ptr::null(), |d| d.as_ptr());
+    let call = || {
+        let mut out = ptr::NonNull::<nc_report>::dangling().as_ptr();
+        // SAFETY: valid or NULL strings, valid or NULL options, writable out.
+        let status = unsafe { capi::nc_validate_and_freeze(dir, data, opts, &mut out) };
+        (status, out)
     };
-    (status, out)
+    let freeze = nc_harden::Operation::Freeze.code();
+    // SAFETY: valid or NULL strings and options; no buffer.
+    let bad = unsafe { capi::nc_explain_bad_argument(freeze, dir, data, opts, ptr::null_mut(), 0) };
+    if bad > 0 {
+        // Refused before its lock: on this thread, whose nc_last_bad_argument the test reads.
+        return call();
+    }
+    // Addresses, to cross the thread: the strings and options outlive it, and the report is
+    // the caller's.
+    let (dir, data, opts) = (dir as usize, data as usize, opts as usize);
+    let (status, out) = private_run(|| {
+        let mut out = ptr::NonNull::<nc_report>::dangling().as_ptr();
+        // SAFETY: as above.
+        let status = unsafe {
+            capi::nc_validate_and_freeze(
+                dir as *const libc::c_char,
+                data as *const libc::c_char,
+                opts as *const nc_options,
+                &mut out,
+            )
+        };
+        (status, out as usize)
+    });
+    (status, out as *mut nc_report)
 }
 
 fn options() -> nc_options {
@@ -504,8 +569,9 @@ fn out_may_be_null() {
     let dir = CString::new(DIR).unwrap();
     let data = CString::new(DATA).unwrap();
     // SAFETY: valid strings; NULL options and out are documented.
-    let status =
-        unsafe { capi::nc_verify(dir.as_ptr(), data.as_ptr(), ptr::null(), ptr::null_mut()) };
+    let status = private_run(|| unsafe {
+        capi::nc_verify(dir.as_ptr(), data.as_ptr(), ptr::null(), ptr::null_mut())
+    });
     assert_eq!(status, nc_status::NC_NOT_FOUND);
 }
 

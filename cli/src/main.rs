@@ -14,7 +14,7 @@ mod shields;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -70,6 +70,11 @@ Examples:
     after_help = exit_status_help()
 )]
 struct Cli {
+    /// Where nc-harden keeps its locks and records (root's, 0700, under a parent of root's
+    /// that others may write only when sticky); every call on a directory must name the same
+    /// one. Not read by `guard`.
+    #[arg(long, global = true, value_name = "DIR", value_hint = ValueHint::DirPath, default_value = nc_harden::STATE_DIR)]
+    state_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -258,6 +263,7 @@ fn strategy_parser() -> impl TypedValueParser<Value = Strategy> {
 
 /// The policy of one call, from whichever subcommand's arguments.
 fn policy(
+    state_dir: &Path,
     target: &Target<'_>,
     rules: Option<&Rules>,
     build: impl FnOnce(PolicyBuilder) -> PolicyBuilder,
@@ -278,7 +284,7 @@ fn policy(
             builder = builder.seal(seal.as_os_str().as_encoded_bytes());
         }
     }
-    build(builder).build()
+    build(builder.state_dir(state_dir)).build()
 }
 
 /// Runs one operation and renders its report; returns the exit code.
@@ -340,7 +346,7 @@ fn main() -> ExitCode {
             output,
         } => {
             let target = target.target();
-            let policy = policy(&target, Some(rules), |b| {
+            let policy = policy(&cli.state_dir, &target, Some(rules), |b| {
                 b.strategy(*strategy)
                     .lock_posture(*lock_posture)
                     .reseal(*reseal)
@@ -353,7 +359,7 @@ fn main() -> ExitCode {
             output,
         } => {
             let target = target.target();
-            let policy = policy(&target, Some(rules), |b| b);
+            let policy = policy(&cli.state_dir, &target, Some(rules), |b| b);
             run(Operation::Verify, &target, policy, output, false)
         }
         Command::Unfreeze {
@@ -375,13 +381,13 @@ fn main() -> ExitCode {
                 dir_mode: *dir_mode,
                 file_mode: *file_mode,
             };
-            let policy = policy(&target, None, |b| {
+            let policy = policy(&cli.state_dir, &target, None, |b| {
                 b.owner(*owner).pin_data_dir(*pin_data_dir).hand_to(hand)
             });
             run(Operation::Unfreeze, &target, policy, output, false)
         }
         Command::Guard { args } => guard::main(args.clone()),
-        Command::Shields(verb) => shields::run(verb),
+        Command::Shields(verb) => shields::run(verb, &cli.state_dir),
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(),
     };

@@ -3,10 +3,12 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use clap::{Args, Subcommand, ValueEnum, ValueHint};
 use nc_harden::profile::{Accounts, Profile};
-use nc_harden::shields::{self, Part, ShieldsReport, Verb};
+use nc_harden::shields::{self, Part, Reseal, ShieldsReport, Verb};
+use nc_harden::StateDir;
 
 #[derive(Subcommand)]
 pub enum ShieldsVerb {
@@ -64,7 +66,7 @@ fn load(target: &ShieldsTarget) -> Result<Profile, nc_harden::Error> {
     }
 }
 
-pub fn run(verb: &ShieldsVerb) -> u8 {
+pub fn run(verb: &ShieldsVerb, state_dir: &Path) -> u8 {
     let (v, target, reseal) = match verb {
         ShieldsVerb::Up { target, reseal } => (Verb::Up, target, *reseal),
         ShieldsVerb::Down { target } => (Verb::Down, target, false),
@@ -80,12 +82,24 @@ pub fn run(verb: &ShieldsVerb) -> u8 {
         .as_ref()
         .map(|d| d.as_bytes().to_vec())
         .unwrap_or_default();
+    let options = |part| -> Result<shields::Options, nc_harden::Error> {
+        Ok(shields::Options {
+            part,
+            reseal: if reseal {
+                Reseal::Rewrite
+            } else {
+                Reseal::Check
+            },
+            state_dir: StateDir::new(state_dir)?,
+        })
+    };
     let result = load(target).and_then(|profile| {
         dir.clone_from(&profile.dir);
+        let options = options(part)?;
         match v {
-            Verb::Up => shields::up(&profile, part, reseal),
-            Verb::Down => shields::down(&profile, part),
-            Verb::Status => shields::status(&profile),
+            Verb::Up => shields::up_with(&profile, &options),
+            Verb::Down => shields::down_with(&profile, &options),
+            Verb::Status => shields::status_with(&profile, &options),
         }
     });
     let report = match result {

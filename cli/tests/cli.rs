@@ -158,6 +158,23 @@ fn bad_argument_exits_20_with_a_security_line() {
 }
 
 #[test]
+fn state_dir_is_a_global_option_checked_as_an_argument() {
+    for verb in ["verify", "unfreeze", "freeze"] {
+        let out = nc_harden(&[
+            OsStr::new(verb),
+            OsStr::new("--state-dir=relative"),
+            OsStr::new("--dir=/nonexistent-nc/.openclaw"),
+            OsStr::new("--data-dir=/nonexistent-nc/data"),
+        ]);
+        assert_eq!(out.status.code(), Some(20), "{verb:?}");
+        let err = stderr(&out);
+        assert!(err.contains("state_dir is not absolute"), "{verb:?}: {err}");
+    }
+    let help = nc_harden(&[OsStr::new("--help")]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--state-dir <DIR>"));
+}
+
+#[test]
 fn missing_directory_exits_12() {
     let out = nc_harden(&[
         OsStr::new("verify"),

@@ -11,10 +11,10 @@ impl Policy {
     /// Calls on the same path serialize; one that was killed half-way is converged on.
     pub fn validate_and_freeze(&self) -> Result<Report, Error> {
         #[cfg(feature = "__panic-test")]
-        if self.dir.ends_with(b"/nc-harden-panic-test") {
+        if self.paths.dir.ends_with(b"/nc-harden-panic-test") {
             panic!("forced by the panic-test feature");
         }
-        let _lock = self.lock(true)?;
+        let _lock = self.lock(LockMode::Exclusive)?;
         let (dir, mut checked) = self.resolve_dir_checked()?;
         let data = self.resolve_data_dir_after(&dir, &mut checked)?;
         self.freeze(&dir, &data)
@@ -28,7 +28,7 @@ impl Policy {
     /// an invalid layout is an answer, not an error: `pin_and_judge` takes it back itself
     /// and reports what is left.
     pub(super) fn freeze(&self, dir: &OwnedFd, data: &Option<DataDir>) -> Result<Report, Error> {
-        let mut pending = undo::Pending::new(dir.as_fd(), &self.dir);
+        let mut pending = undo::Pending::new(dir.as_fd(), &self.paths.dir);
         match self.pin_and_judge(dir, data, pending.undo()) {
             Ok(report) => {
                 pending.finish();
@@ -49,11 +49,11 @@ impl Policy {
         undo: &mut Undo,
     ) -> Result<Report, Error> {
         let ours = match mount::state(
-            &self.dir,
+            &self.paths.dir,
             dir.as_fd(),
-            mount::MountSupport::probe(self.mount_api).legacy_binds(),
+            mount::MountSupport::probe(self.freeze.mount_api).our_mounts(),
         )? {
-            MountState::Covered => return Err(mount::covered(&self.dir)),
+            MountState::Covered => return Err(mount::covered(&self.paths.dir)),
             MountState::Ours { read_only, .. } => {
                 // Remounted read-write by someone with CAP_SYS_ADMIN: read-only again.
                 if !read_only {
@@ -66,30 +66,33 @@ impl Policy {
         // Over nc-harden's own mount, what lies beneath may have been changed since through a
         // descriptor held from before: a transition made there would seal and pin those
         // bytes. Only shields down (unfreeze) and up again may change the posture.
-        if ours && (self.lock_posture || self.reseal) && self.transition_needed(dir.as_fd())? {
+        if ours
+            && (self.freeze.lock_posture || self.freeze.reseal)
+            && self.transition_needed(dir.as_fd())?
+        {
             return Err(Error::UnsafePath {
-                path: escape_bytes(&self.dir),
+                path: escape_bytes(&self.paths.dir),
                 why: "pinned by nc-harden's read-only mount in another posture or seal; what lies \
                       beneath is not to be trusted: unfreeze (shields down) first; nothing changed"
                     .into(),
             });
         }
         let mut renewed = Vec::new();
-        if self.lock_posture || self.reseal {
+        if self.freeze.lock_posture || self.freeze.reseal {
             match self.transition(dir, data, undo)? {
                 Transition::Unneeded => {}
                 Transition::Done(names) => renewed = names,
-                Transition::Refused(refused) => return Ok(*refused),
+                Transition::Stopped(report) => return Ok(*report),
             }
         }
-        let wants_flags = self.strategy != Strategy::Mount;
-        let legacy = self.mount_api.forces_legacy();
+        let wants_flags = self.freeze.strategy != Strategy::Mount;
+        let legacy = self.freeze.mount_api.forces_legacy();
         let may_flag = wants_flags && sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE);
         // Fresh inodes, in place, where the flags (or the legacy bind) will pin the files
         // themselves; the fresh directory of the mount layer makes its own.
         let in_place = !ours && immutable::is_pinned(dir.as_fd()).ok().flatten() != Some(true);
         if in_place && renewed.is_empty() {
-            let legacy_mount = legacy && self.strategy != Strategy::Immutable;
+            let legacy_mount = legacy && self.freeze.strategy != Strategy::Immutable;
             // A killed renewal's temporary files go first; a directory we may not write has
             // none of ours.
             let _ = renew::remove_leftovers(dir.as_fd());
@@ -98,16 +101,20 @@ impl Policy {
                 // or one that cannot be had: "cannot tell" renews); the pass that pins each
                 // file asks the lease again, so a writer that opened it meanwhile is refused.
                 // What shields up recorded follows its files onto their fresh inodes.
-                let record = pin::locked::load(&self.dir).ok().flatten();
+                let record = pin::locked::load(&self.paths.dir).ok().flatten();
                 let start = match &record {
                     Some(_) => self.locked_files(dir.as_fd())?,
                     None => Vec::new(),
                 };
-                match renew::renew_all(dir.as_fd(), self.owner, None, renew::Which::Held, &|_| {
-                    false
-                }) {
+                match renew::renew_all(
+                    dir.as_fd(),
+                    self.layout.owner,
+                    None,
+                    renew::Which::Held,
+                    &|_| false,
+                ) {
                     Ok(names) => renewed = names,
-                    Err(e) if refused(&e) => {}
+                    Err(e) if denied(&e) => {}
                     Err(e) => return Err(Error::io("renewing the regular files", e)),
                 }
                 if let (Some(record), false) = (&record, renewed.is_empty()) {
@@ -126,7 +133,7 @@ impl Policy {
             attempts.push(attempt(Layer::Immutable, outcome));
             layers.immutable = outcome.action.is_pinned();
         }
-        let wants_mount = match self.strategy {
+        let wants_mount = match self.freeze.strategy {
             Strategy::Auto => !layers.immutable,
             Strategy::Immutable => false,
             Strategy::Mount | Strategy::Both => true,
@@ -141,12 +148,12 @@ impl Policy {
             let made = if legacy {
                 Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
             } else {
-                mount::Fresh::new(dir.as_fd())
+                mount::FreshDirectory::new(dir.as_fd())
             };
             match made {
                 Ok(made) => fresh = Some(made),
                 Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
-                    let pinned = mount::pin_legacy(&self.dir, dir.as_fd(), &reopen);
+                    let pinned = mount::pin_legacy(&self.paths.dir, dir.as_fd(), &reopen);
                     let pinned = pinned?;
                     attempts.push(attempt(Layer::Mount, pinned.outcome));
                     undo.mounted(pinned.mount);
@@ -154,7 +161,7 @@ impl Policy {
                     bound = layers.mount;
                 }
                 Err(e) => {
-                    let outcome = pin::refusal(e).context("making a fresh directory")?;
+                    let outcome = pin::denial(e).context("making a fresh directory")?;
                     attempts.push(attempt(Layer::Mount, outcome));
                 }
             }
@@ -172,18 +179,18 @@ impl Policy {
             }
         }
         let mode = if layers.immutable {
-            Mode::Freeze { flags: true }
+            Mode::Freeze(PinnedBy::OwnFlag)
         } else if layers.mount || fresh.is_some() {
-            Mode::Freeze { flags: false }
+            Mode::Freeze(PinnedBy::Directory)
         } else {
             Mode::Check
         };
-        let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, mode);
-        scan.allow_missing = self.allow_missing;
+        let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.layout.owner, mode);
+        scan.allow_missing = self.layout.allow_missing;
         scan.undo = Some(&mut *undo);
         let renewed_in_place = renew::names(&renewed);
         scan.renewed = renewed_in_place.clone();
-        scan.fresh = fresh.as_ref().map(mount::Fresh::root);
+        scan.fresh = fresh.as_ref().map(mount::FreshDirectory::root);
         scan.check_writers = layers.immutable || bound;
         let judged = if bound && !layers.immutable {
             self.judge_settled(&mut scan)
@@ -199,14 +206,14 @@ impl Policy {
         // BOTH its entries carry the flag too).
         let mut shown = None;
         if let (Some(fresh), true) = (fresh, valid) {
-            if self.strategy == Strategy::Both && layers.immutable {
+            if self.freeze.strategy == Strategy::Both && layers.immutable {
                 pin_copies(fresh.root())?;
             }
             let root = fresh
                 .root()
                 .try_clone_to_owned()
                 .context("keeping the fresh directory")?;
-            let pinned = mount::attach_fresh(&self.dir, dir.as_fd(), fresh, &reopen)?;
+            let pinned = mount::attach_fresh(&self.paths.dir, dir.as_fd(), fresh, &reopen)?;
             attempts.push(attempt(Layer::Mount, pinned.outcome));
             layers.mount = pinned.outcome.action.is_pinned();
             if pinned.mount.is_some() {
@@ -230,13 +237,18 @@ impl Policy {
         // could be pinned: the result is reported all the same).
         let shown_fd = shown.as_ref().map_or(dir.as_fd(), |r| r.as_fd());
         let mut sealed = None;
-        if let (Some(seal), true) = (&self.seal, valid) {
-            sealed = Some(sealing::check(shown_fd, &self.dir, seal, &mut entries)?);
+        if let (Some(seal), true) = (&self.layout.seal, valid) {
+            sealed = Some(sealing::check(
+                shown_fd,
+                &self.paths.dir,
+                seal,
+                &mut entries,
+            )?);
         }
         let valid = !entries.iter().any(Entry::is_rejected);
         let posture = self.shields_posture(shown_fd);
         let finish = |mut report: Report| {
-            if let (Some(seal), Some(result)) = (&self.seal, sealed) {
+            if let (Some(seal), Some(result)) = (&self.layout.seal, sealed) {
                 report.set_seal(seal, result);
             }
             report.set_posture(posture);
@@ -253,7 +265,7 @@ impl Policy {
         if !valid {
             let added = undo.added();
             let restored = undo.cleared_any();
-            undo.rollback(dir.as_fd(), &self.dir)?;
+            undo.rollback(dir.as_fd(), &self.paths.dir)?;
             let left = Layers {
                 immutable: layers.immutable && !added.immutable,
                 mount: layers.mount && !added.mount,
@@ -278,7 +290,7 @@ impl Policy {
                 entries,
                 data,
             ));
-            if self.lock_posture {
+            if self.freeze.lock_posture {
                 report.set_fail_closed(if restored {
                     "the pins found before the call were put back"
                 } else {
@@ -301,8 +313,8 @@ impl Policy {
             } else {
                 Status::Unsupported
             }
-        } else if (self.strategy == Strategy::Both && !(layers.immutable && layers.mount))
-            || (self.pin_data_dir && !layers.data_dir)
+        } else if (self.freeze.strategy == Strategy::Both && !(layers.immutable && layers.mount))
+            || (self.freeze.pin_data_dir && !layers.data_dir)
         {
             Status::Partial
         } else {
@@ -329,7 +341,7 @@ impl Policy {
         attempts: &mut Vec<LayerAttempt>,
         layers: &mut Layers,
     ) -> Result<(), Error> {
-        let Some(data) = data.as_ref().filter(|_| self.pin_data_dir) else {
+        let Some(data) = data.as_ref().filter(|_| self.freeze.pin_data_dir) else {
             return Ok(());
         };
         let outcome = if wants_flags {
@@ -380,8 +392,9 @@ impl Policy {
     }
 }
 
-/// A refusal to write the directory (not root, read-only): nothing of ours to renew there.
-fn refused(e: &std::io::Error) -> bool {
+/// The kernel denied writing the directory (not root, read-only): nothing of ours to
+/// renew there.
+fn denied(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EPERM | libc::EACCES | libc::EROFS)

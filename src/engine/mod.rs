@@ -15,33 +15,31 @@ mod verify;
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error};
 use crate::escape::escape_bytes;
 use crate::inode::FileKind;
 use crate::killpoint;
 use crate::pin::mount::MountState;
-use crate::pin::{self, immutable, mount, MountApi, Outcome};
-use crate::report::{
-    Action, Entry, Layer, LayerAttempt, Layers, Operation, Report, DIRECTORY_ENTRY,
-};
+use crate::pin::{self, immutable, mount, LockMode, MountApi, Outcome, StateDir};
+use crate::report::{Action, Entry, Layer, LayerAttempt, Layers, Operation, Report};
 use crate::rules::{self, Reason};
 use crate::status::Status;
 use crate::sys::{self, DirEntries};
 use crate::walk::{self, Access, Resolution};
-use scan::{Mode, Scan};
+use scan::{Mode, PinnedBy, Scan};
 use undo::Undo;
 
 crate::contract_table! {
     /// Which pinning layers a freeze applies: `nc_options.strategy`.
     pub enum Strategy in C enum nc_strategy {
-        /// The immutable flags; the read-only bind mount where they are refused or unsupported.
+        /// The immutable flags; the read-only mount where they are refused or unsupported.
         Auto = 0 => NC_STRATEGY_AUTO "auto",
         /// The immutable flags only (needs CAP_LINUX_IMMUTABLE).
         Immutable = 1 => NC_STRATEGY_IMMUTABLE "immutable",
-        /// The read-only bind mount only (needs CAP_SYS_ADMIN; lives in the caller's mount
-        /// namespace).
+        /// The read-only mount only: a fresh directory mounted over `dir` (needs
+        /// CAP_SYS_ADMIN; lives in the caller's mount namespace).
         Mount = 2 => NC_STRATEGY_MOUNT "mount",
         /// Both layers; NC_PARTIAL when only one could be applied.
         Both = 3 => NC_STRATEGY_BOTH "both",
@@ -67,20 +65,43 @@ impl Strategy {
 /// Built by [`PolicyBuilder::build`], which refuses every bad argument before any syscall.
 #[derive(Clone, Debug)]
 pub struct Policy {
+    paths: Paths,
+    layout: Layout,
+    freeze: FreezeSteps,
+    /// What unfreeze hands back.
+    hand_to: HandTo,
+}
+
+/// The paths of a call and how they are resolved.
+#[derive(Clone, Debug)]
+struct Paths {
     dir: Vec<u8>,
     /// `None`: a flat layout, regular files only.
     data_dir: Option<Vec<u8>>,
+    resolution: Resolution,
+    /// Where the call's lock and records are.
+    state_dir: StateDir,
+}
+
+/// The layout's rules: what every call judges.
+#[derive(Clone, Debug)]
+struct Layout {
     owner: u32,
     required: Vec<Vec<u8>>,
+    allow_missing: bool,
+    /// The seal's entry name (freeze checks it after pinning, verify read-only).
+    seal: Option<Vec<u8>>,
+}
+
+/// What freeze does beyond judging (unfreeze and verify read `mount_api` and `pin_data_dir`
+/// to find and take off what it did).
+#[derive(Clone, Debug)]
+struct FreezeSteps {
     strategy: Strategy,
-    resolution: Resolution,
     mount_api: MountApi,
     pin_data_dir: bool,
-    allow_missing: bool,
-    seal: Option<Vec<u8>>,
     reseal: bool,
     lock_posture: bool,
-    hand_to: HandTo,
 }
 
 /// What `unfreeze` hands back (NemoClaw's mutable posture is sandbox:sandbox, 2770, 0660):
@@ -106,6 +127,8 @@ impl HandTo {
 #[derive(Clone, Debug)]
 pub struct PolicyBuilder {
     policy: Policy,
+    /// The state directory asked for, checked by `build`.
+    state_dir: Option<PathBuf>,
 }
 
 impl Policy {
@@ -124,37 +147,45 @@ impl Policy {
     fn start(dir: &Path, data_dir: Option<&Path>) -> PolicyBuilder {
         PolicyBuilder {
             policy: Policy {
-                dir: dir.as_os_str().as_bytes().to_vec(),
-                data_dir: data_dir.map(|d| d.as_os_str().as_bytes().to_vec()),
-                owner: 0,
-                required: Vec::new(),
-                strategy: Strategy::Auto,
-                resolution: Resolution::Openat2OrWalk,
-                mount_api: MountApi::NewOrLegacy,
-                pin_data_dir: false,
-                allow_missing: false,
-                seal: None,
-                reseal: false,
-                lock_posture: false,
+                paths: Paths {
+                    dir: dir.as_os_str().as_bytes().to_vec(),
+                    data_dir: data_dir.map(|d| d.as_os_str().as_bytes().to_vec()),
+                    resolution: Resolution::Openat2OrWalk,
+                    state_dir: StateDir::default(),
+                },
+                layout: Layout {
+                    owner: 0,
+                    required: Vec::new(),
+                    allow_missing: false,
+                    seal: None,
+                },
+                freeze: FreezeSteps {
+                    strategy: Strategy::Auto,
+                    mount_api: MountApi::NewOrLegacy,
+                    pin_data_dir: false,
+                    reseal: false,
+                    lock_posture: false,
+                },
                 hand_to: HandTo::default(),
             },
+            state_dir: None,
         }
     }
 
     pub fn dir(&self) -> &[u8] {
-        &self.dir
+        &self.paths.dir
     }
 
     /// `None` for a flat layout.
     pub fn data_dir(&self) -> Option<&[u8]> {
-        self.data_dir.as_deref()
+        self.paths.data_dir.as_deref()
     }
 
     /// The posture of the directory the path shows, where the call is about shields (a lock
     /// of the posture, or a seal): `None` otherwise, to spare a stat per entry.
     fn shields_posture(&self, shown: BorrowedFd<'_>) -> Option<bool> {
-        if self.lock_posture || self.seal.is_some() || self.hand_to.any() {
-            sealing::is_locked(shown, self.owner).ok()
+        if self.freeze.lock_posture || self.layout.seal.is_some() || self.hand_to.any() {
+            sealing::is_locked(shown, self.layout.owner).ok()
         } else {
             None
         }
@@ -170,14 +201,22 @@ impl Policy {
         entries: Vec<Entry>,
         data: &Option<DataDir>,
     ) -> Report {
-        let mut report = Report::new(operation, &self.dir, status, layers, attempts, entries);
+        let mut report = Report::new(
+            operation,
+            &self.paths.dir,
+            status,
+            layers,
+            attempts,
+            entries,
+        );
         report.set_data_dir_replaceable(data.as_ref().and_then(|d| d.replaceable.clone()));
         report
     }
 
-    /// The lock that serializes the calls on this path (see `record::lock`).
-    fn lock(&self, exclusive: bool) -> Result<Option<pin::StateLock>, Error> {
-        pin::lock(&self.dir, exclusive).map_err(|e| {
+    /// The lock that serializes the calls on this path, in the policy's state directory
+    /// (see `record::lock_in`).
+    fn lock(&self, mode: LockMode) -> Result<pin::StateLock, Error> {
+        pin::lock_in(&self.paths.state_dir, &self.paths.dir, mode).map_err(|e| {
             // The error says what stood in the way: who holds the lock past the wait, or what
             // is wrong with the state directory.
             Error::io("taking nc-harden's lock of this path", e)
@@ -188,7 +227,7 @@ impl Policy {
     /// directory already under way is waited for first (its parent's lock): the pinned
     /// directory cannot be renamed any more, so the answer then stays true.
     fn still_at_path(&self, dir: BorrowedFd<'_>) -> Result<bool, Error> {
-        self.still_at(&self.dir, dir)
+        self.still_at(&self.paths.dir, dir)
     }
 
     /// Whether `path` resolves, afresh, to the directory `fd` is, once the renames under
@@ -198,10 +237,10 @@ impl Policy {
             Some(cut) => &path[..cut],
             None => b"/",
         };
-        if let Ok(parent) = walk::open_directory(parent, Access::Read, self.resolution) {
+        if let Ok(parent) = walk::open_directory(parent, Access::Read, self.paths.resolution) {
             sys::lock_barrier(parent.as_fd());
         }
-        let Ok(now) = walk::open_directory(path, Access::Path, self.resolution) else {
+        let Ok(now) = walk::open_directory(path, Access::Path, self.paths.resolution) else {
             return Ok(false);
         };
         let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).context("examining the directory");
@@ -210,13 +249,13 @@ impl Policy {
 
     fn moved(&self) -> Error {
         Error::UnsafePath {
-            path: escape_bytes(&self.dir),
+            path: escape_bytes(&self.paths.dir),
             why: "the directory was moved or replaced during the call; nothing left changed".into(),
         }
     }
 
     fn open_dir(&self, access: Access) -> Result<OwnedFd, Error> {
-        walk::open_directory(&self.dir, access, self.resolution)
+        walk::open_directory(&self.paths.dir, access, self.paths.resolution)
     }
 
     /// Opens `dir` and holds its path to the safe-path rule (its direct parent exempt: a
@@ -230,7 +269,13 @@ impl Policy {
         let dir = self.open_dir(Access::Read)?;
         let meta = sys::fstat(dir.as_fd()).context("examining an ancestor")?;
         let mut checked = walk::Checked::default();
-        walk::check_ancestors_after(&self.dir, dir.as_fd(), &meta, self.owner, &mut checked)?;
+        walk::check_ancestors_after(
+            &self.paths.dir,
+            dir.as_fd(),
+            &meta,
+            self.layout.owner,
+            &mut checked,
+        )?;
         Ok((dir, checked))
     }
 
@@ -247,22 +292,27 @@ impl Policy {
         dir: &OwnedFd,
         checked: &mut walk::Checked,
     ) -> Result<Option<DataDir>, Error> {
-        let access = if self.pin_data_dir {
+        let access = if self.freeze.pin_data_dir {
             Access::Read
         } else {
             Access::Path
         };
-        let Some(path) = self.data_dir.as_deref() else {
+        let Some(path) = self.paths.data_dir.as_deref() else {
             return Ok(None);
         };
-        let data = walk::open_directory(path, access, self.resolution)?;
+        let data = walk::open_directory(path, access, self.paths.resolution)?;
         let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).context("examining a directory");
         let data_meta = examine(data.as_fd())?;
         if examine(dir.as_fd())?.same_inode(&data_meta) {
             return Err(Error::bad("dir and data_dir are the same directory"));
         }
-        let replaceable =
-            walk::check_ancestors_after(path, data.as_fd(), &data_meta, self.owner, checked)?;
+        let replaceable = walk::check_ancestors_after(
+            path,
+            data.as_fd(),
+            &data_meta,
+            self.layout.owner,
+            checked,
+        )?;
         Ok(Some(DataDir {
             fd: data,
             path: path.to_vec(),
@@ -275,11 +325,12 @@ impl Policy {
     /// `nc_explain_bad_argument` adds to the checks of [`PolicyBuilder::build`]. Any other
     /// failure to open them is not a bad argument, and is the call's to report.
     pub(crate) fn check_bad_argument_on_disk(&self) -> Result<(), Error> {
-        let Some(data_path) = self.data_dir.as_deref() else {
+        let Some(data_path) = self.paths.data_dir.as_deref() else {
             return Ok(());
         };
-        let open = |path: &[u8]| walk::open_directory(path, Access::Path, self.resolution).ok();
-        let (Some(dir), Some(data)) = (open(&self.dir), open(data_path)) else {
+        let open =
+            |path: &[u8]| walk::open_directory(path, Access::Path, self.paths.resolution).ok();
+        let (Some(dir), Some(data)) = (open(&self.paths.dir), open(data_path)) else {
             return Ok(());
         };
         let examine = |fd: BorrowedFd<'_>| sys::fstat(fd).ok();
@@ -300,32 +351,34 @@ impl Policy {
     ) -> Result<Vec<Entry>, Error> {
         let mut meta = sys::fstat(scan.dir).context("examining the directory")?;
         if scan.posture_to_come {
-            meta.uid = self.owner;
+            meta.uid = self.layout.owner;
             meta.mode = sealing::LOCKED_DIR_MODE;
         }
-        let mut entries = vec![match rules::judge_directory(&meta, self.owner) {
+        let mut entries = vec![match rules::judge_directory(&meta, self.layout.owner) {
             Reason::None => Entry {
                 errno: dir_errno,
-                ..Entry::new(DIRECTORY_ENTRY, FileKind::Directory, dir_action)
+                ..Entry::directory(FileKind::Directory, dir_action)
             },
             reason => Entry {
-                found: Some(scan::found(&meta, self.owner)),
-                ..Entry::rejected(DIRECTORY_ENTRY, FileKind::Directory, reason, 0)
+                found: Some(scan::found(&meta, self.layout.owner)),
+                ..Entry::directory_rejected(reason)
             },
         }];
-        let mut found = vec![false; self.required.len()];
+        let mut found = vec![false; self.layout.required.len()];
         for_each_entry(scan.dir, |name, d_type| {
             if let Some(i) = self
+                .layout
                 .required
                 .iter()
                 .position(|r| r.as_slice() == name.to_bytes())
             {
                 found[i] = true;
             }
-            entries.push(scan.inspect(name, d_type)?);
+            entries.push(scan.apply_mode(name, d_type)?);
             Ok(())
         })?;
         for (name, _) in self
+            .layout
             .required
             .iter()
             .zip(&found)
@@ -404,13 +457,13 @@ fn for_each_entry(
 impl PolicyBuilder {
     /// Required owner of `dir` and of its regular files (default 0).
     pub fn owner(mut self, uid: u32) -> Self {
-        self.policy.owner = uid;
+        self.policy.layout.owner = uid;
         self
     }
 
     /// An entry name that must be present.
     pub fn require(mut self, name: impl AsRef<[u8]>) -> Self {
-        self.policy.required.push(name.as_ref().to_vec());
+        self.policy.layout.required.push(name.as_ref().to_vec());
         self
     }
 
@@ -418,7 +471,7 @@ impl PolicyBuilder {
     /// contents stay writable) and it cannot be renamed away. The immutable layer only;
     /// NC_PARTIAL where it cannot be set. Unfreeze with it clears that flag too.
     pub fn pin_data_dir(mut self, on: bool) -> Self {
-        self.policy.pin_data_dir = on;
+        self.policy.freeze.pin_data_dir = on;
         self
     }
 
@@ -426,14 +479,14 @@ impl PolicyBuilder {
     /// is accepted and reported (an entrypoint may create it later); a symlink there is still
     /// rejected.
     pub fn allow_missing(mut self, on: bool) -> Self {
-        self.policy.allow_missing = on;
+        self.policy.layout.allow_missing = on;
         self
     }
 
     /// A regular file of `dir`, in `sha256sum` format, whose digests are checked against the
     /// pinned bytes of the files it names (freeze: after pinning; verify: read-only).
     pub fn seal(mut self, name: impl AsRef<[u8]>) -> Self {
-        self.policy.seal = Some(name.as_ref().to_vec());
+        self.policy.layout.seal = Some(name.as_ref().to_vec());
         self
     }
 
@@ -441,14 +494,14 @@ impl PolicyBuilder {
     /// regular file of `dir` where it does not exist yet), as a fresh inode; then pin and
     /// check it.
     pub fn reseal(mut self, on: bool) -> Self {
-        self.policy.reseal = on;
+        self.policy.freeze.reseal = on;
         self
     }
 
     /// Freeze: bring `dir` to the owner, mode 0755, and its regular files to the owner, mode
     /// 0444 (on fresh inodes), before pinning, instead of rejecting what is not so.
     pub fn lock_posture(mut self, on: bool) -> Self {
-        self.policy.lock_posture = on;
+        self.policy.freeze.lock_posture = on;
         self
     }
 
@@ -459,7 +512,7 @@ impl PolicyBuilder {
     }
 
     pub fn strategy(mut self, strategy: Strategy) -> Self {
-        self.policy.strategy = strategy;
+        self.policy.freeze.strategy = strategy;
         self
     }
 
@@ -469,7 +522,7 @@ impl PolicyBuilder {
     #[cfg(feature = "__test-knobs")]
     #[doc(hidden)]
     pub fn resolution(mut self, resolution: Resolution) -> Self {
-        self.policy.resolution = resolution;
+        self.policy.paths.resolution = resolution;
         self
     }
 
@@ -479,7 +532,14 @@ impl PolicyBuilder {
     #[cfg(feature = "__test-knobs")]
     #[doc(hidden)]
     pub fn mount_api(mut self, api: MountApi) -> Self {
-        self.policy.mount_api = api;
+        self.policy.freeze.mount_api = api;
+        self
+    }
+
+    /// Where the call's lock and records are kept (default [`crate::STATE_DIR`]); held to
+    /// the rules of [`StateDir`].
+    pub fn state_dir(mut self, path: impl AsRef<Path>) -> Self {
+        self.state_dir = Some(path.as_ref().to_path_buf());
         self
     }
 
@@ -487,26 +547,26 @@ impl PolicyBuilder {
     /// required names that are entry names.
     pub fn build(self) -> Result<Policy, Error> {
         let mut p = self.policy;
-        rules::check_path(&p.dir).map_err(|why| Error::bad(format!("dir {why}")))?;
-        if let Some(data_dir) = &p.data_dir {
+        rules::check_path(&p.paths.dir).map_err(|why| Error::bad(format!("dir {why}")))?;
+        if let Some(data_dir) = &p.paths.data_dir {
             rules::check_path(data_dir).map_err(|why| Error::bad(format!("data_dir {why}")))?;
-            rules::check_disjoint(&p.dir, data_dir).map_err(Error::bad)?;
-        } else if p.pin_data_dir {
+            rules::check_disjoint(&p.paths.dir, data_dir).map_err(Error::bad)?;
+        } else if p.freeze.pin_data_dir {
             return Err(Error::bad("pin_data_dir needs a data_dir"));
-        } else if p.allow_missing {
+        } else if p.layout.allow_missing {
             return Err(Error::bad("allow_missing needs a data_dir"));
         }
-        for name in &p.required {
+        for name in &p.layout.required {
             rules::check_entry_name(name).map_err(Error::bad)?;
         }
-        if let Some(seal) = &p.seal {
+        if let Some(seal) = &p.layout.seal {
             rules::check_entry_name(seal).map_err(|why| {
                 Error::bad(format!(
                     "seal: {}",
                     why.replace("a required name", "the name")
                 ))
             })?;
-        } else if p.reseal {
+        } else if p.freeze.reseal {
             return Err(Error::bad("reseal needs a seal name"));
         }
         for (what, mode) in [
@@ -519,9 +579,12 @@ impl PolicyBuilder {
                 )));
             }
         }
+        if let Some(path) = &self.state_dir {
+            p.paths.state_dir = StateDir::new(path)?;
+        }
         // A name required twice is one requirement.
         let mut seen = std::collections::HashSet::new();
-        p.required.retain(|name| seen.insert(name.clone()));
+        p.layout.required.retain(|name| seen.insert(name.clone()));
         Ok(p)
     }
 }

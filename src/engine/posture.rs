@@ -8,12 +8,13 @@ impl Policy {
     /// directory the path shows): a reseal where the seal already holds for the bytes shown
     /// changes nothing, so a second "shields up" is a no-op, never a rewrite.
     pub(super) fn transition_needed(&self, shown: BorrowedFd<'_>) -> Result<bool, Error> {
-        let locked = || sealing::is_locked(shown, self.owner).context("examining the posture");
-        if self.lock_posture && !locked()? {
+        let locked =
+            || sealing::is_locked(shown, self.layout.owner).context("examining the posture");
+        if self.freeze.lock_posture && !locked()? {
             return Ok(true);
         }
-        match (&self.seal, self.reseal) {
-            (Some(seal), true) => Ok(!sealing::holds(shown, &self.dir, seal)?),
+        match (&self.layout.seal, self.freeze.reseal) {
+            (Some(seal), true) => Ok(!sealing::holds(shown, &self.paths.dir, seal)?),
             _ => Ok(false),
         }
     }
@@ -39,13 +40,13 @@ impl Policy {
             return Ok(Transition::Unneeded);
         }
         let before = sys::fstat(dir.as_fd()).context("examining the directory")?;
-        let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.owner, Mode::Check);
-        scan.allow_missing = self.allow_missing;
-        scan.posture_to_come = self.lock_posture;
+        let mut scan = Scan::new(dir.as_fd(), scan_data(data), self.layout.owner, Mode::Check);
+        scan.allow_missing = self.layout.allow_missing;
+        scan.posture_to_come = self.freeze.lock_posture;
         let mut entries = self.judge_all(&mut scan, Action::Checked, 0)?;
         drop(scan);
-        let regular = |e: &Entry| e.kind == FileKind::Regular && e.name != DIRECTORY_ENTRY;
-        if self.lock_posture {
+        let regular = |e: &Entry| e.kind == FileKind::Regular && !e.is_directory_itself();
+        if self.freeze.lock_posture {
             for entry in entries
                 .iter_mut()
                 .filter(|e| regular(e) && !e.is_rejected())
@@ -60,8 +61,8 @@ impl Policy {
                 }
             }
         }
-        let refused = entries.iter().any(Entry::is_rejected);
-        if refused && !self.lock_posture {
+        let rejected = entries.iter().any(Entry::is_rejected);
+        if rejected && !self.freeze.lock_posture {
             // A reseal alone changes nothing on a refusal: there is no posture to fail closed to.
             return self.fail_closed(dir.as_fd(), data, entries, undo);
         }
@@ -96,8 +97,8 @@ impl Policy {
                 report.set_note(
                     "posture and seal unchanged: a file or the directory carries the immutable flag and CAP_LINUX_IMMUTABLE is missing to clear it",
                 );
-                report.set_posture(sealing::is_locked(dir.as_fd(), self.owner).ok());
-                return Ok(Transition::Refused(Box::new(report)));
+                report.set_posture(sealing::is_locked(dir.as_fd(), self.layout.owner).ok());
+                return Ok(Transition::Stopped(Box::new(report)));
             }
             for (name, file) in flagged.iter().flatten() {
                 immutable::unpin_inode(file.as_fd()).map_err(|e| {
@@ -116,24 +117,24 @@ impl Policy {
         }
         let _ = renew::remove_leftovers(dir.as_fd());
         let locked = renew::Posture {
-            uid: self.owner,
-            gid: self.owner,
+            uid: self.layout.owner,
+            gid: self.layout.owner,
             mode: sealing::LOCKED_FILE_MODE,
         };
         let mut renewed = Vec::new();
         let mut recorded = None;
-        if self.lock_posture {
-            let previous = pin::locked::load(&self.dir).ok().flatten();
+        if self.freeze.lock_posture {
+            let previous = pin::locked::load(&self.paths.dir).ok().flatten();
             // With no record of nc-harden's, a directory already in the locked posture was
             // locked by another tool (NemoClaw's guards): what it locked is what is found so.
             let inherited = previous.is_none()
-                && before.uid == self.owner
+                && before.uid == self.layout.owner
                 && before.mode == sealing::LOCKED_DIR_MODE;
             let start = self.locked_files(dir.as_fd())?;
             sys::files::set_owner_mode(
                 dir.as_fd(),
-                self.owner,
-                self.owner,
+                self.layout.owner,
+                self.layout.owner,
                 sealing::LOCKED_DIR_MODE,
             )
             .map_err(|e| {
@@ -142,7 +143,8 @@ impl Policy {
                 } else {
                     ""
                 };
-                Error::io(format!("locking the directory's posture{needs}"), e).at_bytes(&self.dir)
+                Error::io(format!("locking the directory's posture{needs}"), e)
+                    .at_bytes(&self.paths.dir)
             })?;
             killpoint::step();
             let skip = |name: &std::ffi::CStr| {
@@ -152,7 +154,7 @@ impl Policy {
             };
             renewed = renew::renew_all(
                 dir.as_fd(),
-                self.owner,
+                self.layout.owner,
                 Some(locked),
                 renew::Which::Every,
                 &skip,
@@ -165,11 +167,12 @@ impl Policy {
             recorded =
                 Some(self.record_locked(dir.as_fd(), &start, previous.as_ref(), inherited)?);
         }
-        if refused {
+        if rejected {
             return self.fail_closed(dir.as_fd(), data, entries, undo);
         }
-        if let (true, Some(seal)) = (self.reseal, &self.seal) {
+        if let (true, Some(seal)) = (self.freeze.reseal, &self.layout.seal) {
             let attrs = self
+                .freeze
                 .lock_posture
                 .then_some((locked.uid, locked.gid, locked.mode));
             let fallback = (locked.uid, locked.gid, locked.mode);
@@ -182,11 +185,17 @@ impl Policy {
                 };
                 let meta = sys::fstat(fd)?;
                 set.files.push(pin::locked::Identity::of(fd, &meta)?);
-                pin::locked::store(&self.dir, set)
+                pin::locked::store(&self.paths.dir, set)
             };
-            let written =
-                sealing::write(dir.as_fd(), &self.dir, seal, attrs, fallback, &mut on_fresh)?;
-            if let Err(reason) = written {
+            let written = sealing::write(
+                dir.as_fd(),
+                &self.paths.dir,
+                seal,
+                attrs,
+                fallback,
+                &mut on_fresh,
+            )?;
+            if let sealing::SealWrite::Rejected(reason) = written {
                 match entries.iter_mut().find(|e| e.name == *seal) {
                     Some(e) => {
                         e.action = Action::Rejected;
@@ -200,7 +209,7 @@ impl Policy {
         Ok(Transition::Done(renewed))
     }
 
-    /// The answer of a refused transition: NC_INVALID, the pins found put back; with the
+    /// The answer of a transition whose layout is rejected: NC_INVALID, the pins found put back; with the
     /// posture locked (fail-closed), the report says `locked, not verified`.
     fn fail_closed(
         &self,
@@ -218,11 +227,11 @@ impl Policy {
             entries,
             data,
         );
-        if self.lock_posture {
-            report.set_posture(sealing::is_locked(dir, self.owner).ok());
+        if self.freeze.lock_posture {
+            report.set_posture(sealing::is_locked(dir, self.layout.owner).ok());
             report.set_fail_closed(restored);
         }
-        Ok(Transition::Refused(Box::new(report)))
+        Ok(Transition::Stopped(Box::new(report)))
     }
 
     /// Records what shields up locked in `dir` (see `pin::locked`): the directory, and each
@@ -253,7 +262,7 @@ impl Policy {
                 set.files.push(id);
             }
         }
-        pin::locked::store(&self.dir, &set)
+        pin::locked::store(&self.paths.dir, &set)
             .context("recording what shields up locked (in nc-harden's state directory)")?;
         Ok(set)
     }
@@ -273,7 +282,7 @@ impl Policy {
             let Ok(meta) = sys::lstatat(dir, name) else {
                 return Ok(());
             };
-            if !sealing::in_locked_posture(&meta, self.owner, dev) {
+            if !sealing::in_locked_posture(&meta, self.layout.owner, dev) {
                 return Ok(());
             }
             let Ok(fd) = scan::open_regular(dir, name, &meta) else {
@@ -313,7 +322,7 @@ impl Policy {
             if meta.kind != FileKind::Regular
                 || (meta.nlink != 1 && meta.uid == 0)
                 || meta.mount.is_some_and(|m| m.is_root)
-                || (meta.uid == self.owner && meta.mode & 0o222 == 0)
+                || (meta.uid == self.layout.owner && meta.mode & 0o222 == 0)
             {
                 continue;
             }
@@ -327,8 +336,8 @@ impl Policy {
                 .and_then(|()| {
                     sys::files::change_owner_mode(
                         fd.as_fd(),
-                        Some(self.owner),
-                        Some(self.owner),
+                        Some(self.layout.owner),
+                        Some(self.layout.owner),
                         None,
                     )
                 })
@@ -349,8 +358,9 @@ pub(super) enum Transition {
     Unneeded,
     /// Locked (and resealed where asked): the names renewed onto fresh inodes.
     Done(Vec<renew::Renewed>),
-    /// Refused: the report to answer with (the posture left locked where it was asked for).
-    Refused(Box<Report>),
+    /// Stopped short (entries rejected, or a capability missing): the report to answer with
+    /// (the posture left locked where it was asked for).
+    Stopped(Box<Report>),
 }
 
 /// Puts back the pins the call took off (see `Undo::restore_cleared`), and says so.

@@ -21,15 +21,24 @@ use crate::sys::{self, Base};
 /// What the pass does to each entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// The directory is pinned: pin each entry (by its own flag where `flags`, else it is
-    /// held by the directory's read-only mount), then judge what is pinned.
-    Freeze { flags: bool },
+    /// The directory is pinned: pin each entry as `PinnedBy` says, then judge what is
+    /// pinned.
+    Freeze(PinnedBy),
     /// Nothing could be pinned: judge only, never open an entry.
     Check,
     /// Judge, and read whether each entry is pinned (by its flag, or by the mount).
     Verify { dir_pinned: bool, mounted: bool },
     /// Clear the flags; no judging.
     Unfreeze,
+}
+
+/// What pins the entries of a frozen directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinnedBy {
+    /// Each entry's own immutable flag (the flag layer).
+    OwnFlag,
+    /// The directory alone: its read-only mount holds every entry (the mount layer only).
+    Directory,
 }
 
 /// Opens a regular entry so that nothing can block or follow: O_NONBLOCK (a FIFO swapped in
@@ -167,9 +176,11 @@ impl<'a> Scan<'a, '_> {
         }
     }
 
-    /// Looks at one entry. `d_type` spares an fstatat for symlinks and for the types that are
+    /// Does what the pass's `Mode` asks of one entry: pins it, copies it into the fresh
+    /// directory and judges it (freeze), judges it (check, verify), or clears its flag
+    /// (unfreeze). `d_type` spares an fstatat for symlinks and for the types that are
     /// rejected by type alone; an entry whose d_type is unknown is fstat'ed first.
-    pub fn inspect(&mut self, name: &CStr, kind: FileKind) -> Result<Entry, Error> {
+    pub fn apply_mode(&mut self, name: &CStr, kind: FileKind) -> Result<Entry, Error> {
         if self.mode == Mode::Unfreeze {
             return self.unfreeze(name, kind);
         }
@@ -266,7 +277,7 @@ impl<'a> Scan<'a, '_> {
             Err(r) => return Ok(Entry::rejected(bytes, FileKind::Regular, r.reason, r.errno)),
         };
         let outcome = match self.mode {
-            Mode::Freeze { flags: true } => {
+            Mode::Freeze(PinnedBy::OwnFlag) => {
                 let outcome =
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
@@ -277,7 +288,7 @@ impl<'a> Scan<'a, '_> {
                 crate::killpoint::step();
                 outcome
             }
-            Mode::Freeze { flags: false } => Outcome::new(Action::PinnedByDirectory),
+            Mode::Freeze(PinnedBy::Directory) => Outcome::new(Action::PinnedByDirectory),
             _ => {
                 let mounted = matches!(self.mode, Mode::Verify { mounted: true, .. });
                 match immutable::is_pinned(fd.as_fd())
@@ -292,20 +303,20 @@ impl<'a> Scan<'a, '_> {
         };
         // Judge the inode as it is now that it is pinned: chmod, chown and link are refused.
         let meta = sys::fstat(fd.as_fd()).map_err(|e| io_on(name, "examining", e))?;
-        if let Mode::Freeze { .. } = self.mode {
+        if let Mode::Freeze(_) = self.mode {
             // A writer that opened it before the flag (or the mount) would write on: the
             // pin holds only where nobody has it open for writing. Where the lease cannot
             // tell (not the file's owner and no CAP_LEASE, a filesystem without leases),
             // only an inode this call renewed (before the pin: nobody held it from before)
-            // is taken; any other is refused, never pinned with a writer possibly inside.
+            // is taken; any other is rejected, never pinned with a writer possibly inside.
             if self.check_writers {
-                let refused = match crate::fileops::writer_check(fd.as_fd()) {
+                let rejected = match crate::fileops::writer_check(fd.as_fd()) {
                     WriterCheck::NoWriter => None,
                     WriterCheck::Writer => Some(0),
                     WriterCheck::CannotTell(_) if renewed => None,
                     WriterCheck::CannotTell(errno) => Some(errno),
                 };
-                if let Some(errno) = refused {
+                if let Some(errno) = rejected {
                     return Ok(Entry::rejected(
                         bytes,
                         FileKind::Regular,
@@ -352,7 +363,7 @@ impl<'a> Scan<'a, '_> {
             }
         }
         let outcome = match self.mode {
-            Mode::Freeze { flags: true } => {
+            Mode::Freeze(PinnedBy::OwnFlag) => {
                 let outcome = self
                     .links
                     .pin(self.dir, name)
@@ -365,7 +376,7 @@ impl<'a> Scan<'a, '_> {
                 crate::killpoint::step();
                 outcome
             }
-            Mode::Freeze { flags: false }
+            Mode::Freeze(PinnedBy::Directory)
             | Mode::Verify {
                 dir_pinned: true, ..
             } => Outcome::new(Action::PinnedByDirectory),

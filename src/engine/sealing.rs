@@ -112,14 +112,14 @@ pub fn check(
 ) -> Result<SealResult, Error> {
     let failed = |what: &[u8], e| Error::io(format!("reading \"{}\"", escape_bytes(what)), e);
     for entry in entries.iter_mut() {
-        if entry.kind == FileKind::Regular && !entry.is_rejected() && entry.name != b"." {
+        if entry.kind == FileKind::Regular && !entry.is_rejected() && !entry.is_directory_itself() {
             let fd = open_file(shown, &name_of(&entry.name)).map_err(|e| failed(&entry.name, e))?;
             entry.sha256 = Some(digest(fd.as_fd()).map_err(|e| failed(&entry.name, e))?);
         }
     }
     let mark = |entries: &mut Vec<Entry>, who: &[u8], reason: Reason| match entries
         .iter_mut()
-        .find(|e| e.name == who && e.name != b".")
+        .find(|e| e.name == who && !e.is_directory_itself())
     {
         Some(entry) => {
             entry.action = Action::Rejected;
@@ -147,7 +147,7 @@ pub fn check(
     let regular = |n: &[u8]| {
         entries
             .iter()
-            .find(|e| e.name == n && e.kind == FileKind::Regular && e.name != b".")
+            .find(|e| e.name == n && e.kind == FileKind::Regular && !e.is_directory_itself())
             .and_then(|e| e.sha256)
     };
     if lines.iter().any(|l| regular(&l.name).is_none()) {
@@ -205,10 +205,18 @@ fn regular_names(dir: BorrowedFd<'_>, except: &[u8]) -> io::Result<Vec<CString>>
     Ok(names)
 }
 
+/// What `write` came to, short of an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SealWrite {
+    Written,
+    /// A file to name is not a regular file of `dir`, or there is none: nothing written.
+    Rejected(Reason),
+}
+
 /// Writes the seal `name` of `dir` afresh (a fresh inode, renamed over the old by
 /// descriptor) from the current bytes of the files the old seal names, or of every other
-/// regular file where there is none (or it cannot be read as one). `Err(Reason)`: a named
-/// file is not a regular file of `dir`; nothing written. Owner and mode: `attrs`, else those
+/// regular file where there is none (or it cannot be read as one); `SealWrite::Rejected`
+/// when one of them is not a regular file of `dir`. Owner and mode: `attrs`, else those
 /// of the old seal, else `fallback`. `on_fresh` is told of the fresh inode, complete, before
 /// it takes the name.
 pub fn write(
@@ -218,7 +226,7 @@ pub fn write(
     attrs: Option<(u32, u32, u32)>,
     fallback: (u32, u32, u32),
     on_fresh: &mut dyn FnMut(BorrowedFd<'_>) -> io::Result<()>,
-) -> Result<Result<(), Reason>, Error> {
+) -> Result<SealWrite, Error> {
     let failed = |e| Error::io(format!("writing the seal \"{}\"", escape_bytes(name)), e);
     let cname = name_of(name);
     let old = open_file(dir, &cname).ok();
@@ -239,7 +247,7 @@ pub fn write(
     let mut lines = Vec::new();
     for file in names {
         let Ok(fd) = open_file(dir, &name_of(&file)) else {
-            return Ok(Err(Reason::SealMalformed));
+            return Ok(SealWrite::Rejected(Reason::SealMalformed));
         };
         lines.push(SealLine {
             digest: digest(fd.as_fd()).map_err(failed)?,
@@ -247,7 +255,7 @@ pub fn write(
         });
     }
     if lines.is_empty() {
-        return Ok(Err(Reason::SealMalformed));
+        return Ok(SealWrite::Rejected(Reason::SealMalformed));
     }
     let (uid, gid, mode) = attrs
         .or(old_meta.map(|m: Meta| (m.uid, m.gid, m.mode)))
@@ -267,7 +275,7 @@ pub fn write(
     }
     temp.forget();
     crate::killpoint::step();
-    Ok(Ok(()))
+    Ok(SealWrite::Written)
 }
 
 /// Whether the regular file `meta` is in exactly the locked posture: the owner's (user and

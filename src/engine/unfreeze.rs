@@ -9,17 +9,18 @@ impl Policy {
     /// `pin_data_dir`). Needs no valid layout; NC_OK where nothing was frozen, so it is safe
     /// to call twice. An entry with something mounted over it is left alone.
     pub fn unfreeze(&self) -> Result<Report, Error> {
-        let _lock = self.lock(true)?;
+        let _lock = self.lock(LockMode::Exclusive)?;
         let resolved = self.resolve_dir()?;
-        self.thaw(resolved)
+        self.unfreeze_resolved(resolved)
     }
 
-    pub(super) fn thaw(&self, resolved: OwnedFd) -> Result<Report, Error> {
+    /// `unfreeze` of the directory already resolved (`resolved`: what the path showed).
+    pub(super) fn unfreeze_resolved(&self, resolved: OwnedFd) -> Result<Report, Error> {
         let reopen = || self.open_dir(Access::Read);
         let unmounted = mount::unpin(
-            &self.dir,
+            &self.paths.dir,
             &reopen,
-            mount::MountSupport::probe(self.mount_api).legacy_binds(),
+            mount::MountSupport::probe(self.freeze.mount_api).our_mounts(),
         )?;
         killpoint::step();
         // The flags are changed, and the directory handed back, through the descriptor
@@ -31,10 +32,10 @@ impl Policy {
         } else {
             resolved
         };
-        let mut scan = Scan::new(dir.as_fd(), None, self.owner, Mode::Unfreeze);
+        let mut scan = Scan::new(dir.as_fd(), None, self.layout.owner, Mode::Unfreeze);
         let mut entries = vec![];
         for_each_entry(dir.as_fd(), |name, d_type| {
-            entries.push(scan.inspect(name, d_type)?);
+            entries.push(scan.apply_mode(name, d_type)?);
             Ok(())
         })?;
         let flag = immutable::unpin_inode(dir.as_fd()).context("unpinning the directory")?;
@@ -44,7 +45,7 @@ impl Policy {
             attempt(Layer::Immutable, nothing_to_clear(flag)),
         ];
         let mut data = None;
-        if self.pin_data_dir {
+        if self.freeze.pin_data_dir {
             if let Some(opened) = self.resolve_data_dir(&dir)? {
                 let outcome =
                     immutable::unpin_inode(opened.fd.as_fd()).context("unpinning data_dir")?;
@@ -54,9 +55,9 @@ impl Policy {
         }
         // Without --pin-data-dir the data directory's own flag (set by a freeze with it) is
         // left as it is: said, never hidden behind "layers: none".
-        let data_dir_left_pinned = !self.pin_data_dir
-            && self.data_dir.as_deref().is_some_and(|path| {
-                walk::open_directory(path, Access::Read, self.resolution)
+        let data_dir_left_pinned = !self.freeze.pin_data_dir
+            && self.paths.data_dir.as_deref().is_some_and(|path| {
+                walk::open_directory(path, Access::Read, self.paths.resolution)
                     .ok()
                     .and_then(|fd| immutable::is_pinned(fd.as_fd()).ok().flatten())
                     == Some(true)
@@ -78,7 +79,7 @@ impl Policy {
             0,
             Entry {
                 errno: directory.errno,
-                ..Entry::new(DIRECTORY_ENTRY, meta.kind, directory.action)
+                ..Entry::directory(meta.kind, directory.action)
             },
         );
         let status = if entries.iter().any(|e| e.action == Action::Denied)
@@ -100,7 +101,7 @@ impl Policy {
         };
         let mut report = Report::new(
             Operation::Unfreeze,
-            &self.dir,
+            &self.paths.dir,
             status,
             layers,
             attempts,
@@ -136,12 +137,13 @@ impl Policy {
         let h = self.hand_to;
         let failed =
             |what: &[u8], e| Error::io(format!("handing back \"{}\"", escape_bytes(what)), e);
-        let record = pin::locked::load(&self.dir)
+        let record = pin::locked::load(&self.paths.dir)
             .context("reading what shields up locked (nc-harden's state directory)")?;
         let dir_meta = sys::fstat(dir).map_err(|e| failed(b".", e))?;
         let dir_id = pin::locked::Identity::of(dir, &dir_meta).map_err(|e| failed(b".", e))?;
         let record = record.filter(|set| set.directory == Some(dir_id));
-        let dir_locked = dir_meta.uid == self.owner && dir_meta.mode == sealing::LOCKED_DIR_MODE;
+        let dir_locked =
+            dir_meta.uid == self.layout.owner && dir_meta.mode == sealing::LOCKED_DIR_MODE;
         let already = h.uid.map_or(true, |u| u == dir_meta.uid)
             && h.gid.map_or(true, |g| g == dir_meta.gid)
             && h.dir_mode.map_or(true, |m| m == dir_meta.mode);
@@ -167,7 +169,7 @@ impl Policy {
                 .map_err(|e| failed(&entry.name, e))?;
             let locked_here = match &record {
                 Some(set) => set.holds_file(&id),
-                None => sealing::in_locked_posture(&meta, self.owner, dir_meta.dev),
+                None => sealing::in_locked_posture(&meta, self.layout.owner, dir_meta.dev),
             };
             let handed = h.uid.map_or(true, |u| u == meta.uid)
                 && h.gid.map_or(true, |g| g == meta.gid)
@@ -187,7 +189,8 @@ impl Policy {
         sys::files::change_owner_mode(dir, h.uid, h.gid, h.dir_mode)
             .map_err(|e| failed(b".", e))?;
         killpoint::step();
-        pin::locked::remove(&self.dir).context("removing the record of what shields up locked")?;
+        pin::locked::remove(&self.paths.dir)
+            .context("removing the record of what shields up locked")?;
         Ok((left > 0).then_some(
             "entries that shields up did not lock were left as they are (not_locked_by_shields)",
         ))

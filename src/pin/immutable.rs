@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{refusal, Outcome};
+use super::{denial, Outcome};
 use crate::report::Action;
 use crate::sys::{self, FS_IMMUTABLE_FL, FS_XFLAG_IMMUTABLE};
 
@@ -23,16 +23,24 @@ where
     (old & !mask) | (value & mask)
 }
 
+/// Whether a change sets the immutable flag (pins) or clears it (unpins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Set,
+    Clear,
+}
+
 /// Sets or clears FS_IMMUTABLE_FL on a directory or regular file and reads it back.
-fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
+fn change_inode(fd: BorrowedFd<'_>, change: Change) -> io::Result<Outcome> {
+    let on = change == Change::Set;
     // One fstat for the three ioctls: the type is checked before any.
     let fd = match sys::InodeFd::check(fd) {
         Ok(fd) => fd,
-        Err(e) => return refusal(e),
+        Err(e) => return denial(e),
     };
     let old = match fd.get_flags() {
         Ok(flags) => flags,
-        Err(e) => return refusal(e),
+        Err(e) => return denial(e),
     };
     let new = masked(old, FS_IMMUTABLE_FL, if on { FS_IMMUTABLE_FL } else { 0 });
     if new == old {
@@ -43,7 +51,7 @@ fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
         }));
     }
     if let Err(e) = fd.set_flags(new) {
-        return refusal(e);
+        return denial(e);
     }
     let now_on = fd.get_flags()? & FS_IMMUTABLE_FL != 0;
     Ok(match (on, now_on) {
@@ -57,12 +65,12 @@ fn change_inode(fd: BorrowedFd<'_>, on: bool) -> io::Result<Outcome> {
 
 /// Pins a directory or regular file: Frozen, AlreadyFrozen, Denied (EPERM) or Unsupported.
 pub fn pin_inode(fd: BorrowedFd<'_>) -> io::Result<Outcome> {
-    change_inode(fd, true)
+    change_inode(fd, Change::Set)
 }
 
 /// Unpins a directory or regular file: Unfrozen, Checked (was not pinned), Denied, Unsupported.
 pub fn unpin_inode(fd: BorrowedFd<'_>) -> io::Result<Outcome> {
-    change_inode(fd, false)
+    change_inode(fd, Change::Clear)
 }
 
 /// Whether the flag is set: `None` where the filesystem has no flags at all.
@@ -75,24 +83,25 @@ pub fn is_pinned(fd: BorrowedFd<'_>) -> io::Result<Option<bool>> {
 }
 
 /// Symlink flags through file_setattr(2). One call learns whether the directory's filesystem
-/// can flag symlinks at all; after a refusal no other link of the call is asked again.
+/// can flag symlinks at all; after a denial no other link of the call is asked again.
 #[derive(Default)]
 pub struct SymlinkFlags {
-    refused: Option<i32>,
+    denied: Option<i32>,
 }
 
 impl SymlinkFlags {
     /// Pins the link's own inode where possible; else it is PinnedByDirectory.
     pub fn pin(&mut self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Outcome> {
-        self.change(dir, name, true)
+        self.change(dir, name, Change::Set)
     }
 
     /// Clears a flag that a freeze set on the link's inode; Checked where there is none.
     pub fn unpin(&mut self, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Outcome> {
-        self.change(dir, name, false)
+        self.change(dir, name, Change::Clear)
     }
 
-    fn change(&mut self, dir: BorrowedFd<'_>, name: &CStr, on: bool) -> io::Result<Outcome> {
+    fn change(&mut self, dir: BorrowedFd<'_>, name: &CStr, change: Change) -> io::Result<Outcome> {
+        let on = change == Change::Set;
         let unflaggable = |errno| Outcome {
             action: if on {
                 Action::PinnedByDirectory
@@ -101,12 +110,12 @@ impl SymlinkFlags {
             },
             errno,
         };
-        if let Some(errno) = self.refused {
+        if let Some(errno) = self.denied {
             return Ok(unflaggable(errno));
         }
         let mut attr = match sys::file_getattr(dir, name) {
             Ok(attr) => attr,
-            Err(e) => return self.refused(e, on),
+            Err(e) => return self.note_denial(e, change),
         };
         let old = attr.xflags;
         attr.xflags = masked(
@@ -122,7 +131,7 @@ impl SymlinkFlags {
             }));
         }
         if let Err(e) = sys::file_setattr(dir, name, &attr) {
-            return self.refused(e, on);
+            return self.note_denial(e, change);
         }
         let now_on = sys::file_getattr(dir, name)?.xflags & FS_XFLAG_IMMUTABLE != 0;
         Ok(match (on, now_on) {
@@ -133,10 +142,11 @@ impl SymlinkFlags {
         })
     }
 
-    fn refused(&mut self, e: io::Error, on: bool) -> io::Result<Outcome> {
-        let outcome = refusal(e)?;
+    fn note_denial(&mut self, e: io::Error, change: Change) -> io::Result<Outcome> {
+        let on = change == Change::Set;
+        let outcome = denial(e)?;
         if outcome.action == Action::Unsupported {
-            self.refused = Some(outcome.errno);
+            self.denied = Some(outcome.errno);
             return Ok(Outcome {
                 action: if on {
                     Action::PinnedByDirectory

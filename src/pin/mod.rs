@@ -10,8 +10,10 @@ pub mod mount;
 pub(crate) mod mountinfo;
 mod record;
 
-pub(crate) use record::held_state_dir;
-pub use record::{lock, StateLock, STATE_DIR};
+pub(crate) use record::{
+    current as current_state_dir, held_state_dir, open_parent as open_state_parent,
+};
+pub use record::{lock_in, LockMode, StateDir, StateLock, STATE_DIR};
 
 use std::io;
 
@@ -32,8 +34,9 @@ impl Outcome {
     }
 }
 
-/// A refusal the contract has a status for, or the error itself when it is unexpected.
-pub(crate) fn refusal(e: io::Error) -> io::Result<Outcome> {
+/// What the kernel's denial `e` is in the contract's words (denied, unsupported), or the
+/// error itself when it is none the contract has a status for.
+pub(crate) fn denial(e: io::Error) -> io::Result<Outcome> {
     let errno = e.raw_os_error().unwrap_or(0);
     let action = match errno {
         libc::EPERM | libc::EACCES => Action::Denied,

@@ -21,7 +21,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::mountinfo::{self, MountInfo};
 use super::record::{self, Record};
-use super::{refusal, Outcome};
+use super::{denial, Outcome};
 use crate::error::Error;
 use crate::escape::escape_bytes;
 use crate::inode::FileKind;
@@ -72,6 +72,15 @@ fn io(what: &str) -> impl FnOnce(io::Error) -> Error + '_ {
     move |e| Error::io(what, e)
 }
 
+/// Which mounts of nc-harden's a call can find on a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OurMounts {
+    /// Its fresh directories alone (the new mount API is there).
+    FreshOnly,
+    /// Also a plain read-only bind that a record names (the mount(2) fallback made it).
+    WithLegacyBinds,
+}
+
 /// What the mount API offers this call: asked once per operation (`probe`) and passed down,
 /// never kept for the process (a seccomp filter loaded on one thread, or a later call in a
 /// thread that moved, may answer otherwise).
@@ -94,20 +103,24 @@ impl MountSupport {
         }
     }
 
-    /// Whether nc-harden may have made legacy binds here. Only then is a record that names a
-    /// plain read-only bind taken for identity; elsewhere a record (which root without
-    /// capabilities can write) never makes a mount ours on its own.
-    pub fn legacy_binds(self) -> bool {
-        self == MountSupport::LegacyOnly
+    /// Which mounts can be nc-harden's here: also legacy binds where only the mount(2)
+    /// fallback is there. Only then is a record that names a plain read-only bind taken for
+    /// identity; elsewhere a record (which root without capabilities can write) never makes
+    /// a mount ours on its own.
+    pub fn our_mounts(self) -> OurMounts {
+        match self {
+            MountSupport::NewApi => OurMounts::FreshOnly,
+            MountSupport::LegacyOnly => OurMounts::WithLegacyBinds,
+        }
     }
 }
 
 /// Whether `top` (the directory resolved by `path`: the top of the mounts there) is
 /// nc-harden's mount: the fresh directory it made (a tmpfs named `SOURCE`, its root at the
 /// path, and the very mount the record of the path names, where there is a live one), or,
-/// with `legacy`, a bind that a record names by its ids and that has the read-only shape.
-/// Read-only: a stale record is only ignored here.
-pub fn state(path: &[u8], top: BorrowedFd<'_>, legacy: bool) -> Result<MountState, Error> {
+/// with `OurMounts::WithLegacyBinds`, a bind that a record names by its ids and that has the
+/// read-only shape. Read-only: a stale record is only ignored here.
+pub fn state(path: &[u8], top: BorrowedFd<'_>, kinds: OurMounts) -> Result<MountState, Error> {
     let reading = || io("reading the directory's mount");
     let facts = crate::pin::mountinfo::mount_facts(top).map_err(reading())?;
     let ids = crate::pin::mountinfo::mount_ids(top).map_err(reading())?;
@@ -136,7 +149,7 @@ pub fn state(path: &[u8], top: BorrowedFd<'_>, legacy: bool) -> Result<MountStat
         // path, where there is one, says which of them is ours.
         of_path.map_or(true, |(_, rec)| names_top(rec))
     } else {
-        legacy
+        kinds == OurMounts::WithLegacyBinds
             && facts.is_mount_root
             && flags.is_pinned()
             && naming_top.is_some_and(|(_, rec)| meta.dev == rec.dev && meta.ino == rec.ino)
@@ -238,7 +251,7 @@ pub struct Pinned {
 /// read-only onto itself by mount(2), the mount recorded, then checked from outside (a fresh
 /// walk by `reopen`): the path must lead to that mount, read-only, and to the same
 /// directory. (Descriptors of the directory opened before the call keep its writable side
-/// here: the fresh directory of `Fresh` needs fsopen.)
+/// here: the fresh directory of `FreshDirectory` needs fsopen.)
 pub fn pin_legacy(path: &[u8], dir: BorrowedFd<'_>, reopen: Reopen<'_>) -> Result<Pinned, Error> {
     let meta = sys::fstat(dir).map_err(io("examining the directory"))?;
     let mount = match attach_legacy(path, dir, &meta, reopen) {
@@ -246,7 +259,7 @@ pub fn pin_legacy(path: &[u8], dir: BorrowedFd<'_>, reopen: Reopen<'_>) -> Resul
         Err(e) if e.raw_os_error() == Some(libc::ESTALE) => return Err(moved(path)),
         Err(e) => {
             return Ok(Pinned {
-                outcome: refusal(e).map_err(io("mounting the directory read-only"))?,
+                outcome: denial(e).map_err(io("mounting the directory read-only"))?,
                 mount: None,
             })
         }
@@ -266,16 +279,16 @@ pub fn pin_legacy(path: &[u8], dir: BorrowedFd<'_>, reopen: Reopen<'_>) -> Resul
 /// entries and then mounted read-only over `dir`. Descriptors of the old directory and of its
 /// files, and syscalls already in flight, then land beneath, out of sight; it works where a
 /// rename cannot (a directory of overlayfs's lower layer, a directory that is a mount root).
-pub struct Fresh {
+pub struct FreshDirectory {
     fs: OwnedFd,
     mount: OwnedFd,
     root: OwnedFd,
 }
 
-impl Fresh {
+impl FreshDirectory {
     /// Needs CAP_SYS_ADMIN (EPERM without) and Linux 5.2 (ENOSYS before). Its size and
     /// inode limits come from what `like` holds now (`limits_for`).
-    pub fn new(like: BorrowedFd<'_>) -> io::Result<Fresh> {
+    pub fn new(like: BorrowedFd<'_>) -> io::Result<FreshDirectory> {
         let (fs, mount) = crate::fileops::detached_tmpfs(limits_for(like)?)?;
         let root = sys::openat(
             sys::Base::Dir(mount.as_fd()),
@@ -285,7 +298,7 @@ impl Fresh {
         let meta = sys::fstat(like)?;
         crate::fileops::copy_xattrs(like, root.as_fd())?;
         sys::files::set_owner_mode(root.as_fd(), meta.uid, meta.gid, meta.mode)?;
-        Ok(Fresh { fs, mount, root })
+        Ok(FreshDirectory { fs, mount, root })
     }
 
     /// Its root, to fill.
@@ -336,7 +349,7 @@ pub fn limits_for(dir: BorrowedFd<'_>) -> io::Result<crate::fileops::TmpfsLimits
 pub fn attach_fresh(
     path: &[u8],
     dir: BorrowedFd<'_>,
-    fresh: Fresh,
+    fresh: FreshDirectory,
     reopen: Reopen<'_>,
 ) -> Result<Pinned, Error> {
     let attached = (|| -> io::Result<()> {
@@ -360,7 +373,7 @@ pub fn attach_fresh(
     })();
     if let Err(e) = attached {
         return Ok(Pinned {
-            outcome: refusal(e).map_err(io("mounting the fresh directory read-only"))?,
+            outcome: denial(e).map_err(io("mounting the fresh directory read-only"))?,
             mount: None,
         });
     }
@@ -475,9 +488,9 @@ fn check_from_outside(
 /// Takes nc-harden's mount off the directory (and only it): Unfrozen, Checked where there
 /// is none, Denied without CAP_SYS_ADMIN. A mount of ours covered by a foreign one: the
 /// `covered` error, nothing changed.
-pub fn unpin(path: &[u8], reopen: Reopen<'_>, legacy: bool) -> Result<Outcome, Error> {
+pub fn unpin(path: &[u8], reopen: Reopen<'_>, kinds: OurMounts) -> Result<Outcome, Error> {
     let top = reopen()?;
-    match state(path, top.as_fd(), legacy)? {
+    match state(path, top.as_fd(), kinds)? {
         MountState::Covered => Err(covered(path)),
         MountState::Absent => {
             // A stale record (its mount taken off by hand) goes; only root may remove it.
@@ -494,7 +507,7 @@ pub fn unpin(path: &[u8], reopen: Reopen<'_>, legacy: bool) -> Result<Outcome, E
                 });
             }
             if let Err(e) = m::unmount(top.as_fd()) {
-                return refusal(e).map_err(io("taking the read-only mount off"));
+                return denial(e).map_err(io("taking the read-only mount off"));
             }
             record::remove(&frozen_as).map_err(io("removing nc-harden's mount record"))?;
             Ok(Outcome::new(Action::Unfrozen))

@@ -1,7 +1,8 @@
 //! The state records by which nc-harden knows its own mounts, and the locks that serialize
-//! its calls: one small file per directory under `/run/nc-harden/` (root's alone: the
-//! directory 0700, its files 0600, gone at reboot with the mounts it describes), written when a freeze attaches a mount, removed when the mount is
-//! taken off. A mount is ours when a record holds its id: identity, never shape, so that an
+//! its calls: one small file per directory in the state directory (`/run/nc-harden/` unless
+//! the call names another: [`StateDir`]; root's alone: the directory 0700, its files 0600,
+//! gone at reboot with the mounts it describes), written when a freeze attaches a mount,
+//! removed when the mount is taken off. A mount is ours when a record holds its id: identity, never shape, so that an
 //! administrator's own read-only bind is never taken for ours. Records are named after the
 //! path they were made for, and found by that path or by the mount id they hold (a
 //! directory moved since its freeze still has its mount known).
@@ -9,19 +10,90 @@
 //! Records are written to a temporary name and renamed into place, so a reader sees a whole
 //! record or none. A record whose mount is gone (taken off by hand) is stale and ignored.
 
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::error::Error;
 use crate::escape::escape_bytes;
 use crate::inode::{FileKind, Meta};
+use crate::rules;
 use crate::sys::{self, Base};
 
-/// Where records live. `/run` is a tmpfs emptied at boot, as mounts are.
+/// The default state directory. `/run` is a tmpfs emptied at boot, as mounts are.
 pub const STATE_DIR: &str = "/run/nc-harden";
+
+/// Where a call keeps its records and locks: an absolute, normalized path other than `/`
+/// ([`STATE_DIR`] by default). Whatever directory it names is held to the same rules: every
+/// ancestor root's and writable by others only when sticky, the directory itself root's,
+/// writable by root alone, made 0700 (and tightened to 0700 by freeze and unfreeze), reached
+/// without following a symlink.
+///
+/// A call's lock ([`lock_in`]) makes it the state directory of everything that call does on
+/// its thread (records, what shields up locked, leftovers); outside a call, the default.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StateDir {
+    path: Vec<u8>,
+}
+
+impl Default for StateDir {
+    fn default() -> Self {
+        StateDir {
+            path: STATE_DIR.as_bytes().to_vec(),
+        }
+    }
+}
+
+impl StateDir {
+    /// The state directory at `path`: NC_BAD_ARGUMENT unless it is absolute, normalized, at
+    /// most PATH_MAX and not `/` (no syscall; its rules are checked when a call opens it).
+    pub fn new(path: impl AsRef<Path>) -> Result<StateDir, Error> {
+        let path = path.as_ref().as_os_str().as_bytes();
+        rules::check_path(path).map_err(|why| Error::bad(format!("state_dir {why}")))?;
+        if path == b"/" {
+            return Err(Error::bad(
+                "state_dir is /, which is no directory of its own",
+            ));
+        }
+        Ok(StateDir {
+            path: path.to_vec(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        Path::new(std::ffi::OsStr::from_bytes(&self.path))
+    }
+
+    /// The path, escaped, for messages.
+    pub fn display(&self) -> String {
+        escape_bytes(&self.path)
+    }
+
+    /// The components of the path, the last one the directory's own name.
+    fn components(&self) -> impl Iterator<Item = CString> + '_ {
+        self.path[1..]
+            .split(|&b| b == b'/')
+            .map(|c| CString::new(c).expect("checked: no NUL"))
+    }
+
+    /// The parent's path, for messages.
+    fn parent_display(&self) -> String {
+        let cut = self.path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+        escape_bytes(if cut == 0 { b"/" } else { &self.path[..cut] })
+    }
+}
+
+/// The state directory of this thread's call ([`lock_in`]); the default outside one.
+pub(crate) fn current() -> StateDir {
+    CALL.with(|c| c.borrow().as_ref().map(|call| call.state.clone()))
+        .unwrap_or_default()
+}
 
 /// How long a call waits for another on the same path. Root without capabilities can open
 /// the lock file too (DAC bypassed) and hold it, or take a lease on it: past this, the call
@@ -55,10 +127,13 @@ pub(crate) fn file_name(path: &[u8]) -> CString {
     CString::new(format!("{hex}.mount")).expect("hex has no NUL")
 }
 
-fn unsafe_state(why: String) -> io::Error {
+fn unsafe_state(state: &StateDir, why: String) -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
-        format!("{STATE_DIR} {why}: its records and locks cannot be trusted"),
+        format!(
+            "{} {why}: its records and locks cannot be trusted",
+            state.display()
+        ),
     )
 }
 
@@ -73,50 +148,95 @@ fn writable_by_others(meta: &Meta) -> Option<String> {
     }
 }
 
-/// Opens the state directory, creating it (root only) when asked. `Ok(None)` when it does
-/// not exist and `create` is false, or when this caller may not create it.
+/// Opens the state directory of this thread's call ([`current`]), creating it (root only)
+/// when asked. `Ok(None)` when it does not exist and `create` is false, or when this caller
+/// may not create it.
 ///
-/// `/run` must be root's; it may be writable by all if it is sticky (1777, as a fresh tmpfs
-/// mounted without a mode is): there, only the owner of a name can remove or rename it, so a
-/// `/run/nc-harden` that root made 0700 is as safe as in a 0755 `/run`. The one thing the
-/// sandbox user can do there is make `/run/nc-harden` first: it is then refused, saying so.
-/// A state directory of root's in an older version's mode (0755) is tightened to 0700 when
+/// Its parent must be root's; it may be writable by all if it is sticky (1777, as a fresh
+/// tmpfs `/run` mounted without a mode is): there, only the owner of a name can remove or
+/// rename it, so a state directory that root made 0700 is as safe as in a 0755 parent. The
+/// one thing the sandbox user can do there is make the state directory first: it is then
+/// refused, saying so. Every ancestor between `/` and the parent is held to the parent's rule
+/// (`/` itself only when it is the parent), and no component is followed as a symlink. A
+/// state directory of root's in an older version's mode (0755) is tightened to 0700 when
 /// `create` (freeze and unfreeze); one writable by others is refused (anyone could have
 /// planted what is in it).
 pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     if let Some(dir) = held_state_dir(create) {
         return Ok(Some(dir));
     }
+    open_state_dir(&current(), create)
+}
+
+/// The parent of `state` opened (`O_PATH`), its metadata, and the state directory's own
+/// name. Each component is opened without following a symlink and must be `trusted` (else
+/// `untrusted` says why, naming it); `/` is held to it only when it is the parent.
+pub(crate) fn open_parent(
+    state: &StateDir,
+    trusted: impl Fn(&Meta) -> bool,
+    untrusted: impl Fn(&StateDir, &str, &Meta) -> io::Error,
+) -> io::Result<(OwnedFd, Meta, CString)> {
     let nofollow = sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
-    let run = sys::openat(Base::Cwd, c"/run", sys::OFlags::PATH | nofollow)?;
-    let run_meta = sys::fstat(run.as_fd())?;
-    let sticky = run_meta.mode & libc::S_ISVTX != 0;
-    if run_meta.kind != FileKind::Directory
-        || run_meta.uid != 0
-        || (run_meta.mode & 0o022 != 0 && !sticky)
-    {
-        return Err(unsafe_state(format!(
-            "is under a /run that is not root's or is writable by others without the sticky \
-             bit (owner uid {}, mode {:04o})",
-            run_meta.uid, run_meta.mode
-        )));
+    let mut components: Vec<CString> = state.components().collect();
+    let name = components.pop().expect("not /: a last component");
+    let mut at = sys::openat(Base::Cwd, c"/", sys::OFlags::PATH | nofollow)?;
+    let mut walked = Vec::new();
+    for component in components {
+        walked.push(b'/');
+        walked.extend_from_slice(component.to_bytes());
+        at = sys::openat(
+            Base::Dir(at.as_fd()),
+            &component,
+            sys::OFlags::PATH | nofollow,
+        )?;
+        let meta = sys::fstat(at.as_fd())?;
+        if !trusted(&meta) {
+            return Err(untrusted(state, &escape_bytes(&walked), &meta));
+        }
     }
+    let meta = sys::fstat(at.as_fd())?;
+    if walked.is_empty() && !trusted(&meta) {
+        return Err(untrusted(state, "/", &meta));
+    }
+    Ok((at, meta, name))
+}
+
+/// The rule of the parent and every ancestor: root's, writable by others only when sticky.
+fn trusted_ancestor(meta: &Meta) -> bool {
+    let sticky = meta.mode & libc::S_ISVTX != 0;
+    meta.kind == FileKind::Directory && meta.uid == 0 && (meta.mode & 0o022 == 0 || sticky)
+}
+
+fn open_state_dir(state: &StateDir, create: bool) -> io::Result<Option<OwnedFd>> {
+    let nofollow = sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
+    let (parent, parent_meta, name) = open_parent(state, trusted_ancestor, |state, at, meta| {
+        unsafe_state(
+            state,
+            format!(
+                "is under a {at} that is not root's or is writable by others without the \
+                 sticky bit (owner uid {}, mode {:04o})",
+                meta.uid, meta.mode
+            ),
+        )
+    })?;
+    let sticky = parent_meta.mode & libc::S_ISVTX != 0;
     let create = create && sys::state::is_root();
     if create {
-        match sys::mkdirat(run.as_fd(), c"nc-harden", DIR_MODE) {
+        match sys::mkdirat(parent.as_fd(), &name, DIR_MODE) {
             Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
             _ => {}
         }
     }
     let dir = match sys::openat(
-        Base::Dir(run.as_fd()),
-        c"nc-harden",
+        Base::Dir(parent.as_fd()),
+        &name,
         sys::OFlags::RDONLY | nofollow,
     ) {
         Ok(dir) => dir,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !create => return Ok(None),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
             return Err(unsafe_state(
+                state,
                 "is not a directory (a symlink or a file someone else made there)".into(),
             ))
         }
@@ -125,12 +245,15 @@ pub(crate) fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     let meta = sys::fstat(dir.as_fd())?;
     if let Some(why) = writable_by_others(&meta) {
         let hint = if sticky && meta.uid != 0 {
-            " (made by that user before nc-harden's first call, in a /run writable by all: \
-             remove it and call again)"
+            format!(
+                " (made by that user before nc-harden's first call, in a {} writable by all: \
+                 remove it and call again)",
+                state.parent_display()
+            )
         } else {
-            ""
+            String::new()
         };
-        return Err(unsafe_state(format!("{why}{hint}")));
+        return Err(unsafe_state(state, format!("{why}{hint}")));
     }
     if create && meta.mode != DIR_MODE {
         // An older version made it 0755: records and locks were readable by all.
@@ -195,7 +318,7 @@ pub fn store(path: &[u8], record: &Record) -> io::Result<()> {
     let dir = state_dir(true)?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("only root may write to {STATE_DIR}"),
+            format!("only root may write to {}", current().display()),
         )
     })?;
     let name = file_name(path);
@@ -225,9 +348,18 @@ fn named(path: &[u8], suffix: &str) -> CString {
     CString::new(name).expect("no NUL")
 }
 
-/// The lock that serializes the calls on one path, held until dropped. Dropping it removes
-/// the lock file where no other call holds it, so that lock files (of paths that no longer
-/// exist, say) do not accumulate.
+/// How a call holds its path's lock: shared among readers (verify, status), or alone (every
+/// call that changes something).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    Shared,
+    Exclusive,
+}
+
+/// The lock that serializes the calls on one path, held until dropped, and the scope of the
+/// call's state directory on this thread ([`current`]). Dropping it removes the lock file
+/// where no other call holds it, so that lock files (of paths that no longer exist, say) do
+/// not accumulate.
 ///
 /// Removal is safe by one rule, which every holder keeps: the name is unlinked only by a
 /// process that holds the exclusive lock of the inode the name shows, and every process,
@@ -237,57 +369,83 @@ fn named(path: &[u8], suffix: &str) -> CString {
 /// nothing here holds against it but the bounded wait.)
 #[derive(Debug)]
 pub struct StateLock {
-    dir: OwnedFd,
-    file: OwnedFd,
-    name: CString,
-    /// What `HELD` said before this lock (a lock taken inside another).
-    outer: Option<(OwnedFd, bool)>,
+    /// The state directory, the lock file and its name; `None` where there is no lock to
+    /// take (a caller that is not root).
+    held: Option<(OwnedFd, OwnedFd, CString)>,
+    /// What `CALL` said before this lock (a lock taken inside another).
+    outer: Option<Call>,
+}
+
+/// The state directory of a call, and that directory open, checked when it was opened (and
+/// made, when `true`).
+#[derive(Debug)]
+struct Call {
+    state: StateDir,
+    open: Option<(OwnedFd, bool)>,
 }
 
 thread_local! {
-    /// The state directory a `StateLock` of this thread holds open, checked when it was
-    /// opened (and made, when `true`): the call's later uses of the state directory (its
-    /// records, its leftovers) take a duplicate of it rather than walking `/run` again.
-    static HELD: std::cell::RefCell<Option<(OwnedFd, bool)>> = const { std::cell::RefCell::new(None) };
+    /// The call of this thread that holds a `StateLock`: its state directory, and that
+    /// directory open, so that the call's later uses of it (its records, its leftovers) take
+    /// a duplicate rather than walking the path again.
+    static CALL: RefCell<Option<Call>> = const { RefCell::new(None) };
 }
 
 /// A duplicate of the state directory this thread's lock holds, when it was opened at least
 /// as `create` asks (`None`: open it).
 pub(crate) fn held_state_dir(create: bool) -> Option<OwnedFd> {
-    HELD.with(|h| {
-        h.borrow()
+    CALL.with(|c| {
+        c.borrow()
             .as_ref()
+            .and_then(|call| call.open.as_ref())
             .filter(|(_, made)| *made || !create)
             .and_then(|(fd, _)| fd.try_clone().ok())
     })
 }
 
 impl StateLock {
-    fn held(dir: OwnedFd, file: OwnedFd, name: CString, made: bool) -> Self {
-        let outer = dir
-            .try_clone()
-            .ok()
-            .and_then(|dup| HELD.with(|h| h.borrow_mut().replace((dup, made))));
-        StateLock {
-            dir,
-            file,
-            name,
-            outer,
-        }
+    /// Makes `state` the state directory of this thread's call until the lock is dropped.
+    fn scope(state: &StateDir) -> Self {
+        let outer = CALL.with(|c| c.borrow_mut().take());
+        // A lock inside another of the same state directory keeps the directory it opened.
+        let open = outer
+            .as_ref()
+            .filter(|o| o.state == *state)
+            .and_then(|o| o.open.as_ref())
+            .and_then(|(fd, made)| Some((fd.try_clone().ok()?, *made)));
+        let call = Call {
+            state: state.clone(),
+            open,
+        };
+        CALL.with(|c| *c.borrow_mut() = Some(call));
+        StateLock { held: None, outer }
+    }
+
+    fn hold(&mut self, dir: OwnedFd, file: OwnedFd, name: CString, made: bool) {
+        let dup = dir.try_clone().ok();
+        CALL.with(|c| {
+            if let Some(call) = c.borrow_mut().as_mut() {
+                call.open = dup.map(|fd| (fd, made));
+            }
+        });
+        self.held = Some((dir, file, name));
     }
 }
 
 impl Drop for StateLock {
     fn drop(&mut self) {
         let outer = self.outer.take();
-        HELD.with(|h| *h.borrow_mut() = outer);
+        CALL.with(|c| *c.borrow_mut() = outer);
+        let Some((dir, file, name)) = &self.held else {
+            return;
+        };
         // A shared holder (verify) converts to exclusive without waiting; either way, only
         // with the exclusive lock is the name unlinked. Failing that, another call holds the
         // file and the last of them removes it.
-        if crate::fileops::lock(self.file.as_fd(), true, Duration::ZERO).is_ok()
-            && same_inode(self.dir.as_fd(), &self.name, self.file.as_fd())
+        if crate::fileops::lock(file.as_fd(), true, Duration::ZERO).is_ok()
+            && same_inode(dir.as_fd(), name, file.as_fd())
         {
-            let _ = sys::unlinkat(self.dir.as_fd(), &self.name);
+            let _ = sys::unlinkat(dir.as_fd(), name);
         }
     }
 }
@@ -300,32 +458,36 @@ fn same_inode(dir: BorrowedFd<'_>, name: &CStr, fd: BorrowedFd<'_>) -> bool {
     }
 }
 
-/// Serializes the calls on `path` across processes: an exclusive lock for freeze and
-/// unfreeze, a shared one for verify, so that verify never sees a half-done freeze; held
-/// until the `StateLock` is dropped. `None` where there is no lock to take: a caller that
-/// is not root can open nothing in the state directory, and changes nothing that needs it.
+/// Serializes the calls on `path` across processes, in the state directory `state`: an
+/// exclusive lock for freeze and unfreeze, a shared one for verify, so that verify never
+/// sees a half-done freeze; held until the `StateLock` is dropped, and `state` the state
+/// directory of everything the call does on this thread until then. No lock file where
+/// there is no lock to take: a caller that is not root can open nothing in the state
+/// directory, and changes nothing that needs it.
 ///
 /// Every wait is bounded (`LOCK_WAIT` in all): the open never blocks on a lease
 /// (`O_NONBLOCK`), and `flock` is retried without blocking. Past the wait: EAGAIN, naming who
 /// holds the file (from /proc/locks). A lock file that is not root's alone (0644, left by an
 /// older version, which others may hold open) is replaced, never used.
-pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<StateLock>> {
+pub fn lock_in(state: &StateDir, path: &[u8], mode: LockMode) -> io::Result<StateLock> {
+    let exclusive = mode == LockMode::Exclusive;
     let deadline = Instant::now() + LOCK_WAIT;
+    let mut lock = StateLock::scope(state);
     let dir = match state_dir(exclusive) {
         Ok(Some(dir)) => dir,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(lock),
         Err(e)
             if matches!(
                 e.raw_os_error(),
                 Some(libc::EACCES | libc::EPERM | libc::EROFS | libc::ENOENT)
             ) =>
         {
-            return Ok(None)
+            return Ok(lock)
         }
         Err(e) => return Err(e),
     };
     if !sys::state::is_root() {
-        return Ok(None);
+        return Ok(lock);
     }
     let name = named(path, ".lock");
     let mut pause = Duration::from_micros(200);
@@ -378,7 +540,8 @@ pub fn lock(path: &[u8], exclusive: bool) -> io::Result<Option<StateLock>> {
             Err(e) => return Err(e),
         }
         if same_inode(dir.as_fd(), &name, file.as_fd()) {
-            return Ok(Some(StateLock::held(dir, file, name, exclusive)));
+            lock.hold(dir, file, name, exclusive);
+            return Ok(lock);
         }
         // Released and removed by the call before us: the name is another inode, or none.
     }
@@ -395,7 +558,10 @@ fn replace(dir: BorrowedFd<'_>, name: &CStr, meta: &Meta, deadline: Instant) -> 
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
-                format!("{STATE_DIR} itself is locked by another process past the wait"),
+                format!(
+                    "{} itself is locked by another process past the wait",
+                    current().display()
+                ),
             ));
         }
         return Err(e);
@@ -403,10 +569,13 @@ fn replace(dir: BorrowedFd<'_>, name: &CStr, meta: &Meta, deadline: Instant) -> 
     let result = match sys::lstatat(dir, name) {
         Ok(now) if now.dev == meta.dev && now.ino == meta.ino => {
             if meta.kind == FileKind::Directory {
-                Err(unsafe_state(format!(
-                    "holds a directory where a lock file belongs ({})",
-                    escape_bytes(name.to_bytes())
-                )))
+                Err(unsafe_state(
+                    &current(),
+                    format!(
+                        "holds a directory where a lock file belongs ({})",
+                        escape_bytes(name.to_bytes())
+                    ),
+                ))
             } else {
                 sys::unlinkat(dir, name).or_else(|e| {
                     if e.raw_os_error() == Some(libc::ENOENT) {
@@ -437,13 +606,14 @@ fn held(name: &CStr, what: &str, dev_ino: Option<(u64, u64)>) -> io::Error {
     io::Error::new(
         io::ErrorKind::WouldBlock,
         format!(
-            "{} after {} s: {what} on {STATE_DIR}/{} is held {who}",
+            "{} after {} s: {what} on {}/{} is held {who}",
             io::Error::from_raw_os_error(libc::EAGAIN)
                 .to_string()
                 .split(" (os error")
                 .next()
                 .unwrap_or("Resource temporarily unavailable"),
             LOCK_WAIT.as_secs(),
+            current().display(),
             escape_bytes(name.to_bytes()),
         ),
     )
@@ -612,6 +782,39 @@ mod tests {
                 (4444, "a LEASE BREAKING WRITE".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_state_directory_is_an_absolute_normalized_path_other_than_root() {
+        assert_eq!(StateDir::default().path(), Path::new(STATE_DIR));
+        assert_eq!(
+            StateDir::new("/srv/state").unwrap().path(),
+            Path::new("/srv/state")
+        );
+        for bad in ["", "relative", "/", "/a/../b", "/a/", "/a//b"] {
+            assert!(StateDir::new(bad).is_err(), "{bad:?}");
+        }
+        let state = StateDir::new("/srv/nc/state").unwrap();
+        let names: Vec<CString> = state.components().collect();
+        assert_eq!(names, [c"srv", c"nc", c"state"]);
+        assert_eq!(state.parent_display(), "/srv/nc");
+        assert_eq!(StateDir::new("/state").unwrap().parent_display(), "/");
+    }
+
+    #[test]
+    fn a_lock_scopes_its_state_directory_to_the_call() {
+        assert_eq!(current(), StateDir::default());
+        let state = StateDir::new("/nonexistent-nc-harden/state").unwrap();
+        {
+            let _outer = StateLock::scope(&state);
+            assert_eq!(current(), state);
+            {
+                let _inner = StateLock::scope(&StateDir::default());
+                assert_eq!(current(), StateDir::default());
+            }
+            assert_eq!(current(), state);
+        }
+        assert_eq!(current(), StateDir::default());
     }
 
     #[test]

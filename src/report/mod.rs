@@ -236,6 +236,23 @@ impl Entry {
         }
     }
 
+    /// The record of the directory itself (named [`DIRECTORY_ENTRY`], `.`, in the report,
+    /// its JSON and the C ABI).
+    pub fn directory(kind: FileKind, action: Action) -> Self {
+        Entry::new(DIRECTORY_ENTRY, kind, action)
+    }
+
+    /// The directory itself, rejected for `reason`.
+    pub fn directory_rejected(reason: Reason) -> Self {
+        Entry::rejected(DIRECTORY_ENTRY, FileKind::Directory, reason, 0)
+    }
+
+    /// Whether this is the record of the directory itself rather than of one of its
+    /// entries (no entry can be named `.`).
+    pub fn is_directory_itself(&self) -> bool {
+        self.name == DIRECTORY_ENTRY
+    }
+
     pub fn is_rejected(&self) -> bool {
         self.action == Action::Rejected
     }

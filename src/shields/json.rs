@@ -92,7 +92,7 @@ pub(super) fn render(r: &ShieldsReport) -> String {
                     "files": c.files,
                     "symlinks": c.symlinks,
                     "quarantined": c.quarantined,
-                    "refused": c.refused,
+                    "refused": c.untouched,
                     "renewed": c.renewed,
                     "changed": c.changed,
                     "carve_outs": c.carve_outs,

@@ -1,5 +1,5 @@
 //! Shields up, down and status over a profile (`crate::profile`): the layout NemoClaw ships
-//! now (workload.md, variant H). One call takes one lock (`pin::lock` of `dir`'s path) and
+//! now (workload.md, variant H). One call takes one lock (`pin::lock_in` of `dir`'s path, in the options' state directory) and
 //! walks from `/` by descriptor; nothing is resolved by path twice.
 //!
 //! Shields up, in this order: the parent to its locked posture (the sandbox user can no
@@ -40,6 +40,33 @@ pub enum Part {
     TopConfig,
     /// The state trees alone, `dir` clamped root:root 0500 during the pass.
     StateTrees,
+}
+
+/// Whether shields up rewrites the seal from the files' current bytes (`--reseal`) or
+/// checks it as it is (it is written afresh anyway from the mutable posture).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reseal {
+    #[default]
+    Check,
+    Rewrite,
+}
+
+/// How a shields call runs: which half, the seal (shields up only), and where its lock and
+/// record are kept (default [`crate::STATE_DIR`]).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub part: Part,
+    pub reseal: Reseal,
+    pub state_dir: pin::StateDir,
+}
+
+impl Options {
+    pub fn new(part: Part) -> Self {
+        Options {
+            part,
+            ..Options::default()
+        }
+    }
 }
 
 crate::contract_table! {
@@ -486,9 +513,28 @@ fn tree_roots(
     Ok(out)
 }
 
-/// Shields up.
+/// Shields up of `part`, in the default state directory; `reseal`: [`Reseal::Rewrite`].
 pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, Error> {
-    let _lock = pin::lock(&profile.dir, true).map_err(io_err("taking the lock"))?;
+    let reseal = if reseal {
+        Reseal::Rewrite
+    } else {
+        Reseal::Check
+    };
+    up_with(
+        profile,
+        &Options {
+            reseal,
+            ..Options::new(part)
+        },
+    )
+}
+
+/// Shields up.
+pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Error> {
+    let part = options.part;
+    let reseal = options.reseal == Reseal::Rewrite;
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Exclusive)
+        .map_err(io_err("taking the lock"))?;
     let mut report = ShieldsReport::new(Verb::Up, profile);
     let opened = open(profile)?;
     let parent = opened.parent.as_fd();
@@ -523,7 +569,7 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
             "dir is on another filesystem than its parent: refused",
         );
         lock_parent(parent, profile, part)?;
-        return Ok(top::finish_refused(report, profile));
+        return Ok(top::finish_blocked(report, profile));
     }
     let was_mutable =
         posture_of(&before, &profile.dir_locked, &profile.dir_mutable).found == Found::Mutable;
@@ -551,7 +597,7 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     lock_parent(parent, profile, part)?;
     // Over budget: fail closed, dir stays clamped.
     if part != Part::TopConfig && !top::lock_trees(dir_fd, profile, before.dev, &mut report)? {
-        return Ok(top::finish_refused(report, profile));
+        return Ok(top::finish_blocked(report, profile));
     }
     if part == Part::StateTrees {
         // Back to the posture it had (NemoClaw's state-dir guard restores the config lock's),
@@ -575,16 +621,23 @@ pub fn up(profile: &Profile, part: Part, reseal: bool) -> Result<ShieldsReport, 
     let m = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
     report.directory = Some(posture_of(&m, &profile.dir_locked, &profile.dir_mutable));
     if report.blocking().is_some() {
-        return Ok(top::finish_refused(report, profile));
+        return Ok(top::finish_blocked(report, profile));
     }
     // 5. The pins.
     top::pin_all(dir_fd, profile, &mut report)?;
     Ok(top::finish_up(report, profile, part))
 }
 
-/// Shields down.
+/// Shields down of `part`, in the default state directory.
 pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
-    let _lock = pin::lock(&profile.dir, true).map_err(io_err("taking the lock"))?;
+    down_with(profile, &Options::new(part))
+}
+
+/// Shields down (`options.reseal` is not read).
+pub fn down_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Error> {
+    let part = options.part;
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Exclusive)
+        .map_err(io_err("taking the lock"))?;
     let mut report = ShieldsReport::new(Verb::Down, profile);
     let opened = open(profile)?;
     let parent = opened.parent.as_fd();
@@ -670,7 +723,13 @@ pub fn down(profile: &Profile, part: Part) -> Result<ShieldsReport, Error> {
 /// next shields up pins again. `Ok(false)` when a pin cannot come off (the issues say
 /// which); a missing `dir` has no pins.
 pub fn unpin(profile: &Profile) -> Result<(bool, Vec<Issue>), Error> {
-    let _lock = pin::lock(&profile.dir, true).map_err(io_err("taking the lock"))?;
+    unpin_with(profile, &Options::default())
+}
+
+/// `unpin`, with the state directory of `options` (the other options are not read).
+pub fn unpin_with(profile: &Profile, options: &Options) -> Result<(bool, Vec<Issue>), Error> {
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Exclusive)
+        .map_err(io_err("taking the lock"))?;
     let mut report = ShieldsReport::new(Verb::Down, profile);
     let opened = open(profile)?;
     let Ok(dir) = opened.dir else {
@@ -680,9 +739,15 @@ pub fn unpin(profile: &Profile) -> Result<(bool, Vec<Issue>), Error> {
     Ok((cleared, report.issues))
 }
 
-/// Shields status (read-only).
+/// Shields status (read-only), in the default state directory.
 pub fn status(profile: &Profile) -> Result<ShieldsReport, Error> {
-    let _lock = pin::lock(&profile.dir, false).map_err(io_err("taking the lock"))?;
+    status_with(profile, &Options::default())
+}
+
+/// Shields status (read-only; only `options.state_dir` is read).
+pub fn status_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Error> {
+    let _lock = pin::lock_in(&options.state_dir, &profile.dir, pin::LockMode::Shared)
+        .map_err(io_err("taking the lock"))?;
     examine(profile, Verb::Status)
 }
 

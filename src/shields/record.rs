@@ -1,5 +1,5 @@
 //! What a shields up locked, kept so that shields down hands back exactly that: one line per
-//! inode (device, inode number, generation), in `/run/nc-harden/<sha256 of dir>.shields`,
+//! inode (device, inode number, generation), in `<state directory>/<sha256 of dir>.shields`,
 //! root's (the state directory 0700, the file 0600). Lines are appended before each change
 //! (write-ahead: a killed call leaves a record of every inode it may have changed), so the
 //! memory it takes is the records', never the files'.
@@ -12,7 +12,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use sha2::{Digest, Sha256};
 
 use crate::inode::FileKind;
-use crate::pin::STATE_DIR;
 use crate::sys::{self, Base};
 
 /// One inode: device, number, generation (0 where the filesystem keeps none).
@@ -26,24 +25,26 @@ fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     if let Some(dir) = crate::pin::held_state_dir(create) {
         return Ok(Some(dir));
     }
-    let nofollow = sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
-    let run = sys::openat(Base::Cwd, c"/run", sys::OFlags::PATH | nofollow)?;
+    let state = crate::pin::current_state_dir();
     let trusted =
         |m: &crate::inode::Meta| m.kind == FileKind::Directory && m.uid == 0 && m.mode & 0o022 == 0;
-    if !trusted(&sys::fstat(run.as_fd())?) {
-        return Err(io::Error::new(
+    let (parent, _, name) = crate::pin::open_state_parent(&state, trusted, |state, at, _| {
+        io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("{STATE_DIR} is under a /run that is not root's or writable by others"),
-        ));
-    }
+            format!(
+                "{} is under a {at} that is not root's or writable by others",
+                state.display()
+            ),
+        )
+    })?;
     if create {
-        match sys::mkdirat(run.as_fd(), c"nc-harden", 0o700) {
+        match sys::mkdirat(parent.as_fd(), &name, 0o700) {
             Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
             _ => {}
         }
     }
-    let flags = sys::OFlags::RDONLY | nofollow;
-    let dir = match sys::openat(Base::Dir(run.as_fd()), c"nc-harden", flags) {
+    let flags = sys::OFlags::RDONLY | sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
+    let dir = match sys::openat(Base::Dir(parent.as_fd()), &name, flags) {
         Ok(dir) => dir,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !create => return Ok(None),
         Err(e) => return Err(e),
@@ -51,7 +52,10 @@ fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
     if !trusted(&sys::fstat(dir.as_fd())?) {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("{STATE_DIR} is not root's, or is writable by others"),
+            format!(
+                "{} is not root's, or is writable by others",
+                state.display()
+            ),
         ));
     }
     Ok(Some(dir))

@@ -780,7 +780,7 @@ pub(super) fn pin_all(
     profile: &Profile,
     report: &mut ShieldsReport,
 ) -> Result<(), Error> {
-    let mut refused = None;
+    let mut denied = None;
     let mut all_files = true;
     for name in protected_names(dir, profile)? {
         let Ok((fd, _)) = open_regular(dir, &cstr(&name)) else {
@@ -791,14 +791,14 @@ pub(super) fn pin_all(
         crate::killpoint::step();
         if !out.action.is_pinned() {
             all_files = false;
-            refused.get_or_insert(out.action);
+            denied.get_or_insert(out.action);
         }
     }
     let out = immutable::pin_inode(dir).map_err(io_err("pinning dir"))?;
     crate::killpoint::step();
     report.dir_pinned = out.action.is_pinned();
     if !report.dir_pinned {
-        refused.get_or_insert(out.action);
+        denied.get_or_insert(out.action);
     }
     report.chattr_applied = all_files;
     // Where the flag is refused: a read-only bind mount over each protected file (the
@@ -831,7 +831,7 @@ pub(super) fn pin_all(
 }
 
 /// A shields up refused: the locked posture stays, nothing is claimed.
-pub(super) fn finish_refused(mut report: ShieldsReport, profile: &Profile) -> ShieldsReport {
+pub(super) fn finish_blocked(mut report: ShieldsReport, profile: &Profile) -> ShieldsReport {
     let reason = report
         .blocking()
         .map(|i| {

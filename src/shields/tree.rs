@@ -41,8 +41,9 @@ pub struct Counts {
     pub symlinks: u64,
     /// Roots moved aside into the quarantine (never deleted).
     pub quarantined: u64,
-    /// Entries refused and left as they are (hard links, FIFOs, sockets, devices, bad links).
-    pub refused: u64,
+    /// Entries left as they are, untouched (hard links, FIFOs, sockets, devices, bad links);
+    /// `refused` in the JSON.
+    pub untouched: u64,
     /// Files put on a fresh inode because a writer held them.
     pub renewed: u64,
     /// Inodes whose owner or mode this pass changed.
@@ -335,14 +336,14 @@ impl<'a> Walker<'a> {
                 rel,
                 "deeper than the depth budget: left as it is",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         let fd = match sys::openat(Base::Dir(parent), name, NOFOLLOW_DIR) {
             Ok(fd) => fd,
             Err(e) => {
                 self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                counts.refused += 1;
+                counts.untouched += 1;
                 return Ok(());
             }
         };
@@ -353,7 +354,7 @@ impl<'a> Walker<'a> {
                 rel,
                 "replaced while it was walked: left as it is",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         if meta.dev != self.dev
@@ -365,7 +366,7 @@ impl<'a> Walker<'a> {
                 rel,
                 "another filesystem is mounted here: not walked into",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         counts.directories += 1;
@@ -435,7 +436,7 @@ impl<'a> Walker<'a> {
                             format!("a {}: refused, left as it is (never opened)", m.kind.name()),
                         );
                     }
-                    counts.refused += 1;
+                    counts.untouched += 1;
                 }
             }
         }
@@ -469,7 +470,7 @@ impl<'a> Walker<'a> {
                     }
                     Err(e) => {
                         self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                        counts.refused += 1;
+                        counts.untouched += 1;
                         return Ok(());
                     }
                 };
@@ -480,7 +481,7 @@ impl<'a> Walker<'a> {
                         rel,
                         "replaced or linked while it was walked: left as it is",
                     );
-                    counts.refused += 1;
+                    counts.untouched += 1;
                     return Ok(());
                 }
                 opened = Some((fd, meta));
@@ -528,7 +529,7 @@ impl<'a> Walker<'a> {
                     }
                 }
             }
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         if self.pass == Pass::Status {
@@ -542,7 +543,7 @@ impl<'a> Walker<'a> {
                     Ok(fd) => fd,
                     Err(e) => {
                         self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                        counts.refused += 1;
+                        counts.untouched += 1;
                         return Ok(());
                     }
                 };
@@ -564,7 +565,7 @@ impl<'a> Walker<'a> {
                     rel,
                     "replaced or linked while it was walked: left as it is",
                 );
-                counts.refused += 1;
+                counts.untouched += 1;
                 return Ok(());
             }
         };
@@ -574,7 +575,7 @@ impl<'a> Walker<'a> {
                 rel,
                 "a file of another filesystem: left as it is",
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         match self.pass {
@@ -616,7 +617,7 @@ impl<'a> Walker<'a> {
                     rel,
                     "a target longer than PATH_MAX",
                 );
-                counts.refused += 1;
+                counts.untouched += 1;
                 return Ok(());
             }
             Err(e) => {
@@ -625,7 +626,7 @@ impl<'a> Walker<'a> {
                     rel,
                     format!("cannot read the link: {e}"),
                 );
-                counts.refused += 1;
+                counts.untouched += 1;
                 return Ok(());
             }
         };
@@ -646,7 +647,7 @@ impl<'a> Walker<'a> {
                             crate::escape::escape_bytes(target)
                         ),
                     );
-                    counts.refused += 1;
+                    counts.untouched += 1;
                 }
             }
             _ => {
@@ -658,7 +659,7 @@ impl<'a> Walker<'a> {
                         crate::escape::escape_bytes(target)
                     ),
                 );
-                counts.refused += 1;
+                counts.untouched += 1;
             }
         }
         Ok(())
@@ -793,7 +794,7 @@ impl<'a> Walker<'a> {
                     m.mode
                 ),
             );
-            counts.refused += 1;
+            counts.untouched += 1;
             return Ok(());
         }
         let (uid, gid, mode) = if is_dir {

@@ -59,6 +59,8 @@ pub struct Call {
     pub reseal: bool,
     pub lock_posture: bool,
     pub hand_to: Option<nc_harden::HandTo>,
+    /// The state directory (Rust faces only; `None`: the default, the only one of C).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Call {
@@ -76,11 +78,18 @@ impl Call {
             reseal: false,
             lock_posture: false,
             hand_to: None,
+            state_dir: None,
         }
     }
 
     pub fn with_strategy(mut self, strategy: Strategy) -> Call {
         self.strategy = strategy;
+        self
+    }
+
+    /// The call's locks and records in `state_dir` rather than the machine's.
+    pub fn with_state_dir(mut self, state_dir: &Path) -> Call {
+        self.state_dir = Some(state_dir.into());
         self
     }
 }
@@ -177,6 +186,9 @@ impl Face {
                 if let Some(hand_to) = call.hand_to {
                     builder = builder.hand_to(hand_to);
                 }
+                if let Some(state_dir) = &call.state_dir {
+                    builder = builder.state_dir(state_dir);
+                }
                 if self == Face::RustFallbacks {
                     builder = builder
                         .resolution(Resolution::WalkOnly)
@@ -208,6 +220,10 @@ fn cstring(path: &Path) -> CString {
 }
 
 fn c_call(op: Op, call: &Call) -> Outcome {
+    assert!(
+        call.state_dir.is_none(),
+        "the C ABI has no state directory option: a call with one is Rust's"
+    );
     let (dir, data) = (cstring(&call.dir), cstring(&call.data));
     let names: Vec<CString> = call
         .require

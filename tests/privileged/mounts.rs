@@ -13,7 +13,6 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 
 use super::engine::{ensure_clean, kernel_state};
 use super::*;
-use nc_harden::STATE_DIR;
 use nc_harden_testkit::{bind, bind_writable, mount_over, mounts_at, unmount, Flat};
 use sha2::{Digest, Sha256};
 
@@ -445,10 +444,10 @@ fn mnt_id(path: &Path, mask: u32) -> io::Result<u64> {
     Ok(stx.stx_mnt_id)
 }
 
-/// What a root process without any capability writes into /run/nc-harden: a record in
-/// nc-harden's own format naming the mount that `dir` is on now (whatever mount that is),
-/// under the name nc-harden looks for. Only DAC guards the state directory.
-fn plant_record(dir: &Path) -> io::Result<()> {
+/// What a root process without any capability writes into the state directory `state`: a
+/// record in nc-harden's own format naming the mount that `dir` is on now (whatever mount
+/// that is), under the name nc-harden looks for. Only DAC guards the state directory.
+fn plant_record(state: &Path, dir: &Path) -> io::Result<()> {
     let path = dir.as_os_str().as_bytes();
     let legacy = mnt_id(dir, libc::STATX_MNT_ID)?;
     let unique = mnt_id(dir, 0x4000 /* STATX_MNT_ID_UNIQUE */)?;
@@ -461,12 +460,13 @@ fn plant_record(dir: &Path) -> io::Result<()> {
         meta.dev(),
         meta.ino()
     );
-    let _ = fs::create_dir(STATE_DIR);
-    fs::write(Path::new(STATE_DIR).join(name), text)
+    let _ = fs::create_dir(state);
+    fs::write(state.join(name), text)
 }
 
-fn wipe_records() {
-    if let Ok(entries) = fs::read_dir(STATE_DIR) {
+/// Removes every file of the state directory `state` (each test has its own).
+fn wipe_records(state: &Path) {
+    if let Ok(entries) = fs::read_dir(state) {
         for e in entries.flatten() {
             let _ = fs::remove_file(e.path());
         }
@@ -485,8 +485,9 @@ pub fn planted_record_makes_an_unpinned_dir_pinned(area: &Path) -> TestResult {
     ] {
         let scratch = Scratch::new_in(area, "planted")?;
         let l = Layout::build(scratch.path(), Variant::B)?;
-        run_as(ROOT_ATTACKER, || plant_record(&l.dir))?;
-        let call = call_of(&l).with_strategy(strategy);
+        let state = &scratch.path().join("state");
+        run_as(ROOT_ATTACKER, || plant_record(state, &l.dir))?;
+        let call = call_of(&l).with_state_dir(state).with_strategy(strategy);
         let out = run_as(creds, || Face::Rust.call(Op::Freeze, &call));
         let mounted = mounts_at(&l.dir)?;
         let wrote = run_as(ROOT_ATTACKER, || {
@@ -494,7 +495,7 @@ pub fn planted_record_makes_an_unpinned_dir_pinned(area: &Path) -> TestResult {
         });
         let verify = Face::Rust.call(Op::Verify, &call);
         let _ = Face::Rust.call(Op::Unfreeze, &call);
-        wipe_records();
+        wipe_records(state);
         ensure!(
             !(out.status == Status::Ok && mounted.is_empty()),
             "{} {}: freeze said NC_OK ({}) with no mount on the directory",
@@ -519,10 +520,11 @@ pub fn planted_record_makes_an_administrators_bind_ours(area: &Path) -> TestResu
     let l = Layout::build(scratch.path(), Variant::B)?;
     bind(&l.dir, &l.dir, true)?;
     let admins = mounts_at(&l.dir)?;
-    run_as(ROOT_ATTACKER, || plant_record(&l.dir))?;
-    let out = Face::Rust.call(Op::Unfreeze, &call_of(&l));
+    let state = &scratch.path().join("state");
+    run_as(ROOT_ATTACKER, || plant_record(state, &l.dir))?;
+    let out = Face::Rust.call(Op::Unfreeze, &call_of(&l).with_state_dir(state));
     let after = mounts_at(&l.dir)?;
-    wipe_records();
+    wipe_records(state);
     ensure!(
         after == admins,
         "unfreeze ({}: {}) took off the administrator's read-only bind: {admins:?} -> {after:?}",
@@ -537,9 +539,12 @@ pub fn planted_record_makes_an_administrators_bind_ours(area: &Path) -> TestResu
 pub fn deleted_record_unfreeze_leaves_the_mount(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "delrecord")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
-    let call = call_of(&l).with_strategy(Strategy::Mount);
+    let state = &scratch.path().join("state");
+    let call = call_of(&l)
+        .with_state_dir(state)
+        .with_strategy(Strategy::Mount);
     expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
-    run_as(ROOT_ATTACKER, wipe_records);
+    run_as(ROOT_ATTACKER, || wipe_records(state));
     let out = Face::Rust.call(Op::Unfreeze, &call);
     let left = mounts_at(&l.dir)?;
     ensure!(

@@ -1,11 +1,12 @@
-//! The state under /run/nc-harden is root's alone (directory 0700, files 0600), and nothing
-//! that the sandbox user or root without capabilities does to it blocks a call past the
-//! bounded wait. The tests of the state directory itself run each in a thread with a mount
-//! namespace of its own and a fresh tmpfs on /run, so that it can give /run the mode it needs
-//! (1777, say) and find in /run/nc-harden only what its own calls made; threads and processes
-//! it starts share both. The attacks on its records (a state directory others can write, a
-//! planted intent mark, a lock held by root without capabilities) run on the suite's /run:
-//! a record is never trusted on its own, and a held lock never blocks past the wait.
+//! The state directory is root's alone (directory 0700, files 0600), and nothing that the
+//! sandbox user or root without capabilities does to it blocks a call past the bounded wait.
+//! Most tests give their calls a state directory of their own, in their scratch
+//! (`PolicyBuilder::state_dir`): the rules are the same for any state directory. The tests of
+//! the default location itself (`/run/nc-harden` under a `/run` of a given mode, and the C
+//! face, which always uses it) run each in a thread with a mount namespace of its own and a
+//! fresh tmpfs on /run, so that it can give /run the mode it needs (1777, say) and find in
+//! /run/nc-harden only what its own calls made; threads and processes it starts share both.
+//! A record is never trusted on its own, and a held lock never blocks past the wait.
 
 use super::engine::ensure_clean;
 use super::*;
@@ -26,7 +27,7 @@ const SANDBOX: Creds = Creds::User(SANDBOX_UID);
 /// The trials of this file, registered by main.rs.
 pub fn trials() -> Vec<Trial> {
     type AreaTest = fn(&Path) -> TestResult;
-    let cases: [(&str, AreaTest); 10] = [
+    let cases: [(&str, AreaTest); 11] = [
         ("modes_are_roots_alone_after_every_call", modes_after_calls),
         (
             "concurrent_calls_serialize_and_leave_no_lock_file",
@@ -52,6 +53,10 @@ pub fn trials() -> Vec<Trial> {
         (
             "state_records_are_roots_alone",
             state_records_are_roots_alone,
+        ),
+        (
+            "a_state_directory_given_is_held_to_the_same_rules",
+            state_dir_given_is_held_to_the_rules,
         ),
         (
             "planted_intent_makes_a_freeze_take_back_earlier_pins",
@@ -105,18 +110,19 @@ fn with_own_run<T: Send>(run_mode: u32, f: impl FnOnce() -> T + Send) -> Result<
     })
 }
 
-fn lock_path(dir: &Path) -> PathBuf {
-    let hex: String = Sha256::digest(dir.as_os_str().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Path::new(STATE_DIR).join(format!("{hex}.lock"))
+/// A state directory of the test's own, in its scratch (made by the first call).
+fn own_state(scratch: &Scratch) -> PathBuf {
+    scratch.path().join("state")
+}
+
+fn lock_path(state: &Path, dir: &Path) -> PathBuf {
+    state_name(state, dir, ".lock")
 }
 
 /// Every file of the state directory with its owner and mode.
-fn state_files() -> io::Result<Vec<(PathBuf, u32, u32)>> {
+fn state_files(state: &Path) -> io::Result<Vec<(PathBuf, u32, u32)>> {
     let mut out = Vec::new();
-    for entry in fs::read_dir(STATE_DIR)? {
+    for entry in fs::read_dir(state)? {
         let path = entry?.path();
         let meta = fs::symlink_metadata(&path)?;
         out.push((path, meta.uid(), meta.mode() & 0o7777));
@@ -125,15 +131,16 @@ fn state_files() -> io::Result<Vec<(PathBuf, u32, u32)>> {
     Ok(out)
 }
 
-fn expect_roots_alone() -> TestResult {
-    let meta = fs::symlink_metadata(STATE_DIR)?;
+fn expect_roots_alone(state: &Path) -> TestResult {
+    let meta = fs::symlink_metadata(state)?;
     ensure!(
         meta.is_dir() && meta.uid() == 0 && meta.mode() & 0o7777 == 0o700,
-        "{STATE_DIR}: uid {} mode {:o}, expected root 0700",
+        "{}: uid {} mode {:o}, expected root 0700",
+        state.display(),
         meta.uid(),
         meta.mode() & 0o7777
     );
-    for (path, uid, mode) in state_files()? {
+    for (path, uid, mode) in state_files(state)? {
         ensure!(
             uid == 0 && mode == 0o600,
             "{}: uid {uid} mode {mode:o}, expected root 0600",
@@ -143,8 +150,8 @@ fn expect_roots_alone() -> TestResult {
     Ok(())
 }
 
-fn no_lock_files() -> TestResult {
-    let locks: Vec<PathBuf> = state_files()?
+fn no_lock_files(state: &Path) -> TestResult {
+    let locks: Vec<PathBuf> = state_files(state)?
         .into_iter()
         .map(|(p, _, _)| p)
         .filter(|p| p.extension().is_some_and(|e| e == "lock"))
@@ -189,36 +196,37 @@ fn open_and_flock(who: Creds, path: &Path, create: bool) -> io::Result<OwnedFd> 
 /// A freeze, a verify and an unfreeze leave the state directory 0700 and its files 0600,
 /// root's, and no lock file behind (of a path that exists or of one that does not).
 fn modes_after_calls(area: &Path) -> TestResult {
+    let state = Path::new(STATE_DIR);
     with_own_run(0o755, || -> TestResult {
         let scratch = Scratch::new_in(area, "state-modes")?;
         let l = Layout::build(scratch.path(), Variant::B)?;
         let call = call_of(&l).with_strategy(Strategy::Mount);
         expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
-        expect_roots_alone()?;
+        expect_roots_alone(state)?;
         ensure!(
-            state_files()?
+            state_files(state)?
                 .iter()
                 .any(|(p, _, _)| p.extension().is_some_and(|e| e == "mount")),
             "the mount layer's record was not written"
         );
-        no_lock_files()?;
+        no_lock_files(state)?;
         expect_status(&Face::Rust.call(Op::Verify, &call), Status::Ok)?;
         expect_status(&Face::C.call(Op::Verify, &call), Status::Ok)?;
-        expect_roots_alone()?;
-        no_lock_files()?;
+        expect_roots_alone(state)?;
+        no_lock_files(state)?;
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
-        expect_roots_alone()?;
-        no_lock_files()?;
+        expect_roots_alone(state)?;
+        no_lock_files(state)?;
         let mut missing = call.clone();
         missing.dir = scratch.path().join("no-such-dir");
         for op in [Op::Freeze, Op::Verify, Op::Unfreeze] {
             expect_status(&Face::Rust.call(op, &missing), Status::NotFound)?;
         }
-        no_lock_files()?;
+        no_lock_files(state)?;
         ensure!(
-            state_files()?.is_empty(),
+            state_files(state)?.is_empty(),
             "state left: {:?}",
-            state_files()?
+            state_files(state)?
         );
         Ok(())
     })?
@@ -229,13 +237,16 @@ fn modes_after_calls(area: &Path) -> TestResult {
 /// (the lock file is replaced, never waited on), and leaves 0700 and 0600; a record left
 /// 0644 is tightened by the next call that reads it.
 fn older_state_tightened(area: &Path) -> TestResult {
-    with_own_run(0o755, || -> TestResult {
+    {
         let scratch = Scratch::new_in(area, "state-older")?;
         let l = Layout::build(scratch.path(), Variant::B)?;
-        let call = call_of(&l).with_strategy(Strategy::Mount);
-        fs::create_dir(STATE_DIR)?;
-        fs::set_permissions(STATE_DIR, fs::Permissions::from_mode(0o755))?;
-        let lock = lock_path(&l.dir);
+        let state = &own_state(&scratch);
+        let call = call_of(&l)
+            .with_state_dir(state)
+            .with_strategy(Strategy::Mount);
+        fs::create_dir(state)?;
+        fs::set_permissions(state, fs::Permissions::from_mode(0o755))?;
+        let lock = lock_path(state, &l.dir);
         fs::write(&lock, b"")?;
         fs::set_permissions(&lock, fs::Permissions::from_mode(0o644))?;
         let held = open_and_flock(SANDBOX, &lock, false)
@@ -248,10 +259,10 @@ fn older_state_tightened(area: &Path) -> TestResult {
             waited < Duration::from_secs(2),
             "the freeze waited {waited:?} on a lock file the sandbox user holds"
         );
-        expect_roots_alone()?;
+        expect_roots_alone(state)?;
         // As the older version left them: the directory 0755, the record 0644.
-        fs::set_permissions(STATE_DIR, fs::Permissions::from_mode(0o755))?;
-        for (path, _, _) in state_files()? {
+        fs::set_permissions(state, fs::Permissions::from_mode(0o755))?;
+        for (path, _, _) in state_files(state)? {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
         }
         let out = Face::Rust.call(Op::Unfreeze, &call);
@@ -261,23 +272,26 @@ fn older_state_tightened(area: &Path) -> TestResult {
             "the mount of the freeze is still there: {}",
             out.summary
         );
-        expect_roots_alone()?;
-        no_lock_files()?;
+        expect_roots_alone(state)?;
+        no_lock_files(state)?;
         drop(held);
         Ok(())
-    })?
+    }
 }
 
 /// While a call holds the lock file (root's, 0600, in the 0700 directory), the sandbox user
 /// can neither open it nor make one of its own, so it can never hold a lock of nc-harden's.
 fn sandbox_cannot_open(area: &Path) -> TestResult {
-    with_own_run(0o755, || -> TestResult {
+    {
         let scratch = Scratch::new_in(area, "state-sandbox")?;
         let l = Layout::build(scratch.path(), Variant::A)?;
-        let call = call_of(&l).with_strategy(Strategy::Immutable);
+        let state = &own_state(&scratch);
+        let call = call_of(&l)
+            .with_state_dir(state)
+            .with_strategy(Strategy::Immutable);
         expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
         // A lock file as a call under way has it.
-        let lock = lock_path(&l.dir);
+        let lock = lock_path(state, &l.dir);
         let file = fs::OpenOptions::new()
             .read(true)
             .create(true)
@@ -288,7 +302,7 @@ fn sandbox_cannot_open(area: &Path) -> TestResult {
         drop(file);
         for (create, what) in [(false, "open the lock file"), (true, "create a lock file")] {
             let target = if create {
-                Path::new(STATE_DIR).join("mine.lock")
+                state.join("mine.lock")
             } else {
                 lock.clone()
             };
@@ -298,20 +312,22 @@ fn sandbox_cannot_open(area: &Path) -> TestResult {
                 Ok(_) => return Err(format!("the sandbox user could {what} and flock it").into()),
             }
         }
-        let listed = run_as(SANDBOX, || fs::read_dir(STATE_DIR).map(drop));
+        let listed = run_as(SANDBOX, || fs::read_dir(state).map(drop));
         ensure!(
             listed.as_ref().err().and_then(io::Error::raw_os_error) == Some(libc::EACCES),
-            "the sandbox user listed {STATE_DIR}: {listed:?}"
+            "the sandbox user listed {}: {listed:?}",
+            state.display()
         );
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
         Ok(())
-    })?
+    }
 }
 
 /// Root without capabilities holds flock(LOCK_EX) on the lock file: every call answers
 /// NC_IO_ERROR after the 4 s wait (not sooner, never much later), naming the holder's pid
 /// and what it holds, and changes nothing.
 fn flock_by_root_attacker(area: &Path) -> TestResult {
+    let state = Path::new(STATE_DIR);
     with_own_run(0o755, || -> TestResult {
         let scratch = Scratch::new_in(area, "state-flock")?;
         let l = Layout::build(scratch.path(), Variant::A)?;
@@ -319,7 +335,7 @@ fn flock_by_root_attacker(area: &Path) -> TestResult {
         // The state directory is there from an earlier call.
         expect_status(&Face::Rust.call(Op::Verify, &call), Status::NotFrozen)?;
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
-        let held = open_and_flock(ROOT_ATTACKER, &lock_path(&l.dir), true)?;
+        let held = open_and_flock(ROOT_ATTACKER, &lock_path(state, &l.dir), true)?;
         let before = snapshot(&l.dir)?;
         for (face, op) in [
             (Face::Rust, Op::Freeze),
@@ -359,12 +375,15 @@ fn flock_by_root_attacker(area: &Path) -> TestResult {
 /// wait out the lease-break time (45 s); the call answers NC_IO_ERROR within the 4 s wait,
 /// naming the holder and its lease, changes nothing, and works once the lease is gone.
 fn lease_by_root_attacker(area: &Path) -> TestResult {
-    with_own_run(0o755, || -> TestResult {
+    {
         let scratch = Scratch::new_in(area, "state-lease")?;
         let l = Layout::build(scratch.path(), Variant::A)?;
-        let call = call_of(&l).with_strategy(Strategy::Immutable);
+        let state = &own_state(&scratch);
+        let call = call_of(&l)
+            .with_state_dir(state)
+            .with_strategy(Strategy::Immutable);
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
-        let lock = lock_path(&l.dir);
+        let lock = lock_path(state, &l.dir);
         let script = "import fcntl, os, signal, sys, time\n\
                       signal.signal(signal.SIGIO, signal.SIG_IGN)\n\
                       fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n\
@@ -410,7 +429,7 @@ fn lease_by_root_attacker(area: &Path) -> TestResult {
         expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
         Ok(())
-    })?
+    }
 }
 
 /// A /run that is 1777 (a fresh tmpfs mounted without a mode): a /run/nc-harden that root
@@ -418,6 +437,7 @@ fn lease_by_root_attacker(area: &Path) -> TestResult {
 /// that the sandbox user made first is refused, saying whose it is and what to do, and
 /// nothing is changed.
 fn sticky_run(area: &Path) -> TestResult {
+    let state = Path::new(STATE_DIR);
     with_own_run(0o1777, || -> TestResult {
         let scratch = Scratch::new_in(area, "state-sticky")?;
         let l = Layout::build(scratch.path(), Variant::A)?;
@@ -438,7 +458,7 @@ fn sticky_run(area: &Path) -> TestResult {
         );
         fs::remove_dir(STATE_DIR)?;
         expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
-        expect_roots_alone()?;
+        expect_roots_alone(state)?;
         let moved = run_as(SANDBOX, || {
             fs::rename(STATE_DIR, "/run/elsewhere").or_else(|_| fs::remove_dir(STATE_DIR))
         });
@@ -447,7 +467,7 @@ fn sticky_run(area: &Path) -> TestResult {
             "the sandbox user moved or removed root's {STATE_DIR} in a sticky /run"
         );
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
-        expect_roots_alone()?;
+        expect_roots_alone(state)?;
         Ok(())
     })?
 }
@@ -457,10 +477,13 @@ fn sticky_run(area: &Path) -> TestResult {
 /// it again, so every call still sees a whole result of the one before (never two mounts of
 /// nc-harden's stacked, never an error), and no lock file is left at the end.
 fn concurrent_calls(area: &Path) -> TestResult {
-    with_own_run(0o755, || -> TestResult {
+    {
         let scratch = Scratch::new_in(area, "state-concurrent")?;
         let l = Layout::build(scratch.path(), Variant::A)?;
-        let call = call_of(&l).with_strategy(Strategy::Mount);
+        let state = &own_state(&scratch);
+        let call = call_of(&l)
+            .with_state_dir(state)
+            .with_strategy(Strategy::Mount);
         let outcomes: Vec<(Op, Outcome)> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..8)
                 .map(|t| {
@@ -491,9 +514,67 @@ fn concurrent_calls(area: &Path) -> TestResult {
         ensure!(stacked <= 1, "{stacked} mounts stacked on the directory");
         expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
         ensure!(mounts_at(&l.dir)?.is_empty(), "a mount is left");
-        no_lock_files()?;
+        no_lock_files(state)?;
         Ok(())
-    })?
+    }
+}
+
+/// A state directory given to the call is held to the rules of the default one: under a
+/// parent others may write (not sticky), or reached through a symlink, it is refused
+/// (NC_IO_ERROR, nothing changed); under a sticky one, or a parent of root's, it is made
+/// 0700 and used, and the machine's /run/nc-harden is not.
+fn state_dir_given_is_held_to_the_rules(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "state-given")?;
+    let l = Layout::build(scratch.path(), Variant::A)?;
+    let open = scratch.path().join("open");
+    fs::create_dir(&open)?;
+    chmod(&open, 0o777)?;
+    let real = scratch.path().join("real");
+    fs::create_dir(&real)?;
+    symlink(&real, scratch.path().join("link"))?;
+    let before = snapshot(&l.dir)?;
+    for (state, says) in [
+        (open.join("state"), "writable by others"),
+        (scratch.path().join("link/state"), ""),
+        (scratch.path().join("link"), "not a directory"),
+    ] {
+        let call = call_of(&l)
+            .with_state_dir(&state)
+            .with_strategy(Strategy::Immutable);
+        let out = Face::Rust.call(Op::Freeze, &call);
+        expect_status(&out, Status::IoError)?;
+        ensure!(
+            out.summary.contains(says),
+            "{}: the refusal does not say {says:?}: {}",
+            state.display(),
+            out.summary
+        );
+        ensure!(
+            snapshot(&l.dir)? == before,
+            "{}: refused, and changed: {}",
+            state.display(),
+            out.summary
+        );
+        ensure!(
+            !state.join("nc-harden").exists() && !real.join("state").exists(),
+            "{}: something was made",
+            state.display()
+        );
+    }
+    let sticky = scratch.path().join("sticky");
+    fs::create_dir(&sticky)?;
+    chmod(&sticky, 0o1777)?;
+    for state in [sticky.join("state"), scratch.path().join("state")] {
+        let call = call_of(&l)
+            .with_state_dir(&state)
+            .with_strategy(Strategy::Immutable);
+        expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
+        expect_roots_alone(&state)?;
+        expect_status(&Face::Rust.call(Op::Verify, &call), Status::Ok)?;
+        expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+        no_lock_files(&state)?;
+    }
+    Ok(())
 }
 
 /// The records live in a root-only directory; a record file planted by someone else, or a
@@ -501,13 +582,16 @@ fn concurrent_calls(area: &Path) -> TestResult {
 pub fn state_records_are_roots_alone(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "records")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
-    let call = call_of(&l).with_strategy(Strategy::Mount);
+    let state = &own_state(&scratch);
+    let call = call_of(&l)
+        .with_state_dir(state)
+        .with_strategy(Strategy::Mount);
     expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
-    let state = Path::new(STATE_DIR);
     let meta = fs::metadata(state)?;
     ensure!(
         std::os::unix::fs::MetadataExt::uid(&meta) == 0 && meta.permissions().mode() & 0o022 == 0,
-        "{STATE_DIR}: {:o}",
+        "{}: {:o}",
+        state.display(),
         meta.permissions().mode()
     );
     let records: Vec<PathBuf> = fs::read_dir(state)?
@@ -527,14 +611,14 @@ pub fn state_records_are_roots_alone(area: &Path) -> TestResult {
     ensure_clean(&l.dir)
 }
 
-/// The name under /run/nc-harden of `dir`'s file with `suffix` (`.intent`, `.lock`): the
+/// The name in the state directory `state` of `dir`'s file with `suffix` (`.intent`, `.lock`): the
 /// SHA-256 of the path in hex, as nc-harden names it; anyone can compute it.
-fn state_name(dir: &Path, suffix: &str) -> PathBuf {
+fn state_name(state: &Path, dir: &Path, suffix: &str) -> PathBuf {
     let hex: String = Sha256::digest(dir.as_os_str().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Path::new(STATE_DIR).join(format!("{hex}{suffix}"))
+    state.join(format!("{hex}{suffix}"))
 }
 
 /// Finding 3. The intent mark is a file in /run/nc-harden that root without capabilities
@@ -547,7 +631,10 @@ fn state_name(dir: &Path, suffix: &str) -> PathBuf {
 pub fn planted_intent_makes_a_freeze_take_back_earlier_pins(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "rt2-intent")?;
     let l = Layout::build(scratch.path(), Variant::A)?;
-    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let state = &own_state(&scratch);
+    let call = call_of(&l)
+        .with_state_dir(state)
+        .with_strategy(Strategy::Immutable);
     let first = Face::Rust.call(Op::Freeze, &call);
     let result = (|| -> TestResult {
         expect_status(&first, Status::Ok)?;
@@ -564,7 +651,7 @@ pub fn planted_intent_makes_a_freeze_take_back_earlier_pins(area: &Path) -> Test
             immutable_flag(&l.dir)?,
             "baseline: a failed freeze kept the earlier pins"
         );
-        let mark = state_name(&l.dir, ".intent");
+        let mark = state_name(state, &l.dir, ".intent");
         run_as(ROOT_ATTACKER, || fs::write(&mark, b"freeze\n"))?;
         let second = Face::Rust.call(Op::Freeze, &call);
         let dir_flag = immutable_flag(&l.dir)?;
@@ -589,10 +676,13 @@ pub fn planted_intent_makes_a_freeze_take_back_earlier_pins(area: &Path) -> Test
 pub fn lock_held_by_root_without_caps_blocks_every_call(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "rt2-lock")?;
     let l = Layout::build(scratch.path(), Variant::A)?;
-    let call = call_of(&l).with_strategy(Strategy::Immutable);
-    let lock = state_name(&l.dir, ".lock");
+    let state = &own_state(&scratch);
+    let call = call_of(&l)
+        .with_state_dir(state)
+        .with_strategy(Strategy::Immutable);
+    let lock = state_name(state, &l.dir, ".lock");
     let held: OwnedFd = run_as(ROOT_ATTACKER, || -> io::Result<OwnedFd> {
-        let _ = fs::create_dir(STATE_DIR);
+        let _ = fs::create_dir(state);
         let f = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -617,7 +707,8 @@ pub fn lock_held_by_root_without_caps_blocks_every_call(area: &Path) -> TestResu
     ensure!(
         answered.is_ok(),
         "a freeze blocked for 5 s (and would forever) on a lock that root without \
-         capabilities took in {STATE_DIR}"
+         capabilities took in {}",
+        state.display()
     );
     Ok(())
 }
