@@ -1,11 +1,14 @@
-//! The read-only bind mount layer: the directory mounted onto itself read-only, nosuid,
-//! nodev. It needs CAP_SYS_ADMIN instead of CAP_LINUX_IMMUTABLE, and pins the entries as well
-//! (EROFS on create, remove, rename and on writes to the regular files), while writes through
-//! the links into the data directory, another mount, go on working.
+//! The read-only mount layer: a fresh directory (a detached tmpfs sized from what `dir` holds,
+//! `FreshDirectory`) filled with copies of the entries, made read-only, nosuid, nodev, and
+//! attached over `dir`. It needs CAP_SYS_ADMIN instead of CAP_LINUX_IMMUTABLE, and pins the
+//! entries as well (EROFS on create, remove, rename and on writes to the regular files, which
+//! are fresh inodes no earlier descriptor reaches), while writes through the links into the
+//! data directory, another mount, go on working.
 //!
-//! The new mount API does it by fd alone (open_tree, mount_setattr, move_mount): no path is
-//! resolved twice. Where it is missing (ENOSYS), mount(2) binds by procfs fd paths and the
-//! remount goes to the new mount found by a fresh walk, checked by fd (mount id, inode).
+//! The new mount API does it by fd alone (fsopen, fsmount, mount_setattr, move_mount): no path
+//! is resolved twice. Where it is missing (ENOSYS, or a seccomp profile), the directory is
+//! bound read-only onto itself by mount(2) through procfs fd paths, and the remount goes to
+//! the new mount found by a fresh walk, checked by fd (mount id, inode).
 //!
 //! A mount is nc-harden's by identity: the id recorded when it was made (`record`), never
 //! by its shape. So an administrator's own read-only bind is never taken off, a mount of
@@ -64,7 +67,7 @@ pub type Reopen<'a> = &'a dyn Fn() -> Result<OwnedFd, Error>;
 
 /// The source name of nc-harden's fresh directories (a tmpfs), as mountinfo shows it.
 /// Only a process with CAP_SYS_ADMIN can make a mount, so none of the threat model can
-/// make one so named; a record in /run/nc-harden, which root without capabilities can
+/// make one so named; a record in the state directory, which root without capabilities can
 /// write, is never enough on its own.
 pub const SOURCE: &[u8] = b"nc-harden";
 
@@ -378,7 +381,7 @@ pub fn attach_fresh(
         });
     }
     // Never two of ours stacked, whatever let a second freeze this far (the lock of the
-    // path is not held by callers without /run/nc-harden): if the mount beneath is a fresh
+    // path is not held by callers without the state directory): if the mount beneath is a fresh
     // directory of ours at the same place, this one goes again and that one stands.
     if stacked_on_ours(fresh.mount.as_fd())? {
         let _ = m::unmount(fresh.mount.as_fd());
