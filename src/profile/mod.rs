@@ -369,8 +369,23 @@ impl Profile {
             )));
         }
         use std::io::Read;
-        let file = std::fs::File::open(name_or_path)
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never blocks: a FIFO (or a device) put where the profile is expected is opened
+        // with O_NONBLOCK and refused by its type, not waited on.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(name_or_path)
             .map_err(|e| Error::io(format!("opening the profile {name_or_path}"), e))?;
+        let is_file = file
+            .metadata()
+            .map_err(|e| Error::io(format!("examining the profile {name_or_path}"), e))?
+            .is_file();
+        if !is_file {
+            return Err(Error::bad(format!(
+                "the profile {name_or_path} is not a regular file"
+            )));
+        }
         let mut text = String::new();
         file.take(PROFILE_MAX + 1)
             .read_to_string(&mut text)
