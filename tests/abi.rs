@@ -674,3 +674,44 @@ fn shields_calls_refuse_bad_arguments_without_a_report() {
         nc_shields_report_free(ptr::null_mut());
     }
 }
+
+#[test]
+fn shields_explain_never_blocks_on_a_fifo_profile() {
+    use nc_harden::capi::shields::nc_shields_explain_bad_argument;
+    use std::os::unix::fs::FileTypeExt;
+    // A FIFO where the profile file is expected: a plain open would wait for a writer
+    // forever; the call answers at once that it is no regular file.
+    let scratch = Scratch::new("abi-fifo-profile").unwrap();
+    let fifo = scratch.path().join("profile.toml");
+    let cfifo = CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(cfifo.as_ptr(), 0o644) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0 as std::ffi::c_char; 512];
+        // SAFETY: a valid profile path, NULL dir, `buf` writable for its length.
+        let n = unsafe {
+            nc_shields_explain_bad_argument(
+                1,
+                cfifo.as_ptr(),
+                ptr::null(),
+                0,
+                buf.as_mut_ptr(),
+                512,
+            )
+        };
+        // SAFETY: the call wrote a NUL-terminated text into `buf`.
+        let text = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        let _ = tx.send((n, text.to_string_lossy().into_owned()));
+    });
+    let (n, text) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("nc_shields_explain_bad_argument returns on a FIFO profile");
+    assert_eq!(n, text.len());
+    assert!(text.contains("is not a regular file"), "{text}");
+    // The FIFO stays what it was.
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}

@@ -369,15 +369,39 @@ impl Profile {
             )));
         }
         use std::io::Read;
-        let file = std::fs::File::open(name_or_path)
-            .map_err(|e| Error::io(format!("opening the profile {name_or_path}"), e))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // The path as a log line can carry it (a newline in it forges no line).
+        let shown = crate::escape::escape_bytes(name_or_path.as_bytes());
+        // Never blocks: a FIFO (or a device) put where the profile is expected is opened
+        // with O_NONBLOCK and refused by its type, not waited on.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(name_or_path)
+            .map_err(|e| Error::io(format!("opening the profile {shown}"), e))?;
+        let kind = file
+            .metadata()
+            .map_err(|e| Error::io(format!("examining the profile {shown}"), e))?
+            .file_type();
+        if kind.is_dir() {
+            // As reading it says (and said before the type was looked at).
+            return Err(Error::io(
+                format!("reading the profile {shown}"),
+                std::io::Error::from_raw_os_error(libc::EISDIR),
+            ));
+        }
+        if !kind.is_file() {
+            return Err(Error::bad(format!(
+                "the profile {shown} is not a regular file"
+            )));
+        }
         let mut text = String::new();
         file.take(PROFILE_MAX + 1)
             .read_to_string(&mut text)
-            .map_err(|e| Error::io(format!("reading the profile {name_or_path}"), e))?;
+            .map_err(|e| Error::io(format!("reading the profile {shown}"), e))?;
         if text.len() as u64 > PROFILE_MAX {
             return Err(Error::bad(format!(
-                "the profile {name_or_path} is larger than 256 KiB"
+                "the profile {shown} is larger than 256 KiB"
             )));
         }
         Profile::parse(&text, accounts)
@@ -552,6 +576,23 @@ mod tests {
             b"root:x:0:0::/root:/bin/sh\nsandbox:x:998:998::/sandbox:/bin/sh\n",
             b"root:x:0:\nsandbox:x:998:gateway\n",
         )
+    }
+
+    #[test]
+    fn a_profile_path_is_escaped_and_only_a_regular_file_read() {
+        let refused = |path: &str| match Profile::load(path, &accounts()) {
+            Ok(_) => panic!("{path:?} loaded"),
+            Err(e) => e,
+        };
+        let text = refused("/nonexistent/\n[SECURITY] forged\x1b[2K").to_string();
+        assert!(!text.contains('\n') && !text.contains('\x1b'), "{text}");
+        assert!(text.contains("\\n[SECURITY] forged\\x1b"), "{text}");
+        let e = refused("/dev/null");
+        assert_eq!(e.status(), crate::Status::BadArgument, "{e}");
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
+        let e = refused("/");
+        assert_eq!(e.status(), crate::Status::IoError, "{e}");
+        assert_eq!(e.errno(), libc::EISDIR, "{e}");
     }
 
     #[test]

@@ -388,7 +388,10 @@ impl<'a> Walker<'a> {
             let child_rel = &child_rel[..];
             // A regular file, as getdents says, that lock or unlock opens anyway: its fstat
             // after the open is all it is examined by (no statx of the name before; the
-            // open is O_NOFOLLOW | O_NONBLOCK, and the fstat decides).
+            // open is O_NOFOLLOW | O_NONBLOCK, and the fstat decides). Nothing else is ever
+            // opened by it because the directory was locked before its names were read (and
+            // on the way down stays locked until they are all handled): no name in it can
+            // change meanwhile but by root.
             if d_type == FileKind::Regular
                 && matches!(self.pass, Pass::Lock | Pass::Unlock)
                 && !child.to_bytes().starts_with(TEMP_PREFIX)

@@ -108,7 +108,18 @@ impl Proc {
     /// numbers and `/task/`: the directory of this process or thread.
     fn own_dir(&self, name: &CStr) -> io::Result<CString> {
         let mut buf = [0u8; 64];
-        let n = super::readlinkat(self.root.as_fd(), name, &mut buf)?;
+        let n = match super::readlinkat(self.root.as_fd(), name, &mut buf) {
+            // `self` names no process in the procfs of a pid namespace the caller is not in.
+            // (`thread-self` missing is an older kernel: the caller falls back to `self`.)
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && name == c"self" => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "/proc/self names no process: /proc is the procfs of another pid namespace; \
+                     refusing to read it",
+                ))
+            }
+            other => other?,
+        };
         let target = &buf[..n.min(buf.len())];
         let well_formed = n < buf.len()
             && !target.is_empty()

@@ -13,7 +13,7 @@ use super::*;
 pub fn trials() -> Vec<Trial> {
     let mut out = Vec::new();
     type FaceTest = fn(&Path, Face) -> TestResult;
-    let per_face: [(&str, FaceTest); 4] = [
+    let per_face: [(&str, FaceTest); 5] = [
         ("unsafe_ancestors", unsafe_ancestors),
         (
             "parent_owned_by_the_sandbox_user",
@@ -21,6 +21,10 @@ pub fn trials() -> Vec<Trial> {
         ),
         ("longest_targets", longest_targets),
         ("conditions_in_the_report", conditions_in_the_report),
+        (
+            "data_dir_ancestors_below_what_dir_shares",
+            data_dir_ancestors_below_what_dir_shares,
+        ),
     ];
     for kind in [FsKind::Ext4, FsKind::Xfs, FsKind::Btrfs, FsKind::Tmpfs] {
         for face in Face::ALL {
@@ -98,6 +102,49 @@ pub fn unsafe_ancestors(area: &Path, face: Face) -> TestResult {
             );
         }
         ensure_clean(&l.dir)?;
+    }
+    Ok(())
+}
+
+/// `data_dir`'s ancestors are checked only up to the first one `dir`'s check found safe (the
+/// same inode at the same path): each one below it is still judged, with its own child on
+/// the path. A writable directory between `data_dir`'s parent and the shared prefix, `dir`'s
+/// exempt parent above `data_dir`'s, and a sticky shared ancestor whose child on `data_dir`'s
+/// path is the sandbox user's: NC_UNSAFE_PATH from verify and freeze (the calls that hold
+/// `data_dir` to the rule), naming it; nothing pinned.
+pub fn data_dir_ancestors_below_what_dir_shares(area: &Path, face: Face) -> TestResult {
+    // (dir, data_dir, the ancestor spoilt, its mode, its owner; below the scratch)
+    let cases: [(&str, &str, &str, u32, u32); 3] = [
+        ("a/b/dir", "a/w/x/data", "a/w", 0o777, 0),
+        ("p/dir", "p/q/data", "p", 0o777, 0),
+        ("t/r/dir", "t/e/data", "t", 0o1777, 0),
+    ];
+    for (dir, data, spoilt, mode, owner) in cases {
+        let scratch = Scratch::new_in(area, "shared-prefix")?;
+        let (dir, data) = (scratch.path().join(dir), scratch.path().join(data));
+        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(&data)?;
+        fs::write(dir.join("openclaw.json"), b"{}")?;
+        fs::write(dir.join(".config-hash"), b"")?;
+        chown(&data, SANDBOX_UID)?;
+        // The child on data_dir's path below the sticky one is the sandbox user's.
+        chown(data.parent().expect("parent"), SANDBOX_UID)?;
+        let spoilt = scratch.path().join(spoilt);
+        chmod(&spoilt, mode)?;
+        chown(&spoilt, owner)?;
+        let mut call = Call::new(&dir, &data, 0);
+        call.require = vec!["openclaw.json".into(), ".config-hash".into()];
+        for op in [Op::Verify, Op::Freeze] {
+            let out = face.call(op, &call);
+            expect_status(&out, Status::UnsafePath)?;
+            let named = format!("\"{}\"", spoilt.display());
+            ensure!(
+                out.summary.contains(&named) && out.summary.contains(&format!("mode {mode:04o}")),
+                "{op:?}: the summary names {named}: {}",
+                out.summary
+            );
+        }
+        ensure_clean(&dir)?;
     }
     Ok(())
 }

@@ -105,5 +105,48 @@ pub fn trials() -> Vec<Trial> {
             FsKind::Disk,
             freeze_lock_posture_unprivileged,
         ),
+        trial(
+            "errors::proc_of_another_pid_namespace",
+            FsKind::Tmpfs,
+            proc_of_another_pid_namespace,
+        ),
     ]
+}
+
+/// /proc is a procfs, but of a pid namespace the caller is not in (mounted there by a
+/// process of that namespace, then bound over /proc, in a mount namespace of the test's
+/// own): its `self` names no process. verify answers NC_IO_ERROR saying so, not a bare
+/// "No such file or directory", and never a verdict.
+pub fn proc_of_another_pid_namespace(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "foreign-proc")?;
+    let (dir, data, other) = (
+        scratch.path().join("dir"),
+        scratch.path().join("data"),
+        scratch.path().join("proc"),
+    );
+    for d in [&dir, &data, &other] {
+        fs::create_dir(d)?;
+    }
+    fs::write(dir.join("a"), b"x")?;
+    let nc = super::common::native::cli_binary()?;
+    let script = r#"
+        unshare -p -f --kill-child sh -c 'mount -t proc proc "$0" && sleep 5' "$3" >/dev/null 2>&1 &
+        for _ in $(seq 100); do [ -e "$3/1" ] && break; sleep 0.05; done
+        mount --bind "$3" /proc || exit 99
+        "$0" verify --dir "$1" --data-dir "$2" 2>&1
+        echo "exit $?"
+        kill $! 2>/dev/null
+    "#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .arg(&nc)
+        .args([&dir, &data, &other])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        text.contains("NC_IO_ERROR") && text.contains("another pid namespace"),
+        "verify under a foreign procfs: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }

@@ -123,6 +123,10 @@ pub fn cases() -> Vec<Case> {
             "openclaw::a_writable_mapping_from_before_is_revoked",
             writable_mapping_revoked,
         ),
+        (
+            "openclaw::special_files_swapped_in_during_the_walk_are_never_opened",
+            special_files_swapped_in_during_the_walk,
+        ),
         ("hermes::c_abi::up_status_down", c_abi_cycle_hermes),
         ("launcher::boot_down_up_tampered", launcher_boot),
         ("launcher::docker_default_strict", launcher_docker_strict),
@@ -1582,6 +1586,157 @@ fn renames_race_the_walk() -> CaseResult {
             "round {round}: skills is writable"
         );
     }
+    Ok(())
+}
+
+/// uid 998 renames FIFOs and hard links to a device node of its own (made with a CAP_MKNOD
+/// it kept) over regular files of a tree while shields up and then shields down walk it:
+/// over the files listed last, as soon as the one listed first shows the walk has reached
+/// the directory. The walk opens a file that getdents calls regular without a statx of its
+/// name first; that is safe because the directory is locked before its names are read (and
+/// stays locked until they are all handled on the way down), so no name in it can change
+/// under the walk. Whatever lands, no special file is ever opened (inotify would say
+/// IN_OPEN).
+fn special_files_swapped_in_during_the_walk() -> CaseResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let dir = build("openclaw").map_err(e)?;
+    let skills = dir.join("skills");
+    for i in 0..2000 {
+        let f = skills.join(format!("f{i:04}"));
+        fs::write(&f, b"x").map_err(e)?;
+        chown(&f, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        chmod(&f, 0o660).map_err(e)?;
+    }
+    // The order the walk lists them in: getdents', as read_dir's.
+    let listed: Vec<PathBuf> = fs::read_dir(&skills)
+        .map_err(e)?
+        .filter_map(|d| d.ok())
+        .filter(|d| d.file_name().to_string_lossy().starts_with('f'))
+        .map(|d| d.path())
+        .collect();
+    let first = listed[0].clone();
+    let last: Vec<PathBuf> = listed.iter().rev().take(4).cloned().collect();
+    // The special files, made where the walk does not look, on the same filesystem.
+    let spare = Path::new("/sandbox/spare");
+    fs::create_dir(spare).map_err(e)?;
+    chown(spare, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+    let specials: Vec<PathBuf> = ["pipe-up", "null-up", "pipe-down", "null-down"]
+        .iter()
+        .map(|n| spare.join(n))
+        .collect();
+    for p in &specials {
+        let c = cpath(p);
+        // SAFETY: NUL-terminated paths.
+        let r = unsafe {
+            if p.to_string_lossy().contains("pipe") {
+                libc::mkfifo(c.as_ptr(), 0o666)
+            } else {
+                libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3))
+            }
+        };
+        check!(r == 0, "mknod {}", p.display());
+        chown(p, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+    }
+    // SAFETY: plain syscalls; the watches name paths that exist.
+    let inotify = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    check!(inotify >= 0, "inotify_init1");
+    for p in &specials {
+        // SAFETY: a NUL-terminated path.
+        let w = unsafe { libc::inotify_add_watch(inotify, cpath(p).as_ptr(), libc::IN_OPEN) };
+        check!(w >= 0, "inotify_add_watch {}", p.display());
+    }
+    // A watcher of root's says when the walk has reached the directory (the sandbox user
+    // may not see into it then): the first file listed is root's (up), or the sandbox
+    // user's again (down).
+    let stop = Arc::new(AtomicBool::new(false));
+    let phase = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watcher = {
+        let (stop, phase, first) = (stop.clone(), phase.clone(), first.clone());
+        std::thread::spawn(move || {
+            for (n, locked) in [(1, true), (2, false)] {
+                while !stop.load(Ordering::Relaxed) {
+                    if fs::symlink_metadata(&first).is_ok_and(|m| (m.uid() == 0) == locked) {
+                        phase.store(n, Ordering::SeqCst);
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+        })
+    };
+    // Descriptors the sandbox user opened before the call (opened here: a rename is checked
+    // against the credentials of whoever asks all the same), so that it walks no path later.
+    let spare_fd = fs::File::open(spare).map_err(e)?;
+    let skills_fd = fs::File::open(&skills).map_err(e)?;
+    let attacker = {
+        let (stop, phase, last, specials) =
+            (stop.clone(), phase.clone(), last.clone(), specials.clone());
+        std::thread::spawn(move || {
+            run_as(Creds::User(SANDBOX_UID), move || -> Vec<String> {
+                use std::os::fd::AsRawFd;
+                let name =
+                    |p: &Path| CString::new(p.file_name().unwrap().as_encoded_bytes()).unwrap();
+                let mut tried = Vec::new();
+                for n in [1, 2] {
+                    while !stop.load(Ordering::Relaxed) && phase.load(Ordering::SeqCst) < n {
+                        std::hint::spin_loop();
+                    }
+                    if phase.load(Ordering::SeqCst) < n {
+                        break;
+                    }
+                    for k in 0..2 {
+                        let i = (n - 1) * 2 + k;
+                        let (from, to) = (name(&specials[i]), name(&last[i]));
+                        // SAFETY: NUL-terminated names, descriptors of directories.
+                        let r = unsafe {
+                            libc::renameat(
+                                spare_fd.as_raw_fd(),
+                                from.as_ptr(),
+                                skills_fd.as_raw_fd(),
+                                to.as_ptr(),
+                            )
+                        };
+                        let r = if r == 0 {
+                            Ok(())
+                        } else {
+                            Err(io::Error::last_os_error())
+                        };
+                        tried.push(format!(
+                            "phase {n}: {} over {}: {r:?}",
+                            specials[i].display(),
+                            last[i].display()
+                        ));
+                    }
+                }
+                tried
+            })
+        })
+    };
+    let p = load("openclaw");
+    let up = shields::up(&p, Part::All, false).map_err(|e| e.to_string());
+    let down = shields::down(&p, Part::All).map_err(|e| e.to_string());
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    let tried = attacker.join().map_err(|_| "the attacker panicked")?;
+    let mut events = [0u8; 4096];
+    // SAFETY: reads into a buffer of its own length.
+    let n = unsafe { libc::read(inotify, events.as_mut_ptr().cast(), events.len()) };
+    // SAFETY: the descriptor made above.
+    unsafe { libc::close(inotify) };
+    let (up, down) = (up?, down?);
+    check!(
+        tried.len() == 4,
+        "the attacker did not see the walk reach the tree: {tried:?}"
+    );
+    check!(
+        n <= 0,
+        "a FIFO or a device node swapped in during the walk was opened ({n} bytes of IN_OPEN \
+         events); the swaps: {tried:?}; up: {}; down: {}",
+        up.summary,
+        down.summary
+    );
     Ok(())
 }
 
