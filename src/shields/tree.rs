@@ -268,6 +268,18 @@ impl<'a> Walker<'a> {
         });
     }
 
+    /// An entry left as it is: its issue said, counted as untouched.
+    fn leave(
+        &mut self,
+        counts: &mut Counts,
+        code: IssueCode,
+        path: &[u8],
+        detail: impl Into<String>,
+    ) {
+        self.issue(code, path, detail);
+        counts.untouched += 1;
+    }
+
     fn count(&mut self, size: u64) -> Result<(), OverBudget> {
         self.entries += 1;
         self.bytes += size;
@@ -331,42 +343,46 @@ impl<'a> Walker<'a> {
                     self.profile.max_depth
                 ))));
             }
-            self.issue(
+            self.leave(
+                counts,
                 IssueCode::TooDeep,
                 rel,
                 "deeper than the depth budget: left as it is",
             );
-            counts.untouched += 1;
             return Ok(());
         }
         let fd = match sys::openat(Base::Dir(parent), name, NOFOLLOW_DIR) {
             Ok(fd) => fd,
             Err(e) => {
-                self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                counts.untouched += 1;
+                self.leave(
+                    counts,
+                    IssueCode::Unreadable,
+                    rel,
+                    format!("cannot open: {e}"),
+                );
                 return Ok(());
             }
         };
         let (meta, inode) = examine(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
         if !meta.same_inode(listed) {
-            self.issue(
+            self.leave(
+                counts,
                 IssueCode::Raced,
                 rel,
                 "replaced while it was walked: left as it is",
             );
-            counts.untouched += 1;
             return Ok(());
         }
         if meta.dev != self.dev
             || meta.mount.is_some_and(|m| m.is_root)
             || listed.mount.is_some_and(|m| m.is_root)
         {
-            self.issue(
+            self.leave(
+                counts,
                 IssueCode::MountPoint,
                 rel,
                 "another filesystem is mounted here: not walked into",
             );
-            counts.untouched += 1;
             return Ok(());
         }
         counts.directories += 1;
@@ -472,19 +488,23 @@ impl<'a> Walker<'a> {
                         return Ok(());
                     }
                     Err(e) => {
-                        self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                        counts.untouched += 1;
+                        self.leave(
+                            counts,
+                            IssueCode::Unreadable,
+                            rel,
+                            format!("cannot open: {e}"),
+                        );
                         return Ok(());
                     }
                 };
                 let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
                 if meta.kind != FileKind::Regular {
-                    self.issue(
+                    self.leave(
+                        counts,
                         IssueCode::Raced,
                         rel,
                         "replaced or linked while it was walked: left as it is",
                     );
-                    counts.untouched += 1;
                     return Ok(());
                 }
                 opened = Some((fd, meta));
@@ -545,8 +565,12 @@ impl<'a> Walker<'a> {
                 let fd = match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
                     Ok(fd) => fd,
                     Err(e) => {
-                        self.issue(IssueCode::Unreadable, rel, format!("cannot open: {e}"));
-                        counts.untouched += 1;
+                        self.leave(
+                            counts,
+                            IssueCode::Unreadable,
+                            rel,
+                            format!("cannot open: {e}"),
+                        );
                         return Ok(());
                     }
                 };
@@ -563,22 +587,22 @@ impl<'a> Walker<'a> {
                 inode
             }
             _ => {
-                self.issue(
+                self.leave(
+                    counts,
                     IssueCode::Raced,
                     rel,
                     "replaced or linked while it was walked: left as it is",
                 );
-                counts.untouched += 1;
                 return Ok(());
             }
         };
         if meta.dev != self.dev {
-            self.issue(
+            self.leave(
+                counts,
                 IssueCode::MountPoint,
                 rel,
                 "a file of another filesystem: left as it is",
             );
-            counts.untouched += 1;
             return Ok(());
         }
         match self.pass {
@@ -615,21 +639,21 @@ impl<'a> Walker<'a> {
         let n = match sys::readlinkat(dir, name, &mut buf) {
             Ok(n) if n < buf.len() => n,
             Ok(_) => {
-                self.issue(
+                self.leave(
+                    counts,
                     IssueCode::SymlinkOutsideProtectedRoot,
                     rel,
                     "a target longer than PATH_MAX",
                 );
-                counts.untouched += 1;
                 return Ok(());
             }
             Err(e) => {
-                self.issue(
+                self.leave(
+                    counts,
                     IssueCode::Unreadable,
                     rel,
                     format!("cannot read the link: {e}"),
                 );
-                counts.untouched += 1;
                 return Ok(());
             }
         };
@@ -789,7 +813,8 @@ impl<'a> Walker<'a> {
             }
         };
         if !eligible {
-            self.issue(
+            self.leave(
+                counts,
                 IssueCode::NotHandedBack,
                 rel,
                 format!(
@@ -797,7 +822,6 @@ impl<'a> Walker<'a> {
                     m.mode
                 ),
             );
-            counts.untouched += 1;
             return Ok(());
         }
         let (uid, gid, mode) = if is_dir {

@@ -146,23 +146,6 @@ fn explain(path: &[u8], prefix: &[u8], parent: &OwnedFd, name: &CStr, e: io::Err
     }
 }
 
-/// The safe-path rule of the contract, checked upward from the directory `fd` (resolved from
-/// `path`) to the root: each ancestor must be owned by root or `owner` and not writable by
-/// group or others (a sticky one, as `/tmp`, when the child on the path is root's or the
-/// owner's). The direct parent is exempt, as the contract allows for `dir`'s; its verdict is
-/// returned instead (`None`: safe, else why not), so that the caller can report what it
-/// means (`data_dir` replaceable). Each step is checked to be the path's: the parent must
-/// hold the child under the path's name, else the directory moved meanwhile.
-#[allow(dead_code)] // the name other callers know; the engine shares its checks now
-pub fn check_ancestors(
-    path: &[u8],
-    fd: BorrowedFd<'_>,
-    owner: u32,
-) -> Result<Option<String>, Error> {
-    let meta = sys::fstat(fd).context("examining an ancestor")?;
-    check_ancestors_after(path, fd, &meta, owner, &mut Checked::default())
-}
-
 /// The ancestors one call found safe under the safe-path rule, each by its path and its
 /// inode, with every ancestor above it: a second path of the same call (`data_dir` after
 /// `dir`) that climbs to one of them, the same inode under the same path, stops there.
@@ -182,7 +165,15 @@ impl Checked {
     }
 }
 
-/// `check_ancestors` of `fd` (examined as `meta`), climbing no higher than an ancestor that
+/// The safe-path rule of the contract, checked upward from the directory `fd` (resolved from
+/// `path`) to the root: each ancestor must be owned by root or `owner` and not writable by
+/// group or others (a sticky one, as `/tmp`, when the child on the path is root's or the
+/// owner's). The direct parent is exempt, as the contract allows for `dir`'s; its verdict is
+/// returned instead (`None`: safe, else why not), so that the caller can report what it
+/// means (`data_dir` replaceable). Each step is checked to be the path's: the parent must
+/// hold the child under the path's name, else the directory moved meanwhile.
+///
+/// `fd` is examined as `meta`; the walk climbs no higher than an ancestor that
 /// `checked` holds (the same inode at the same path, checked for the same owner earlier in
 /// the call); what it finds safe is added to `checked` when the whole path is.
 pub fn check_ancestors_after(
