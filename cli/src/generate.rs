@@ -59,6 +59,10 @@ pub fn run(command: impl FnOnce() -> clap::Command) -> Option<u8> {
 /// Writes `nc-harden.1` and one page per subcommand (`nc-harden-freeze.1`, ..., which the
 /// first page refers to) into `out_dir`.
 fn man(cmd: clap::Command, out_dir: &Path) -> u8 {
+    // The subcommands' arguments are deferred until built (main.rs); the pages document the
+    // subcommands, not clap's `help` subcommand that building would add.
+    let mut cmd = without_help_subcommand(cmd);
+    cmd.build();
     match clap_mangen::generate_to(cmd, out_dir) {
         Ok(()) => 0,
         Err(e) => {
@@ -68,8 +72,22 @@ fn man(cmd: clap::Command, out_dir: &Path) -> u8 {
     }
 }
 
+/// `cmd` and each of its subcommands with clap's `help` subcommand disabled.
+fn without_help_subcommand(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    names
+        .iter()
+        .fold(cmd.disable_help_subcommand(true), |cmd, name| {
+            cmd.mut_subcommand(name, without_help_subcommand)
+        })
+}
+
 /// Prints the completion script for `shell` on stdout.
 fn completions(mut cmd: clap::Command, shell: Shell) -> u8 {
+    cmd.build();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "nc-harden", &mut script);
     let mut stdout = std::io::stdout().lock();

@@ -24,16 +24,20 @@ use nc_harden::{HandTo, Operation, Policy, PolicyBuilder, Report, Status, Strate
 /// EX_USAGE: the contract's "the CLI adds 64 for a usage error of its own".
 pub const USAGE_ERROR: u8 = 64;
 
-/// "Exit status: 0 NC_OK, 1 NC_PARTIAL, ...", from the library's own list of statuses.
-fn exit_status_help() -> String {
-    let statuses: Vec<String> = Status::all()
-        .iter()
-        .map(|s| format!("{} {}", s.code(), s.name()))
-        .collect();
-    format!(
-        "Exit status: {}, {USAGE_ERROR} usage error.",
-        statuses.join(", ")
-    )
+/// "Exit status: 0 NC_OK, 1 NC_PARTIAL, ...", from the library's own list of statuses. Made
+/// once a process: clap asks for it for every subcommand as it builds the command line.
+fn exit_status_help() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let statuses: Vec<String> = Status::all()
+            .iter()
+            .map(|s| format!("{} {}", s.code(), s.name()))
+            .collect();
+        format!(
+            "Exit status: {}, {USAGE_ERROR} usage error.",
+            statuses.join(", ")
+        )
+    })
 }
 
 /// `--help` (and the man page): the exit statuses, then the two workflows by example.
@@ -79,7 +83,11 @@ struct Cli {
     command: Command,
 }
 
+// The subcommands' arguments are built only for the subcommand given (`defer`): a freeze
+// does not build the command lines of the others. Whatever reads the whole tree (the
+// manual pages, the completions) builds it first (`Command::build`).
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// Validate DIR and pin it (pin first, validate what is pinned, read every flag back).
     #[command(after_help = exit_status_help())]
@@ -392,4 +400,25 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
     };
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own consistency checks, over the whole tree: the subcommands are deferred, so
+    /// a mistake in one would otherwise show only when that subcommand is given.
+    #[test]
+    fn the_whole_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let mut cmd = Cli::command();
+        cmd.build();
+        let freeze = cmd.find_subcommand("freeze").expect("freeze");
+        assert!(freeze.get_arguments().any(|a| a.get_id() == "dir"));
+        let up = cmd
+            .find_subcommand("shields")
+            .and_then(|s| s.find_subcommand("up"))
+            .expect("shields up");
+        assert!(up.get_arguments().any(|a| a.get_id() == "reseal"));
+    }
 }

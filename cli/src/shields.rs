@@ -11,6 +11,7 @@ use nc_harden::shields::{self, Part, Reseal, ShieldsReport, Verb};
 use nc_harden::StateDir;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ShieldsVerb {
     /// Lock the parent, the state trees, the protected files and the seal; then pin.
     Up {
