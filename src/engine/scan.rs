@@ -75,7 +75,8 @@ impl Rejection {
 /// Which entries have something mounted over them. statx tells it for every entry it
 /// examines (the mount id, the mount-root attribute) at no extra cost; a symlink is only
 /// read, never examined, so it costs one statx more, paid only where some mount lies below
-/// the directory at all (one read of the thread's mountinfo per call says).
+/// the directory at all (listmount and statmount of the directory's mount say, else one
+/// read of the thread's mountinfo per call).
 struct EntryMounts {
     /// The mount `dir` is on, as the kernel gives it.
     dir_mount: Option<u64>,
@@ -93,7 +94,10 @@ impl EntryMounts {
             if !path.starts_with(b"/") {
                 return Ok(true);
             }
-            Ok(pin::mountinfo::any_mount_below(&proc.mountinfo()?, &path))
+            match pin::mountinfo::any_child_mount_below(dir, &path) {
+                Ok(answer) => Ok(answer),
+                Err(_) => Ok(pin::mountinfo::any_mount_below(&proc.mountinfo()?, &path)),
+            }
         };
         EntryMounts {
             dir_mount: crate::pin::mountinfo::mount_facts(dir)

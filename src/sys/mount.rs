@@ -156,8 +156,16 @@ pub fn read_mountinfo() -> io::Result<Vec<u8>> {
 const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 /// statmount(2), Linux 6.8; the same number on every architecture of the generic table.
 const SYS_STATMOUNT: libc::c_long = 457;
+/// listmount(2), Linux 6.8; the same number on every architecture of the generic table.
+const SYS_LISTMOUNT: libc::c_long = 458;
 /// `STATMOUNT_SB_BASIC`: the smallest thing statmount can be asked for.
 const STATMOUNT_SB_BASIC: u64 = 0x1;
+/// `STATMOUNT_MNT_POINT`: the mount point, relative to the process's root.
+const STATMOUNT_MNT_POINT: u64 = 0x10;
+/// `struct statmount`: where `mnt_point` (a `u32` offset into the strings) is, and where the
+/// strings start (the fixed part is 512 bytes in every version: new fields take spare room).
+const STATMOUNT_MNT_POINT_AT: usize = 108;
+const STATMOUNT_STRINGS_AT: usize = 512;
 
 /// `struct mnt_id_req` of statmount(2), first version.
 #[repr(C)]
@@ -166,6 +174,82 @@ struct MntIdReq {
     spare: u32,
     mnt_id: u64,
     param: u64,
+}
+
+/// The unique ids of the mounts whose parent is the mount of unique id `parent` (listmount(2),
+/// Linux 6.8), in the calling thread's mount namespace. ENOSYS before Linux 6.8.
+pub fn child_mounts(parent: u64) -> io::Result<Vec<u64>> {
+    let mut children = Vec::new();
+    let mut ids = [0u64; 64];
+    loop {
+        // Each round asks for the children after the last one the previous round gave.
+        let req = MntIdReq {
+            size: std::mem::size_of::<MntIdReq>() as u32,
+            spare: 0,
+            mnt_id: parent,
+            param: children.last().copied().unwrap_or(0),
+        };
+        // SAFETY: `req` is readable for its size, `ids` writable for the count passed.
+        let n = retry(|| unsafe {
+            libc::syscall(
+                SYS_LISTMOUNT,
+                &req as *const MntIdReq,
+                ids.as_mut_ptr(),
+                ids.len(),
+                0,
+            )
+        })? as usize;
+        children.extend_from_slice(&ids[..n.min(ids.len())]);
+        if n < ids.len() {
+            return Ok(children);
+        }
+    }
+}
+
+/// A buffer for `mount_point`: the fixed part of `struct statmount` and a path.
+pub fn statmount_buffer() -> Vec<u64> {
+    vec![0u64; (STATMOUNT_STRINGS_AT + libc::PATH_MAX as usize + 8) / 8]
+}
+
+/// Where the mount of unique id `id` is, relative to the process's root (statmount(2)
+/// `STATMOUNT_MNT_POINT`, Linux 6.8), as mountinfo would write it unescaped; `buf` from
+/// `statmount_buffer`, reused from call to call.
+pub fn mount_point(id: u64, buf: &mut [u64]) -> io::Result<&[u8]> {
+    let req = MntIdReq {
+        size: std::mem::size_of::<MntIdReq>() as u32,
+        spare: 0,
+        mnt_id: id,
+        param: STATMOUNT_MNT_POINT,
+    };
+    let len = std::mem::size_of_val(buf);
+    // SAFETY: `req` is readable for its size, `buf` writable for the size passed.
+    retry(|| unsafe {
+        libc::syscall(
+            SYS_STATMOUNT,
+            &req as *const MntIdReq,
+            buf.as_mut_ptr(),
+            len,
+            0,
+        )
+    })?;
+    // SAFETY: u64s are bytes; the slice covers exactly `buf`'s memory.
+    let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
+    let field = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap());
+    let size = u32::from_ne_bytes(bytes[0..4].try_into().unwrap()) as usize;
+    let mask = field(8);
+    let offset = u32::from_ne_bytes(
+        bytes[STATMOUNT_MNT_POINT_AT..STATMOUNT_MNT_POINT_AT + 4]
+            .try_into()
+            .unwrap(),
+    ) as usize;
+    let start = STATMOUNT_STRINGS_AT + offset;
+    let answered = mask & STATMOUNT_MNT_POINT != 0 && start < size.min(len);
+    let point = answered
+        .then(|| &bytes[start..size.min(len)])
+        .and_then(|rest| rest.split(|&b| b == 0).next())
+        .filter(|p| p.starts_with(b"/"))
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOSYS))?;
+    Ok(point)
 }
 
 /// Whether the mount of unique id `id` is attached in this mount namespace: statmount

@@ -115,8 +115,11 @@ pub fn trials() -> Vec<Trial> {
 
 /// /proc is a procfs, but of a pid namespace the caller is not in (mounted there by a
 /// process of that namespace, then bound over /proc, in a mount namespace of the test's
-/// own): its `self` names no process. verify answers NC_IO_ERROR saying so, not a bare
-/// "No such file or directory", and never a verdict.
+/// own): its `self` names no process. A call that needs /proc (here: the verify of a
+/// directory that is a mount root, judged by mountinfo) answers NC_IO_ERROR saying so, not a
+/// bare "No such file or directory", and never a verdict; one that does not need it (the
+/// mount facts of entries come from statx, listmount and statmount) gives the true verdict,
+/// a mount over an entry found all the same.
 pub fn proc_of_another_pid_namespace(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "foreign-proc")?;
     let (dir, data, other) = (
@@ -129,24 +132,51 @@ pub fn proc_of_another_pid_namespace(area: &Path) -> TestResult {
     }
     fs::write(dir.join("a"), b"x")?;
     let nc = super::common::native::cli_binary()?;
+    fs::write(data.join("host"), b"y")?;
+    let root_dir = scratch.path().join("mount-root");
+    fs::create_dir(&root_dir)?;
+    // The verify needs no /proc (the mount facts come from statx, listmount and statmount):
+    // under another pid namespace's it still tells the truth, a mount over an entry included.
     let script = r#"
         unshare -p -f --kill-child sh -c 'mount -t proc proc "$0" && sleep 5' "$3" >/dev/null 2>&1 &
         for _ in $(seq 100); do [ -e "$3/1" ] && break; sleep 0.05; done
+        mount --bind "$4" "$4" || exit 97
         mount --bind "$3" /proc || exit 99
         "$0" verify --dir "$1" --data-dir "$2" 2>&1
+        echo "exit $?"
+        mount --bind "$2/host" "$1/a" || exit 98
+        "$0" verify --dir "$1" --data-dir "$2" 2>&1
+        echo "exit $?"
+        echo "--- a mount root"
+        "$0" verify --dir "$4" --data-dir "$2" 2>&1
         echo "exit $?"
         kill $! 2>/dev/null
     "#;
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", script])
         .arg(&nc)
-        .args([&dir, &data, &other])
+        .args([&dir, &data, &other, &root_dir])
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
+    let (plain, mounted) = text.split_once("exit 4\n").ok_or_else(|| {
+        format!(
+            "verify under a foreign procfs, not NC_NOT_FROZEN: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let (mounted, root) = mounted
+        .split_once("--- a mount root")
+        .ok_or_else(|| format!("the script stopped: {text}"))?;
+    ensure!(plain.contains("NC_NOT_FROZEN"), "plain verify: {plain}");
     ensure!(
-        text.contains("NC_IO_ERROR") && text.contains("another pid namespace"),
-        "verify under a foreign procfs: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
+        mounted.contains("NC_INVALID") && mounted.contains("mount") && mounted.contains("exit 10"),
+        "verify with a mount over an entry, under a foreign procfs: {mounted}"
+    );
+    // A directory that is a mount root is judged by mountinfo (whose mount it is): that read
+    // refuses the foreign procfs and says why.
+    ensure!(
+        root.contains("NC_IO_ERROR") && root.contains("another pid namespace"),
+        "verify of a mount root under a foreign procfs: {root}"
     );
     Ok(())
 }
