@@ -23,8 +23,8 @@ pub struct DirEntry<'a> {
 /// A `getdents64` reader over a borrowed directory fd. `.` and `..` are skipped.
 pub struct DirEntries<'fd> {
     dir: BorrowedFd<'fd>,
-    buf: Box<[u8]>,
-    len: usize,
+    /// The records of the last getdents, never zeroed beforehand (`sys::getdents`).
+    buf: Vec<u8>,
     pos: usize,
 }
 
@@ -33,8 +33,7 @@ impl<'fd> DirEntries<'fd> {
     pub fn new(dir: BorrowedFd<'fd>) -> Self {
         Self {
             dir,
-            buf: vec![0u8; BUF_LEN].into_boxed_slice(),
-            len: 0,
+            buf: Vec::with_capacity(BUF_LEN),
             pos: 0,
         }
     }
@@ -42,7 +41,7 @@ impl<'fd> DirEntries<'fd> {
     /// Starts again from the first entry, reusing the buffer.
     pub fn rewind(&mut self) -> io::Result<()> {
         super::rewind(self.dir)?;
-        self.len = 0;
+        self.buf.clear();
         self.pos = 0;
         Ok(())
     }
@@ -50,14 +49,14 @@ impl<'fd> DirEntries<'fd> {
     /// The next entry, `None` at the end.
     pub fn next_entry(&mut self) -> io::Result<Option<DirEntry<'_>>> {
         let (name_start, record_end, d_type) = loop {
-            if self.pos >= self.len {
-                self.len = super::getdents(self.dir, &mut self.buf)?;
+            if self.pos >= self.buf.len() {
+                super::getdents(self.dir, &mut self.buf)?;
                 self.pos = 0;
-                if self.len == 0 {
+                if self.buf.is_empty() {
                     return Ok(None);
                 }
             }
-            let (reclen, d_type) = parse_header(&self.buf[self.pos..self.len])?;
+            let (reclen, d_type) = parse_header(&self.buf[self.pos..])?;
             let name_start = self.pos + NAME_OFFSET;
             let record_end = self.pos + reclen;
             self.pos = record_end;
