@@ -3,6 +3,14 @@
 //!
 //! Exit code: the status code of the contract (64 for a usage error of the CLI's own).
 //! Human lines go to stderr, prefixed `[SECURITY] `; `--json` prints the report to stdout.
+//!
+//! The process starts at the C `main` below, not at std's runtime start (`#![no_main]`):
+//! that start reads /proc/self/maps and sets up a signal stack for its stack-overflow message,
+//! some 15 system calls and a tenth of a millisecond of every call (BENCHMARKS.md). What of
+//! it a root tool needs is done here: descriptors 0 to 2 open, SIGPIPE ignored, stdout
+//! flushed, a panic ending in 101.
+
+#![no_main]
 
 mod args;
 #[cfg(feature = "demo")]
@@ -13,9 +21,9 @@ mod render;
 mod shields;
 
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueHint};
@@ -325,14 +333,53 @@ fn run(
     }
 }
 
-fn main() -> ExitCode {
+/// The process's entry point, called by the C runtime with the arguments that std has
+/// already taken (`std::env::args_os` works as ever).
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    standard_fds_open();
+    // SAFETY: setting a signal's disposition; no handler runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // The default hook has printed the panic's message by the time it is caught.
+    let code = std::panic::catch_unwind(cli_main).unwrap_or(101);
+    let _ = std::io::stdout().flush();
+    libc::c_int::from(code)
+}
+
+/// As std's runtime start does: a descriptor of 0, 1 or 2 that is closed is opened on
+/// /dev/null, so that no file this process opens takes its number and gets its output.
+fn standard_fds_open() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is writable for its three entries; a zero timeout never blocks.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+    for pfd in fds {
+        let closed = if polled < 0 {
+            // SAFETY: F_GETFD only asks.
+            let flags = unsafe { libc::fcntl(pfd.fd, libc::F_GETFD) };
+            flags == -1
+        } else {
+            pfd.revents & libc::POLLNVAL != 0
+        };
+        // SAFETY: opening /dev/null takes the lowest free number, the closed one.
+        if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } == -1 {
+            // Nowhere safe to write: std's start aborts here too.
+            std::process::abort();
+        }
+    }
+}
+
+fn cli_main() -> u8 {
     // The guards' protocol owns its whole command line: no clap message may reach stderr.
     let mut argv = std::env::args_os().skip(1);
     if argv.next().is_some_and(|a| a == "guard") {
-        return ExitCode::from(guard::main(argv.collect()));
+        return guard::main(argv.collect());
     }
     if let Some(code) = generate::run(Cli::command) {
-        return ExitCode::from(code);
+        return code;
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -340,7 +387,7 @@ fn main() -> ExitCode {
         // for findings): help and version to stdout (exit 0), a usage error to stderr (64).
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { USAGE_ERROR } else { 0 });
+            return if e.use_stderr() { USAGE_ERROR } else { 0 };
         }
     };
     let code = match &cli.command {
@@ -399,7 +446,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "demo")]
         Command::Demo => demo::run(),
     };
-    ExitCode::from(code)
+    code
 }
 
 #[cfg(test)]

@@ -511,3 +511,53 @@ fn manual_pages_and_completions() {
         "{help}"
     );
 }
+
+/// The process starts at its own C `main`, not std's (main.rs): what std's start did for it
+/// still holds: a call with stdout closed runs and gives its status, a reader that goes away
+/// is an EPIPE and not a SIGPIPE death, and what is printed to a pipe is all there when the
+/// process ends (stdout flushed).
+#[test]
+fn the_entry_point_keeps_what_std_start_did() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let exe = env!("CARGO_BIN_EXE_nc-harden");
+    let closed = Command::new("sh")
+        .args(["-c", "exec \"$0\" verify --dir relative --json >&-"])
+        .arg(exe)
+        .output()
+        .expect("runs");
+    assert_eq!(closed.status.code(), Some(20), "{closed:?}");
+    // A pipe whose reader has gone: the write fails, the process is not killed by SIGPIPE.
+    let mut child = Command::new(exe)
+        .arg("--help")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    drop(child.stdout.take());
+    let status = child.wait().expect("waits");
+    assert_eq!(status.signal(), None, "killed by a signal: {status:?}");
+    // Everything written to a pipe arrives: the JSON of a verify is one whole object.
+    let s = Scratch::new("entry").expect("scratch");
+    let l = Layout::build(s.path(), Variant::B).expect("layout");
+    let mut child = Command::new(exe)
+        .args(["verify", "--json", "--dir"])
+        .arg(&l.dir)
+        .arg("--data-dir")
+        .arg(&l.data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let mut text = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut text)
+        .expect("reads");
+    child.wait().expect("waits");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("one whole JSON object");
+    assert!(report.get("entries").is_some(), "{text}");
+}
