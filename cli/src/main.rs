@@ -10,7 +10,8 @@
 //! it a root tool needs is done here: descriptors 0 to 2 open, SIGPIPE ignored, stdout
 //! flushed, a panic ending in 101.
 
-#![no_main]
+// (The unit tests keep libtest's own main.)
+#![cfg_attr(not(test), no_main)]
 
 mod args;
 #[cfg(feature = "demo")]
@@ -21,7 +22,6 @@ mod render;
 mod shields;
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -335,6 +335,7 @@ fn run(
 
 /// The process's entry point, called by the C runtime with the arguments that std has
 /// already taken (`std::env::args_os` works as ever).
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     standard_fds_open();
@@ -342,12 +343,13 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     // The default hook has printed the panic's message by the time it is caught.
     let code = std::panic::catch_unwind(cli_main).unwrap_or(101);
-    let _ = std::io::stdout().flush();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     libc::c_int::from(code)
 }
 
 /// As std's runtime start does: a descriptor of 0, 1 or 2 that is closed is opened on
 /// /dev/null, so that no file this process opens takes its number and gets its output.
+#[cfg(not(test))]
 fn standard_fds_open() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
@@ -372,6 +374,7 @@ fn standard_fds_open() {
     }
 }
 
+#[cfg_attr(test, allow(dead_code))]
 fn cli_main() -> u8 {
     // The guards' protocol owns its whole command line: no clap message may reach stderr.
     let mut argv = std::env::args_os().skip(1);
