@@ -82,13 +82,18 @@ struct EntryMounts {
     dir_mount: Option<u64>,
     /// Some mount may lie below `dir`; `true` whenever that cannot be ruled out.
     possible: bool,
+    /// The thread's mountinfo, opened (not read) before anything above was asked: a mount
+    /// made or taken off while the pass runs (one over a symlink, which readlinkat would
+    /// read through) shows there as an event. `None` where /proc cannot be had.
+    watch: Option<OwnedFd>,
 }
 
 impl EntryMounts {
     fn of(dir: BorrowedFd<'_>) -> Self {
-        let possible = || -> io::Result<bool> {
-            // One verified /proc for both reads.
-            let proc = sys::procfs::Proc::open()?;
+        // One verified /proc for the watch and the path.
+        let proc = sys::procfs::Proc::open().ok();
+        let watch = proc.as_ref().and_then(|p| p.mount_table_watch().ok());
+        let possible = |proc: &sys::procfs::Proc| -> io::Result<bool> {
             let path = proc.fd_target_path(dir)?;
             // A directory outside this process's root has no path that mountinfo could name.
             if !path.starts_with(b"/") {
@@ -103,8 +108,16 @@ impl EntryMounts {
             dir_mount: crate::pin::mountinfo::mount_facts(dir)
                 .ok()
                 .map(|f| f.mnt_id),
-            possible: possible().unwrap_or(true),
+            possible: proc.as_ref().map_or(Ok(true), possible).unwrap_or(true),
+            watch,
         }
+    }
+
+    /// Whether the mount table changed since `of` (a poll that cannot answer says yes).
+    fn changed(&self) -> bool {
+        self.watch
+            .as_ref()
+            .is_some_and(|watch| sys::mount::mount_table_changed(watch.as_fd()).unwrap_or(true))
     }
 
     /// Whether the entry `name`, examined as `meta`, has something mounted over it.
@@ -178,6 +191,12 @@ impl<'a> Scan<'a, '_> {
             mounts: EntryMounts::of(dir),
             target: vec![0u8; target_len].into_boxed_slice(),
         }
+    }
+
+    /// Whether a mount was made or taken off in this thread's mount namespace since the pass
+    /// began: what it read by name may then have been what a mount showed for a moment.
+    pub fn mount_table_changed(&self) -> bool {
+        self.mounts.changed()
     }
 
     /// Does what the pass's `Mode` asks of one entry: pins it, copies it into the fresh

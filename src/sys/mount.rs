@@ -152,6 +152,20 @@ pub fn read_mountinfo() -> io::Result<Vec<u8>> {
     Proc::open()?.mountinfo()
 }
 
+/// Whether the mount namespace of a `Proc::mount_table_watch` has had a mount event since the
+/// watch was opened: poll(2) answers POLLERR | POLLPRI for a mounts file whose namespace
+/// changed (proc(5), /proc/pid/mounts), without generating the table.
+pub fn mount_table_changed(watch: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: watch.as_raw_fd(),
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is writable; a zero timeout never blocks.
+    retry(|| unsafe { libc::poll(&mut pfd, 1, 0) as libc::c_long })?;
+    Ok(pfd.revents & (libc::POLLERR | libc::POLLPRI) != 0)
+}
+
 /// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never reused while the system runs.
 const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 /// statmount(2), Linux 6.8; the same number on every architecture of the generic table.

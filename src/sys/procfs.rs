@@ -165,6 +165,13 @@ impl Proc {
         self.read(&self.thread_path("mountinfo")?)
     }
 
+    /// The calling thread's `mountinfo`, opened and not read: a watch on its mount namespace.
+    /// The kernel notes the namespace's mount events at the open; `mount_table_changed` says
+    /// whether any came since (a mount made or taken off, even one that came and went).
+    pub fn mount_table_watch(&self) -> io::Result<OwnedFd> {
+        self.open_below(&self.thread_path("mountinfo")?, OFlags::RDONLY)
+    }
+
     /// The calling thread's `fdinfo/<fd>`.
     pub fn fdinfo(&self, fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
         self.read(&self.thread_path(&format!("fdinfo/{}", fd.as_raw_fd()))?)

@@ -51,7 +51,12 @@ pub fn trials() -> Vec<Trial> {
         }
     }
     type AreaTest = fn(&Path) -> TestResult;
-    let once: [(&str, FsKind, AreaTest); 12] = [
+    let once: [(&str, FsKind, AreaTest); 13] = [
+        (
+            "a_mount_racing_the_pass_never_gets_an_ok",
+            FsKind::Tmpfs,
+            a_mount_racing_the_pass_never_gets_an_ok,
+        ),
         (
             "chroot_where_the_parent_mount_is_hidden",
             FsKind::Tmpfs,
@@ -1022,5 +1027,69 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
         good == 10,
         "only {good} rounds ran without a lock wait running out"
     );
+    Ok(())
+}
+
+/// An attacker with CAP_SYS_ADMIN mounts a good link over a bad one and takes it off again,
+/// over and over, while freezes and verifies run: readlinkat reads through whatever is
+/// mounted on the name at that moment, after the pass decided whether any mount lies below.
+/// What lies in the directory is a bad link at every moment, so no call may say NC_OK, and
+/// none may leave a flag behind (a mount seen during the pass is a refusal: the mount table
+/// changed). Found by the red team: before, about one freeze in a hundred said NC_OK and left
+/// the directory pinned over `hooks -> /etc`.
+pub fn a_mount_racing_the_pass_never_gets_an_ok(area: &Path) -> TestResult {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let scratch = Scratch::new_in(area, "mountrace")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let hooks = l.dir.join("hooks");
+    fs::remove_file(&hooks)?;
+    symlink("/etc", &hooks)?;
+    let good = l.root.join("good-hooks");
+    symlink(l.data.join("hooks"), &good)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mounted = Arc::new(AtomicUsize::new(0));
+    // The racer shares this thread's mount namespace (a thread made by this one).
+    let racer = std::thread::spawn({
+        let (stop, mounted, hooks) = (stop.clone(), mounted.clone(), hooks.clone());
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                if mount_over(&good, &hooks).is_ok() {
+                    mounted.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_micros(200));
+                    let _ = unmount(&hooks);
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    });
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let mut oks = Vec::new();
+    for i in 0..300 {
+        for op in [Op::Freeze, Op::Verify] {
+            let out = Face::Rust.call(op, &call);
+            if matches!(out.status, Status::Ok | Status::NotFrozen) {
+                oks.push(format!("{i} {op:?}: {}", out.summary));
+                let _ = Face::Rust.call(Op::Unfreeze, &call);
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = racer.join();
+    while unmount(&hooks).is_ok() {}
+    let state = kernel_state(&l.dir)?;
+    ensure!(
+        mounted.load(Ordering::Relaxed) > 100,
+        "the racer mounted only {} times",
+        mounted.load(Ordering::Relaxed)
+    );
+    ensure!(
+        oks.is_empty(),
+        "{} calls judged the bad link valid: {:?}",
+        oks.len(),
+        &oks[..oks.len().min(5)]
+    );
+    ensure!(!state.any_flag(), "a flag was left: {state:?}");
     Ok(())
 }
