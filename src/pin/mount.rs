@@ -537,3 +537,22 @@ pub fn rollback(path: &[u8], mount: &OwnedFd) -> io::Result<()> {
     m::unmount(mount.as_fd())?;
     record::remove(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_at_or_above;
+
+    #[test]
+    fn a_record_at_or_above_the_path_is_found_by_whole_components() {
+        assert!(is_at_or_above(b"/sandbox/.openclaw", b"/sandbox/.openclaw"));
+        assert!(is_at_or_above(b"/sandbox", b"/sandbox/.openclaw"));
+        assert!(is_at_or_above(b"/sandbox/", b"/sandbox/.openclaw"));
+        assert!(is_at_or_above(b"/", b"/sandbox/.openclaw"));
+        assert!(!is_at_or_above(b"/sand", b"/sandbox/.openclaw"));
+        assert!(!is_at_or_above(
+            b"/sandbox/.openclaw/x",
+            b"/sandbox/.openclaw"
+        ));
+        assert!(!is_at_or_above(b"/other", b"/sandbox/.openclaw"));
+    }
+}
