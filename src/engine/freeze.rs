@@ -197,15 +197,17 @@ impl Policy {
         } else {
             self.judge_all(&mut scan, Action::Checked, 0)
         };
-        let remounted = scan.mount_table_changed();
+        // A mount made or taken off during the pass may have shown a link that is not the
+        // one beneath (a good link mounted over a bad one for a moment): what was judged is
+        // then not known to be what is pinned, and everything this call did is taken back.
+        let unsettled = judged
+            .as_ref()
+            .is_ok_and(|entries| !scan.links_still_hold(entries));
         renewed.append(&mut scan.uncarried);
         let uncarried = renew::uncarried_note(&renewed);
         drop(scan);
         let mut entries = judged?;
-        // A mount made or taken off during the pass may have shown a link that is not the
-        // one beneath (a good link mounted over a bad one for a moment): what was judged is
-        // then not known to be what is pinned. Everything this call did is taken back.
-        if remounted {
+        if unsettled {
             return Err(mount_table_changed(&self.paths.dir));
         }
         let valid = !entries.iter().any(Entry::is_rejected);
@@ -436,13 +438,14 @@ fn pin_copies(root: BorrowedFd<'_>) -> Result<(), Error> {
 /// changing under a fresh read-only mount.
 const SETTLE_PASSES: usize = 4;
 
-/// The error of a pass during which the mount table changed (`Scan::mount_table_changed`).
+/// The error of a pass whose links did not hold while the mount table moved
+/// (`Scan::links_still_hold`).
 pub(super) fn mount_table_changed(path: &[u8]) -> Error {
     Error::UnsafePath {
         path: escape_bytes(path),
-        why: "a mount was made or taken off during the call: what was read may be what a mount \
-              showed for a moment, not what lies in the directory; nothing left changed (call \
-              again)"
+        why: "a mount was made or taken off over an entry during the call: what was read may be \
+              what a mount showed for a moment, not what lies in the directory; nothing left \
+              changed (call again)"
             .into(),
     }
 }

@@ -193,10 +193,46 @@ impl<'a> Scan<'a, '_> {
         }
     }
 
-    /// Whether a mount was made or taken off in this thread's mount namespace since the pass
-    /// began: what it read by name may then have been what a mount showed for a moment.
-    pub fn mount_table_changed(&self) -> bool {
-        self.mounts.changed()
+    /// Whether what the pass read of its links still holds, however the mount table moved
+    /// meanwhile. readlinkat reads a link by name, through whatever is mounted on the name
+    /// at that moment (a good link mounted over a bad one for an instant). Where the thread's
+    /// mount namespace had no mount event since the pass began (the watch), nothing can have
+    /// shown there; otherwise every link judged valid is read again by a descriptor of its
+    /// own (`O_PATH | O_NOFOLLOW`), which must lie on `dir`'s mount and name the expected
+    /// target. Unrelated mounts elsewhere in the namespace (a runtime's, a test's) cost that
+    /// second reading and refuse nothing.
+    pub fn links_still_hold(&mut self, entries: &[Entry]) -> bool {
+        if !self.mounts.changed() {
+            return true;
+        }
+        let Some((_, data_dir)) = self.data else {
+            // A flat layout: no link is valid there.
+            return true;
+        };
+        let (dir, dir_mount) = (self.dir, self.mounts.dir_mount);
+        let target = &mut self.target;
+        entries
+            .iter()
+            .filter(|e| e.kind == FileKind::Symlink && !e.is_rejected())
+            .all(|e| {
+                let Ok(name) = CString::new(e.name.clone()) else {
+                    return false;
+                };
+                let flags = sys::OFlags::PATH | sys::OFlags::NOFOLLOW;
+                let Ok(link) = sys::openat(Base::Dir(dir), &name, flags) else {
+                    return false;
+                };
+                let on_dir = pin::mountinfo::mount_id_of(link.as_fd()).ok();
+                if on_dir.is_none() || on_dir != dir_mount {
+                    return false;
+                }
+                match sys::readlinkat(link.as_fd(), c"", target) {
+                    Ok(n) if n < target.len() => {
+                        rules::link_target_matches(data_dir, &e.name, &target[..n])
+                    }
+                    _ => false,
+                }
+            })
     }
 
     /// Does what the pass's `Mode` asks of one entry: pins it, copies it into the fresh

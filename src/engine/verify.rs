@@ -68,7 +68,7 @@ impl Policy {
         let mut scan = Scan::new(dir.as_fd(), scan_data(&data), self.layout.owner, mode);
         scan.allow_missing = self.layout.allow_missing;
         let mut entries = self.judge_all(&mut scan, dir_action, 0)?;
-        if scan.mount_table_changed() {
+        if !scan.links_still_hold(&entries) {
             return Err(super::freeze::mount_table_changed(&self.paths.dir));
         }
         drop(scan);

@@ -51,7 +51,12 @@ pub fn trials() -> Vec<Trial> {
         }
     }
     type AreaTest = fn(&Path) -> TestResult;
-    let once: [(&str, FsKind, AreaTest); 13] = [
+    let once: [(&str, FsKind, AreaTest); 14] = [
+        (
+            "mounts_elsewhere_during_the_pass_refuse_nothing",
+            FsKind::Tmpfs,
+            mounts_elsewhere_during_the_pass_refuse_nothing,
+        ),
         (
             "a_mount_racing_the_pass_never_gets_an_ok",
             FsKind::Tmpfs,
@@ -1091,5 +1096,64 @@ pub fn a_mount_racing_the_pass_never_gets_an_ok(area: &Path) -> TestResult {
         &oks[..oks.len().min(5)]
     );
     ensure!(!state.any_flag(), "a flag was left: {state:?}");
+    Ok(())
+}
+
+/// The other side of the watch: mounts made and taken off elsewhere in the namespace while
+/// freezes and verifies run (a runtime's, another test's) refuse nothing. The links are read
+/// again by descriptor, found as they were, and every call of a valid layout answers as it
+/// would on a quiet machine.
+pub fn mounts_elsewhere_during_the_pass_refuse_nothing(area: &Path) -> TestResult {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let scratch = Scratch::new_in(area, "mountquiet")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let elsewhere = scratch.path().join("elsewhere");
+    fs::create_dir(&elsewhere)?;
+    let source = scratch.path().join("source");
+    fs::create_dir(&source)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mounted = Arc::new(AtomicUsize::new(0));
+    let racer = std::thread::spawn({
+        let (stop, mounted, elsewhere) = (stop.clone(), mounted.clone(), elsewhere.clone());
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                if mount_over(&source, &elsewhere).is_ok() {
+                    mounted.fetch_add(1, Ordering::Relaxed);
+                    let _ = unmount(&elsewhere);
+                }
+            }
+        }
+    });
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let mut wrong = Vec::new();
+    for i in 0..100 {
+        for (op, want) in [
+            (Op::Freeze, Status::Ok),
+            (Op::Verify, Status::Ok),
+            (Op::Unfreeze, Status::Ok),
+            (Op::Verify, Status::NotFrozen),
+        ] {
+            let out = Face::Rust.call(op, &call);
+            if out.status != want {
+                wrong.push(format!("{i} {op:?}: {}", out.summary));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = racer.join();
+    while unmount(&elsewhere).is_ok() {}
+    let _ = Face::Rust.call(Op::Unfreeze, &call);
+    ensure!(
+        mounted.load(Ordering::Relaxed) > 100,
+        "the mounter mounted only {} times",
+        mounted.load(Ordering::Relaxed)
+    );
+    ensure!(
+        wrong.is_empty(),
+        "{} calls answered otherwise: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
     Ok(())
 }
