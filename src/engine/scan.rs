@@ -84,7 +84,10 @@ struct EntryMounts {
     possible: bool,
     /// The thread's mountinfo, opened (not read) before anything above was asked: a mount
     /// made or taken off while the pass runs (one over a symlink, which readlinkat would
-    /// read through) shows there as an event. `None` where /proc cannot be had.
+    /// read through) shows there as an event. `None` where it cannot vouch for `dir`: /proc
+    /// cannot be had (none, a foreign one), or `dir`'s mount is not known to be in the
+    /// thread's namespace (a chroot into another namespace's tree, where a mount over an
+    /// entry is an event of that namespace only). Every link is then read again.
     watch: Option<OwnedFd>,
 }
 
@@ -93,31 +96,45 @@ impl EntryMounts {
         // One verified /proc for the watch and the path.
         let proc = sys::procfs::Proc::open().ok();
         let watch = proc.as_ref().and_then(|p| p.mount_table_watch().ok());
-        let possible = |proc: &sys::procfs::Proc| -> io::Result<bool> {
+        let dir_mount = crate::pin::mountinfo::mount_facts(dir)
+            .ok()
+            .map(|f| f.mnt_id);
+        // Whether some mount may lie below `dir`, and whether `dir`'s mount is known to be in
+        // the thread's namespace (the one the watch watches).
+        let probe = |proc: &sys::procfs::Proc| -> io::Result<(bool, bool)> {
             let path = proc.fd_target_path(dir)?;
             // A directory outside this process's root has no path that mountinfo could name.
             if !path.starts_with(b"/") {
-                return Ok(true);
+                return Ok((true, false));
             }
             match pin::mountinfo::any_child_mount_below(dir, &path) {
-                Ok(answer) => Ok(answer),
-                Err(_) => Ok(pin::mountinfo::any_mount_below(&proc.mountinfo()?, &path)),
+                // listmount finds `dir`'s mount in the caller's namespace only (ENOENT else).
+                Ok(answer) => Ok((answer, true)),
+                Err(_) => {
+                    let text = proc.mountinfo()?;
+                    let ours =
+                        dir_mount.is_some_and(|id| pin::mountinfo::all(&text).any(|m| m.id == id));
+                    Ok((pin::mountinfo::any_mount_below(&text, &path), ours))
+                }
             }
         };
+        let (possible, in_namespace) = proc
+            .as_ref()
+            .map_or(Ok((true, false)), probe)
+            .unwrap_or((true, false));
         EntryMounts {
-            dir_mount: crate::pin::mountinfo::mount_facts(dir)
-                .ok()
-                .map(|f| f.mnt_id),
-            possible: proc.as_ref().map_or(Ok(true), possible).unwrap_or(true),
-            watch,
+            dir_mount,
+            possible,
+            watch: watch.filter(|_| in_namespace),
         }
     }
 
-    /// Whether the mount table changed since `of` (a poll that cannot answer says yes).
+    /// Whether the mount table may have changed since `of`: yes where there is no watch
+    /// that vouches for `dir`, or its poll cannot answer.
     fn changed(&self) -> bool {
-        self.watch
-            .as_ref()
-            .is_some_and(|watch| sys::mount::mount_table_changed(watch.as_fd()).unwrap_or(true))
+        self.watch.as_ref().map_or(true, |watch| {
+            sys::mount::mount_table_changed(watch.as_fd()).unwrap_or(true)
+        })
     }
 
     /// Whether the entry `name`, examined as `meta`, has something mounted over it.
@@ -196,8 +213,9 @@ impl<'a> Scan<'a, '_> {
     /// Whether what the pass read of its links still holds, however the mount table moved
     /// meanwhile. readlinkat reads a link by name, through whatever is mounted on the name
     /// at that moment (a good link mounted over a bad one for an instant). Where the thread's
-    /// mount namespace had no mount event since the pass began (the watch), nothing can have
-    /// shown there; otherwise every link judged valid is read again by a descriptor of its
+    /// mount namespace, `dir`'s own, had no mount event since the pass began (the watch),
+    /// nothing can have shown there; otherwise (or where there is no such watch: no /proc, a
+    /// chroot into another namespace) every link judged valid is read again by a descriptor of its
     /// own (`O_PATH | O_NOFOLLOW`), which must lie on `dir`'s mount and name the expected
     /// target. Unrelated mounts elsewhere in the namespace (a runtime's, a test's) cost that
     /// second reading and refuse nothing.

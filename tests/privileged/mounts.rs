@@ -51,7 +51,12 @@ pub fn trials() -> Vec<Trial> {
         }
     }
     type AreaTest = fn(&Path) -> TestResult;
-    let once: [(&str, FsKind, AreaTest); 14] = [
+    let once: [(&str, FsKind, AreaTest); 15] = [
+        (
+            "a_mount_racing_the_pass_without_proc_never_gets_an_ok",
+            FsKind::Tmpfs,
+            a_mount_racing_the_pass_without_proc_never_gets_an_ok,
+        ),
         (
             "mounts_elsewhere_during_the_pass_refuse_nothing",
             FsKind::Tmpfs,
@@ -1155,5 +1160,86 @@ pub fn mounts_elsewhere_during_the_pass_refuse_nothing(area: &Path) -> TestResul
         wrong.len(),
         &wrong[..wrong.len().min(5)]
     );
+    Ok(())
+}
+
+/// `a_mount_racing_the_pass_never_gets_an_ok` where the mount-table watch cannot be had: the
+/// calling thread's namespace has no /proc (an attacker with CAP_SYS_ADMIN in it, or in a
+/// peer that propagates, may take it off). Without a watch every link judged valid must be
+/// read again by descriptor. Found by the red team: the pass took "no watch" as "no mount
+/// event", and about one freeze in 25 said NC_OK with the directory pinned over
+/// `hooks -> /etc`.
+pub fn a_mount_racing_the_pass_without_proc_never_gets_an_ok(area: &Path) -> TestResult {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let scratch = Scratch::new_in(area, "mountrace-noproc")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let hooks = l.dir.join("hooks");
+    fs::remove_file(&hooks)?;
+    symlink("/etc", &hooks)?;
+    let good = l.root.join("good-hooks");
+    symlink(l.data.join("hooks"), &good)?;
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let (oks, mounted) = std::thread::scope(|s| {
+        s.spawn(|| -> Result<(Vec<String>, usize), String> {
+            // SAFETY: plain syscalls; CLONE_FS is allowed in a thread, CLONE_NEWNS implies it.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) != 0 {
+                    return Err(format!("unshare: {}", io::Error::last_os_error()));
+                }
+                libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                );
+                if libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) != 0 {
+                    return Err(format!("umount /proc: {}", io::Error::last_os_error()));
+                }
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let mounted = Arc::new(AtomicUsize::new(0));
+            // The racer shares this thread's mount namespace (a thread made by this one).
+            let racer = std::thread::spawn({
+                let (stop, mounted, good, hooks) =
+                    (stop.clone(), mounted.clone(), good.clone(), hooks.clone());
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if mount_over(&good, &hooks).is_ok() {
+                            mounted.fetch_add(1, Ordering::Relaxed);
+                            let _ = unmount(&hooks);
+                        }
+                    }
+                }
+            });
+            let mut oks = Vec::new();
+            for i in 0..300 {
+                for op in [Op::Freeze, Op::Verify] {
+                    let out = Face::Rust.call(op, &call);
+                    if matches!(out.status, Status::Ok | Status::NotFrozen) {
+                        oks.push(format!("{i} {op:?}: {}", out.summary));
+                        let _ = Face::Rust.call(Op::Unfreeze, &call);
+                    }
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            let _ = racer.join();
+            while unmount(&hooks).is_ok() {}
+            let _ = Face::Rust.call(Op::Unfreeze, &call);
+            Ok((oks, mounted.load(Ordering::Relaxed)))
+        })
+        .join()
+        .expect("the thread ran")
+    })?;
+    let state = kernel_state(&l.dir)?;
+    ensure!(mounted > 100, "the racer mounted only {mounted} times");
+    ensure!(
+        oks.is_empty(),
+        "{} calls judged the bad link valid: {:?}",
+        oks.len(),
+        &oks[..oks.len().min(5)]
+    );
+    ensure!(!state.any_flag(), "a flag was left: {state:?}");
     Ok(())
 }
