@@ -1040,6 +1040,83 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
     Ok(())
 }
 
+/// Runs `body` while a thread made by this one (in this thread's mount namespace) mounts
+/// `source` over `target` and takes it off again, pausing `pause` after each, until `body`
+/// ends; whatever it left mounted goes. Returns `body`'s answer and how many mounts it made.
+fn while_mounting<T>(
+    source: &Path,
+    target: &Path,
+    pause: std::time::Duration,
+    body: impl FnOnce() -> T,
+) -> (T, usize) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (stop, mounted) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let answer = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                if mount_over(source, target).is_ok() {
+                    mounted.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(pause);
+                    let _ = unmount(target);
+                }
+                std::thread::sleep(pause);
+            }
+        });
+        let answer = body();
+        stop.store(true, Ordering::Relaxed);
+        answer
+    });
+    while unmount(target).is_ok() {}
+    (answer, mounted.into_inner())
+}
+
+/// Variant B with `hooks -> /etc` (a bad link) and, beside the layout, a good link to mount
+/// over it: (scratch, layout, the entry, the good link).
+fn bad_link_and_a_good_one(
+    area: &Path,
+    tag: &str,
+) -> Result<(Scratch, Layout, PathBuf, PathBuf), Failed> {
+    let scratch = Scratch::new_in(area, tag)?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let hooks = l.dir.join("hooks");
+    fs::remove_file(&hooks)?;
+    symlink("/etc", &hooks)?;
+    let good = l.root.join("good-hooks");
+    symlink(l.data.join("hooks"), &good)?;
+    Ok((scratch, l, hooks, good))
+}
+
+/// 300 freezes and verifies of a layout whose directory holds a bad link at every moment:
+/// the calls that judged it valid (NC_OK, NC_NOT_FROZEN), each undone at once.
+fn calls_judging_the_bad_link_valid(call: &Call) -> Vec<String> {
+    let mut oks = Vec::new();
+    for i in 0..300 {
+        for op in [Op::Freeze, Op::Verify] {
+            let out = Face::Rust.call(op, call);
+            if matches!(out.status, Status::Ok | Status::NotFrozen) {
+                oks.push(format!("{i} {op:?}: {}", out.summary));
+                let _ = Face::Rust.call(Op::Unfreeze, call);
+            }
+        }
+    }
+    oks
+}
+
+/// What a race against the bad link must end with: the racer raced, no call said the link
+/// was valid, no flag is left.
+fn no_call_judged_the_bad_link_valid(l: &Layout, oks: &[String], mounted: usize) -> TestResult {
+    ensure!(mounted > 100, "the racer mounted only {mounted} times");
+    ensure!(
+        oks.is_empty(),
+        "{} calls judged the bad link valid: {:?}",
+        oks.len(),
+        &oks[..oks.len().min(5)]
+    );
+    let state = kernel_state(&l.dir)?;
+    ensure!(!state.any_flag(), "a flag was left: {state:?}");
+    Ok(())
+}
+
 /// An attacker with CAP_SYS_ADMIN mounts a good link over a bad one and takes it off again,
 /// over and over, while freezes and verifies run: readlinkat reads through whatever is
 /// mounted on the name at that moment, after the pass decided whether any mount lies below.
@@ -1048,60 +1125,13 @@ pub fn concurrent_processes_serialize(area: &Path) -> TestResult {
 /// changed). Found by the red team: before, about one freeze in a hundred said NC_OK and left
 /// the directory pinned over `hooks -> /etc`.
 pub fn a_mount_racing_the_pass_never_gets_an_ok(area: &Path) -> TestResult {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-    let scratch = Scratch::new_in(area, "mountrace")?;
-    let l = Layout::build(scratch.path(), Variant::B)?;
-    let hooks = l.dir.join("hooks");
-    fs::remove_file(&hooks)?;
-    symlink("/etc", &hooks)?;
-    let good = l.root.join("good-hooks");
-    symlink(l.data.join("hooks"), &good)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let mounted = Arc::new(AtomicUsize::new(0));
-    // The racer shares this thread's mount namespace (a thread made by this one).
-    let racer = std::thread::spawn({
-        let (stop, mounted, hooks) = (stop.clone(), mounted.clone(), hooks.clone());
-        move || {
-            while !stop.load(Ordering::Relaxed) {
-                if mount_over(&good, &hooks).is_ok() {
-                    mounted.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_micros(200));
-                    let _ = unmount(&hooks);
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
-    });
+    let (_scratch, l, hooks, good) = bad_link_and_a_good_one(area, "mountrace")?;
     let call = call_of(&l).with_strategy(Strategy::Immutable);
-    let mut oks = Vec::new();
-    for i in 0..300 {
-        for op in [Op::Freeze, Op::Verify] {
-            let out = Face::Rust.call(op, &call);
-            if matches!(out.status, Status::Ok | Status::NotFrozen) {
-                oks.push(format!("{i} {op:?}: {}", out.summary));
-                let _ = Face::Rust.call(Op::Unfreeze, &call);
-            }
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    let _ = racer.join();
-    while unmount(&hooks).is_ok() {}
-    let state = kernel_state(&l.dir)?;
-    ensure!(
-        mounted.load(Ordering::Relaxed) > 100,
-        "the racer mounted only {} times",
-        mounted.load(Ordering::Relaxed)
-    );
-    ensure!(
-        oks.is_empty(),
-        "{} calls judged the bad link valid: {:?}",
-        oks.len(),
-        &oks[..oks.len().min(5)]
-    );
-    ensure!(!state.any_flag(), "a flag was left: {state:?}");
-    Ok(())
+    let pause = std::time::Duration::from_micros(200);
+    let (oks, mounted) = while_mounting(&good, &hooks, pause, || {
+        calls_judging_the_bad_link_valid(&call)
+    });
+    no_call_judged_the_bad_link_valid(&l, &oks, mounted)
 }
 
 /// The other side of the watch: mounts made and taken off elsewhere in the namespace while
@@ -1109,51 +1139,32 @@ pub fn a_mount_racing_the_pass_never_gets_an_ok(area: &Path) -> TestResult {
 /// again by descriptor, found as they were, and every call of a valid layout answers as it
 /// would on a quiet machine.
 pub fn mounts_elsewhere_during_the_pass_refuse_nothing(area: &Path) -> TestResult {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
     let scratch = Scratch::new_in(area, "mountquiet")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
     let elsewhere = scratch.path().join("elsewhere");
     fs::create_dir(&elsewhere)?;
     let source = scratch.path().join("source");
     fs::create_dir(&source)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let mounted = Arc::new(AtomicUsize::new(0));
-    let racer = std::thread::spawn({
-        let (stop, mounted, elsewhere) = (stop.clone(), mounted.clone(), elsewhere.clone());
-        move || {
-            while !stop.load(Ordering::Relaxed) {
-                if mount_over(&source, &elsewhere).is_ok() {
-                    mounted.fetch_add(1, Ordering::Relaxed);
-                    let _ = unmount(&elsewhere);
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let (wrong, mounted) = while_mounting(&source, &elsewhere, Default::default(), || {
+        let mut wrong = Vec::new();
+        for i in 0..100 {
+            for (op, want) in [
+                (Op::Freeze, Status::Ok),
+                (Op::Verify, Status::Ok),
+                (Op::Unfreeze, Status::Ok),
+                (Op::Verify, Status::NotFrozen),
+            ] {
+                let out = Face::Rust.call(op, &call);
+                if out.status != want {
+                    wrong.push(format!("{i} {op:?}: {}", out.summary));
                 }
             }
         }
+        wrong
     });
-    let call = call_of(&l).with_strategy(Strategy::Immutable);
-    let mut wrong = Vec::new();
-    for i in 0..100 {
-        for (op, want) in [
-            (Op::Freeze, Status::Ok),
-            (Op::Verify, Status::Ok),
-            (Op::Unfreeze, Status::Ok),
-            (Op::Verify, Status::NotFrozen),
-        ] {
-            let out = Face::Rust.call(op, &call);
-            if out.status != want {
-                wrong.push(format!("{i} {op:?}: {}", out.summary));
-            }
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    let _ = racer.join();
-    while unmount(&elsewhere).is_ok() {}
     let _ = Face::Rust.call(Op::Unfreeze, &call);
-    ensure!(
-        mounted.load(Ordering::Relaxed) > 100,
-        "the mounter mounted only {} times",
-        mounted.load(Ordering::Relaxed)
-    );
+    ensure!(mounted > 100, "the mounter mounted only {mounted} times");
     ensure!(
         wrong.is_empty(),
         "{} calls answered otherwise: {:?}",
@@ -1170,15 +1181,7 @@ pub fn mounts_elsewhere_during_the_pass_refuse_nothing(area: &Path) -> TestResul
 /// event", and about one freeze in 25 said NC_OK with the directory pinned over
 /// `hooks -> /etc`.
 pub fn a_mount_racing_the_pass_without_proc_never_gets_an_ok(area: &Path) -> TestResult {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
-    let scratch = Scratch::new_in(area, "mountrace-noproc")?;
-    let l = Layout::build(scratch.path(), Variant::B)?;
-    let hooks = l.dir.join("hooks");
-    fs::remove_file(&hooks)?;
-    symlink("/etc", &hooks)?;
-    let good = l.root.join("good-hooks");
-    symlink(l.data.join("hooks"), &good)?;
+    let (_scratch, l, hooks, good) = bad_link_and_a_good_one(area, "mountrace-noproc")?;
     let call = call_of(&l).with_strategy(Strategy::Immutable);
     let (oks, mounted) = std::thread::scope(|s| {
         s.spawn(|| -> Result<(Vec<String>, usize), String> {
@@ -1198,48 +1201,14 @@ pub fn a_mount_racing_the_pass_without_proc_never_gets_an_ok(area: &Path) -> Tes
                     return Err(format!("umount /proc: {}", io::Error::last_os_error()));
                 }
             }
-            let stop = Arc::new(AtomicBool::new(false));
-            let mounted = Arc::new(AtomicUsize::new(0));
-            // The racer shares this thread's mount namespace (a thread made by this one).
-            let racer = std::thread::spawn({
-                let (stop, mounted, good, hooks) =
-                    (stop.clone(), mounted.clone(), good.clone(), hooks.clone());
-                move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        if mount_over(&good, &hooks).is_ok() {
-                            mounted.fetch_add(1, Ordering::Relaxed);
-                            let _ = unmount(&hooks);
-                        }
-                    }
-                }
+            let (oks, mounted) = while_mounting(&good, &hooks, Default::default(), || {
+                calls_judging_the_bad_link_valid(&call)
             });
-            let mut oks = Vec::new();
-            for i in 0..300 {
-                for op in [Op::Freeze, Op::Verify] {
-                    let out = Face::Rust.call(op, &call);
-                    if matches!(out.status, Status::Ok | Status::NotFrozen) {
-                        oks.push(format!("{i} {op:?}: {}", out.summary));
-                        let _ = Face::Rust.call(Op::Unfreeze, &call);
-                    }
-                }
-            }
-            stop.store(true, Ordering::Relaxed);
-            let _ = racer.join();
-            while unmount(&hooks).is_ok() {}
             let _ = Face::Rust.call(Op::Unfreeze, &call);
-            Ok((oks, mounted.load(Ordering::Relaxed)))
+            Ok((oks, mounted))
         })
         .join()
         .expect("the thread ran")
     })?;
-    let state = kernel_state(&l.dir)?;
-    ensure!(mounted > 100, "the racer mounted only {mounted} times");
-    ensure!(
-        oks.is_empty(),
-        "{} calls judged the bad link valid: {:?}",
-        oks.len(),
-        &oks[..oks.len().min(5)]
-    );
-    ensure!(!state.any_flag(), "a flag was left: {state:?}");
-    Ok(())
+    no_call_judged_the_bad_link_valid(&l, &oks, mounted)
 }
