@@ -190,8 +190,9 @@ struct MntIdReq {
     param: u64,
 }
 
-/// The unique ids of the mounts whose parent is the mount of unique id `parent` (listmount(2),
-/// Linux 6.8), in the calling thread's mount namespace. ENOSYS before Linux 6.8.
+/// The unique ids of the mounts below the mount of unique id `parent` (listmount(2), Linux
+/// 6.8: its children; Linux 6.18 gives the whole subtree, in ascending order), in the calling
+/// thread's mount namespace. ENOSYS before Linux 6.8; ENOENT for a mount of another namespace.
 pub fn child_mounts(parent: u64) -> io::Result<Vec<u64>> {
     let mut children = Vec::new();
     let mut ids = [0u64; 64];
@@ -248,15 +249,11 @@ pub fn mount_point(id: u64, buf: &mut [u64]) -> io::Result<&[u8]> {
     })?;
     // SAFETY: u64s are bytes; the slice covers exactly `buf`'s memory.
     let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
-    let field = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap());
-    let size = u32::from_ne_bytes(bytes[0..4].try_into().unwrap()) as usize;
-    let mask = field(8);
-    let offset = u32::from_ne_bytes(
-        bytes[STATMOUNT_MNT_POINT_AT..STATMOUNT_MNT_POINT_AT + 4]
-            .try_into()
-            .unwrap(),
-    ) as usize;
-    let start = STATMOUNT_STRINGS_AT + offset;
+    let u32_at =
+        |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    // `size` (u32 at 0), `mask` (u64 at 8, the buffer's second word), `mnt_point` (u32).
+    let (size, mask) = (u32_at(0) as usize, buf[1]);
+    let start = STATMOUNT_STRINGS_AT + u32_at(STATMOUNT_MNT_POINT_AT) as usize;
     let answered = mask & STATMOUNT_MNT_POINT != 0 && start < size.min(len);
     let point = answered
         .then(|| &bytes[start..size.min(len)])
