@@ -173,8 +173,10 @@ impl Policy {
             if !self.still_at(&data.path, data.fd.as_fd())? {
                 return Err(Error::UnsafePath {
                     path: escape_bytes(&data.path),
-                    why: "data_dir was moved or replaced during the call; nothing left changed"
-                        .into(),
+                    why: format!(
+                        "data_dir was moved or replaced during the call; {}",
+                        self.left_by_a_refusal()
+                    ),
                 });
             }
         }
@@ -208,7 +210,10 @@ impl Policy {
         drop(scan);
         let mut entries = judged?;
         if unsettled {
-            return Err(mount_table_changed(&self.paths.dir));
+            return Err(mount_table_changed(
+                &self.paths.dir,
+                self.left_by_a_refusal(),
+            ));
         }
         let valid = !entries.iter().any(Entry::is_rejected);
         // The fresh directory, filled with what was judged, goes over `dir` (read-only; with
@@ -440,12 +445,13 @@ const SETTLE_PASSES: usize = 4;
 
 /// The error of a pass whose links did not hold while the mount table moved
 /// (`Scan::links_still_hold`).
-pub(super) fn mount_table_changed(path: &[u8]) -> Error {
+pub(super) fn mount_table_changed(path: &[u8], left: &str) -> Error {
     Error::UnsafePath {
         path: escape_bytes(path),
-        why: "a mount was made or taken off over an entry during the call: what was read may be \
-              what a mount showed for a moment, not what lies in the directory; nothing left \
-              changed (call again)"
-            .into(),
+        why: format!(
+            "a mount was made or taken off over an entry during the call: what was read may be \
+             what a mount showed for a moment, not what lies in the directory; {left} (call \
+             again)"
+        ),
     }
 }

@@ -250,7 +250,22 @@ impl Policy {
     fn moved(&self) -> Error {
         Error::UnsafePath {
             path: escape_bytes(&self.paths.dir),
-            why: "the directory was moved or replaced during the call; nothing left changed".into(),
+            why: format!(
+                "the directory was moved or replaced during the call; {}",
+                self.left_by_a_refusal()
+            ),
+        }
+    }
+
+    /// What a freeze refused by an error after its pass leaves: the pins it made are taken
+    /// back (`undo::Pending`), but a posture transition is not (fail-closed: a posture
+    /// locked stays locked, a seal written stays).
+    fn left_by_a_refusal(&self) -> &'static str {
+        if self.freeze.lock_posture || self.freeze.reseal {
+            "the pins this call made are taken back; the posture and the seal stay as the call \
+             left them (fail-closed), not verified"
+        } else {
+            "nothing left changed"
         }
     }
 

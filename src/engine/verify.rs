@@ -69,7 +69,10 @@ impl Policy {
         scan.allow_missing = self.layout.allow_missing;
         let mut entries = self.judge_all(&mut scan, dir_action, 0)?;
         if !scan.links_still_hold(&entries) {
-            return Err(super::freeze::mount_table_changed(&self.paths.dir));
+            return Err(super::freeze::mount_table_changed(
+                &self.paths.dir,
+                "verify changes nothing",
+            ));
         }
         drop(scan);
         // The seal, read-only, on the bytes the path shows: "are the shields up?" in one call.
