@@ -683,19 +683,7 @@ pub fn thread_with_its_own_mount_namespace(area: &Path) -> TestResult {
     let call = call_of(&l).with_strategy(Strategy::Immutable);
     let result = std::thread::scope(|s| {
         s.spawn(|| -> Result<(Outcome, bool), String> {
-            // SAFETY: plain syscalls; CLONE_FS is allowed in a thread, CLONE_NEWNS implies it.
-            unsafe {
-                if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) != 0 {
-                    return Err(format!("unshare: {}", io::Error::last_os_error()));
-                }
-                libc::mount(
-                    c"none".as_ptr(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                );
-            }
+            own_mount_namespace()?;
             mount_over(&good, &l.dir.join("hooks")).map_err(|e| e.to_string())?;
             let out = Face::Rust.call(Op::Freeze, &call);
             let foreign_flag = immutable_flag(&good).unwrap_or(false);
@@ -1185,18 +1173,9 @@ pub fn a_mount_racing_the_pass_without_proc_never_gets_an_ok(area: &Path) -> Tes
     let call = call_of(&l).with_strategy(Strategy::Immutable);
     let (oks, mounted) = std::thread::scope(|s| {
         s.spawn(|| -> Result<(Vec<String>, usize), String> {
-            // SAFETY: plain syscalls; CLONE_FS is allowed in a thread, CLONE_NEWNS implies it.
+            own_mount_namespace()?;
+            // SAFETY: a NUL-terminated path; this thread's namespace only.
             unsafe {
-                if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) != 0 {
-                    return Err(format!("unshare: {}", io::Error::last_os_error()));
-                }
-                libc::mount(
-                    c"none".as_ptr(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                );
                 if libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) != 0 {
                     return Err(format!("umount /proc: {}", io::Error::last_os_error()));
                 }
@@ -1211,4 +1190,23 @@ pub fn a_mount_racing_the_pass_without_proc_never_gets_an_ok(area: &Path) -> Tes
         .expect("the thread ran")
     })?;
     no_call_judged_the_bad_link_valid(&l, &oks, mounted)
+}
+
+/// Gives the calling thread a mount namespace of its own, every mount private in it: what
+/// the thread mounts or takes off stays there (threads it makes share it).
+fn own_mount_namespace() -> Result<(), String> {
+    // SAFETY: plain syscalls; CLONE_FS is allowed in a thread, CLONE_NEWNS implies it.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS) != 0 {
+            return Err(format!("unshare: {}", io::Error::last_os_error()));
+        }
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+    }
+    Ok(())
 }
