@@ -150,4 +150,8 @@ fn panic_child() {
         report.summary()
     );
     assert!(policy.unfreeze().is_ok());
+    // The mount point goes too: the tmpfs over it ends with the namespace, the directory
+    // itself would be left in the machine's temporary directory.
+    run(&["umount", area.to_str().unwrap()]);
+    std::fs::remove_dir(&area).unwrap();
 }
