@@ -15,7 +15,7 @@ pub fn directory() -> MapValueParser<OsStringValueParser, fn(OsString) -> OsStri
 /// Drops one trailing `/` (tab completion adds it), unless the path is `/` itself or the
 /// slash is part of a `//`. Nothing else is normalised here: `//`, `.`, `..` and relative
 /// paths reach the library as given and stay NC_BAD_ARGUMENT.
-fn strip_one_slash(value: OsString) -> OsString {
+pub fn strip_one_slash(value: OsString) -> OsString {
     match strip_trailing_slash(value.as_bytes()) {
         stripped if stripped.len() < value.len() => OsStr::from_bytes(stripped).to_os_string(),
         _ => value,

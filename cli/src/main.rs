@@ -18,6 +18,7 @@ mod args;
 mod demo;
 mod generate;
 mod guard;
+mod quick;
 mod render;
 mod shields;
 
@@ -74,6 +75,7 @@ Examples:
 }
 
 #[derive(Parser)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[command(
     name = "nc-harden",
     version,
@@ -95,6 +97,7 @@ struct Cli {
 // does not build the command lines of the others. Whatever reads the whole tree (the
 // manual pages, the completions) builds it first (`Command::build`).
 #[derive(Subcommand)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[command(defer = true)]
 enum Command {
     /// Validate DIR and pin it (pin first, validate what is pinned, read every flag back).
@@ -186,6 +189,7 @@ enum Command {
 // directory is dropped: `args::directory`.
 
 #[derive(Args)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct FreezeTarget {
     /// The directory to pin (absolute, normalized).
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
@@ -197,6 +201,7 @@ struct FreezeTarget {
 }
 
 #[derive(Args)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct VerifyTarget {
     /// The directory to check (absolute, normalized).
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
@@ -208,6 +213,7 @@ struct VerifyTarget {
 }
 
 #[derive(Args)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct UnfreezeTarget {
     /// The directory to unpin (absolute, normalized).
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = args::directory())]
@@ -242,6 +248,7 @@ impl VerifyTarget {
 }
 
 #[derive(Args)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Rules {
     /// An entry name that must be present (repeatable).
     #[arg(long = "require", value_name = "NAME", value_hint = ValueHint::Other)]
@@ -265,6 +272,7 @@ struct Rules {
 }
 
 #[derive(Args)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Output {
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
@@ -377,14 +385,20 @@ fn standard_fds_open() {
 #[cfg_attr(test, allow(dead_code))]
 fn cli_main() -> u8 {
     // The guards' protocol owns its whole command line: no clap message may reach stderr.
-    let mut argv = std::env::args_os().skip(1);
-    if argv.next().is_some_and(|a| a == "guard") {
-        return guard::main(argv.collect());
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "guard") {
+        return guard::main(argv[1..].to_vec());
     }
     if let Some(code) = generate::run(Cli::command) {
         return code;
     }
-    let cli = match Cli::try_parse() {
+    // A launcher's plain freeze, verify or unfreeze is taken apart without clap (`quick`);
+    // everything else, help and usage errors included, is clap's.
+    let parsed = match quick::parse(&argv) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse(),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         // clap's own rendering, blank lines and all, without the `[SECURITY] ` prefix (that is
         // for findings): help and version to stdout (exit 0), a usage error to stderr (64).

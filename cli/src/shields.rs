@@ -11,6 +11,7 @@ use nc_harden::shields::{self, Part, Reseal, ShieldsReport, Verb};
 use nc_harden::StateDir;
 
 #[derive(Subcommand)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[command(defer = true)]
 pub enum ShieldsVerb {
     /// Lock the parent, the state trees, the protected files and the seal; then pin.
@@ -35,6 +36,7 @@ pub enum ShieldsVerb {
 }
 
 #[derive(Args)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub struct ShieldsTarget {
     /// A built-in profile (openclaw, hermes) or the path of a profile file.
     #[arg(long, value_name = "NAME|FILE", default_value = "openclaw", value_hint = ValueHint::FilePath)]
@@ -52,6 +54,7 @@ pub struct ShieldsTarget {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 enum PartArg {
     All,
     TopConfig,
