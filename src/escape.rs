@@ -5,6 +5,18 @@
 
 use std::fmt::Write;
 
+/// The bytes in lower-case hex, two digits each: digests, record names, the paths records
+/// hold, non-UTF-8 names in JSON.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
 /// Printable ASCII stays as it is (but `\` and `"`); everything else becomes `\n`, `\t`,
 /// `\r` or `\xNN`. Distinct inputs give distinct outputs.
 pub fn escape_bytes(bytes: &[u8]) -> String {
@@ -69,6 +81,15 @@ pub fn escape_json_breaks(json: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
+        assert_eq!(hex(b""), "");
+        let every: Vec<u8> = (0..=255).collect();
+        let expected: String = every.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&every), expected);
+    }
 
     #[test]
     fn printable_ascii_is_kept() {

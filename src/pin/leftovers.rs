@@ -29,9 +29,7 @@ const SUFFIX: &str = ".new";
 /// Larger than any record of ours.
 const RECORD_MAX: usize = 128;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::escape::hex;
 
 /// The records of `dir` begin so: its device and inode.
 fn prefix(dir: &Meta) -> String {

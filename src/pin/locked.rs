@@ -51,10 +51,7 @@ impl LockedSet {
 }
 
 fn set_name(path: &[u8]) -> CString {
-    let mut name = record::file_name(path).into_bytes();
-    name.truncate(64);
-    name.extend_from_slice(b".locked");
-    CString::new(name).expect("hex has no NUL")
+    record::digest_name(path, ".locked")
 }
 
 /// Writes the set of `path` (whole or not at all: a temporary name, then rename), root 0600.
@@ -118,7 +115,7 @@ fn line(kind: char, id: &Identity) -> String {
 }
 
 fn render(path: &[u8], set: &LockedSet) -> String {
-    let hex: String = path.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::escape::hex(path);
     let mut text = format!("nc-harden locked set 1\npath {hex}\n");
     if let Some(dir) = &set.directory {
         text.push_str(&line('d', dir));

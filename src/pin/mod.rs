@@ -11,7 +11,8 @@ pub(crate) mod mountinfo;
 mod record;
 
 pub(crate) use record::{
-    current as current_state_dir, held_state_dir, open_parent as open_state_parent,
+    current as current_state_dir, digest_name as state_file_name, held_state_dir,
+    open_parent as open_state_parent,
 };
 pub use record::{lock_in, LockMode, StateDir, StateLock, STATE_DIR};
 

@@ -122,9 +122,15 @@ pub struct Record {
 
 /// The record's file name: the SHA-256 of the path, so that any path has a short name.
 pub(crate) fn file_name(path: &[u8]) -> CString {
-    let digest = Sha256::digest(path);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    CString::new(format!("{hex}.mount")).expect("hex has no NUL")
+    digest_name(path, ".mount")
+}
+
+/// A state file's name for `path`: its SHA-256 in hex, then `suffix` (`.mount`, `.lock`,
+/// `.locked`, `.shields`).
+pub(crate) fn digest_name(path: &[u8], suffix: &str) -> CString {
+    let mut name = crate::escape::hex(&Sha256::digest(path));
+    name.push_str(suffix);
+    CString::new(name).expect("hex has no NUL")
 }
 
 fn unsafe_state(state: &StateDir, why: String) -> io::Error {
@@ -342,10 +348,7 @@ pub fn store(path: &[u8], record: &Record) -> io::Result<()> {
 }
 
 fn named(path: &[u8], suffix: &str) -> CString {
-    let mut name = file_name(path).into_bytes();
-    name.truncate(64);
-    name.extend_from_slice(suffix.as_bytes());
-    CString::new(name).expect("no NUL")
+    digest_name(path, suffix)
 }
 
 /// How a call holds its path's lock: shared among readers (verify, status), or alone (every
@@ -675,14 +678,10 @@ pub fn remove(path: &[u8]) -> io::Result<()> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn render(path: &[u8], r: &Record) -> String {
     format!(
         "nc-harden mount record 1\npath {}\nlegacy {}\nunique {}\ndev {}\nino {}\n",
-        hex(path),
+        crate::escape::hex(path),
         r.legacy,
         r.unique.map_or("none".to_string(), |u| u.to_string()),
         r.dev,

@@ -7,15 +7,14 @@ use crate::escape::escape_bytes;
 
 /// A name as JSON: the string itself when it is UTF-8; otherwise its lossy form in `key`
 /// and the exact bytes, in hex, in `key_hex`, so that no two names look alike.
-fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
+pub(crate) fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
     match std::str::from_utf8(bytes) {
         Ok(s) => {
             obj.insert(key.into(), Value::from(s));
         }
         Err(_) => {
             obj.insert(key.into(), Value::from(String::from_utf8_lossy(bytes)));
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            obj.insert(format!("{key}_hex"), Value::from(hex));
+            obj.insert(format!("{key}_hex"), Value::from(crate::escape::hex(bytes)));
         }
     }
 }

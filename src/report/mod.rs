@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-mod json;
+pub(crate) mod json;
 
 use crate::escape::escape_bytes;
 

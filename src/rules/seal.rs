@@ -161,7 +161,7 @@ pub fn render(lines: &[SealLine]) -> Vec<u8> {
 
 /// The digest in lower-case hex.
 pub fn hex(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::escape::hex(digest)
 }
 
 #[cfg(test)]

@@ -6,19 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{FileState, PostureFound, ShieldsReport};
 use crate::escape::escape_bytes;
-
-fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => {
-            obj.insert(key.into(), Value::from(s));
-        }
-        Err(_) => {
-            obj.insert(key.into(), Value::from(String::from_utf8_lossy(bytes)));
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            obj.insert(format!("{key}_hex"), Value::from(hex));
-        }
-    }
-}
+use crate::report::json::put_bytes;
 
 fn name_value(bytes: &[u8]) -> Value {
     let mut obj = Map::new();

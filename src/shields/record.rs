@@ -9,8 +9,6 @@ use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 
-use sha2::{Digest, Sha256};
-
 use crate::inode::FileKind;
 use crate::sys::{self, Base};
 
@@ -62,11 +60,7 @@ fn state_dir(create: bool) -> io::Result<Option<OwnedFd>> {
 }
 
 fn file_name(path: &[u8]) -> CString {
-    let hex: String = Sha256::digest(path)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    CString::new(format!("{hex}.shields")).expect("hex")
+    crate::pin::state_file_name(path, ".shields")
 }
 
 /// What a record holds: the inodes changed, and the read-only mounts attached (mount ids).
