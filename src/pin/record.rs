@@ -394,15 +394,23 @@ thread_local! {
     static CALL: RefCell<Option<Call>> = const { RefCell::new(None) };
 }
 
-/// A duplicate of the state directory this thread's lock holds, when it was opened at least
-/// as `create` asks (`None`: open it).
+/// The state directory this thread's lock holds, opened again (`.` of the held descriptor:
+/// the same directory, with a file offset of its own), when it was opened at least as
+/// `create` asks (`None`: open it).
+///
+/// Not a `dup`: a duplicate shares the held descriptor's offset, and a listing that ran to
+/// its end (the records, `all`) would leave every later listing of the call empty (the
+/// leftovers of a killed renewal went unseen, and were pinned as the directory's own files).
 pub(crate) fn held_state_dir(create: bool) -> Option<OwnedFd> {
     CALL.with(|c| {
         c.borrow()
             .as_ref()
             .and_then(|call| call.open.as_ref())
             .filter(|(_, made)| *made || !create)
-            .and_then(|(fd, _)| fd.try_clone().ok())
+            .and_then(|(fd, _)| {
+                let flags = sys::OFlags::RDONLY | sys::OFlags::DIRECTORY | sys::OFlags::NOFOLLOW;
+                sys::openat(Base::Dir(fd.as_fd()), c".", flags).ok()
+            })
     })
 }
 

@@ -472,12 +472,64 @@ pub fn files_named_like_temporaries_survive(area: &Path) -> TestResult {
     Ok(())
 }
 
+/// A renewal killed between creating its temporary and renaming it leaves the temporary and
+/// its record: the next freeze of the symlink layout removes exactly that file, and pins the
+/// directory without it. (The records of the mount layer are listed first in a freeze; a
+/// listing that shared the state directory's offset with them found no leftover record, and
+/// the temporary was pinned as one of the directory's files.)
+pub fn a_killed_renewal_s_temporary_goes_with_the_next_freeze(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "renew-killed")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let state = scratch.path().join("state");
+    fs::create_dir(&state)?;
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700))?;
+    // As `pin::leftovers::Temp::create` leaves it: the tagged name in the directory, and the
+    // record `<dev>-<ino>.<tag>.new` of the directory, holding the temporary's inode.
+    let tag = "0123456789abcdef".repeat(2);
+    let temp = l.dir.join(format!(".nc-harden-new.{tag}"));
+    fs::write(&temp, b"half a renewal\n")?;
+    fs::set_permissions(&temp, fs::Permissions::from_mode(0o444))?;
+    let dir_meta = fs::metadata(&l.dir)?;
+    let temp_meta = fs::metadata(&temp)?;
+    let record = state.join(format!(
+        "{:x}-{:x}.{tag}.new",
+        dir_meta.dev(),
+        dir_meta.ino()
+    ));
+    fs::write(
+        &record,
+        format!("{} {}\n", temp_meta.dev(), temp_meta.ino()),
+    )?;
+    fs::set_permissions(&record, fs::Permissions::from_mode(0o600))?;
+    let call = Call::new(&l.dir, &l.data, l.owner).with_state_dir(&state);
+    let out = Face::Rust.call(Op::Freeze, &call);
+    let result = (|| -> TestResult {
+        expect_status(&out, Status::Ok)?;
+        ensure!(
+            !temp.exists(),
+            "the killed renewal's temporary is still there: {}",
+            out.summary
+        );
+        ensure!(!record.exists(), "its record is still there");
+        ensure!(
+            !out.records
+                .iter()
+                .any(|r| r.name.starts_with(b".nc-harden-new.")),
+            "the temporary was judged as an entry: {:?}",
+            out.records
+        );
+        Ok(())
+    })();
+    expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+    result
+}
+
 type AreaTest = fn(&Path) -> TestResult;
 
 /// The trials, each on the filesystems it is about.
 pub fn trials() -> Vec<Trial> {
     let every = [FsKind::Ext4, FsKind::Tmpfs, FsKind::Xfs, FsKind::Btrfs];
-    let cases: [(&str, &[FsKind], AreaTest); 7] = [
+    let cases: [(&str, &[FsKind], AreaTest); 8] = [
         (
             "gib_sparse_sealed_in_bounded_memory",
             &[FsKind::Ext4, FsKind::Tmpfs],
@@ -503,6 +555,11 @@ pub fn trials() -> Vec<Trial> {
             "files_named_like_temporaries_survive",
             &[FsKind::Ext4, FsKind::Tmpfs],
             files_named_like_temporaries_survive,
+        ),
+        (
+            "a_killed_renewal_s_temporary_goes_with_the_next_freeze",
+            &[FsKind::Ext4, FsKind::Tmpfs],
+            a_killed_renewal_s_temporary_goes_with_the_next_freeze,
         ),
         (
             "renewal_drops_attributes_it_cannot_list",
