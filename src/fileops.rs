@@ -318,6 +318,13 @@ pub fn writer_check(fd: BorrowedFd<'_>) -> WriterCheck {
     WriterCheck::Writer
 }
 
+/// One read lease, taken and given back at once: `true` when nobody holds `fd`'s file open
+/// or mapped for writing now; `false` when somebody does or the lease cannot tell (no
+/// waiting: the caller then renews, and asks `writer_check` after the pin).
+pub fn no_writer_now(fd: BorrowedFd<'_>) -> bool {
+    f::set_lease(fd, Lease::Read).is_ok() && f::set_lease(fd, Lease::Release).is_ok()
+}
+
 /// `flock(2)`: `exclusive` for the calls that change, shared for verify; asked again with a
 /// growing pause (200 µs to 20 ms) for at most `wait`, then EAGAIN.
 pub fn lock(fd: BorrowedFd<'_>, exclusive: bool, wait: std::time::Duration) -> io::Result<()> {

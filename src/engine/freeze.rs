@@ -29,7 +29,7 @@ impl Policy {
     /// and reports what is left.
     pub(super) fn freeze(&self, dir: &OwnedFd, data: &Option<DataDir>) -> Result<Report, Error> {
         let mut pending = undo::Pending::new(dir.as_fd(), &self.paths.dir);
-        match self.pin_and_judge(dir, data, pending.undo()) {
+        match self.pin_and_judge(dir, data, pending.undo(), Renewal::WhenFound) {
             Ok(report) => {
                 pending.finish();
                 Ok(report)
@@ -47,6 +47,7 @@ impl Policy {
         dir: &OwnedFd,
         data: &Option<DataDir>,
         undo: &mut Undo,
+        renewal: Renewal,
     ) -> Result<Report, Error> {
         let ours = match mount::state(
             &self.paths.dir,
@@ -91,17 +92,31 @@ impl Policy {
         // Fresh inodes, in place, where the flags (or the legacy bind) will pin the files
         // themselves; the fresh directory of the mount layer makes its own.
         let in_place = !ours && immutable::is_pinned(dir.as_fd()).ok().flatten() != Some(true);
+        let mut deferred = false;
         if in_place && renewed.is_empty() {
             let legacy_mount = legacy && self.freeze.strategy != Strategy::Immutable;
             // A killed renewal's temporary files go first; a directory we may not write has
             // none of ours.
             let _ = renew::remove_leftovers(dir.as_fd());
-            if may_flag || legacy_mount {
+            let record = match may_flag || legacy_mount {
+                true => pin::locked::load(&self.paths.dir).ok().flatten(),
+                false => None,
+            };
+            // Where the files' own flags pin them and shields up recorded nothing, the pass
+            // that pins them asks first whether a writer holds one: nobody, the common case,
+            // and no file needs a fresh inode (one pass of leases fewer). One that is held, or
+            // cannot be told, is left unpinned, and the freeze starts again renewing first.
+            deferred = renewal == Renewal::WhenFound
+                && may_flag
+                && !legacy
+                && record.is_none()
+                && !self.freeze.lock_posture
+                && !self.freeze.reseal;
+            if (may_flag || legacy_mount) && !deferred {
                 // Only what a writer may hold goes onto a fresh inode (a read lease refused,
                 // or one that cannot be had: "cannot tell" renews); the pass that pins each
                 // file asks the lease again, so a writer that opened it meanwhile is refused.
                 // What shields up recorded follows its files onto their fresh inodes.
-                let record = pin::locked::load(&self.paths.dir).ok().flatten();
                 let start = match &record {
                     Some(_) => self.locked_files(dir.as_fd())?,
                     None => Vec::new(),
@@ -194,11 +209,19 @@ impl Policy {
         scan.renewed = renewed_in_place.clone();
         scan.fresh = fresh.as_ref().map(mount::FreshDirectory::root);
         scan.check_writers = layers.immutable || bound;
+        scan.renewal_deferred = deferred;
         let judged = if bound && !layers.immutable {
             self.judge_settled(&mut scan)
         } else {
             self.judge_all(&mut scan, Action::Checked, 0)
         };
+        if scan.found_held && judged.is_ok() {
+            // A writer holds a file that was not renewed (or no lease can tell): what the
+            // pass pinned is taken back, and the freeze starts again, renewing first.
+            drop(scan);
+            undo.rollback(dir.as_fd(), &self.paths.dir)?;
+            return self.pin_and_judge(dir, data, undo, Renewal::First);
+        }
         // A mount made or taken off during the pass may have shown a link that is not the
         // one beneath (a good link mounted over a bad one for a moment): what was judged is
         // then not known to be what is pinned, and everything this call did is taken back.
@@ -404,6 +427,17 @@ impl Policy {
             std::io::Error::from_raw_os_error(libc::EAGAIN),
         ))
     }
+}
+
+/// When a freeze gives the files a writer may hold their fresh inodes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Renewal {
+    /// Before the directory is pinned, a read lease asked of every regular file.
+    First,
+    /// Only once the pass that pins the files finds one held (its lease asked before its
+    /// flag is set): the pass's pins are then taken back, and the freeze starts again with
+    /// `First`.
+    WhenFound,
 }
 
 /// The kernel denied writing the directory (not root, read-only): nothing of ours to

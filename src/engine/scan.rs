@@ -167,6 +167,12 @@ pub struct Scan<'a, 'u> {
     pub uncarried: Vec<renew::Renewed>,
     /// After pinning a regular file in place, make sure that nobody holds it open for writing.
     pub check_writers: bool,
+    /// No file was renewed before the pass (`freeze::Renewal::WhenFound`): before a regular
+    /// file's flag is set, a read lease asks whether a writer holds it; one that is held (or
+    /// cannot be told) is left unpinned and `found_held` set.
+    pub renewal_deferred: bool,
+    /// A regular file was found held before its flag (`renewal_deferred`).
+    pub found_held: bool,
     /// A link whose data entry does not exist yet is accepted (and so reported).
     pub allow_missing: bool,
     /// The locked posture is about to be set: the owner and mode of the directory and of its
@@ -198,6 +204,8 @@ impl<'a> Scan<'a, '_> {
             fresh: None,
             uncarried: Vec::new(),
             check_writers: false,
+            renewal_deferred: false,
+            found_held: false,
             allow_missing: false,
             posture_to_come: false,
             data,
@@ -355,6 +363,17 @@ impl<'a> Scan<'a, '_> {
         };
         let outcome = match self.mode {
             Mode::Freeze(PinnedBy::OwnFlag) => {
+                // A held file is never flagged: its writer would meet EPERM, and the file
+                // needs a fresh inode first.
+                if self.renewal_deferred && !renewed && !crate::fileops::no_writer_now(fd.as_fd()) {
+                    self.found_held = true;
+                    return Ok(Entry::rejected(
+                        bytes,
+                        FileKind::Regular,
+                        Reason::OpenForWriting,
+                        0,
+                    ));
+                }
                 let outcome =
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
