@@ -5,6 +5,18 @@
 # run by this shell (`eval`: its processes are forked and executed from here, no `sh -c` in
 # between). Prints a markdown table: median, minimum and maximum wall time, and the median
 # relative to the last command's.
+# `installed SRC NAME`: prints the path of a copy of the CLI SRC as `make install` leaves one
+# (written by install(1)), in $target/installed/NAME, on the project's filesystem whatever
+# TMPDIR says. The comparisons run such copies, never the linker's output itself: that file
+# was written through a mapping and sits in the page cache in 4 KiB pages, so an exec of it
+# takes some 6 page faults more than of the same bytes installed, about 0.1 ms a process on a
+# virtual machine (BENCHMARKS.md), which is no property of the code.
+installed() {
+    local dest=$target/installed/$2
+    install -D -m 0755 "$1" "$dest"
+    echo "$dest"
+}
+
 alternate() {
     local runs=$1; shift
     local -a names=() preps=() cmds=()
