@@ -40,22 +40,22 @@ pub enum ShieldsVerb {
 pub struct ShieldsTarget {
     /// A built-in profile (openclaw, hermes) or the path of a profile file.
     #[arg(long, value_name = "NAME|FILE", default_value = "openclaw", value_hint = ValueHint::FilePath)]
-    profile: String,
+    pub(crate) profile: String,
     /// The directory, instead of the profile's.
     #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath, value_parser = crate::args::directory())]
-    dir: Option<OsString>,
+    pub(crate) dir: Option<OsString>,
     /// Which half: both, the top configuration lock alone, or the state trees alone (as
     /// NemoClaw's two guards split them).
     #[arg(long, value_enum, default_value = "all")]
-    part: PartArg,
+    pub(crate) part: PartArg,
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
-enum PartArg {
+pub(crate) enum PartArg {
     All,
     TopConfig,
     StateTrees,
