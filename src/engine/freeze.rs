@@ -91,8 +91,24 @@ impl Policy {
         let may_flag = wants_flags && sys::has_effective_capability(sys::CAP_LINUX_IMMUTABLE);
         // Fresh inodes, in place, where the flags (or the legacy bind) will pin the files
         // themselves; the fresh directory of the mount layer makes its own.
-        let in_place = !ours && immutable::is_pinned(dir.as_fd()).ok().flatten() != Some(true);
-        let mut deferred = false;
+        let flagged_before = immutable::is_pinned(dir.as_fd()).ok().flatten() == Some(true);
+        let in_place = !ours && !flagged_before;
+        // Where the files' own flags pin them and shields up recorded nothing, the pass that
+        // pins them asks first whether a writer holds one: nobody, the common case, and no
+        // file needs a fresh inode (one pass of leases fewer). One that is held, or cannot be
+        // told, is left unpinned, and the freeze starts again renewing first; a directory
+        // flagged before the call (a killed freeze's) is taken off for that and put back
+        // should the call not finish.
+        let may_defer = renewal == Renewal::WhenFound
+            && may_flag
+            && !legacy
+            && !ours
+            && renewed.is_empty()
+            && !self.freeze.lock_posture
+            && !self.freeze.reseal;
+        let mut deferred = may_defer
+            && flagged_before
+            && pin::locked::load(&self.paths.dir).ok().flatten().is_none();
         if in_place && renewed.is_empty() {
             let legacy_mount = legacy && self.freeze.strategy != Strategy::Immutable;
             // A killed renewal's temporary files go first; a directory we may not write has
@@ -102,16 +118,7 @@ impl Policy {
                 true => pin::locked::load(&self.paths.dir).ok().flatten(),
                 false => None,
             };
-            // Where the files' own flags pin them and shields up recorded nothing, the pass
-            // that pins them asks first whether a writer holds one: nobody, the common case,
-            // and no file needs a fresh inode (one pass of leases fewer). One that is held, or
-            // cannot be told, is left unpinned, and the freeze starts again renewing first.
-            deferred = renewal == Renewal::WhenFound
-                && may_flag
-                && !legacy
-                && record.is_none()
-                && !self.freeze.lock_posture
-                && !self.freeze.reseal;
+            deferred = may_defer && record.is_none();
             if (may_flag || legacy_mount) && !deferred {
                 // Only what a writer may hold goes onto a fresh inode (a read lease refused,
                 // or one that cannot be had: "cannot tell" renews); the pass that pins each
@@ -220,6 +227,13 @@ impl Policy {
             // pass pinned is taken back, and the freeze starts again, renewing first.
             drop(scan);
             undo.rollback(dir.as_fd(), &self.paths.dir)?;
+            if flagged_before {
+                let outcome = immutable::unpin_inode(dir.as_fd())
+                    .context("taking the directory's flag off for the renewal")?;
+                if outcome.action == Action::Unfrozen {
+                    undo.directory_cleared();
+                }
+            }
             return self.pin_and_judge(dir, data, undo, Renewal::First);
         }
         // A mount made or taken off during the pass may have shown a link that is not the
@@ -302,9 +316,11 @@ impl Policy {
         if !valid {
             let added = undo.added();
             let restored = undo.cleared_any();
+            // The directory's own flag, taken off for a renewal, is put back with the rest.
+            let restored_directory = undo.cleared_directory();
             undo.rollback(dir.as_fd(), &self.paths.dir)?;
             let left = Layers {
-                immutable: layers.immutable && !added.immutable,
+                immutable: (layers.immutable && !added.immutable) || restored_directory,
                 mount: layers.mount && !added.mount,
                 data_dir: layers.data_dir && !added.data_dir,
             };
@@ -318,6 +334,11 @@ impl Policy {
                 entry.renewed = renewed_in_place
                     .iter()
                     .any(|n| n.to_bytes() == entry.name.as_slice());
+            }
+            if restored_directory {
+                if let Some(record) = entries.first_mut().filter(|e| e.is_directory_itself()) {
+                    record.action = Action::AlreadyFrozen;
+                }
             }
             let mut report = finish(self.report(
                 Operation::Freeze,

@@ -177,7 +177,7 @@ pub struct Scan<'a, 'u> {
     /// file's flag is set, a read lease asks whether a writer holds it; one that is held (or
     /// cannot be told) is left unpinned and `found_held` set.
     pub renewal_deferred: bool,
-    /// A regular file was found held before its flag (`renewal_deferred`).
+    /// A regular file was found held, before its flag or right after it (`renewal_deferred`).
     pub found_held: bool,
     /// A link whose data entry does not exist yet is accepted (and so reported).
     pub allow_missing: bool,
@@ -384,7 +384,7 @@ impl<'a> Scan<'a, '_> {
                     immutable::pin_inode(fd.as_fd()).map_err(|e| io_on(name, "pinning", e))?;
                 if outcome.action == Action::Frozen {
                     if let Some(undo) = self.undo.as_deref_mut() {
-                        undo.file_flagged(name);
+                        undo.file_flagged(name, lmeta);
                     }
                 }
                 crate::killpoint::step();
@@ -419,6 +419,11 @@ impl<'a> Scan<'a, '_> {
                     WriterCheck::CannotTell(errno) => Some(errno),
                 };
                 if let Some(errno) = rejected {
+                    // Opened between the lease asked before the flag and the flag: with the
+                    // renewal still to come, the pass is taken back and made again renewing.
+                    if self.renewal_deferred {
+                        self.found_held = true;
+                    }
                     return Ok(Entry::rejected(
                         bytes,
                         FileKind::Regular,

@@ -21,7 +21,10 @@ pub struct Undo {
     mount: Option<OwnedFd>,
     /// `data_dir`, when this call set its flag.
     data_dir: Option<OwnedFd>,
-    files: Vec<CString>,
+    /// The regular files this call flagged, each with the inode (device, number) it flagged:
+    /// a rollback clears the flag of that inode only, never of whatever else the name may
+    /// show by then (something mounted over it).
+    files: Vec<(CString, (u64, u64))>,
     links: Vec<CString>,
     /// Pins that were there before the call and that it took off to change the posture: put
     /// back whenever the call does not finish, so that no call leaves the directory less
@@ -46,9 +49,9 @@ impl Undo {
         self.data_dir = Some(data_dir);
     }
 
-    /// This call set the flag of the regular file `name`.
-    pub fn file_flagged(&mut self, name: &CStr) {
-        self.files.push(name.to_owned());
+    /// This call set the flag of the regular file `name`, the inode `meta`.
+    pub fn file_flagged(&mut self, name: &CStr, meta: &crate::inode::Meta) {
+        self.files.push((name.to_owned(), (meta.dev, meta.ino)));
     }
 
     /// This call set the flag of the symlink `name`.
@@ -107,7 +110,15 @@ impl Undo {
         }
     }
 
+    /// Whether this call took off the directory's own flag (set before it).
+    pub fn cleared_directory(&self) -> bool {
+        self.cleared_directory
+    }
+
     /// Clears every flag recorded, the directory's last so that the names stay put meanwhile.
+    /// A name that no longer shows the inode flagged (something mounted over it meanwhile, or
+    /// the inode replaced) is not touched: the rest is taken back all the same, and the call
+    /// then fails saying which flag stays.
     pub fn rollback(&mut self, dir: BorrowedFd<'_>, path: &[u8]) -> Result<(), Error> {
         let failed = |what: &CStr, e: io::Error| {
             Error::io(
@@ -118,18 +129,48 @@ impl Undo {
                 e,
             )
         };
+        let dir_mount = pin::mountinfo::mount_facts(dir).ok().map(|f| f.mnt_id);
+        let mut first_failure = None;
         let mut links = SymlinkFlags::default();
-        for name in self.links.drain(..) {
-            links.unpin(dir, &name).map_err(|e| failed(&name, e))?;
-        }
-        for name in self.files.drain(..) {
-            let meta = sys::lstatat(dir, &name).map_err(|e| failed(&name, e))?;
-            let fd = open_regular(dir, &name, &meta)
-                .map_err(|_| failed(&name, io::Error::from_raw_os_error(libc::ESTALE)))?;
-            let outcome = immutable::unpin_inode(fd.as_fd()).map_err(|e| failed(&name, e))?;
-            if outcome.action == Action::Denied {
-                return Err(failed(&name, io::Error::from_raw_os_error(outcome.errno)));
+        for name in std::mem::take(&mut self.links) {
+            // A link's flag is cleared by name: only where the name shows a link of `dir`'s
+            // own mount, nothing mounted over it.
+            let taken_back = sys::lstatat(dir, &name).and_then(|meta| {
+                if meta.kind != crate::inode::FileKind::Symlink
+                    || crate::rules::is_mount_point(meta.mount, dir_mount) == Some(true)
+                {
+                    return Err(not_the_one_flagged());
+                }
+                links.unpin(dir, &name).map(|_| ())
+            });
+            if let Err(e) = taken_back {
+                first_failure.get_or_insert_with(|| failed(&name, e));
             }
+        }
+        for (name, (dev, ino)) in std::mem::take(&mut self.files) {
+            let taken_back = (|| {
+                let meta = sys::lstatat(dir, &name)?;
+                let moved = meta.dev != dev
+                    || meta.ino != ino
+                    || crate::rules::is_mount_point(meta.mount, dir_mount) == Some(true);
+                if moved {
+                    return Err(not_the_one_flagged());
+                }
+                let fd = open_regular(dir, &name, &meta).map_err(|_| not_the_one_flagged())?;
+                match immutable::unpin_inode(fd.as_fd())? {
+                    outcome if outcome.action == Action::Denied => {
+                        Err(io::Error::from_raw_os_error(outcome.errno))
+                    }
+                    _ => Ok(()),
+                }
+            })();
+            if let Err(e) = taken_back {
+                first_failure.get_or_insert_with(|| failed(&name, e));
+            }
+        }
+        if let Some(failure) = first_failure {
+            // The directory keeps its flag (and the mount its place): the names stay put.
+            return Err(failure);
         }
         if let Some(mount) = self.mount.take() {
             pin::mount::rollback(path, &mount).map_err(|e| failed(c".", e))?;
@@ -152,6 +193,15 @@ impl Undo {
         }
         self.restore_cleared(dir)
     }
+}
+
+/// A name that shows another inode than the one this call flagged: its flag is not taken
+/// back through the name (it would be the other inode's).
+fn not_the_one_flagged() -> io::Error {
+    io::Error::other(
+        "the name shows another inode than the one flagged (something was mounted over it, or \
+         put in its place): the flag stays on the inode beneath",
+    )
 }
 
 /// A call's undo that is taken back unless the call finishes: dropped on an early return or

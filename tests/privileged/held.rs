@@ -45,11 +45,21 @@ pub fn trials() -> Vec<Trial> {
             move |a| directory_is_a_mount_root(a, layer),
         ));
     }
-    out.push(trial(
-        "held::tmpfs::writer_that_stays_is_refused",
-        FsKind::Tmpfs,
-        writer_that_stays_is_refused,
-    ));
+    for kind in [FsKind::Ext4, FsKind::Tmpfs] {
+        out.push(trial(
+            format!("held::{}::writer_that_stays_is_refused", kind.name()),
+            kind,
+            writer_that_stays_is_refused,
+        ));
+        out.push(trial(
+            format!(
+                "held::{}::a_directory_flagged_before_is_renewed_under",
+                kind.name()
+            ),
+            kind,
+            a_directory_flagged_before_is_renewed_under,
+        ));
+    }
     out
 }
 
@@ -200,22 +210,19 @@ pub fn held_descriptors_change_nothing(area: &Path, layer: usize) -> TestResult 
 
 /// A writer that opens the fresh file in the window between its renewal and its flag (root
 /// without capabilities may): the freeze sees it (a read lease is refused) and says
-/// open_for_writing rather than NC_OK. Simulated by a writer that holds the file through
-/// the whole call: with the flag layer alone, where renewal cannot help, NC_OK never comes.
+/// open_for_writing rather than NC_OK. Simulated by a writer that holds a file whose own flag
+/// is already set (a call killed between the flag and its lease leaves it so): a renewal
+/// cannot replace a flagged file, and with the flag layer alone NC_OK never comes while the
+/// writer holds it; once it lets go, the next freeze answers NC_OK.
 pub fn writer_that_stays_is_refused(area: &Path) -> TestResult {
     let scratch = Scratch::new_in(area, "stays")?;
     let l = Layout::build(scratch.path(), Variant::B)?;
-    // The writer holds the file under another name of ours, opened after the renewal: an
-    // already-frozen directory is not renewed again, so flag it by hand first.
     let call = call_of(&l).with_strategy(Strategy::Immutable);
     let held = run_as(ROOT_ATTACKER, || hold(&l))?;
-    // Freeze once: the held inode is replaced; hold the new one too.
-    expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
-    expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
-    let again = run_as(ROOT_ATTACKER, || hold(&l))?;
-    // Pin the directory by hand: the next freeze finds it already flagged, does not renew,
-    // and must see the writer.
-    let out = Command::new("chattr").arg("+i").arg(&l.dir).output()?;
+    let out = Command::new("chattr")
+        .arg("+i")
+        .arg(l.dir.join("openclaw.json"))
+        .output()?;
     ensure!(out.status.success(), "chattr +i");
     let out = Face::Rust.call(Op::Freeze, &call);
     expect_status(&out, Status::Invalid)?;
@@ -224,9 +231,46 @@ pub fn writer_that_stays_is_refused(area: &Path) -> TestResult {
         "{:?}",
         out.record("openclaw.json")
     );
-    drop((held, again));
+    drop(held);
     expect_status(&Face::Rust.call(Op::Freeze, &call), Status::Ok)?;
     expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+    ensure_clean(&l.dir)
+}
+
+/// A directory whose own flag is set and whose files carry none, as a freeze killed in its
+/// pass leaves it, while a writer holds a file from before: the next freeze takes the
+/// directory's flag off, puts the held file on a fresh inode and pins again (NC_OK, the file
+/// reported renewed); nothing the writer does reaches the path, and unfreeze answers NC_OK.
+/// (Without the flag taken off, the held file could never be renewed: every freeze answered
+/// NC_INVALID while the writer wrote on.)
+pub fn a_directory_flagged_before_is_renewed_under(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "flagged-before")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let call = call_of(&l).with_strategy(Strategy::Immutable);
+    let before = fs::read(l.dir.join("openclaw.json"))?;
+    let held = run_as(ROOT_ATTACKER, || hold(&l))?;
+    let out = Command::new("chattr").arg("+i").arg(&l.dir).output()?;
+    ensure!(out.status.success(), "chattr +i");
+    let out = Face::Rust.call(Op::Freeze, &call);
+    let result = (|| -> TestResult {
+        expect_status(&out, Status::Ok)?;
+        let renewed = out.json["entries"]
+            .as_array()
+            .and_then(|entries| entries.iter().find(|e| e["name"] == "openclaw.json"))
+            .is_some_and(|e| e["renewed"] == true);
+        ensure!(renewed, "the held file is reported renewed: {}", out.json);
+        let tried = strike(&held);
+        ensure!(
+            fs::read(l.dir.join("openclaw.json"))? == before,
+            "after NC_OK the path shows other bytes (tried {tried:?})"
+        );
+        check_from_outside(&l, &["openclaw.json"])?;
+        Ok(())
+    })();
+    drop(held);
+    expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
+    let _ = fs::remove_file(l.dir.join("planted"));
+    result?;
     ensure_clean(&l.dir)
 }
 
