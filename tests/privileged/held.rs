@@ -9,7 +9,7 @@ use std::os::unix::fs::symlink;
 
 use super::engine::{ensure_clean, kernel_state};
 use super::*;
-use nc_harden_testkit::check_from_outside;
+use nc_harden_testkit::{bind, check_from_outside, unmount};
 
 /// The trials of this file, registered by main.rs: the held descriptors on every filesystem
 /// with every layer, overlayfs's lower layer and a mount root on ext4, a writer that stays.
@@ -60,6 +60,11 @@ pub fn trials() -> Vec<Trial> {
             a_directory_flagged_before_is_renewed_under,
         ));
     }
+    out.push(trial(
+        "held::tmpfs::a_rollback_clears_no_flag_through_a_mount",
+        FsKind::Tmpfs,
+        a_rollback_clears_no_flag_through_a_mount,
+    ));
     out
 }
 
@@ -271,6 +276,73 @@ pub fn a_directory_flagged_before_is_renewed_under(area: &Path) -> TestResult {
     expect_status(&Face::Rust.call(Op::Unfreeze, &call), Status::Ok)?;
     let _ = fs::remove_file(l.dir.join("planted"));
     result?;
+    ensure_clean(&l.dir)
+}
+
+/// A freeze whose pass finds a held file takes back the flags it set, by name. An attacker
+/// with CAP_SYS_ADMIN (and without CAP_LINUX_IMMUTABLE) who mounts another pinned file over a
+/// name the pass has flagged must not have nc-harden clear that file's flag: the rollback
+/// clears only the inode it flagged, leaves the name as it is and says so (the call fails).
+/// The pass is slowed by strace (each readlinkat 100 ms later), so that the mount lands
+/// between `openclaw.json`'s flag and the rollback that `.config-hash`, held, brings.
+pub fn a_rollback_clears_no_flag_through_a_mount(area: &Path) -> TestResult {
+    let scratch = Scratch::new_in(area, "rollback-mount")?;
+    let l = Layout::build(scratch.path(), Variant::B)?;
+    let victim = scratch.path().join("victim");
+    fs::write(&victim, b"another pinned file\n")?;
+    let out = Command::new("chattr").arg("+i").arg(&victim).output()?;
+    ensure!(out.status.success(), "chattr +i victim");
+    let config = l.dir.join("openclaw.json");
+    let writer: OwnedFd = fs::OpenOptions::new()
+        .append(true)
+        .open(l.dir.join(".config-hash"))?
+        .into();
+    let exe = common::native::cli_binary()?;
+    let mut cli = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", "trace=readlinkat"])
+        .args(["-e", "inject=readlinkat:delay_enter=100000"])
+        .arg(&exe)
+        .arg("freeze")
+        .arg("--dir")
+        .arg(&l.dir)
+        .arg("--data-dir")
+        .arg(&l.data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut mounted = false;
+    while std::time::Instant::now() < deadline && cli.try_wait()?.is_none() {
+        if immutable_flag(&config).unwrap_or(false) {
+            bind(&victim, &config, false)?;
+            mounted = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = cli.wait()?;
+    let mut said = String::new();
+    if let Some(mut err) = cli.stderr.take() {
+        io::Read::read_to_string(&mut err, &mut said)?;
+    }
+    let victim_pinned = immutable_flag(&victim);
+    if mounted {
+        unmount(&config)?;
+    }
+    drop(writer);
+    let _ = Command::new("chattr").arg("-i").arg(&victim).output();
+    let _ = Face::Rust.call(Op::Unfreeze, &call_of(&l));
+    ensure!(
+        mounted,
+        "openclaw.json was never flagged while the freeze ran (the pass's order changed?): {said}"
+    );
+    ensure!(
+        victim_pinned?,
+        "the rollback cleared the flag of the file mounted over openclaw.json: {said}"
+    );
+    ensure!(
+        !status.success() && said.contains("the flag stays"),
+        "the freeze does not say that a flag stays: {status:?} {said}"
+    );
     ensure_clean(&l.dir)
 }
 
