@@ -130,11 +130,15 @@ impl Undo {
             )
         };
         let dir_mount = pin::mountinfo::mount_facts(dir).ok().map(|f| f.mnt_id);
+        // Every name whose flag stays, and the first reason.
+        let mut left: Vec<String> = Vec::new();
         let mut first_failure = None;
         let mut links = SymlinkFlags::default();
         for name in std::mem::take(&mut self.links) {
-            // A link's flag is cleared by name: only where the name shows a link of `dir`'s
-            // own mount, nothing mounted over it.
+            // A link's flag is cleared by name (file_setattr refuses the O_PATH descriptor a
+            // link has: EBADF on Linux 6.18): only where the name shows a link of `dir`'s own
+            // mount, nothing mounted over it; a mount made in the instant between this look
+            // and the call is not closed (README, "Not yet closed").
             let taken_back = sys::lstatat(dir, &name).and_then(|meta| {
                 if meta.kind != crate::inode::FileKind::Symlink
                     || crate::rules::is_mount_point(meta.mount, dir_mount) == Some(true)
@@ -144,7 +148,8 @@ impl Undo {
                 links.unpin(dir, &name).map(|_| ())
             });
             if let Err(e) = taken_back {
-                first_failure.get_or_insert_with(|| failed(&name, e));
+                left.push(format!("\"{}\"", escape_bytes(name.to_bytes())));
+                first_failure.get_or_insert(e);
             }
         }
         for (name, (dev, ino)) in std::mem::take(&mut self.files) {
@@ -165,12 +170,18 @@ impl Undo {
                 }
             })();
             if let Err(e) = taken_back {
-                first_failure.get_or_insert_with(|| failed(&name, e));
+                left.push(format!("\"{}\"", escape_bytes(name.to_bytes())));
+                first_failure.get_or_insert(e);
             }
         }
-        if let Some(failure) = first_failure {
-            // The directory keeps its flag (and the mount its place): the names stay put.
-            return Err(failure);
+        if let Some(e) = first_failure {
+            // This pass stops here, the mount and the directory's flag keeping the names put;
+            // the call's error names every flag that stays. (`Pending`'s rollback then takes
+            // off what is left of this call's, the directory's flag among them.)
+            return Err(Error::io(
+                format!("taking back the flags of {}", left.join(", ")),
+                e,
+            ));
         }
         if let Some(mount) = self.mount.take() {
             pin::mount::rollback(path, &mount).map_err(|e| failed(c".", e))?;
