@@ -93,10 +93,10 @@ impl Undo {
             let Ok(fd) = open_regular(dir, &name, &meta) else {
                 continue;
             };
-            immutable::pin_inode(fd.as_fd()).map_err(|e| failed(&name, e))?;
+            put_back(fd.as_fd()).map_err(|e| failed(&name, e))?;
         }
         if std::mem::take(&mut self.cleared_directory) {
-            immutable::pin_inode(dir).map_err(|e| failed(c".", e))?;
+            put_back(dir).map_err(|e| failed(c".", e))?;
         }
         Ok(())
     }
@@ -203,6 +203,17 @@ impl Undo {
             }
         }
         self.restore_cleared(dir)
+    }
+}
+
+/// Sets the flag again, an error where the kernel denies it (the report must not say
+/// "pinned from before" of a flag that is not there).
+fn put_back(fd: BorrowedFd<'_>) -> io::Result<()> {
+    match immutable::pin_inode(fd)? {
+        outcome if outcome.action == Action::Denied || outcome.action == Action::Unsupported => {
+            Err(io::Error::from_raw_os_error(outcome.errno))
+        }
+        _ => Ok(()),
     }
 }
 
