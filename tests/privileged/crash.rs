@@ -30,6 +30,16 @@ pub fn trials() -> Vec<Trial> {
                     move |a| walk(a, strategy, op, invalid),
                 ));
             }
+            if strategy == Strategy::Immutable {
+                out.push(trial(
+                    format!(
+                        "crash::{}::immutable::freeze_with_a_writer_inside",
+                        kind.name()
+                    ),
+                    kind,
+                    walk_held,
+                ));
+            }
             for op in ["shields_up", "shields_down"] {
                 out.push(trial(
                     format!("crash::{}::{}::{op}", kind.name(), strategy.name()),
@@ -165,6 +175,68 @@ pub fn walk(area: &Path, strategy: Strategy, op: &str, invalid: bool) -> TestRes
         strategy.name(),
         if invalid { " (invalid layout)" } else { "" }
     );
+    Ok(())
+}
+
+/// A freeze of the flag layer killed at every step while a writer holds `openclaw.json`
+/// (read-write, opened before): whatever step the kill came at (the pass that finds the
+/// writer, the pins it takes back, the renewal, the pass made again), the next freeze answers
+/// NC_OK with the held file on a fresh inode (its own renewal or the killed call's), and
+/// nothing written through the writer's
+/// descriptor reaches the path (the inode it holds is not the path's).
+pub fn walk_held(area: &Path) -> TestResult {
+    use std::os::unix::fs::FileExt;
+    let exe = common::native::kill_points_cli()?;
+    let mut points = 0;
+    for n in 1..200 {
+        let scratch = Scratch::new_in(area, "crash-held")?;
+        let l = Layout::build(scratch.path(), Variant::B)?;
+        let writer = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(l.dir.join("openclaw.json"))?;
+        let call = Call::new(&l.dir, &l.data, l.owner).with_strategy(Strategy::Immutable);
+        let before = shown(&l.dir)?;
+        let out = Command::new(&exe)
+            .args(["freeze", "--strategy", "immutable", "--dir"])
+            .arg(&l.dir)
+            .arg("--data-dir")
+            .arg(&l.data)
+            .env("NC_HARDEN_KILL_AT", n.to_string())
+            .output()?;
+        let killed = out.status.signal() == Some(libc::SIGKILL);
+        let step = format!("freeze with a writer inside, killed at step {n}");
+        let next = Face::Rust.call(Op::Freeze, &call);
+        let struck = writer.write_at(b"{\"evil\":1}", 0).is_ok();
+        let after = shown(&l.dir)?;
+        let held_ino = std::os::unix::fs::MetadataExt::ino(&writer.metadata()?);
+        let path_ino =
+            std::os::unix::fs::MetadataExt::ino(&fs::metadata(l.dir.join("openclaw.json"))?);
+        drop(writer);
+        let unfrozen = Face::Rust.call(Op::Unfreeze, &call);
+        expect_status(&next, Status::Ok).map_err(|e| format!("{step}: the next freeze: {e:?}"))?;
+        // The held inode is not the one at the path (this freeze renewed it, or the killed
+        // one had).
+        ensure!(
+            held_ino != path_ino,
+            "{step}: the writer still holds the inode at the path: {}",
+            next.summary
+        );
+        ensure!(
+            after == before,
+            "{step}: after NC_OK the path shows other bytes (the writer wrote: {struck})"
+        );
+        expect_status(&unfrozen, Status::Ok)?;
+        ensure_clean(&l.dir).map_err(|e| format!("{step}: after unfreeze: {e:?}"))?;
+        let left = temporaries(&l.dir)?;
+        ensure!(left.is_empty(), "{step}: temporaries left: {left:?}");
+        if !killed {
+            break;
+        }
+        points = n;
+    }
+    ensure!(points >= 3, "only {points} kill points were walked");
+    eprintln!("crash walk: freeze with a writer inside: {points} kill points, each converged");
     Ok(())
 }
 
