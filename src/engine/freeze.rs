@@ -106,19 +106,18 @@ impl Policy {
             && renewed.is_empty()
             && !self.freeze.lock_posture
             && !self.freeze.reseal;
-        let mut deferred = may_defer
-            && flagged_before
-            && pin::locked::load(&self.paths.dir).ok().flatten().is_none();
+        let legacy_mount = legacy && self.freeze.strategy != Strategy::Immutable;
+        // What shields up recorded: its files are followed onto their fresh inodes, so they
+        // are renewed first, never deferred.
+        let record = match (may_flag || legacy_mount) && !ours && renewed.is_empty() {
+            true => pin::locked::load(&self.paths.dir).ok().flatten(),
+            false => None,
+        };
+        let deferred = may_defer && record.is_none();
         if in_place && renewed.is_empty() {
-            let legacy_mount = legacy && self.freeze.strategy != Strategy::Immutable;
             // A killed renewal's temporary files go first; a directory we may not write has
             // none of ours.
             let _ = renew::remove_leftovers(dir.as_fd());
-            let record = match may_flag || legacy_mount {
-                true => pin::locked::load(&self.paths.dir).ok().flatten(),
-                false => None,
-            };
-            deferred = may_defer && record.is_none();
             if (may_flag || legacy_mount) && !deferred {
                 // Only what a writer may hold goes onto a fresh inode (a read lease refused,
                 // or one that cannot be had: "cannot tell" renews); the pass that pins each

@@ -145,7 +145,7 @@ impl Undo {
                 {
                     return Err(not_the_one_flagged());
                 }
-                links.unpin(dir, &name).map(|_| ())
+                cleared(links.unpin(dir, &name)?)
             });
             if let Err(e) = taken_back {
                 left.push(format!("\"{}\"", escape_bytes(name.to_bytes())));
@@ -162,12 +162,7 @@ impl Undo {
                     return Err(not_the_one_flagged());
                 }
                 let fd = open_regular(dir, &name, &meta).map_err(|_| not_the_one_flagged())?;
-                match immutable::unpin_inode(fd.as_fd())? {
-                    outcome if outcome.action == Action::Denied => {
-                        Err(io::Error::from_raw_os_error(outcome.errno))
-                    }
-                    _ => Ok(()),
-                }
+                cleared(immutable::unpin_inode(fd.as_fd())?)
             })();
             if let Err(e) = taken_back {
                 left.push(format!("\"{}\"", escape_bytes(name.to_bytes())));
@@ -203,6 +198,14 @@ impl Undo {
             }
         }
         self.restore_cleared(dir)
+    }
+}
+
+/// A flag taken off, or an error where the kernel denied it.
+fn cleared(outcome: pin::Outcome) -> io::Result<()> {
+    match outcome.action {
+        Action::Denied => Err(io::Error::from_raw_os_error(outcome.errno)),
+        _ => Ok(()),
     }
 }
 

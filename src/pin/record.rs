@@ -347,10 +347,6 @@ pub fn store(path: &[u8], record: &Record) -> io::Result<()> {
     written
 }
 
-fn named(path: &[u8], suffix: &str) -> CString {
-    digest_name(path, suffix)
-}
-
 /// How a call holds its path's lock: shared among readers (verify, status), or alone (every
 /// call that changes something).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -500,7 +496,7 @@ pub fn lock_in(state: &StateDir, path: &[u8], mode: LockMode) -> io::Result<Stat
     if !sys::state::is_root() {
         return Ok(lock);
     }
-    let name = named(path, ".lock");
+    let name = digest_name(path, ".lock");
     let mut pause = Duration::from_micros(200);
     let mut wait = |what: &str, dev_ino: Option<(u64, u64)>| -> io::Result<()> {
         if Instant::now() >= deadline {
