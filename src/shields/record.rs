@@ -4,7 +4,6 @@
 //! (write-ahead: a killed call leaves a record of every inode it may have changed), so the
 //! memory it takes is the records', never the files'.
 
-use std::collections::HashSet;
 use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -63,11 +62,54 @@ fn file_name(path: &[u8]) -> CString {
     crate::pin::state_file_name(path, ".shields")
 }
 
+/// A set of recorded values, sorted for a binary search: no hasher to seed and run on every
+/// line, and some 24 bytes an inode.
+#[derive(Debug)]
+pub struct Set<T>(Vec<T>);
+
+impl<T: Ord> Set<T> {
+    fn of(mut values: Vec<T>) -> Self {
+        values.sort_unstable();
+        values.dedup();
+        Set(values)
+    }
+
+    pub fn contains(&self, value: &T) -> bool {
+        self.0.binary_search(value).is_ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T> Default for Set<T> {
+    fn default() -> Self {
+        Set(Vec::new())
+    }
+}
+
 /// What a record holds: the inodes changed, and the read-only mounts attached (mount ids).
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub inodes: HashSet<InodeId>,
-    pub mounts: HashSet<u64>,
+    pub inodes: Set<InodeId>,
+    pub mounts: Set<u64>,
+}
+
+/// The fields of one record line, each a decimal number below 2^64 separated by one space:
+/// `None` for anything else (a line cut by a kill is not a record).
+fn numbers<const N: usize>(line: &[u8]) -> Option<[u64; N]> {
+    let mut out = [0u64; N];
+    let mut fields = line.split(|&b| b == b' ');
+    for slot in &mut out {
+        let field = fields.next().filter(|f| !f.is_empty() && f.len() <= 20)?;
+        *slot = field.iter().try_fold(0u64, |n, &b| {
+            let digit = u64::from(b.wrapping_sub(b'0'));
+            (digit < 10).then_some(())?;
+            n.checked_mul(10)?.checked_add(digit)
+        })?;
+    }
+    fields.next().is_none().then_some(out)
 }
 
 /// What the shields calls of `path` recorded; `None` when there is no record.
@@ -88,34 +130,30 @@ pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
             "the shields record is not a root-only regular file: not trusted",
         ));
     }
-    let mut text = Vec::new();
+    let mut text = Vec::with_capacity(meta.size.min(RECORD_MAX) as usize + 1);
     std::fs::File::from(fd)
         .take(RECORD_MAX)
         .read_to_end(&mut text)?;
-    let mut loaded = Loaded::default();
     let mut lines = text.split(|&b| b == b'\n');
     if lines.next() != Some(&b"nc-harden shields record 1"[..]) {
-        return Ok(Some(loaded));
+        return Ok(Some(Loaded::default()));
     }
+    let (mut inodes, mut mounts) = (Vec::new(), Vec::new());
     for line in lines {
-        let line = std::str::from_utf8(line).unwrap_or("");
-        let (mount, rest) = match line.strip_prefix("m ") {
-            Some(rest) => (true, rest),
-            None => (false, line),
-        };
-        let fields: Option<Vec<u64>> = rest.split(' ').map(|f| f.parse().ok()).collect();
-        // A line cut by a kill is not a record.
-        match (mount, fields.as_deref()) {
-            (false, Some(&[dev, ino, generation])) if generation <= u64::from(u32::MAX) => {
-                loaded.inodes.insert((dev, ino, generation as u32));
+        if let Some(rest) = line.strip_prefix(b"m ") {
+            if let Some([id]) = numbers(rest) {
+                mounts.push(id);
             }
-            (true, Some(&[id])) => {
-                loaded.mounts.insert(id);
+        } else if let Some([dev, ino, generation]) = numbers(line) {
+            if let Ok(generation) = u32::try_from(generation) {
+                inodes.push((dev, ino, generation));
             }
-            _ => {}
         }
     }
-    Ok(Some(loaded))
+    Ok(Some(Loaded {
+        inodes: Set::of(inodes),
+        mounts: Set::of(mounts),
+    }))
 }
 
 /// Appends to the record of one shields up.
@@ -181,5 +219,43 @@ pub fn remove(path: &[u8]) -> io::Result<()> {
     match sys::unlinkat(dir.as_fd(), &file_name(path)) {
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{numbers, Set};
+
+    #[test]
+    fn record_lines_parse_exactly() {
+        assert_eq!(numbers::<3>(b"2049 131 0"), Some([2049, 131, 0]));
+        assert_eq!(numbers::<1>(b"18446744073709551615"), Some([u64::MAX]));
+        // A line cut by a kill, or anything not written by `Writer`, is no record.
+        for bad in [
+            &b""[..],
+            b"2049 131",
+            b"2049 131 ",
+            b"2049  131 0",
+            b"2049 131 0 7",
+            b"+2049 131 0",
+            b"2049 13a 0",
+            b"18446744073709551616 1 0",
+            b"2049 131 0\r",
+        ] {
+            assert_eq!(
+                numbers::<3>(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn sets_answer_by_binary_search() {
+        let set = Set::of(vec![(3, 1, 0), (1, 9, 2), (3, 1, 0), (2, 0, 0)]);
+        assert!(set.contains(&(3, 1, 0)) && set.contains(&(1, 9, 2)) && set.contains(&(2, 0, 0)));
+        assert!(!set.contains(&(3, 1, 1)) && !set.contains(&(0, 0, 0)));
+        assert!(Set::<u64>::default().is_empty());
     }
 }

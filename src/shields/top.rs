@@ -48,37 +48,54 @@ fn open_regular(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<(OwnedFd, M
     Ok((fd, m))
 }
 
-/// SHA-256 of an open file, streamed in 64 KiB reads (bounded memory whatever its size).
-fn digest(fd: BorrowedFd<'_>) -> std::io::Result<[u8; 32]> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
+/// Reads `fd` from its start to its end, handing each read to `each` until it answers
+/// `false`: the first 4 KiB through a buffer on the stack (a protected file is small), the
+/// rest 64 KiB at a time through one buffer on the heap (bounded memory whatever the size).
+fn stream(fd: BorrowedFd<'_>, mut each: impl FnMut(&[u8]) -> bool) -> std::io::Result<()> {
+    let mut small = [0u8; 4096];
+    let mut large = Vec::new();
     let mut offset = 0u64;
     loop {
-        let n = sys::files::pread(fd, &mut buf, offset)?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
+        let buf: &mut [u8] = if offset < small.len() as u64 {
+            &mut small[offset as usize..]
+        } else {
+            if large.is_empty() {
+                large = vec![0u8; 64 * 1024];
+            }
+            &mut large
+        };
+        let n = sys::files::pread(fd, buf, offset)?;
+        if n == 0 || !each(&buf[..n]) {
+            return Ok(());
         }
-        hasher.update(&buf[..n]);
         offset += n as u64;
     }
 }
 
+/// SHA-256 of an open file, streamed (bounded memory whatever its size).
+fn digest(fd: BorrowedFd<'_>) -> std::io::Result<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    stream(fd, |bytes| {
+        hasher.update(bytes);
+        true
+    })?;
+    Ok(hasher.finalize().into())
+}
+
+/// The bytes of `fd`, read until they are more than `cap` (the caller refuses those).
 fn read_capped(fd: BorrowedFd<'_>, cap: usize) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = sys::files::pread(fd, &mut buf, out.len() as u64)?;
-        if n == 0 || out.len() > cap {
-            return Ok(out);
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
+    stream(fd, |bytes| {
+        out.extend_from_slice(bytes);
+        out.len() <= cap
+    })?;
+    Ok(out)
 }
 
 /// Removes the temporaries a killed call left in `dir` (those the record holds).
 fn remove_leftovers(
     dir: BorrowedFd<'_>,
-    recorded: &std::collections::HashSet<record::InodeId>,
+    recorded: &record::Set<record::InodeId>,
 ) -> Result<(), Error> {
     for (name, kind) in listing(dir)? {
         if kind == FileKind::Regular && name.starts_with(TEMP_PREFIX) {
@@ -117,21 +134,28 @@ fn known(profile: &Profile, name: &[u8]) -> bool {
         || profile.tree_class(name).is_some()
 }
 
+/// The names of `dir` and their kinds, sorted: the kind getdents gives (`lstat` only where
+/// the filesystem does not say). What is done with a name checks the inode it opens again.
 fn listing(dir: BorrowedFd<'_>) -> Result<Vec<(Vec<u8>, FileKind)>, Error> {
-    let mut names = Vec::new();
+    let mut out = Vec::new();
     let mut reader = DirEntries::new(dir);
     reader.rewind().map_err(io_err("listing dir"))?;
     while let Some(e) = reader.next_entry().map_err(io_err("listing dir"))? {
-        names.push(e.name.to_bytes().to_vec());
+        out.push((e.name.to_bytes().to_vec(), e.d_type));
     }
-    let mut out = Vec::new();
-    for name in names {
+    let mut known = Vec::with_capacity(out.len());
+    for (name, kind) in out {
+        if kind != FileKind::Unknown {
+            known.push((name, kind));
+            continue;
+        }
         match sys::lstatat(dir, &cstr(&name)) {
-            Ok(m) => out.push((name, m.kind)),
+            Ok(m) => known.push((name, m.kind)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(Error::io("examining dir", e)),
         }
     }
+    let mut out = known;
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }

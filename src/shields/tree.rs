@@ -11,12 +11,11 @@
 //! tell). What is changed is recorded first (`record`), so that unlocking hands back those
 //! inodes and nothing else.
 
-use std::collections::HashSet;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::record::{InodeId, Writer};
+use super::record::{InodeId, Set, Writer};
 use super::{Issue, IssueCode};
 use crate::inode::{FileKind, Meta};
 use crate::profile::{ClassPosture, Profile, TreeClass};
@@ -94,7 +93,7 @@ pub struct Walker<'a> {
     /// Lock: where changed inodes are recorded before they change.
     pub writer: Option<&'a mut Writer>,
     /// Unlock: what a lock of nc-harden's recorded (`None`: no record, another tool's lock).
-    pub recorded: Option<&'a HashSet<InodeId>>,
+    pub recorded: Option<&'a Set<InodeId>>,
     pub issues: &'a mut Vec<Issue>,
     /// Budget: entries and bytes seen so far, over every tree.
     pub entries: u64,
@@ -950,7 +949,7 @@ pub(super) fn remove_leftover(
     dir: BorrowedFd<'_>,
     name: &CStr,
     listed: &Meta,
-    recorded: &HashSet<InodeId>,
+    recorded: &Set<InodeId>,
 ) -> io::Result<bool> {
     let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) else {
         return Ok(false);
