@@ -6,10 +6,11 @@
 //!
 //! Locking a directory removes its write bits first (the owner's kept where the class's mode
 //! keeps it: the owner could set it again until the chown), then gives it the class's owner,
-//! then the class's mode (not again when the mode is that already). A regular file goes the
-//! same way, and then onto a fresh inode only where a read lease shows a writer (or cannot
-//! tell). What is changed is recorded first (`record`), so that unlocking hands back those
-//! inodes and nothing else.
+//! then the class's mode: always after a chown (until then the owner may have set another
+//! mode through a descriptor it holds, and the chown keeps it), else only where it differs.
+//! A regular file goes the same way, and then onto a fresh inode only where a read lease
+//! shows a writer (or cannot tell). What is changed is recorded first (`record`), so that
+//! unlocking hands back those inodes and nothing else.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -762,14 +763,15 @@ impl<'a> Walker<'a> {
             sys::shields::fchmod(fd, mode).map_err(io)?;
             crate::killpoint::step();
         }
-        if (m.uid, m.gid) != (target.uid, target.gid) {
+        let chowned = (m.uid, m.gid) != (target.uid, target.gid);
+        if chowned {
             sys::shields::fchown(fd, target.uid, target.gid).map_err(io)?;
             crate::killpoint::step();
         }
-        // The mode last, unless it is already the target's: a chown keeps every bit but
-        // set-user-ID and set-group-ID (which it may clear), so without those the mode after
-        // it is the one before.
-        if mode != target.mode || target.mode & 0o6000 != 0 || m.mode & 0o6000 != 0 {
+        // The mode last: always after a chown, since until then the owner could change the
+        // mode itself (through a descriptor it holds) and the chown keeps what it set;
+        // otherwise only where it is not the target's already (the inode was root's).
+        if chowned || mode != target.mode {
             sys::shields::fchmod(fd, target.mode).map_err(io)?;
             crate::killpoint::step();
         }

@@ -124,6 +124,10 @@ pub fn cases() -> Vec<Case> {
             writable_mapping_revoked,
         ),
         (
+            "openclaw::a_mode_set_before_the_chown_is_set_again_cli",
+            mode_set_before_the_chown,
+        ),
+        (
             "openclaw::special_files_swapped_in_during_the_walk_are_never_opened",
             special_files_swapped_in_during_the_walk,
         ),
@@ -171,7 +175,7 @@ pub fn trials() -> Vec<Trial> {
 fn in_child(area: &Path, name: &str) -> TestResult {
     let scratch = Scratch::new_in(area, "variant-h")?;
     let mut cmd = Command::new(std::env::current_exe()?);
-    if name.starts_with("launcher::") || name.contains("syscalls") {
+    if name.starts_with("launcher::") || name.contains("syscalls") || name.ends_with("_cli") {
         cmd.env("NC_HARDEN", super::common::native::cli_binary()?);
     }
     if name.contains("kill_points") {
@@ -1786,6 +1790,92 @@ fn writable_mapping_revoked() -> CaseResult {
         fs::read(&file).map_err(|e| e.to_string())? == before,
         "the mapping changed the file"
     );
+    Ok(())
+}
+
+/// uid 998 holds descriptors of its tree files, opened before shields up, and sets each one's
+/// mode to 0666 through them, in a loop, while shields up runs (the CLI, each fchown made 5
+/// ms late by strace, so that the loop lands between a file's first fchmod and its chown
+/// every time). The owner may set any mode until the chown, and the chown keeps it: shields
+/// up must set the locked mode again after it. Once up, no tree file is writable by uid 998
+/// or by anyone but root, and the call said NC_OK.
+fn mode_set_before_the_chown() -> CaseResult {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let dir = build("openclaw").map_err(e)?;
+    let files: Vec<PathBuf> = (0..12)
+        .map(|i| dir.join(format!("skills/note{i}.md")))
+        .collect();
+    for f in &files {
+        fs::write(f, b"note\n").map_err(e)?;
+        chown(f, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        chmod(f, 0o660).map_err(e)?;
+    }
+    let held: Vec<OwnedFd> = {
+        let files = files.clone();
+        run_as(Creds::User(SANDBOX_UID), move || {
+            files
+                .iter()
+                .map(|f| fs::File::open(f).map(OwnedFd::from))
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .map_err(e)?
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        let raw: Vec<i32> = held.iter().map(|fd| fd.as_raw_fd()).collect();
+        std::thread::spawn(move || {
+            run_as(Creds::User(SANDBOX_UID), || {
+                let mut set = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for &fd in &raw {
+                        // SAFETY: descriptors `held` keeps open until the thread is joined.
+                        if unsafe { libc::fchmod(fd, 0o666) } == 0 {
+                            set += 1;
+                        }
+                    }
+                    std::thread::yield_now();
+                }
+                set
+            })
+        })
+    };
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchown"])
+        .args(["-e", "inject=fchown:delay_enter=5000"])
+        .arg(&cli)
+        .args(["shields", "up", "--json"])
+        .output()
+        .map_err(e);
+    stop.store(true, Ordering::Relaxed);
+    let set = attacker.join().map_err(|_| "the attacker panicked")?;
+    drop(held);
+    let out = out?;
+    check!(set > 0, "the attacker never changed a mode");
+    let said = String::from_utf8_lossy(&out.stdout);
+    check!(
+        out.status.success() && said.contains("\"status\":\"NC_OK\""),
+        "shields up: {} {said} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in &files {
+        let (uid, _, mode, _) = stat(f)?;
+        check!(
+            uid == 0 && mode & 0o022 == 0,
+            "{}: {uid} {mode:04o} after shields up",
+            f.display()
+        );
+        check!(
+            !sandbox_writes(f),
+            "{}: uid 998 writes it after shields up",
+            f.display()
+        );
+    }
     Ok(())
 }
 
