@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
+mod builtin;
+
 /// The built-in profiles, as shipped under `share/nc-harden/profiles/`.
 pub const BUILTIN: [(&str, &str); 2] = [
     (
@@ -25,6 +27,7 @@ pub const BUILTIN: [(&str, &str); 2] = [
 const PROFILE_MAX: u64 = 256 * 1024;
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct File {
     format: u32,
@@ -41,6 +44,7 @@ struct File {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct Identity {
     user: String,
@@ -48,6 +52,7 @@ struct Identity {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct Postures {
     locked: PostureSpec,
@@ -55,6 +60,7 @@ struct Postures {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct PostureSpec {
     owner: String,
@@ -63,6 +69,7 @@ struct PostureSpec {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileRuleSpec {
     owner: String,
@@ -74,6 +81,7 @@ struct FileRuleSpec {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct Files {
     names: Vec<String>,
@@ -93,6 +101,7 @@ pub enum Others {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct SealSpec {
     file: String,
@@ -119,6 +128,7 @@ impl SealForm {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Trees {
     high_risk: Vec<String>,
@@ -128,6 +138,7 @@ struct Trees {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Classes {
     high_risk: ClassSpec,
@@ -136,6 +147,7 @@ struct Classes {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct ClassSpec {
     dir: PostureSpec,
@@ -143,6 +155,7 @@ struct ClassSpec {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[serde(deny_unknown_fields)]
 struct Budgets {
     depth: u32,
@@ -246,10 +259,13 @@ pub struct Profile {
     pub max_bytes: u64,
 }
 
-/// The user and group databases, read once per call.
+/// The user and group databases, read once per call; each name looked up once (a profile
+/// names `root` and `sandbox` some twenty times).
 pub struct Accounts {
     passwd: Vec<u8>,
     group: Vec<u8>,
+    /// (a group?, name, id) of the names looked up so far.
+    found: std::cell::RefCell<Vec<(bool, String, u32)>>,
 }
 
 impl Accounts {
@@ -260,6 +276,7 @@ impl Accounts {
         Ok(Accounts {
             passwd: read("/etc/passwd")?,
             group: read("/etc/group")?,
+            found: Default::default(),
         })
     }
 
@@ -267,6 +284,7 @@ impl Accounts {
         Accounts {
             passwd: passwd.to_vec(),
             group: group.to_vec(),
+            found: Default::default(),
         }
     }
 
@@ -284,13 +302,23 @@ impl Accounts {
         })
     }
 
+    fn cached(&self, group: bool, name: &str) -> Option<u32> {
+        let found = |f: &(bool, String, u32)| f.0 == group && f.1 == name;
+        if let Some(f) = self.found.borrow().iter().find(|f| found(f)) {
+            return Some(f.2);
+        }
+        let id = Self::lookup(if group { &self.group } else { &self.passwd }, name)?;
+        self.found.borrow_mut().push((group, name.to_string(), id));
+        Some(id)
+    }
+
     pub fn uid(&self, name: &str) -> Result<u32, Error> {
-        Self::lookup(&self.passwd, name)
+        self.cached(false, name)
             .ok_or_else(|| Error::bad(format!("profile: no user {name:?} in /etc/passwd")))
     }
 
     pub fn gid(&self, name: &str) -> Result<u32, Error> {
-        Self::lookup(&self.group, name)
+        self.cached(true, name)
             .ok_or_else(|| Error::bad(format!("profile: no group {name:?} in /etc/group")))
     }
 }
@@ -358,8 +386,8 @@ pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
 impl Profile {
     /// A built-in profile by name, or a profile file by path (anything with a `/`).
     pub fn load(name_or_path: &str, accounts: &Accounts) -> Result<Profile, Error> {
-        if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
-            return Profile::parse(text, accounts);
+        if let Some(spec) = builtin::spec(name_or_path) {
+            return Profile::resolve(spec, accounts);
         }
         if !name_or_path.contains('/') {
             let known: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
@@ -411,6 +439,11 @@ impl Profile {
     pub fn parse(text: &str, accounts: &Accounts) -> Result<Profile, Error> {
         let file: File =
             toml::from_str(text).map_err(|e| Error::bad(format!("profile: {}", e.message())))?;
+        Profile::resolve(file, accounts)
+    }
+
+    /// Checks and resolves a profile's declaration.
+    fn resolve(file: File, accounts: &Accounts) -> Result<Profile, Error> {
         if file.format != 1 {
             return Err(Error::bad(format!(
                 "profile: format {} (this nc-harden reads format 1)",

@@ -582,7 +582,7 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
         // Pinned by an earlier shields up and the flags cannot come off: verify only.
         lock_parent(parent, profile, part)?;
         // The part asked for is what is judged (a top-configuration lock leaves the trees).
-        let mut v = examine_part(profile, Verb::Up, part)?;
+        let mut v = examine_part(profile, Verb::Up, part, None)?;
         v.issues.extend(report.issues);
         return Ok(v);
     }
@@ -596,9 +596,14 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
     // `dir` is root's: the parent may take its locked posture (sticky, group-writable).
     lock_parent(parent, profile, part)?;
     // Over budget: fail closed, dir stays clamped.
-    if part != Part::TopConfig && !top::lock_trees(dir_fd, profile, before.dev, &mut report)? {
-        return Ok(top::finish_blocked(report, profile));
-    }
+    let walked = if part == Part::TopConfig {
+        None
+    } else {
+        match top::lock_trees(dir_fd, profile, before.dev, &mut report)? {
+            Some(walked) => Some(walked),
+            None => return Ok(top::finish_blocked(report, profile)),
+        }
+    };
     if part == Part::StateTrees {
         // Back to the posture it had (NemoClaw's state-dir guard restores the config lock's),
         // and the pins of the top configuration back on where they were.
@@ -608,7 +613,7 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
         if was_pinned {
             top::pin_all(dir_fd, profile, &mut report)?;
         }
-        return Ok(top::finish_up(report, profile, part));
+        return Ok(top::finish_up(report, profile, part, walked.as_ref()));
     }
     // 3. The protected files, then the seal.
     top::lock_files(dir_fd, profile, &mut report)?;
@@ -625,7 +630,7 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
     }
     // 5. The pins.
     top::pin_all(dir_fd, profile, &mut report)?;
-    Ok(top::finish_up(report, profile, part))
+    Ok(top::finish_up(report, profile, part, walked.as_ref()))
 }
 
 /// Shields down of `part`, in the default state directory.
@@ -673,9 +678,11 @@ pub fn down_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, 
         set_posture(dir_fd, &before, 0, 0, clamp)
             .map_err(posture_err("clamping dir", &profile.dir))?;
     }
-    if part != Part::TopConfig {
-        top::unlock_trees(dir_fd, profile, before.dev, &mut report)?;
-    }
+    let walked = if part == Part::TopConfig {
+        None
+    } else {
+        Some(top::unlock_trees(dir_fd, profile, before.dev, &mut report)?)
+    };
     if part == Part::StateTrees {
         let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
         hand_over(dir_fd, &now, before.uid, before.gid, before.mode)
@@ -702,7 +709,7 @@ pub fn down_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, 
         }
     }
     // What the call leaves, read back.
-    let status = examine_part(profile, Verb::Down, part)?;
+    let status = examine_part(profile, Verb::Down, part, walked.as_ref())?;
     report.parent = status.parent;
     report.directory = status.directory;
     report.files = status.files;
@@ -752,11 +759,17 @@ pub fn status_with(profile: &Profile, options: &Options) -> Result<ShieldsReport
 }
 
 fn examine(profile: &Profile, verb: Verb) -> Result<ShieldsReport, Error> {
-    examine_part(profile, verb, Part::All)
+    examine_part(profile, verb, Part::All, None)
 }
 
-/// The examination, judging `part` alone (the top configuration ignores the trees).
-fn examine_part(profile: &Profile, verb: Verb, part: Part) -> Result<ShieldsReport, Error> {
+/// The examination, judging `part` alone (the top configuration ignores the trees); the
+/// trees as `walked` says, where this call's lock or unlock walked them.
+fn examine_part(
+    profile: &Profile,
+    verb: Verb,
+    part: Part,
+    walked: Option<&top::Walked>,
+) -> Result<ShieldsReport, Error> {
     let mut report = ShieldsReport::new(verb, profile);
     let opened = open(profile)?;
     report.parent = Some(posture_of(
@@ -773,7 +786,7 @@ fn examine_part(profile: &Profile, verb: Verb, part: Part) -> Result<ShieldsRepo
             why: format!("not a directory ({e})"),
         },
     })?;
-    top::examine(dir.as_fd(), profile, &mut report, part)?;
+    top::examine(dir.as_fd(), profile, &mut report, part, walked)?;
     report.summary = top::summary(&report, profile);
     Ok(report)
 }

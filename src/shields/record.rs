@@ -191,14 +191,16 @@ impl Writer {
 
     /// Notes an inode; `flush` writes what was noted.
     pub fn note(&mut self, id: InodeId) {
-        // Into the pending buffer itself: no allocation a note (Write for Vec cannot fail).
-        let _ = writeln!(self.pending, "{} {} {}", id.0, id.1, id.2);
+        // Into the pending buffer itself: no allocation a note, no formatter.
+        decimal(&mut self.pending, id.0, b' ');
+        decimal(&mut self.pending, id.1, b' ');
+        decimal(&mut self.pending, u64::from(id.2), b'\n');
     }
 
     /// Notes a mount about to be attached (its id, known while it is still detached).
     pub fn note_mount(&mut self, id: u64) {
-        self.pending
-            .extend_from_slice(format!("m {id}\n").as_bytes());
+        self.pending.extend_from_slice(b"m ");
+        decimal(&mut self.pending, id, b'\n');
     }
 
     /// Writes every noted inode: called before the changes they announce.
@@ -209,6 +211,22 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Appends `n` in decimal, then `end`: what `numbers` reads back.
+fn decimal(out: &mut Vec<u8>, mut n: u64, end: u8) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.push(end);
 }
 
 /// Removes the record of `path` (after a shields down handed everything back).
@@ -247,6 +265,22 @@ mod tests {
                 None,
                 "{:?}",
                 String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn notes_read_back() {
+        let mut line = Vec::new();
+        for (dev, ino, generation) in [(0, 0, 0), (2049, 131, 7), (u64::MAX, 10, u32::MAX)] {
+            line.clear();
+            super::decimal(&mut line, dev, b' ');
+            super::decimal(&mut line, ino, b' ');
+            super::decimal(&mut line, u64::from(generation), b'\n');
+            assert_eq!(line, format!("{dev} {ino} {generation}\n").into_bytes());
+            assert_eq!(
+                numbers::<3>(&line[..line.len() - 1]),
+                Some([dev, ino, u64::from(generation)])
             );
         }
     }

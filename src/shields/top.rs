@@ -367,14 +367,22 @@ fn read_only_mount(dir: BorrowedFd<'_>, name: &CStr, id: Option<u64>) -> std::io
         && sys::mount::mount_flags(fd.as_fd())?.read_only)
 }
 
+/// What a lock or an unlock of the trees left, as a status would find it: each tree walked,
+/// its posture judged inode by inode as the walk left it, and the walk's issues. The call's
+/// examination takes these instead of walking the trees a second time.
+pub(super) struct Walked {
+    pub trees: Vec<TreeReport>,
+    pub issues: Vec<super::Issue>,
+}
+
 /// Locks the state trees: the budgets first (nothing changes if they are exceeded), then
-/// each tree. `false`: over budget (the caller fails closed).
+/// each tree. `None`: over budget (the caller fails closed).
 pub(super) fn lock_trees(
     dir: BorrowedFd<'_>,
     profile: &Profile,
     dev: u64,
     report: &mut ShieldsReport,
-) -> Result<bool, Error> {
+) -> Result<Option<Walked>, Error> {
     let roots = tree_roots(dir, profile)?;
     let mut issues = Vec::new();
     {
@@ -387,7 +395,7 @@ pub(super) fn lock_trees(
                 Ok(_) => {}
                 Err(WalkError::Budget(OverBudget(why))) => {
                     report.issue(IssueCode::WorkEntryLimit, name.to_bytes(), why);
-                    return Ok(false);
+                    return Ok(None);
                 }
                 Err(WalkError::Io { path, source }) => {
                     return Err(Error::io(
@@ -403,6 +411,7 @@ pub(super) fn lock_trees(
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     let mut slot = None;
+    let mut walked = Vec::new();
     for (name, class, m) in &roots {
         if m.kind != FileKind::Directory {
             let to = quarantine(dir, name, &mut slot)?;
@@ -434,7 +443,7 @@ pub(super) fn lock_trees(
             Ok(t) => t,
             Err(WalkError::Budget(OverBudget(why))) => {
                 report.issue(IssueCode::WorkEntryLimit, name.to_bytes(), why);
-                return Ok(false);
+                return Ok(None);
             }
             Err(WalkError::Io { path, source }) => {
                 return Err(Error::io(
@@ -445,10 +454,14 @@ pub(super) fn lock_trees(
         };
         let renewed = std::mem::take(&mut w.renewed);
         report.renewed.extend(renewed);
+        walked.push(tree.clone());
         report.trees.push(tree);
     }
-    report.issues.extend(issues);
-    Ok(true)
+    report.issues.extend(issues.iter().cloned());
+    Ok(Some(Walked {
+        trees: walked,
+        issues,
+    }))
 }
 
 /// Hands the trees back: only what the record holds (or, with no record, what is exactly in
@@ -458,17 +471,25 @@ pub(super) fn unlock_trees(
     profile: &Profile,
     dev: u64,
     report: &mut ShieldsReport,
-) -> Result<(), Error> {
+) -> Result<Walked, Error> {
     let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
     let mut issues = Vec::new();
+    let mut walked = Walked {
+        trees: Vec::new(),
+        issues: Vec::new(),
+    };
     for (name, class, m) in tree_roots(dir, profile)? {
         if m.kind != FileKind::Directory {
+            walked.issues.push(not_a_tree(&name, &m));
             continue;
         }
         let mut w = Walker::new(profile, dev, Pass::Unlock, &mut issues);
         w.recorded = recorded.as_ref().map(|l| &l.inodes);
         match w.tree(dir, &name, class) {
-            Ok(t) => report.trees.push(t),
+            Ok(t) => {
+                walked.trees.push(t.clone());
+                report.trees.push(t);
+            }
             Err(WalkError::Budget(OverBudget(why))) => {
                 report.issue(IssueCode::WorkEntryLimit, name.to_bytes(), why)
             }
@@ -480,8 +501,20 @@ pub(super) fn unlock_trees(
             }
         }
     }
+    // What a status walk would say of them (the unlock keeps quiet of some of its
+    // findings, as a hand-back leaves them): the tree walk's issues it gathers.
+    walked.issues.extend(issues.iter().cloned());
     report.issues.extend(issues);
-    Ok(())
+    Ok(walked)
+}
+
+/// The issue of a tree root that is not a directory.
+fn not_a_tree(name: &CStr, m: &Meta) -> super::Issue {
+    super::Issue {
+        code: IssueCode::TreePosture,
+        path: name.to_bytes().to_vec(),
+        detail: format!("a {} where a directory belongs", m.kind.name()),
+    }
 }
 
 /// Locks the protected files (owner root, then mode), each onto a fresh inode as NemoClaw's
@@ -882,14 +915,17 @@ pub(super) fn finish_blocked(mut report: ShieldsReport, profile: &Profile) -> Sh
     report
 }
 
-/// A shields up that went through: what it left is examined afresh (a second pass, as the
-/// guards make), and that is what is claimed.
+/// A shields up that went through: what it left is examined afresh, and that is what is
+/// claimed: the parent, `dir` and the protected files read again (postures, flags, digests,
+/// the seal), the trees as the lock walk judged each inode it left (`walked`: no second walk
+/// of the trees, whose directories were root's before their names were read).
 pub(super) fn finish_up(
     mut report: ShieldsReport,
     profile: &Profile,
     part: super::Part,
+    walked: Option<&Walked>,
 ) -> ShieldsReport {
-    match super::examine_part(profile, Verb::Status, part) {
+    match super::examine_part(profile, Verb::Status, part, walked) {
         Ok(v) => {
             report.parent = v.parent;
             report.directory = v.directory;
@@ -1009,6 +1045,7 @@ pub(super) fn examine(
     profile: &Profile,
     report: &mut ShieldsReport,
     part: super::Part,
+    walked: Option<&Walked>,
 ) -> Result<(), Error> {
     let dm = sys::fstat(dir).map_err(io_err("examining dir"))?;
     report.directory = Some(posture_of(&dm, &profile.dir_locked, &profile.dir_mutable));
@@ -1105,18 +1142,19 @@ pub(super) fn examine(
         );
     }
     let mut issues = Vec::new();
-    let roots = if part == super::Part::TopConfig {
-        Vec::new()
-    } else {
-        tree_roots(dir, profile)?
+    let roots = match walked {
+        _ if part == super::Part::TopConfig => Vec::new(),
+        // The trees as this call's lock or unlock left them, judged as it went.
+        Some(w) => {
+            report.trees.extend(w.trees.iter().cloned());
+            issues.extend(w.issues.iter().cloned());
+            Vec::new()
+        }
+        None => tree_roots(dir, profile)?,
     };
     for (name, class, m) in roots {
         if m.kind != FileKind::Directory {
-            issues.push(super::Issue {
-                code: IssueCode::TreePosture,
-                path: name.to_bytes().to_vec(),
-                detail: format!("a {} where a directory belongs", m.kind.name()),
-            });
+            issues.push(not_a_tree(&name, &m));
             continue;
         }
         let mut w = Walker::new(profile, dm.dev, Pass::Status, &mut issues);

@@ -311,8 +311,10 @@ impl<'a> Walker<'a> {
         let posture = *self.profile.class_posture(class);
         let listed = sys::lstatat(dir, name).map_err(|e| WalkError::io(&rel, e))?;
         self.directory(dir, name, &listed, &rel, 1, &posture, &mut counts)?;
+        // What the walk left (lock and unlock judge each inode they leave, as a status
+        // would read it; the budget's count judges nothing).
         let tree_posture = match (counts.locked, counts.unlocked) {
-            _ if self.pass != Pass::Status => TreePosture::Mixed,
+            _ if self.pass == Pass::Budget => TreePosture::Mixed,
             (_, 0) => TreePosture::Locked,
             (0, _) => TreePosture::Unlocked,
             _ => TreePosture::Mixed,
@@ -390,7 +392,10 @@ impl<'a> Walker<'a> {
             self.count(0).map_err(WalkError::Budget)?;
         }
         match self.pass {
-            Pass::Lock => self.lock_inode(inode, &meta, rel, &class.dir.into(), true, counts)?,
+            Pass::Lock => {
+                let left = self.lock_inode(inode, &meta, rel, &class.dir.into(), true, counts)?;
+                self.judge(&left, class, counts);
+            }
             Pass::Status => self.judge(&meta, class, counts),
             _ => {}
         }
@@ -460,7 +465,8 @@ impl<'a> Walker<'a> {
             }
         }
         if self.pass == Pass::Unlock {
-            self.unlock_inode(inode, &meta, rel, true, counts)?;
+            let left = self.unlock_inode(inode, &meta, rel, true, counts)?;
+            self.judge(&left, class, counts);
         }
         Ok(())
     }
@@ -494,6 +500,9 @@ impl<'a> Walker<'a> {
                             rel,
                             format!("cannot open: {e}"),
                         );
+                        // Neither locked nor unlocked, as far as the walk can tell.
+                        counts.locked += 1;
+                        counts.unlocked += 1;
                         return Ok(());
                     }
                 };
@@ -541,11 +550,12 @@ impl<'a> Walker<'a> {
                     if meta.same_inode(&listed) && meta.kind == FileKind::Regular {
                         files::change_owner_mode(fd.as_fd(), None, None, Some(meta.mode & 0o555))
                             .and_then(|()| {
+                                // The mode again after the chown, as `lock_inode` sets it.
                                 files::change_owner_mode(
                                     fd.as_fd(),
                                     Some(class.file.uid),
                                     Some(class.file.gid),
-                                    None,
+                                    Some(meta.mode & 0o555),
                                 )
                             })
                             .map_err(|e| WalkError::io(rel, e))?;
@@ -571,6 +581,8 @@ impl<'a> Walker<'a> {
                             rel,
                             format!("cannot open: {e}"),
                         );
+                        // As the name was listed: what a status would judge.
+                        self.judge(&listed, class, counts);
                         return Ok(());
                     }
                 };
@@ -593,6 +605,9 @@ impl<'a> Walker<'a> {
                     rel,
                     "replaced or linked while it was walked: left as it is",
                 );
+                if meta.kind == FileKind::Regular && meta.nlink == 1 {
+                    self.judge(&meta, class, counts);
+                }
                 return Ok(());
             }
         };
@@ -603,21 +618,25 @@ impl<'a> Walker<'a> {
                 rel,
                 "a file of another filesystem: left as it is",
             );
+            self.judge(&meta, class, counts);
             return Ok(());
         }
-        match self.pass {
+        let left = match self.pass {
             Pass::Lock => {
                 let target = Target {
                     uid: class.file.uid,
                     gid: class.file.gid,
                     mode: class.file.mode_for(meta.mode),
                 };
-                self.lock_inode(inode, &meta, rel, &target, false, counts)?;
+                let left = self.lock_inode(inode, &meta, rel, &target, false, counts)?;
+                // A renewal copies owner and mode onto the fresh inode: the posture left.
                 self.renew_if_written(dir, name, fd, rel, counts)?;
+                left
             }
             Pass::Unlock => self.unlock_inode(inode, &meta, rel, false, counts)?,
-            _ => {}
-        }
+            _ => return Ok(()),
+        };
+        self.judge(&left, class, counts);
         Ok(())
     }
 
@@ -723,7 +742,7 @@ impl<'a> Walker<'a> {
         target: &Target,
         is_dir: bool,
         counts: &mut Counts,
-    ) -> Result<(), WalkError> {
+    ) -> Result<Meta, WalkError> {
         let fd = inode.fd();
         let ours = m.uid == 0
             && self
@@ -738,8 +757,17 @@ impl<'a> Walker<'a> {
         } else {
             *target
         };
+        // What the inode is left as: the posture the kernel took on the held descriptor.
+        // After the chown only root may change it, and a bit the kernel may drop on its own
+        // (set-group-ID, without CAP_FSETID) leaves it no less locked.
+        let left = Meta {
+            uid: target.uid,
+            gid: target.gid,
+            mode: target.mode,
+            ..*m
+        };
         if m.uid == target.uid && m.gid == target.gid && m.mode == target.mode {
-            return Ok(());
+            return Ok(left);
         }
         let io = |e| WalkError::io(rel, e);
         if m.uid != 0 {
@@ -776,7 +804,7 @@ impl<'a> Walker<'a> {
             crate::killpoint::step();
         }
         counts.changed += 1;
-        Ok(())
+        Ok(left)
     }
 
     /// Unlock one inode: only one this tool's lock recorded, or (no record: another tool's
@@ -788,10 +816,10 @@ impl<'a> Walker<'a> {
         rel: &[u8],
         is_dir: bool,
         counts: &mut Counts,
-    ) -> Result<(), WalkError> {
+    ) -> Result<Meta, WalkError> {
         let io = |e| WalkError::io(rel, e);
         if m.uid != 0 {
-            return Ok(()); // already someone else's: nothing to hand back
+            return Ok(*m); // already someone else's: nothing to hand back
         }
         let unlocked = self.profile.unlocked_posture;
         let eligible = match self.recorded {
@@ -823,7 +851,7 @@ impl<'a> Walker<'a> {
                     m.mode
                 ),
             );
-            return Ok(());
+            return Ok(*m);
         }
         let (uid, gid, mode) = if is_dir {
             (unlocked.dir.uid, unlocked.dir.gid, unlocked.dir.mode)
@@ -839,7 +867,12 @@ impl<'a> Walker<'a> {
         sys::shields::fchmod(inode.fd(), mode).map_err(io)?;
         crate::killpoint::step();
         counts.changed += 1;
-        Ok(())
+        Ok(Meta {
+            uid,
+            gid,
+            mode,
+            ..*m
+        })
     }
 
     /// After a file is root's: a read lease says whether anyone still holds it open or mapped
