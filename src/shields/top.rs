@@ -391,7 +391,7 @@ pub(super) fn lock_trees(
             if m.kind != FileKind::Directory {
                 continue;
             }
-            match w.tree(dir, name, *class) {
+            match w.tree(dir, name, m, *class) {
                 Ok(_) => {}
                 Err(WalkError::Budget(OverBudget(why))) => {
                     report.issue(IssueCode::WorkEntryLimit, name.to_bytes(), why);
@@ -439,7 +439,7 @@ pub(super) fn lock_trees(
         let mut w = Walker::new(profile, dev, Pass::Lock, &mut issues);
         w.writer = Some(&mut writer);
         w.recorded = recorded.as_ref().map(|l| &l.inodes);
-        let tree = match w.tree(dir, name, *class) {
+        let tree = match w.tree(dir, name, m, *class) {
             Ok(t) => t,
             Err(WalkError::Budget(OverBudget(why))) => {
                 report.issue(IssueCode::WorkEntryLimit, name.to_bytes(), why);
@@ -485,7 +485,7 @@ pub(super) fn unlock_trees(
         }
         let mut w = Walker::new(profile, dev, Pass::Unlock, &mut issues);
         w.recorded = recorded.as_ref().map(|l| &l.inodes);
-        match w.tree(dir, &name, class) {
+        match w.tree(dir, &name, &m, class) {
             Ok(t) => {
                 walked.trees.push(t.clone());
                 report.trees.push(t);
@@ -1158,7 +1158,7 @@ pub(super) fn examine(
             continue;
         }
         let mut w = Walker::new(profile, dm.dev, Pass::Status, &mut issues);
-        match w.tree(dir, &name, class) {
+        match w.tree(dir, &name, &m, class) {
             Ok(t) => report.trees.push(t),
             Err(WalkError::Budget(OverBudget(why))) => {
                 return Err(Error::bad(why));

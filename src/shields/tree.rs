@@ -130,11 +130,10 @@ fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
 
 /// The names of a directory, each after its `d_type` byte and with its NUL, in one buffer
 /// (one allocation a directory, none an entry; bounded by the entry budget: the caller counts
-/// them).
+/// them). `dir` is a descriptor opened for this: read from its start, no rewind.
 fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut reader = DirEntries::new(dir);
-    reader.rewind()?;
     while let Some(e) = reader.next_entry()? {
         out.push(e.d_type as u32 as u8);
         out.extend_from_slice(e.name.to_bytes_with_nul());
@@ -298,19 +297,20 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    /// Walks the tree `name` of `dir` (a directory: the caller checked; a root that is not
-    /// one is the quarantine's).
+    /// Walks the tree `name` of `dir`, `listed` as the call's listing of `dir` saw it (a
+    /// directory: the caller checked; a root that is not one is the quarantine's). The inode
+    /// opened must be that one.
     pub fn tree(
         &mut self,
         dir: BorrowedFd<'_>,
         name: &CStr,
+        listed: &Meta,
         class: TreeClass,
     ) -> Result<TreeReport, WalkError> {
         let mut counts = Counts::default();
         let rel = name.to_bytes().to_vec();
         let posture = *self.profile.class_posture(class);
-        let listed = sys::lstatat(dir, name).map_err(|e| WalkError::io(&rel, e))?;
-        self.directory(dir, name, &listed, &rel, 1, &posture, &mut counts)?;
+        self.directory(dir, name, listed, &rel, 1, &posture, &mut counts)?;
         // What the walk left (lock and unlock judge each inode they leave, as a status
         // would read it; the budget's count judges nothing).
         let tree_posture = match (counts.locked, counts.unlocked) {
@@ -886,9 +886,9 @@ impl<'a> Walker<'a> {
         counts: &mut Counts,
     ) -> Result<(), WalkError> {
         let io = |e| WalkError::io(rel, e);
-        if crate::fileops::writer_check(old.as_fd()) == crate::fileops::WriterCheck::NoWriter {
+        let Err((_, old)) = crate::fileops::writer_check_then_close(old) else {
             return Ok(());
-        }
+        };
         self.tmp_counter += 1;
         let temp = CString::new(format!(
             ".nc-harden-new.{}.{}",
