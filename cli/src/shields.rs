@@ -110,15 +110,17 @@ pub fn run(verb: &ShieldsVerb, state_dir: &Path) -> u8 {
         Ok(r) => r,
         Err(e) => ShieldsReport::from_error(v, &target.profile, &dir, &e),
     };
-    eprintln!("[SECURITY] {}", report.summary);
+    // The lines in one write (stderr is unbuffered: a write a piece otherwise).
+    let mut lines = format!("[SECURITY] {}\n", report.summary);
     for issue in &report.issues {
-        eprintln!(
-            "[SECURITY]   {} {}: {}",
+        lines.push_str(&format!(
+            "[SECURITY]   {} {}: {}\n",
             issue.code.name(),
             nc_harden::escape_bytes(&issue.path),
             issue.detail.replace(['\n', '\r'], " ")
-        );
+        ));
     }
+    eprint!("{lines}");
     if target.json {
         println!("{}", report.to_json());
     }

@@ -128,7 +128,21 @@ pub(crate) fn file_name(path: &[u8]) -> CString {
 /// A state file's name for `path`: its SHA-256 in hex, then `suffix` (`.mount`, `.lock`,
 /// `.locked`, `.shields`).
 pub(crate) fn digest_name(path: &[u8], suffix: &str) -> CString {
-    let mut name = crate::escape::hex(&Sha256::digest(path));
+    // A call names several state files of one path (its lock, its records): the digest of
+    // the last path is kept, per thread, rather than computed for each.
+    thread_local! {
+        static LAST: std::cell::RefCell<(Vec<u8>, String)> = const {
+            std::cell::RefCell::new((Vec::new(), String::new()))
+        };
+    }
+    let mut name = LAST.with_borrow_mut(|(last, hex)| {
+        if hex.is_empty() || last.as_slice() != path {
+            *hex = crate::escape::hex(&Sha256::digest(path));
+            last.clear();
+            last.extend_from_slice(path);
+        }
+        hex.clone()
+    });
     name.push_str(suffix);
     CString::new(name).expect("hex has no NUL")
 }

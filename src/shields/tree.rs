@@ -403,6 +403,9 @@ impl<'a> Walker<'a> {
         // One path buffer for every child: `rel/` then the child's name.
         let mut child_rel = join(rel, b"");
         let base = child_rel.len();
+        // Lock: the regular files opened and examined, up to BATCH at once, are recorded in
+        // one write before the first of them changes (write-ahead, as one by one).
+        let mut batch: Vec<Ready<'_>> = Vec::new();
         for (d_type, child) in each_name(&children) {
             child_rel.truncate(base);
             child_rel.extend_from_slice(child.to_bytes());
@@ -417,7 +420,18 @@ impl<'a> Walker<'a> {
                 && matches!(self.pass, Pass::Lock | Pass::Unlock)
                 && !child.to_bytes().starts_with(TEMP_PREFIX)
             {
-                self.file(fd.as_fd(), child, None, child_rel, class, counts)?;
+                if let Some((file, meta)) =
+                    self.file(fd.as_fd(), child, None, child_rel, class, counts)?
+                {
+                    batch.push(Ready {
+                        name: child,
+                        fd: file,
+                        meta,
+                    });
+                    if batch.len() == BATCH {
+                        self.lock_batch(fd.as_fd(), &mut batch, rel, class, counts)?;
+                    }
+                }
                 continue;
             }
             let m = match sys::lstatat(fd.as_fd(), child) {
@@ -442,10 +456,23 @@ impl<'a> Walker<'a> {
                         counts.carve_outs += 1;
                         continue;
                     }
+                    // The batch first: at most BATCH files held open, whatever the depth.
+                    self.lock_batch(fd.as_fd(), &mut batch, rel, class, counts)?;
                     self.directory(fd.as_fd(), child, &m, child_rel, depth + 1, class, counts)?;
                 }
                 FileKind::Regular => {
-                    self.file(fd.as_fd(), child, Some(&m), child_rel, class, counts)?
+                    if let Some((file, meta)) =
+                        self.file(fd.as_fd(), child, Some(&m), child_rel, class, counts)?
+                    {
+                        batch.push(Ready {
+                            name: child,
+                            fd: file,
+                            meta,
+                        });
+                        if batch.len() == BATCH {
+                            self.lock_batch(fd.as_fd(), &mut batch, rel, class, counts)?;
+                        }
+                    }
                 }
                 FileKind::Symlink => self.symlink(fd.as_fd(), child, child_rel, counts)?,
                 _ => {
@@ -464,6 +491,7 @@ impl<'a> Walker<'a> {
                 }
             }
         }
+        self.lock_batch(fd.as_fd(), &mut batch, rel, class, counts)?;
         if self.pass == Pass::Unlock {
             let left = self.unlock_inode(inode, &meta, rel, true, counts)?;
             self.judge(&left, class, counts);
@@ -473,6 +501,7 @@ impl<'a> Walker<'a> {
 
     /// A regular file: `listed` is what statx said of its name, `None` when getdents said
     /// it is one and lock or unlock opens it first (its fstat is then what it is judged by).
+    /// Lock: the file opened and examined, ready for `lock_batch`, when it is to be locked.
     fn file(
         &mut self,
         dir: BorrowedFd<'_>,
@@ -481,7 +510,7 @@ impl<'a> Walker<'a> {
         rel: &[u8],
         class: &ClassPosture,
         counts: &mut Counts,
-    ) -> Result<(), WalkError> {
+    ) -> Result<Option<(OwnedFd, Meta)>, WalkError> {
         counts.files += 1;
         let mut opened = None;
         let listed = match listed {
@@ -491,7 +520,7 @@ impl<'a> Walker<'a> {
                     Ok(fd) => fd,
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                         counts.files -= 1; // gone since the listing, as a statx would have said
-                        return Ok(());
+                        return Ok(None);
                     }
                     Err(e) => {
                         self.leave(
@@ -503,7 +532,7 @@ impl<'a> Walker<'a> {
                         // Neither locked nor unlocked, as far as the walk can tell.
                         counts.locked += 1;
                         counts.unlocked += 1;
-                        return Ok(());
+                        return Ok(None);
                     }
                 };
                 let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
@@ -514,7 +543,7 @@ impl<'a> Walker<'a> {
                         rel,
                         "replaced or linked while it was walked: left as it is",
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
                 opened = Some((fd, meta));
                 meta
@@ -522,7 +551,10 @@ impl<'a> Walker<'a> {
         };
         counts.bytes += listed.size;
         if self.pass == Pass::Budget {
-            return self.count(listed.size).map_err(WalkError::Budget);
+            return self
+                .count(listed.size)
+                .map_err(WalkError::Budget)
+                .map(|()| None);
         }
         if listed.nlink > 1 {
             if self.pass != Pass::Unlock {
@@ -563,11 +595,11 @@ impl<'a> Walker<'a> {
                 }
             }
             counts.untouched += 1;
-            return Ok(());
+            return Ok(None);
         }
         if self.pass == Pass::Status {
             self.judge(&listed, class, counts);
-            return Ok(());
+            return Ok(None);
         }
         let (fd, meta) = match opened {
             Some(o) => o,
@@ -583,7 +615,7 @@ impl<'a> Walker<'a> {
                         );
                         // As the name was listed: what a status would judge.
                         self.judge(&listed, class, counts);
-                        return Ok(());
+                        return Ok(None);
                     }
                 };
                 let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
@@ -608,7 +640,7 @@ impl<'a> Walker<'a> {
                 if meta.kind == FileKind::Regular && meta.nlink == 1 {
                     self.judge(&meta, class, counts);
                 }
-                return Ok(());
+                return Ok(None);
             }
         };
         if meta.dev != self.dev {
@@ -619,24 +651,77 @@ impl<'a> Walker<'a> {
                 "a file of another filesystem: left as it is",
             );
             self.judge(&meta, class, counts);
+            return Ok(None);
+        }
+        match self.pass {
+            Pass::Lock => Ok(Some((fd, meta))),
+            Pass::Unlock => {
+                let left = self.unlock_inode(inode, &meta, rel, false, counts)?;
+                self.judge(&left, class, counts);
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Locks the files `file` made ready in `dir` (whose path is `rel`), emptying `batch`:
+    /// the inodes about to change recorded in one write, then each locked, judged, and
+    /// renewed where a writer holds it.
+    fn lock_batch(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        batch: &mut Vec<Ready<'_>>,
+        rel: &[u8],
+        class: &ClassPosture,
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        if batch.is_empty() {
             return Ok(());
         }
-        let left = match self.pass {
-            Pass::Lock => {
-                let target = Target {
-                    uid: class.file.uid,
-                    gid: class.file.gid,
-                    mode: class.file.mode_for(meta.mode),
-                };
-                let left = self.lock_inode(inode, &meta, rel, &target, false, counts)?;
-                // A renewal copies owner and mode onto the fresh inode: the posture left.
-                self.renew_if_written(dir, name, fd, rel, counts)?;
-                left
-            }
-            Pass::Unlock => self.unlock_inode(inode, &meta, rel, false, counts)?,
-            _ => return Ok(()),
+        let mut path = join(rel, b"");
+        let base = path.len();
+        let at = |path: &mut Vec<u8>, name: &CStr| {
+            path.truncate(base);
+            path.extend_from_slice(name.to_bytes());
         };
-        self.judge(&left, class, counts);
+        // Someone else's files change below: recorded first, as `lock_inode` changes them
+        // (to the class's posture where it differs). A root file changes only where it was
+        // recorded before, or narrowed: nothing to hand back.
+        let changes = |m: &Meta| {
+            m.uid != 0
+                && (m.uid, m.gid, m.mode)
+                    != (class.file.uid, class.file.gid, class.file.mode_for(m.mode))
+        };
+        let mut noted = false;
+        for r in batch.iter().filter(|r| changes(&r.meta)) {
+            let inode = sys::InodeFd::examined(r.fd.as_fd(), &r.meta)
+                .expect("a regular file: `file` checked");
+            let id = self.inode_id(inode, &r.meta).map_err(|e| {
+                at(&mut path, r.name);
+                WalkError::io(&path, e)
+            })?;
+            if let Some(w) = self.writer.as_deref_mut() {
+                w.note(id);
+                noted = true;
+            }
+        }
+        if let (true, Some(w)) = (noted, self.writer.as_deref_mut()) {
+            w.flush().map_err(|e| WalkError::io(rel, e))?;
+        }
+        for r in batch.drain(..) {
+            at(&mut path, r.name);
+            let inode = sys::InodeFd::examined(r.fd.as_fd(), &r.meta)
+                .expect("a regular file: `file` checked");
+            let target = Target {
+                uid: class.file.uid,
+                gid: class.file.gid,
+                mode: class.file.mode_for(r.meta.mode),
+            };
+            let left = self.lock_inode(inode, &r.meta, &path, &target, false, counts)?;
+            // A renewal copies owner and mode onto the fresh inode: the posture left.
+            self.renew_if_written(dir, r.name, r.fd, &path, counts)?;
+            self.judge(&left, class, counts);
+        }
         Ok(())
     }
 
@@ -770,7 +855,9 @@ impl<'a> Walker<'a> {
             return Ok(left);
         }
         let io = |e| WalkError::io(rel, e);
-        if m.uid != 0 {
+        // Someone else's inode is recorded before it changes: a directory here, a file by
+        // `lock_batch` with the others of its batch.
+        if m.uid != 0 && is_dir {
             let id = self.inode_id(inode, m).map_err(io)?;
             if let Some(w) = self.writer.as_deref_mut() {
                 w.note(id);
@@ -919,6 +1006,17 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 }
+
+/// A regular file opened and examined by `file`, to be locked by `lock_batch`.
+struct Ready<'n> {
+    name: &'n CStr,
+    fd: OwnedFd,
+    meta: Meta,
+}
+
+/// The most files held open at once for one write of the record (besides one descriptor a
+/// directory of the walk's depth).
+const BATCH: usize = 32;
 
 /// Owner, group and mode to give an inode.
 #[derive(Clone, Copy, Debug)]
