@@ -622,7 +622,7 @@ pub(super) fn lock_files(
             );
             continue;
         }
-        if m.uid != 0 {
+        if m.uid != 0 && !ours {
             writer.note(id);
             writer
                 .flush()

@@ -700,6 +700,11 @@ impl<'a> Walker<'a> {
                 at(&mut path, r.name);
                 WalkError::io(&path, e)
             })?;
+            // Recorded by an earlier shields up (a lock and an unlock of the trees alone
+            // keep the record): not again, or the record would grow with every cycle.
+            if self.recorded.is_some_and(|set| set.contains(&id)) {
+                continue;
+            }
             if let Some(w) = self.writer.as_deref_mut() {
                 w.note(id);
                 noted = true;
@@ -859,7 +864,8 @@ impl<'a> Walker<'a> {
         // `lock_batch` with the others of its batch.
         if m.uid != 0 && is_dir {
             let id = self.inode_id(inode, m).map_err(io)?;
-            if let Some(w) = self.writer.as_deref_mut() {
+            let known = self.recorded.is_some_and(|set| set.contains(&id));
+            if let (false, Some(w)) = (known, self.writer.as_deref_mut()) {
                 w.note(id);
                 w.flush().map_err(io)?;
             }

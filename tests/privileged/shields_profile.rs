@@ -112,6 +112,10 @@ pub fn cases() -> Vec<Case> {
         ("openclaw::c_abi::up_status_down", c_abi_cycle),
         ("openclaw::the_two_halves_as_nemoclaw_runs_them", two_halves),
         (
+            "openclaw::tree_cycles_keep_the_record_bounded",
+            tree_cycles_keep_the_record_bounded,
+        ),
+        (
             "openclaw::renames_racing_the_walk_never_redirect_it",
             renames_race_the_walk,
         ),
@@ -1507,6 +1511,35 @@ fn two_halves() -> CaseResult {
     expect_posture(&dir, 0, 0, 0o755)?;
     expect(&shields::down(&p, Part::TopConfig).map_err(e)?, Status::Ok)?;
     expect(&shields::status(&p).map_err(e)?, Status::NotFrozen)?;
+    Ok(())
+}
+
+/// The trees locked and handed back alone, as NemoClaw's state-dir guard does, again and
+/// again: the record (kept, since the top configuration may be up) names each inode once, so
+/// it does not grow with the cycles; each cycle hands the trees back all the same.
+fn tree_cycles_keep_the_record_bounded() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: nc_harden::Error| e.to_string();
+    let record = Path::new("/run/nc-harden").join(format!(
+        "{}.shields",
+        sha256_hex(dir.as_os_str().as_encoded_bytes())
+    ));
+    let mut sizes = Vec::new();
+    for _ in 0..4 {
+        expect(
+            &shields::up(&p, Part::StateTrees, false).map_err(e)?,
+            Status::Ok,
+        )?;
+        expect_posture(&dir.join("skills/run.sh"), 0, SANDBOX_UID, 0o750)?;
+        sizes.push(fs::metadata(&record).map_err(|e| e.to_string())?.len());
+        expect(&shields::down(&p, Part::StateTrees).map_err(e)?, Status::Ok)?;
+        expect_posture(&dir.join("skills/run.sh"), SANDBOX_UID, SANDBOX_UID, 0o770)?;
+    }
+    check!(
+        sizes.windows(2).all(|w| w[0] == w[1]) && sizes[0] > 30,
+        "the record grew with the cycles: {sizes:?} bytes"
+    );
     Ok(())
 }
 
