@@ -13,6 +13,7 @@ mount --bind "$work/group" /etc/group
 mkdir -p /sandbox
 sandbox_fs() {   # $1: tmpfs or ext4
     umount -R /sandbox 2>/dev/null || true
+    rm -rf /run/nc-harden   # the records of the /sandbox gone with it
     if [ "$1" = ext4 ]; then
         rm -f "$work/ext4.img"; truncate -s 1G "$work/ext4.img"
         # Inodes for 100,000 entries and more; the inode tables and the journal written now,
