@@ -18,29 +18,9 @@ use std::time::{Duration, Instant};
 use super::mutex::cstring;
 use super::{python, GuardError};
 use crate::inode::{FileKind, Meta};
+use crate::profile::builtin::{CONFIDENTIAL, HIGH_RISK};
 use crate::sys::{self, fdio, Base, DirEntries};
 
-const HIGH_RISK: [&str; 18] = [
-    "skills",
-    "agent",
-    "hooks",
-    "cron",
-    "agents",
-    "extensions",
-    "plugins",
-    "workspace",
-    "memory",
-    "devices",
-    "canvas",
-    "telegram",
-    "wechat",
-    "whatsapp",
-    "platforms",
-    "weixin",
-    "profiles",
-    "skins",
-];
-const CONFIDENTIAL: [&str; 3] = ["credentials", "identity", "pairing"];
 const MAX_SYMLINK_EXPANSIONS: usize = 40;
 const MAX_DEPTH: usize = 256;
 const MAX_ENTRIES: u64 = 100_000;

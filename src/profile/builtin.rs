@@ -8,6 +8,30 @@ use super::{
     Postures, SealForm, SealSpec, Trees,
 };
 
+/// NemoClaw's state-dir guard's `HIGH_RISK_STATE_DIRS` (it adds `workspace-*`) and its
+/// confidential trees: the built-in profiles' and the guard drop-in's.
+pub(crate) const HIGH_RISK: [&str; 18] = [
+    "skills",
+    "agent",
+    "hooks",
+    "cron",
+    "agents",
+    "extensions",
+    "plugins",
+    "workspace",
+    "memory",
+    "devices",
+    "canvas",
+    "telegram",
+    "wechat",
+    "whatsapp",
+    "platforms",
+    "weixin",
+    "profiles",
+    "skins",
+];
+pub(crate) const CONFIDENTIAL: [&str; 3] = ["credentials", "identity", "pairing"];
+
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -33,28 +57,12 @@ fn rule(owner: &str, group: &str, keep: &str) -> FileRuleSpec {
 /// What NemoClaw's state-dir guard lists, and the classes the two profiles share.
 fn trees(keep: &[&str]) -> (Trees, Classes) {
     let trees = Trees {
-        high_risk: strings(&[
-            "skills",
-            "agent",
-            "hooks",
-            "cron",
-            "agents",
-            "extensions",
-            "plugins",
-            "workspace",
-            "memory",
-            "devices",
-            "canvas",
-            "telegram",
-            "wechat",
-            "whatsapp",
-            "platforms",
-            "weixin",
-            "profiles",
-            "skins",
-            "workspace-*",
-        ]),
-        confidential: strings(&["credentials", "identity", "pairing"]),
+        high_risk: HIGH_RISK
+            .iter()
+            .chain(&["workspace-*"])
+            .map(|s| s.to_string())
+            .collect(),
+        confidential: strings(&CONFIDENTIAL),
         carve_outs: strings(&["agents/*/sessions"]),
         keep: strings(keep),
     };

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
-mod builtin;
+pub(crate) mod builtin;
 
 /// The built-in profiles, as shipped under `share/nc-harden/profiles/`.
 pub const BUILTIN: [(&str, &str); 2] = [

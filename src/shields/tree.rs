@@ -420,18 +420,8 @@ impl<'a> Walker<'a> {
                 && matches!(self.pass, Pass::Lock | Pass::Unlock)
                 && !child.to_bytes().starts_with(TEMP_PREFIX)
             {
-                if let Some((file, meta)) =
-                    self.file(fd.as_fd(), child, None, child_rel, class, counts)?
-                {
-                    batch.push(Ready {
-                        name: child,
-                        fd: file,
-                        meta,
-                    });
-                    if batch.len() == BATCH {
-                        self.lock_batch(fd.as_fd(), &mut batch, rel, class, counts)?;
-                    }
-                }
+                let ready = self.file(fd.as_fd(), child, None, child_rel, class, counts)?;
+                self.queue(fd.as_fd(), &mut batch, child, ready, rel, class, counts)?;
                 continue;
             }
             let m = match sys::lstatat(fd.as_fd(), child) {
@@ -461,18 +451,8 @@ impl<'a> Walker<'a> {
                     self.directory(fd.as_fd(), child, &m, child_rel, depth + 1, class, counts)?;
                 }
                 FileKind::Regular => {
-                    if let Some((file, meta)) =
-                        self.file(fd.as_fd(), child, Some(&m), child_rel, class, counts)?
-                    {
-                        batch.push(Ready {
-                            name: child,
-                            fd: file,
-                            meta,
-                        });
-                        if batch.len() == BATCH {
-                            self.lock_batch(fd.as_fd(), &mut batch, rel, class, counts)?;
-                        }
-                    }
+                    let ready = self.file(fd.as_fd(), child, Some(&m), child_rel, class, counts)?;
+                    self.queue(fd.as_fd(), &mut batch, child, ready, rel, class, counts)?;
                 }
                 FileKind::Symlink => self.symlink(fd.as_fd(), child, child_rel, counts)?,
                 _ => {
@@ -662,6 +642,27 @@ impl<'a> Walker<'a> {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Adds a file `file` made ready to the batch, and locks the batch once it is full.
+    #[allow(clippy::too_many_arguments)]
+    fn queue<'n>(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        batch: &mut Vec<Ready<'n>>,
+        name: &'n CStr,
+        ready: Option<(OwnedFd, Meta)>,
+        rel: &[u8],
+        class: &ClassPosture,
+        counts: &mut Counts,
+    ) -> Result<(), WalkError> {
+        if let Some((fd, meta)) = ready {
+            batch.push(Ready { name, fd, meta });
+            if batch.len() == BATCH {
+                self.lock_batch(dir, batch, rel, class, counts)?;
+            }
+        }
+        Ok(())
     }
 
     /// Locks the files `file` made ready in `dir` (whose path is `rel`), emptying `batch`:
