@@ -326,7 +326,10 @@ fn run(
         Operation::Unfreeze => p.unfreeze(),
     });
     let report = Report::from_result(operation, dir, result);
-    render::human(&report, &mut std::io::stderr().lock());
+    // The lines in one write (stderr is unbuffered: a write a piece otherwise).
+    let mut lines = Vec::new();
+    render::human(&report, &mut lines);
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &lines);
     if output.json {
         println!("{}", report.to_json());
     }
