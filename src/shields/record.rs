@@ -1,5 +1,6 @@
 //! What a shields up locked, kept so that shields down hands back exactly that: one line per
-//! inode (device, inode number, generation), in `<state directory>/<sha256 of dir>.shields`,
+//! inode (device, inode number, generation; after `t ` for an inode it made, a renewal's
+//! copy; after `m ` a mount id instead), in `<state directory>/<sha256 of dir>.shields`,
 //! root's (the state directory 0700, the file 0600). Lines are appended before each change
 //! (write-ahead: a killed call leaves a record of every inode it may have changed), so the
 //! memory it takes is the records', never the files'.
@@ -89,10 +90,14 @@ impl<T> Default for Set<T> {
     }
 }
 
-/// What a record holds: the inodes changed, and the read-only mounts attached (mount ids).
+/// What a record holds: the inodes changed (and made), the inodes made (a renewal's copy,
+/// under its temporary name until the rename), and the read-only mounts attached (mount ids).
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub inodes: Set<InodeId>,
+    /// Only these may be removed where a temporary's name holds them: an inode merely
+    /// changed (a file of the sandbox user's, whatever its name) never is.
+    pub temporaries: Set<InodeId>,
     pub mounts: Set<u64>,
 }
 
@@ -138,20 +143,30 @@ pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
     if lines.next() != Some(&b"nc-harden shields record 1"[..]) {
         return Ok(Some(Loaded::default()));
     }
-    let (mut inodes, mut mounts) = (Vec::new(), Vec::new());
+    let (mut inodes, mut temporaries, mut mounts) = (Vec::new(), Vec::new(), Vec::new());
     for line in lines {
         if let Some(rest) = line.strip_prefix(b"m ") {
             if let Some([id]) = numbers(rest) {
                 mounts.push(id);
             }
-        } else if let Some([dev, ino, generation]) = numbers(line) {
+            continue;
+        }
+        let (made, line) = match line.strip_prefix(b"t ") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        if let Some([dev, ino, generation]) = numbers(line) {
             if let Ok(generation) = u32::try_from(generation) {
                 inodes.push((dev, ino, generation));
+                if made {
+                    temporaries.push((dev, ino, generation));
+                }
             }
         }
     }
     Ok(Some(Loaded {
         inodes: Set::of(inodes),
+        temporaries: Set::of(temporaries),
         mounts: Set::of(mounts),
     }))
 }
@@ -195,6 +210,13 @@ impl Writer {
         decimal(&mut self.pending, id.0, b' ');
         decimal(&mut self.pending, id.1, b' ');
         decimal(&mut self.pending, u64::from(id.2), b'\n');
+    }
+
+    /// Notes an inode this tool made (a renewal's copy, under its temporary name): handed
+    /// back as any recorded inode, and removed where a killed call left it under that name.
+    pub fn note_temporary(&mut self, id: InodeId) {
+        self.pending.extend_from_slice(b"t ");
+        self.note(id);
     }
 
     /// Notes a mount about to be attached (its id, known while it is still detached).

@@ -92,16 +92,13 @@ fn read_capped(fd: BorrowedFd<'_>, cap: usize) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Removes the temporaries a killed call left in `dir` (those the record holds).
-fn remove_leftovers(
-    dir: BorrowedFd<'_>,
-    recorded: &record::Set<record::InodeId>,
-) -> Result<(), Error> {
+/// Removes the temporaries a killed call left in `dir` (those the record holds as made).
+fn remove_leftovers(dir: BorrowedFd<'_>, made: &record::Set<record::InodeId>) -> Result<(), Error> {
     for (name, kind) in listing(dir)? {
         if kind == FileKind::Regular && name.starts_with(TEMP_PREFIX) {
             let cname = cstr(&name);
             if let Ok(m) = sys::lstatat(dir, &cname) {
-                super::tree::remove_leftover(dir, &cname, &m, recorded)
+                super::tree::remove_leftover(dir, &cname, &m, made)
                     .map_err(io_err("removing a leftover"))?;
             }
         }
@@ -109,9 +106,21 @@ fn remove_leftovers(
     Ok(())
 }
 
-/// Whether a name of `dir` is one of this tool's own (quarantine, leftovers of a renewal).
-fn ours(name: &[u8]) -> bool {
-    name.starts_with(QUARANTINE_PREFIX) || name.starts_with(TEMP_PREFIX)
+/// Whether an entry of `dir` is one of this tool's own: a quarantine (a directory) or a
+/// renewal's temporary (a regular file), by its name and as only root could have left it
+/// (root's, no write bit for its group or others). One the sandbox user made under such a
+/// name is not: it is protected, or said, as any other.
+fn ours(dir: BorrowedFd<'_>, name: &[u8], kind: FileKind) -> bool {
+    let want = if name.starts_with(QUARANTINE_PREFIX) {
+        FileKind::Directory
+    } else if name.starts_with(TEMP_PREFIX) {
+        FileKind::Regular
+    } else {
+        return false;
+    };
+    kind == want
+        && sys::lstatat(dir, &cstr(name))
+            .is_ok_and(|m| m.kind == want && m.uid == 0 && m.mode & 0o022 == 0)
 }
 
 /// The regular files of `dir` the profile protects: its named files, and (`others = seal`)
@@ -120,7 +129,7 @@ fn protected_names(dir: BorrowedFd<'_>, profile: &Profile) -> Result<Vec<Vec<u8>
     let mut out = profile.files.clone();
     if profile.others == Others::Seal {
         for (name, kind) in listing(dir)? {
-            if kind == FileKind::Regular && !known(profile, &name) && !ours(&name) {
+            if kind == FileKind::Regular && !known(profile, &name) && !ours(dir, &name, kind) {
                 out.push(name);
             }
         }
@@ -412,6 +421,12 @@ pub(super) fn lock_trees(
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     let mut slot = None;
     let mut walked = Vec::new();
+    // One walker over every tree, as the budget pass: the budgets are counted again over
+    // them all.
+    let mut w = Walker::new(profile, dev, Pass::Lock, &mut issues);
+    w.writer = Some(&mut writer);
+    w.recorded = recorded.as_ref().map(|l| &l.inodes);
+    w.temporaries = recorded.as_ref().map(|l| &l.temporaries);
     for (name, class, m) in &roots {
         if m.kind != FileKind::Directory {
             let to = quarantine(dir, name, &mut slot)?;
@@ -436,9 +451,6 @@ pub(super) fn lock_trees(
             });
             continue;
         }
-        let mut w = Walker::new(profile, dev, Pass::Lock, &mut issues);
-        w.writer = Some(&mut writer);
-        w.recorded = recorded.as_ref().map(|l| &l.inodes);
         let tree = match w.tree(dir, name, m, *class) {
             Ok(t) => t,
             Err(WalkError::Budget(OverBudget(why))) => {
@@ -452,11 +464,11 @@ pub(super) fn lock_trees(
                 ))
             }
         };
-        let renewed = std::mem::take(&mut w.renewed);
-        report.renewed.extend(renewed);
         walked.push(tree.clone());
         report.trees.push(tree);
     }
+    report.renewed.extend(std::mem::take(&mut w.renewed));
+    drop(w);
     report.issues.extend(issues.iter().cloned());
     Ok(Some(Walked {
         trees: walked,
@@ -485,6 +497,7 @@ pub(super) fn unlock_trees(
         }
         let mut w = Walker::new(profile, dev, Pass::Unlock, &mut issues);
         w.recorded = recorded.as_ref().map(|l| &l.inodes);
+        w.temporaries = recorded.as_ref().map(|l| &l.temporaries);
         match w.tree(dir, &name, &m, class) {
             Ok(t) => {
                 walked.trees.push(t.clone());
@@ -532,7 +545,26 @@ pub(super) fn lock_files(
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     if let Some(set) = &recorded {
-        remove_leftovers(dir, &set.inodes)?;
+        remove_leftovers(dir, &set.temporaries)?;
+    }
+    // What is left under this tool's own names and is not its own (`ours`) the sandbox user
+    // made: moved aside, so that the names keep meaning what `ours` takes them for.
+    for (name, kind) in listing(dir)? {
+        if (name.starts_with(TEMP_PREFIX) || name.starts_with(QUARANTINE_PREFIX))
+            && !ours(dir, &name, kind)
+        {
+            let to = quarantine(dir, &cstr(&name), &mut slot)?;
+            report.issue(
+                IssueCode::Quarantined,
+                &name,
+                format!(
+                    "a {} under a name of this tool's own, not its own: moved to {}, never deleted",
+                    kind.name(),
+                    escape_bytes(&to)
+                ),
+            );
+            report.quarantined.push((name, to));
+        }
     }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
         let cname = cstr(&name);
@@ -984,7 +1016,7 @@ pub(super) fn unlock_files(
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     if let Some(set) = record::load(&profile.dir).map_err(io_err("reading the shields record"))? {
-        remove_leftovers(dir, &set.inodes)?;
+        remove_leftovers(dir, &set.temporaries)?;
     }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
         let cname = cstr(&name);
@@ -1129,7 +1161,7 @@ pub(super) fn examine(
         report.files.push(state);
     }
     for (name, kind) in listing(dir)? {
-        if known(profile, &name) || protected.contains(&name) || ours(&name) {
+        if known(profile, &name) || protected.contains(&name) || ours(dir, &name, kind) {
             continue;
         }
         report.issue(

@@ -95,8 +95,10 @@ pub struct Walker<'a> {
     pub writer: Option<&'a mut Writer>,
     /// Unlock: what a lock of nc-harden's recorded (`None`: no record, another tool's lock).
     pub recorded: Option<&'a Set<InodeId>>,
+    /// The record's temporaries: the inodes a killed renewal may have left.
+    pub temporaries: Option<&'a Set<InodeId>>,
     pub issues: &'a mut Vec<Issue>,
-    /// Budget: entries and bytes seen so far, over every tree.
+    /// Budget and lock: entries and bytes seen so far, over every tree.
     pub entries: u64,
     pub bytes: u64,
     /// Lock: the files renewed (paths relative to `dir`).
@@ -250,6 +252,7 @@ impl<'a> Walker<'a> {
             pass,
             writer: None,
             recorded: None,
+            temporaries: None,
             issues,
             entries: 0,
             bytes: 0,
@@ -279,20 +282,27 @@ impl<'a> Walker<'a> {
         counts.untouched += 1;
     }
 
-    fn count(&mut self, size: u64) -> Result<(), OverBudget> {
+    /// Counts an entry against the budgets: in the budget pass, and again in the lock pass
+    /// (whose names are read once each directory is root's), so that entries added after
+    /// the budget pass, through a directory descriptor held open, stop the lock where the
+    /// budgets are passed and fail it closed. Unlock and status count nothing.
+    fn count(&mut self, size: u64) -> Result<(), WalkError> {
+        if !matches!(self.pass, Pass::Budget | Pass::Lock) {
+            return Ok(());
+        }
         self.entries += 1;
         self.bytes += size;
         if self.entries > self.profile.max_entries {
-            return Err(OverBudget(format!(
+            return Err(WalkError::Budget(OverBudget(format!(
                 "the state trees hold more than {} entries (the budget)",
                 self.profile.max_entries
-            )));
+            ))));
         }
         if self.bytes > self.profile.max_bytes {
-            return Err(OverBudget(format!(
+            return Err(WalkError::Budget(OverBudget(format!(
                 "the state trees hold more than {} bytes (the budget)",
                 self.profile.max_bytes
-            )));
+            ))));
         }
         Ok(())
     }
@@ -388,17 +398,24 @@ impl<'a> Walker<'a> {
             return Ok(());
         }
         counts.directories += 1;
-        if self.pass == Pass::Budget {
-            self.count(0).map_err(WalkError::Budget)?;
-        }
-        match self.pass {
+        self.count(0)?;
+        // Whether the names read below can change meanwhile but by root: the directory is
+        // root's with no write bit for its group or others (an ACL's named entries are
+        // bounded by the group bits, its mask), as a lock left it or an unlock finds it.
+        let fixed = |m: &Meta| m.uid == 0 && m.mode & 0o022 == 0;
+        let names_fixed = match self.pass {
             Pass::Lock => {
                 let left = self.lock_inode(inode, &meta, rel, &class.dir.into(), true, counts)?;
                 self.judge(&left, class, counts);
+                fixed(&left)
             }
-            Pass::Status => self.judge(&meta, class, counts),
-            _ => {}
-        }
+            Pass::Unlock => fixed(&meta),
+            Pass::Status => {
+                self.judge(&meta, class, counts);
+                false
+            }
+            Pass::Budget => false,
+        };
         let children = names(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
         // One path buffer for every child: `rel/` then the child's name.
         let mut child_rel = join(rel, b"");
@@ -412,12 +429,13 @@ impl<'a> Walker<'a> {
             let child_rel = &child_rel[..];
             // A regular file, as getdents says, that lock or unlock opens anyway: its fstat
             // after the open is all it is examined by (no statx of the name before; the
-            // open is O_NOFOLLOW | O_NONBLOCK, and the fstat decides). Nothing else is ever
-            // opened by it because the directory was locked before its names were read (and
-            // on the way down stays locked until they are all handled): no name in it can
-            // change meanwhile but by root.
+            // open is O_NOFOLLOW | O_NONBLOCK, and the fstat decides). Only where no name
+            // of the directory can change meanwhile but by root (`names_fixed`: a lock
+            // made it so before its names were read, and on the way down it stays so until
+            // they are all handled; an unlock finds it so): nothing else is ever opened
+            // by it. Elsewhere the name is examined first, and a FIFO never opened.
             if d_type == FileKind::Regular
-                && matches!(self.pass, Pass::Lock | Pass::Unlock)
+                && names_fixed
                 && !child.to_bytes().starts_with(TEMP_PREFIX)
             {
                 let ready = self.file(fd.as_fd(), child, None, child_rel, class, counts)?;
@@ -433,10 +451,14 @@ impl<'a> Walker<'a> {
                 && matches!(self.pass, Pass::Lock | Pass::Unlock)
                 && child.to_bytes().starts_with(TEMP_PREFIX)
             {
-                if let Some(set) = self.recorded {
-                    remove_leftover(fd.as_fd(), child, &m, set)
-                        .map_err(|e| WalkError::io(child_rel, e))?;
-                    continue;
+                // Gone only where it is a killed call's temporary (the record holds its
+                // inode); a file merely named like one is walked as any other.
+                if let Some(set) = self.temporaries {
+                    if remove_leftover(fd.as_fd(), child, &m, set)
+                        .map_err(|e| WalkError::io(child_rel, e))?
+                    {
+                        continue;
+                    }
                 }
             }
             match m.kind {
@@ -456,8 +478,8 @@ impl<'a> Walker<'a> {
                 }
                 FileKind::Symlink => self.symlink(fd.as_fd(), child, child_rel, counts)?,
                 _ => {
+                    self.count(0)?;
                     if self.pass == Pass::Budget {
-                        self.count(0).map_err(WalkError::Budget)?;
                         continue;
                     }
                     if self.pass != Pass::Unlock {
@@ -530,23 +552,24 @@ impl<'a> Walker<'a> {
             }
         };
         counts.bytes += listed.size;
+        self.count(listed.size)?;
         if self.pass == Pass::Budget {
-            return self
-                .count(listed.size)
-                .map_err(WalkError::Budget)
-                .map(|()| None);
+            return Ok(None);
         }
-        if listed.nlink > 1 {
-            if self.pass != Pass::Unlock {
-                self.issue(
-                    IssueCode::HardlinkedEntry,
-                    rel,
-                    format!("{} links: refused, left as it is", listed.nlink),
-                );
-            }
+        // More than one link: refused by lock and status. An unlock goes on: it hands back
+        // only what the record holds (the lock's fail-closed change below), and judges the
+        // rest, so that a root file left with other names is said, not counted as down.
+        if listed.nlink > 1 && self.pass != Pass::Unlock {
+            self.issue(
+                IssueCode::HardlinkedEntry,
+                rel,
+                format!("{} links: refused, left as it is", listed.nlink),
+            );
             // Fail-closed: a link someone other than root owns (the sandbox user planted it)
             // keeps no write bit and goes to the tree's owner; its read bits stay as they
-            // are (never a widening). A root file's other names are not ours to change.
+            // are (never a widening). Recorded first, as every change of the lock, so that
+            // an unlock hands it back to the user it takes it from. A root file's other
+            // names are not ours to change.
             if self.pass == Pass::Lock && listed.uid != 0 {
                 let opened = match opened.take() {
                     Some(o) => Some(o),
@@ -560,14 +583,19 @@ impl<'a> Walker<'a> {
                 };
                 if let Some((fd, meta)) = opened {
                     if meta.same_inode(&listed) && meta.kind == FileKind::Regular {
-                        files::change_owner_mode(fd.as_fd(), None, None, Some(meta.mode & 0o555))
+                        let inode = sys::InodeFd::examined(fd.as_fd(), &meta)
+                            .expect("a regular file: checked");
+                        self.note_change(inode, &meta)
+                            .map_err(|e| WalkError::io(rel, e))?;
+                        let mode = meta.mode & 0o555;
+                        files::change_owner_mode(fd.as_fd(), None, None, Some(mode))
                             .and_then(|()| {
                                 // The mode again after the chown, as `lock_inode` sets it.
                                 files::change_owner_mode(
                                     fd.as_fd(),
                                     Some(class.file.uid),
                                     Some(class.file.gid),
-                                    Some(meta.mode & 0o555),
+                                    Some(mode),
                                 )
                             })
                             .map_err(|e| WalkError::io(rel, e))?;
@@ -606,7 +634,7 @@ impl<'a> Walker<'a> {
             Some(inode)
                 if meta.same_inode(&listed)
                     && meta.kind == FileKind::Regular
-                    && meta.nlink == 1 =>
+                    && (meta.nlink == 1 || self.pass == Pass::Unlock) =>
             {
                 inode
             }
@@ -723,10 +751,29 @@ impl<'a> Walker<'a> {
                 gid: class.file.gid,
                 mode: class.file.mode_for(r.meta.mode),
             };
-            let left = self.lock_inode(inode, &r.meta, &path, &target, false, counts)?;
-            // A renewal copies owner and mode onto the fresh inode: the posture left.
-            self.renew_if_written(dir, r.name, r.fd, &path, counts)?;
-            self.judge(&left, class, counts);
+            let mut left = self.lock_inode(inode, &r.meta, &path, &target, false, counts)?;
+            // Until the chown its owner could link it elsewhere (into a carve-out, through a
+            // descriptor it holds): what it is left as read back from the inode, as a status
+            // would find it. A root file's links are root's to make.
+            if r.meta.uid != 0 {
+                left = sys::fstat(r.fd.as_fd()).map_err(|e| WalkError::io(&path, e))?;
+            }
+            // A renewal copies owner and mode onto a fresh inode of one link: the posture
+            // left. Without one, another link is refused as a status refuses it.
+            let renewed = self.renew_if_written(dir, r.name, r.fd, &path, counts)?;
+            if left.nlink > 1 && !renewed {
+                self.leave(
+                    counts,
+                    IssueCode::HardlinkedEntry,
+                    &path,
+                    format!(
+                        "{} links, made while it was locked: locked, refused",
+                        left.nlink
+                    ),
+                );
+            } else {
+                self.judge(&left, class, counts);
+            }
         }
         Ok(())
     }
@@ -739,8 +786,9 @@ impl<'a> Walker<'a> {
         counts: &mut Counts,
     ) -> Result<(), WalkError> {
         counts.symlinks += 1;
+        self.count(0)?;
         if self.pass == Pass::Budget {
-            return self.count(0).map_err(WalkError::Budget);
+            return Ok(());
         }
         if self.pass == Pass::Unlock {
             return Ok(());
@@ -822,6 +870,18 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Records `inode` (examined as `m`) before it changes, in a write of its own, unless
+    /// the record holds it already.
+    fn note_change(&mut self, inode: sys::InodeFd<'_>, m: &Meta) -> io::Result<()> {
+        let id = self.inode_id(inode, m)?;
+        let known = self.recorded.is_some_and(|set| set.contains(&id));
+        if let (false, Some(w)) = (known, self.writer.as_deref_mut()) {
+            w.note(id);
+            w.flush()?;
+        }
+        Ok(())
+    }
+
     /// Lock one inode: write bits off, then the owner, then the mode; only what differs.
     /// An inode root already owned is never widened: it keeps its group, and its mode loses
     /// bits only.
@@ -864,12 +924,7 @@ impl<'a> Walker<'a> {
         // Someone else's inode is recorded before it changes: a directory here, a file by
         // `lock_batch` with the others of its batch.
         if m.uid != 0 && is_dir {
-            let id = self.inode_id(inode, m).map_err(io)?;
-            let known = self.recorded.is_some_and(|set| set.contains(&id));
-            if let (false, Some(w)) = (known, self.writer.as_deref_mut()) {
-                w.note(id);
-                w.flush().map_err(io)?;
-            }
+            self.note_change(inode, m).map_err(io)?;
         }
         // Write bits off first, but for the owner's where the target keeps it: until the
         // chown the owner may change the mode itself anyway, and after it the owner is the
@@ -971,6 +1026,7 @@ impl<'a> Walker<'a> {
 
     /// After a file is root's: a read lease says whether anyone still holds it open or mapped
     /// for writing; only then (or when the lease cannot tell) does it go onto a fresh inode.
+    /// `true`: it did.
     fn renew_if_written(
         &mut self,
         dir: BorrowedFd<'_>,
@@ -978,11 +1034,21 @@ impl<'a> Walker<'a> {
         old: OwnedFd,
         rel: &[u8],
         counts: &mut Counts,
-    ) -> Result<(), WalkError> {
+    ) -> Result<bool, WalkError> {
         let io = |e| WalkError::io(rel, e);
         let Err((_, old)) = crate::fileops::writer_check_then_close(old) else {
-            return Ok(());
+            return Ok(false);
         };
+        // A fresh inode under a temporary's name would be one a later walk takes for a killed
+        // renewal's and removes: not made. The writer is said instead.
+        if name.to_bytes().starts_with(TEMP_PREFIX) {
+            self.issue(
+                IssueCode::Raced,
+                rel,
+                "held open for writing, under a name like a renewal's temporary: locked,                  not renewed (a writer may still change it)",
+            );
+            return Ok(false);
+        }
         self.tmp_counter += 1;
         let temp = CString::new(format!(
             ".nc-harden-new.{}.{}",
@@ -1002,15 +1068,18 @@ impl<'a> Walker<'a> {
             Ok(true) => {
                 counts.renewed += 1;
                 self.renewed.push(rel.to_vec());
+                Ok(true)
             }
-            Ok(false) => self.issue(
-                IssueCode::Raced,
-                rel,
-                "kept changing while it was copied: locked, not renewed",
-            ),
-            Err(e) => return Err(io(e)),
+            Ok(false) => {
+                self.issue(
+                    IssueCode::Raced,
+                    rel,
+                    "kept changing while it was copied: locked, not renewed",
+                );
+                Ok(false)
+            }
+            Err(e) => Err(io(e)),
         }
-        Ok(())
     }
 }
 
@@ -1060,7 +1129,7 @@ pub(super) fn renew(
     // next call knows for its own (by inode, never by its name alone) and removes.
     if let Some(w) = writer {
         let (m, inode) = examine(new.as_fd())?;
-        w.note(inode_id(inode, &m)?);
+        w.note_temporary(inode_id(inode, &m)?);
         w.flush()?;
     }
     let done = (|| -> io::Result<bool> {
@@ -1084,18 +1153,19 @@ pub(super) fn renew(
 pub use crate::pin::leftovers::TEMP_PREFIX;
 
 /// Removes `name` of `dir` if it is a temporary a killed call of this tool made: a regular
-/// file whose inode the record holds. A file merely named like one is left.
+/// file of one link whose inode the record holds as one it made (`made`: the record's
+/// temporaries). A file merely named like one, locked or not, is left (`false`).
 pub(super) fn remove_leftover(
     dir: BorrowedFd<'_>,
     name: &CStr,
     listed: &Meta,
-    recorded: &Set<InodeId>,
+    made: &Set<InodeId>,
 ) -> io::Result<bool> {
     let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) else {
         return Ok(false);
     };
     let (m, inode) = examine(fd.as_fd())?;
-    if !m.same_inode(listed) || m.nlink != 1 || !recorded.contains(&inode_id(inode, &m)?) {
+    if !m.same_inode(listed) || m.nlink != 1 || !made.contains(&inode_id(inode, &m)?) {
         return Ok(false);
     }
     sys::unlinkat(dir, name)?;

@@ -135,6 +135,30 @@ pub fn cases() -> Vec<Case> {
             "openclaw::special_files_swapped_in_during_the_walk_are_never_opened",
             special_files_swapped_in_during_the_walk,
         ),
+        (
+            "openclaw::a_file_named_like_a_temporary_is_locked",
+            a_file_named_like_a_temporary_is_locked,
+        ),
+        (
+            "openclaw::a_link_made_before_the_chown_is_said_cli",
+            a_link_made_before_the_chown_is_said,
+        ),
+        (
+            "openclaw::a_root_file_with_two_links_is_not_handed_back",
+            a_root_file_with_two_links_is_not_handed_back,
+        ),
+        (
+            "openclaw::hardlinked_tree_file_is_handed_back_by_down",
+            hardlinked_tree_file_is_handed_back,
+        ),
+        (
+            "openclaw::entries_added_after_the_budget_pass_are_counted_cli",
+            entries_added_after_the_budget_pass_are_counted,
+        ),
+        (
+            "openclaw::impostors_of_the_tool_s_names_are_moved_aside",
+            impostors_of_the_tool_s_names_are_moved_aside,
+        ),
         ("hermes::c_abi::up_status_down", c_abi_cycle_hermes),
         ("launcher::boot_down_up_tampered", launcher_boot),
         ("launcher::docker_default_strict", launcher_docker_strict),
@@ -2134,5 +2158,387 @@ fn symlink_climbing_out_of_a_carve_out() -> CaseResult {
         r.summary,
         fs::canonicalize(&link).map_or_else(|e| e.to_string(), |p| p.display().to_string())
     );
+    Ok(())
+}
+
+/// Red team: with a record in place (a shields up before), a file of uid 998's named like a
+/// renewal's temporary (`.nc-harden-new.x`, 0666) is not a killed call's leftover, since the
+/// record does not hold its inode. Shields up locks it as any other file of the tree (it once
+/// skipped it and answered NC_OK while uid 998 wrote it), and shields down hands it back.
+fn a_file_named_like_a_temporary_is_locked() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: nc_harden::Error| e.to_string();
+    expect(&shields::up(&p, Part::All, false).map_err(e)?, Status::Ok)?;
+    let named = dir.join("skills/.nc-harden-new.x");
+    fs::write(&named, b"planted\n").map_err(|e| e.to_string())?;
+    chown(&named, SANDBOX_UID, SANDBOX_UID).map_err(|e| e.to_string())?;
+    chmod(&named, 0o666).map_err(|e| e.to_string())?;
+    let r = shields::up(&p, Part::StateTrees, false).map_err(e)?;
+    check!(
+        named.exists(),
+        "a file merely named like a temporary was removed"
+    );
+    check!(
+        !sandbox_writes(&named),
+        "shields up answered {} ({}), yet uid 998 writes {} ({})",
+        r.status.name(),
+        r.summary,
+        named.display(),
+        owner_mode(&named)
+    );
+    expect(&r, Status::Ok)?;
+    expect(&shields::status(&p).map_err(e)?, Status::Ok)?;
+    expect(&shields::down(&p, Part::StateTrees).map_err(e)?, Status::Ok)?;
+    expect_posture(&named, SANDBOX_UID, SANDBOX_UID, 0o660)?;
+    Ok(())
+}
+
+/// Finding of the red team: uid 998 links its own tree files into a carve-out (by path:
+/// the directory is locked, `skills` searchable) while shields up locks them, each fchown
+/// delayed by strace, after the walk examined them. A file left with another name is said
+/// (hardlinked-entry, not NC_OK), as a status says it, and is never claimed locked and
+/// clean; it is still locked (uid 998 does not write it).
+fn a_link_made_before_the_chown_is_said() -> CaseResult {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let dir = build("openclaw").map_err(e)?;
+    let names: Vec<CString> = (0..12)
+        .map(|i| CString::new(format!("note{i}.md")).expect("no NUL"))
+        .collect();
+    let files: Vec<PathBuf> = (0..12)
+        .map(|i| dir.join(format!("skills/note{i}.md")))
+        .collect();
+    for f in &files {
+        fs::write(f, b"note\n").map_err(e)?;
+        chown(f, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
+        chmod(f, 0o660).map_err(e)?;
+    }
+    // `dir` is root's 0700 while shields up runs: uid 998 reaches the two directories by the
+    // descriptors it opened before.
+    let held: Vec<OwnedFd> = {
+        let dirs = [dir.join("skills"), dir.join("agents/main/sessions")];
+        run_as(Creds::User(SANDBOX_UID), move || {
+            dirs.iter()
+                .map(|d| fs::File::open(d).map(OwnedFd::from))
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .map_err(e)?
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let (stop, names) = (stop.clone(), names.clone());
+        let (skills, sessions) = (held[0].as_raw_fd(), held[1].as_raw_fd());
+        std::thread::spawn(move || {
+            run_as(Creds::User(SANDBOX_UID), || {
+                let uid = |name: &CString| {
+                    // SAFETY: all-zero bytes are a valid `stat`.
+                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                    // SAFETY: a descriptor `held` keeps open until the thread is joined, a
+                    // NUL-terminated name and a stat buffer of the right size.
+                    let r = unsafe {
+                        libc::fstatat(skills, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
+                    };
+                    (r == 0).then_some(st.st_uid)
+                };
+                // Once the walk has begun changing the files (one of them root's), each
+                // file still uid 998's is linked into the carve-out.
+                let mut linked = vec![false; names.len()];
+                let mut begun = false;
+                while !stop.load(Ordering::Relaxed) && !linked.iter().all(|&l| l) {
+                    let uids: Vec<Option<u32>> = names.iter().map(uid).collect();
+                    begun |= uids.contains(&Some(0));
+                    if begun {
+                        for (i, name) in names.iter().enumerate() {
+                            if !linked[i] && uids[i] == Some(SANDBOX_UID) {
+                                let to = CString::new(format!("l{i}")).expect("no NUL");
+                                // SAFETY: as above.
+                                linked[i] = unsafe {
+                                    libc::linkat(skills, name.as_ptr(), sessions, to.as_ptr(), 0)
+                                } == 0;
+                            }
+                        }
+                    }
+                    std::thread::yield_now();
+                }
+                linked.iter().filter(|&&l| l).count()
+            })
+        })
+    };
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchown"])
+        .args(["-e", "inject=fchown:delay_enter=20000"])
+        .arg(&cli)
+        .args(["shields", "up", "--json"])
+        .output()
+        .map_err(e);
+    stop.store(true, Ordering::Relaxed);
+    let linked = attacker.join().map_err(|_| "the attacker panicked")?;
+    drop(held);
+    let out = out?;
+    check!(
+        linked > 0,
+        "the attacker never linked a file before its chown"
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    let mut two = 0;
+    for f in &files {
+        let m = fs::symlink_metadata(f).map_err(e)?;
+        two += usize::from(m.nlink() > 1);
+        check!(
+            !sandbox_writes(f),
+            "{}: uid 998 writes it after shields up ({})",
+            f.display(),
+            owner_mode(f)
+        );
+    }
+    check!(two == linked, "{linked} linked, {two} files with two links");
+    check!(
+        !said.contains("\"status\":\"NC_OK\"") && said.contains("hardlinked-entry"),
+        "shields up left {two} tree files with a second name in a carve-out and said: {said}"
+    );
+    let status = Command::new(&cli)
+        .args(["shields", "status", "--json"])
+        .output()
+        .map_err(e)?;
+    check!(
+        String::from_utf8_lossy(&status.stdout).contains("hardlinked-entry"),
+        "status does not say it either: {}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    Ok(())
+}
+
+/// Finding of the red team: a root file of a tree with a second name (root made both; the
+/// record does not hold it) is not this tool's to hand back. Shields down says so
+/// (not-handed-back, the tree not down) instead of passing it over in silence.
+fn a_root_file_with_two_links_is_not_handed_back() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: nc_harden::Error| e.to_string();
+    expect(&shields::up(&p, Part::All, false).map_err(e)?, Status::Ok)?;
+    let f = dir.join("skills/root-linked");
+    fs::write(&f, b"root's\n").map_err(|e| e.to_string())?;
+    chmod(&f, 0o444).map_err(|e| e.to_string())?;
+    fs::hard_link(&f, dir.join("skills/root-linked-too")).map_err(|e| e.to_string())?;
+    let r = shields::down(&p, Part::All).map_err(e)?;
+    check!(
+        r.issues
+            .iter()
+            .any(|i| i.code == IssueCode::NotHandedBack && i.path == b"skills/root-linked"),
+        "shields down passed over a root file with two links: {:?}",
+        r.issues
+    );
+    check!(
+        r.status != Status::Ok,
+        "shields down answered NC_OK ({}) with a root file left in skills",
+        r.summary
+    );
+    expect_posture(&f, 0, 0, 0o444)?;
+    Ok(())
+}
+
+/// A tree file uid 998 linked into a carve-out: shields up refuses it and takes it from
+/// uid 998 (fail closed), recording it first as every change it makes; shields down hands it
+/// back to uid 998 (it once stayed root's for good, "not handed back").
+fn hardlinked_tree_file_is_handed_back() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let skill = dir.join("skills/run.sh");
+    sandbox_links(&skill, &dir.join("agents/main/sessions/run.jsonl"))
+        .map_err(|e| format!("uid 998 links the skill: {e}"))?;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    check!(r.status != Status::Ok, "NC_OK over a hard-linked tree file");
+    check!(
+        !sandbox_appends(&skill),
+        "uid 998 writes it after shields up"
+    );
+    let r = shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    check!(
+        !r.issues.iter().any(|i| i.code == IssueCode::NotHandedBack),
+        "shields down kept what shields up took: {:?}",
+        r.issues
+    );
+    let (uid, gid, _, _) = stat(&skill)?;
+    check!(
+        (uid, gid) == (SANDBOX_UID, SANDBOX_UID),
+        "skills/run.sh is {} after shields down",
+        owner_mode(&skill)
+    );
+    // Its owner again: uid 998 sets its own bits (the lock left it no write bit, and the
+    // unlocked posture adds the group's only), then writes it.
+    let own = skill.clone();
+    run_as(Creds::User(SANDBOX_UID), move || {
+        fs::set_permissions(&own, fs::Permissions::from_mode(0o770))
+    })
+    .map_err(|e| format!("uid 998 cannot chmod its file after shields down: {e}"))?;
+    check!(
+        sandbox_appends(&skill),
+        "uid 998 cannot write it after shields down"
+    );
+    Ok(())
+}
+
+/// Finding of the red team: uid 998 holds a descriptor of each tree directory and, once the
+/// lock has begun (a tree directory root's; each fchown delayed by strace), creates files
+/// through the descriptors of those still its own, after the budget pass counted them. The
+/// lock counts again as it reads each directory's names (once it is root's) and fails
+/// closed over the budget, instead of answering NC_OK over more than the budget allows.
+fn entries_added_after_the_budget_pass_are_counted() -> CaseResult {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let dir = build("openclaw").map_err(e)?;
+    let p = load("openclaw");
+    let s = shields::status(&p).map_err(|e| e.to_string())?;
+    let base: u64 = s
+        .trees
+        .iter()
+        .map(|t| t.counts.directories + t.counts.files + t.counts.symlinks)
+        .sum();
+    let budget = base + 8;
+    let profile = Path::new("/run/budget.toml");
+    fs::write(
+        profile,
+        nc_harden::profile::BUILTIN[0]
+            .1
+            .replace("entries = 100000", &format!("entries = {budget}")),
+    )
+    .map_err(e)?;
+    let held: Vec<OwnedFd> = {
+        let trees: Vec<PathBuf> = OPENCLAW_STATE.iter().map(|t| dir.join(t)).collect();
+        run_as(Creds::User(SANDBOX_UID), move || {
+            trees
+                .iter()
+                .map(|t| fs::File::open(t).map(OwnedFd::from))
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .map_err(e)?
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        let raw: Vec<i32> = held.iter().map(|fd| fd.as_raw_fd()).collect();
+        std::thread::spawn(move || {
+            run_as(Creds::User(SANDBOX_UID), || {
+                let uid = |fd: i32| {
+                    // SAFETY: all-zero bytes are a valid `stat`.
+                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                    // SAFETY: a descriptor `held` keeps open until the thread is joined, and
+                    // a stat buffer of the right size.
+                    let r = unsafe { libc::fstat(fd, &mut st) };
+                    (r == 0).then_some(st.st_uid)
+                };
+                while !stop.load(Ordering::Relaxed) && !raw.iter().any(|&fd| uid(fd) == Some(0)) {
+                    std::thread::yield_now();
+                }
+                let mut made = 0u64;
+                for &fd in &raw {
+                    for i in 0..20 {
+                        let name = CString::new(format!("late{i}")).expect("no NUL");
+                        // SAFETY: as above; a NUL-terminated name.
+                        let f = unsafe {
+                            libc::openat(
+                                fd,
+                                name.as_ptr(),
+                                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                                0o600,
+                            )
+                        };
+                        if f >= 0 {
+                            made += 1;
+                            // SAFETY: the descriptor just opened.
+                            unsafe { libc::close(f) };
+                        }
+                    }
+                }
+                made
+            })
+        })
+    };
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchown"])
+        .args(["-e", "inject=fchown:delay_enter=20000"])
+        .arg(&cli)
+        .args(["shields", "up", "--json", "--profile"])
+        .arg(profile)
+        .output()
+        .map_err(e);
+    stop.store(true, Ordering::Relaxed);
+    let made = attacker.join().map_err(|_| "the attacker panicked")?;
+    drop(held);
+    let out = out?;
+    check!(
+        made > 8,
+        "the attacker made {made} entries after the lock began"
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    check!(
+        !said.contains("\"status\":\"NC_OK\"") && said.contains("work-entry-limit"),
+        "{made} entries added after the budget pass ({budget} entries), and shields up said: {said}"
+    );
+    Ok(())
+}
+
+/// uid 998 makes, before shields up, entries of `dir` under this tool's own names (a
+/// renewal's temporary, a quarantine) that are not the tool's own. They were once passed
+/// over, unprotected and unsaid; shields up moves them aside (never deleted) and says so, and
+/// uid 998 writes neither any longer.
+fn impostors_of_the_tool_s_names_are_moved_aside() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let file = dir.join(".nc-harden-new.y");
+    let quarantine = dir.join(".nc-harden-quarantine-0000000000000000");
+    {
+        let (file, quarantine) = (file.clone(), quarantine.clone());
+        run_as(Creds::User(SANDBOX_UID), move || -> io::Result<()> {
+            fs::write(&file, b"mine\n")?;
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o666))?;
+            fs::create_dir(&quarantine)?;
+            fs::write(quarantine.join("inside"), b"mine\n")
+        })
+        .map_err(|e| format!("uid 998 plants the entries: {e}"))?;
+    }
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)?;
+    for (planted, kept) in [(&file, "mine\n"), (&quarantine.join("inside"), "mine\n")] {
+        check!(
+            !sandbox_appends(planted),
+            "uid 998 still writes {} after shields up ({})",
+            planted.display(),
+            r.summary
+        );
+        let moved = r
+            .quarantined
+            .iter()
+            .find(|(from, _)| planted.starts_with(dir.join(String::from_utf8_lossy(from).as_ref())))
+            .ok_or_else(|| format!("{} not moved aside: {:?}", planted.display(), r.issues))?;
+        let to = dir.join(String::from_utf8_lossy(&moved.1).as_ref());
+        let to = if planted == &file {
+            to
+        } else {
+            to.join("inside")
+        };
+        check!(
+            fs::read_to_string(&to).map_err(|e| format!("{}: {e}", to.display()))? == kept,
+            "{} lost its bytes",
+            to.display()
+        );
+    }
+    check!(
+        r.issues
+            .iter()
+            .filter(|i| i.code == IssueCode::Quarantined)
+            .count()
+            == 2,
+        "{:?}",
+        r.issues
+    );
+    expect(&shields::status(&p).map_err(|e| e.to_string())?, Status::Ok)?;
     Ok(())
 }
