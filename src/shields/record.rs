@@ -1,6 +1,7 @@
 //! What a shields up locked, kept so that shields down hands back exactly that: one line per
-//! inode (device, inode number, generation; after `t ` for an inode it made, a renewal's
-//! copy; after `m ` a mount id instead), in `<state directory>/<sha256 of dir>.shields`,
+//! inode (device, inode number, generation, and the owner, group and mode it had where it
+//! was someone else's; after `t ` for an inode it made, a renewal's copy; after `m ` a mount
+//! id instead), in `<state directory>/<sha256 of dir>.shields`,
 //! root's (the state directory 0700, the file 0600). Lines are appended before each change
 //! (write-ahead: a killed call leaves a record of every inode it may have changed), so the
 //! memory it takes is the records', never the files'.
@@ -98,7 +99,31 @@ pub struct Loaded {
     /// Only these may be removed where a temporary's name holds them: an inode merely
     /// changed (a file of the sandbox user's, whatever its name) never is.
     pub temporaries: Set<InodeId>,
+    /// The owner, group and mode an inode had when it was recorded, where the line says.
+    pub owners: Owners,
     pub mounts: Set<u64>,
+}
+
+/// Owner, group and mode, as an inode had them before a lock changed them.
+pub type Owner = [u32; 3];
+
+/// The owners the record holds, sorted by inode: the first line of an inode says (a later
+/// one would be a lock's of an inode already changed).
+#[derive(Debug, Default)]
+pub struct Owners(Vec<(InodeId, Owner)>);
+
+impl Owners {
+    fn of_lines(mut lines: Vec<(InodeId, Owner)>) -> Self {
+        lines.sort_by_key(|&(id, _)| id); // stable: the first line of an inode first
+        lines.dedup_by_key(|&mut (id, _)| id);
+        Owners(lines)
+    }
+
+    /// What `id` had before it was first changed, if its line says.
+    pub fn of(&self, id: &InodeId) -> Option<Owner> {
+        let at = self.0.binary_search_by_key(id, |&(id, _)| id).ok()?;
+        Some(self.0[at].1)
+    }
 }
 
 /// The fields of one record line, each a decimal number below 2^64 separated by one space:
@@ -144,6 +169,7 @@ pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
         return Ok(Some(Loaded::default()));
     }
     let (mut inodes, mut temporaries, mut mounts) = (Vec::new(), Vec::new(), Vec::new());
+    let mut owners = Vec::new();
     for line in lines {
         if let Some(rest) = line.strip_prefix(b"m ") {
             if let Some([id]) = numbers(rest) {
@@ -155,18 +181,31 @@ pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
             Some(rest) => (true, rest),
             None => (false, line),
         };
-        if let Some([dev, ino, generation]) = numbers(line) {
-            if let Ok(generation) = u32::try_from(generation) {
-                inodes.push((dev, ino, generation));
-                if made {
-                    temporaries.push((dev, ino, generation));
-                }
-            }
+        let (id, owner) = if let Some([dev, ino, generation]) = numbers(line) {
+            ([dev, ino, generation], None)
+        } else if let (false, Some([dev, ino, generation, uid, gid, mode])) = (made, numbers(line))
+        {
+            ([dev, ino, generation], Some([uid, gid, mode]))
+        } else {
+            continue;
+        };
+        let [dev, ino, generation] = id;
+        let Ok(generation) = u32::try_from(generation) else {
+            continue;
+        };
+        let id = (dev, ino, generation);
+        inodes.push(id);
+        if made {
+            temporaries.push(id);
+        }
+        if let Some([Ok(uid), Ok(gid), Ok(mode)]) = owner.map(|o| o.map(u32::try_from)) {
+            owners.push((id, [uid, gid, mode]));
         }
     }
     Ok(Some(Loaded {
         inodes: Set::of(inodes),
         temporaries: Set::of(temporaries),
+        owners: Owners::of_lines(owners),
         mounts: Set::of(mounts),
     }))
 }
@@ -210,6 +249,18 @@ impl Writer {
         decimal(&mut self.pending, id.0, b' ');
         decimal(&mut self.pending, id.1, b' ');
         decimal(&mut self.pending, u64::from(id.2), b'\n');
+    }
+
+    /// Notes an inode about to change, with the owner, group and mode it has (`m`): what
+    /// shields down gives back to an inode of someone other than root and the user the
+    /// profile hands the trees to.
+    pub fn note_owned(&mut self, id: InodeId, m: &crate::inode::Meta) {
+        decimal(&mut self.pending, id.0, b' ');
+        decimal(&mut self.pending, id.1, b' ');
+        decimal(&mut self.pending, u64::from(id.2), b' ');
+        decimal(&mut self.pending, u64::from(m.uid), b' ');
+        decimal(&mut self.pending, u64::from(m.gid), b' ');
+        decimal(&mut self.pending, u64::from(m.mode), b'\n');
     }
 
     /// Notes an inode this tool made (a renewal's copy, under its temporary name): handed
@@ -305,6 +356,18 @@ mod tests {
                 Some([dev, ino, u64::from(generation)])
             );
         }
+    }
+
+    #[test]
+    fn the_first_owner_of_an_inode_says() {
+        let owners = super::Owners::of_lines(vec![
+            ((2049, 7, 0), [997, 998, 0o640]),
+            ((2049, 3, 0), [998, 998, 0o660]),
+            ((2049, 7, 0), [0, 0, 0o440]),
+        ]);
+        assert_eq!(owners.of(&(2049, 7, 0)), Some([997, 998, 0o640]));
+        assert_eq!(owners.of(&(2049, 3, 0)), Some([998, 998, 0o660]));
+        assert_eq!(owners.of(&(2049, 5, 0)), None);
     }
 
     #[test]

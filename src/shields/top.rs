@@ -498,6 +498,7 @@ pub(super) fn unlock_trees(
         let mut w = Walker::new(profile, dev, Pass::Unlock, &mut issues);
         w.recorded = recorded.as_ref().map(|l| &l.inodes);
         w.temporaries = recorded.as_ref().map(|l| &l.temporaries);
+        w.owners = recorded.as_ref().map(|l| &l.owners);
         match w.tree(dir, &name, &m, class) {
             Ok(t) => {
                 walked.trees.push(t.clone());
@@ -655,7 +656,7 @@ pub(super) fn lock_files(
             continue;
         }
         if m.uid != 0 && !ours {
-            writer.note(id);
+            writer.note_owned(id, &m);
             writer
                 .flush()
                 .map_err(io_err("writing the shields record"))?;
@@ -675,7 +676,22 @@ pub(super) fn lock_files(
         }
         let temp = cstr(format!(".nc-harden-new.{}.f{n}", std::process::id()).as_bytes());
         match super::tree::renew(dir, &cname, fd.as_fd(), &now, &temp, Some(&mut writer)) {
-            Ok(true) => report.renewed.push(name.clone()),
+            Ok(true) => {
+                report.renewed.push(name.clone());
+                // Other names of the old inode (the sandbox user linked the config into a
+                // carve-out before the lock) are no longer the config's: given back as they
+                // were, not left root's where no call finds them again.
+                let old = sys::fstat(fd.as_fd()).map_err(io_err("examining a renewed file"))?;
+                if old.nlink > 0 && m.uid != 0 {
+                    sys::files::change_owner_mode(
+                        fd.as_fd(),
+                        Some(m.uid),
+                        Some(m.gid),
+                        Some(m.mode),
+                    )
+                    .map_err(io_err("handing back a renewed file's other names"))?;
+                }
+            }
             Ok(false) => report.issue(
                 IssueCode::Raced,
                 &name,
@@ -787,7 +803,7 @@ pub(super) fn seal(
             None => return Err(std::io::Error::from_raw_os_error(libc::ENOTTY)),
         };
         let mut writer = record::Writer::open(&profile.dir)?;
-        writer.note((m.dev, m.ino, generation));
+        writer.note_temporary((m.dev, m.ino, generation));
         writer.flush()?;
         let mut file = std::fs::File::from(fd.try_clone()?);
         file.write_all(&seal::render(&lines))?;

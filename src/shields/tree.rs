@@ -16,7 +16,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::record::{InodeId, Set, Writer};
+use super::record::{InodeId, Owners, Set, Writer};
 use super::{Issue, IssueCode};
 use crate::inode::{FileKind, Meta};
 use crate::profile::{ClassPosture, Profile, TreeClass};
@@ -97,6 +97,8 @@ pub struct Walker<'a> {
     pub recorded: Option<&'a Set<InodeId>>,
     /// The record's temporaries: the inodes a killed renewal may have left.
     pub temporaries: Option<&'a Set<InodeId>>,
+    /// Unlock: the owners the record holds, of the inodes it took from someone else.
+    pub owners: Option<&'a Owners>,
     pub issues: &'a mut Vec<Issue>,
     /// Budget and lock: entries and bytes seen so far, over every tree.
     pub entries: u64,
@@ -253,6 +255,7 @@ impl<'a> Walker<'a> {
             writer: None,
             recorded: None,
             temporaries: None,
+            owners: None,
             issues,
             entries: 0,
             bytes: 0,
@@ -565,12 +568,13 @@ impl<'a> Walker<'a> {
                 rel,
                 format!("{} links: refused, left as it is", listed.nlink),
             );
-            // Fail-closed: a link someone other than root owns (the sandbox user planted it)
-            // keeps no write bit and goes to the tree's owner; its read bits stay as they
-            // are (never a widening). Recorded first, as every change of the lock, so that
-            // an unlock hands it back to the user it takes it from. A root file's other
-            // names are not ours to change.
-            if self.pass == Pass::Lock && listed.uid != 0 {
+            // Fail-closed: a link the user the trees are handed to owns (the sandbox user
+            // planted it) keeps no write bit and goes to the tree's owner; its read bits
+            // stay as they are (never a widening). Recorded first, as every change of the
+            // lock, so that an unlock hands it back. Anyone else's file (root's, the
+            // gateway's linked in by the sandbox user) is not ours to change: its other
+            // names are where its owner keeps it.
+            if self.pass == Pass::Lock && listed.uid == self.profile.unlocked_posture.file.uid {
                 let opened = match opened.take() {
                     Some(o) => Some(o),
                     None => match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
@@ -735,7 +739,7 @@ impl<'a> Walker<'a> {
                 continue;
             }
             if let Some(w) = self.writer.as_deref_mut() {
-                w.note(id);
+                w.note_owned(id, &r.meta);
                 noted = true;
             }
         }
@@ -760,7 +764,7 @@ impl<'a> Walker<'a> {
             }
             // A renewal copies owner and mode onto a fresh inode of one link: the posture
             // left. Without one, another link is refused as a status refuses it.
-            let renewed = self.renew_if_written(dir, r.name, r.fd, &path, counts)?;
+            let renewed = self.renew_if_written(dir, r.name, r.fd, &r.meta, &path, counts)?;
             if left.nlink > 1 && !renewed {
                 self.leave(
                     counts,
@@ -876,7 +880,7 @@ impl<'a> Walker<'a> {
         let id = self.inode_id(inode, m)?;
         let known = self.recorded.is_some_and(|set| set.contains(&id));
         if let (false, Some(w)) = (known, self.writer.as_deref_mut()) {
-            w.note(id);
+            w.note_owned(id, m);
             w.flush()?;
         }
         Ok(())
@@ -971,8 +975,13 @@ impl<'a> Walker<'a> {
             return Ok(*m); // already someone else's: nothing to hand back
         }
         let unlocked = self.profile.unlocked_posture;
+        let mut before = None;
         let eligible = match self.recorded {
-            Some(set) => set.contains(&self.inode_id(inode, m).map_err(io)?),
+            Some(set) => {
+                let id = self.inode_id(inode, m).map_err(io)?;
+                before = self.owners.and_then(|o| o.of(&id));
+                set.contains(&id)
+            }
             None => {
                 let root = rel.split(|&b| b == b'/').next().unwrap_or(b"");
                 let class = self
@@ -1002,15 +1011,26 @@ impl<'a> Walker<'a> {
             );
             return Ok(*m);
         }
-        let (uid, gid, mode) = if is_dir {
-            (unlocked.dir.uid, unlocked.dir.gid, unlocked.dir.mode)
+        let user = if is_dir {
+            unlocked.dir.uid
         } else {
-            (
-                unlocked.file.uid,
-                unlocked.file.gid,
-                unlocked.file.mode_for(m.mode),
-            )
+            unlocked.file.uid
         };
+        let (uid, gid, mode) =
+            if let Some([uid, gid, mode]) = before.filter(|&[uid, ..]| uid != 0 && uid != user) {
+                // Taken from someone else than the user the trees are handed to (a file of the
+                // gateway's, say, that the sandbox user linked in): given back as it was, never
+                // to the sandbox user.
+                (uid, gid, mode)
+            } else if is_dir {
+                (unlocked.dir.uid, unlocked.dir.gid, unlocked.dir.mode)
+            } else {
+                (
+                    unlocked.file.uid,
+                    unlocked.file.gid,
+                    unlocked.file.mode_for(m.mode),
+                )
+            };
         sys::shields::fchown(inode.fd(), uid, gid).map_err(io)?;
         crate::killpoint::step();
         sys::shields::fchmod(inode.fd(), mode).map_err(io)?;
@@ -1032,6 +1052,7 @@ impl<'a> Walker<'a> {
         dir: BorrowedFd<'_>,
         name: &CStr,
         old: OwnedFd,
+        before: &Meta,
         rel: &[u8],
         counts: &mut Counts,
     ) -> Result<bool, WalkError> {
@@ -1068,6 +1089,19 @@ impl<'a> Walker<'a> {
             Ok(true) => {
                 counts.renewed += 1;
                 self.renewed.push(rel.to_vec());
+                // The old inode keeps the names its owner linked elsewhere (a carve-out,
+                // through a descriptor held until the chown): it guards nothing now that the
+                // tree's name is the fresh inode's, and no walk of the trees finds it again.
+                // Given back as it was, not left root's.
+                if sys::fstat(old.as_fd()).map_err(io)?.nlink > 0 {
+                    files::change_owner_mode(
+                        old.as_fd(),
+                        Some(before.uid),
+                        Some(before.gid),
+                        Some(before.mode),
+                    )
+                    .map_err(io)?;
+                }
                 Ok(true)
             }
             Ok(false) => {

@@ -144,6 +144,18 @@ pub fn cases() -> Vec<Case> {
             a_link_made_before_the_chown_is_said,
         ),
         (
+            "openclaw::a_renewed_file_s_other_names_are_given_back_cli",
+            a_renewed_file_s_other_names_are_given_back,
+        ),
+        (
+            "openclaw::another_user_s_file_linked_in_is_left_as_it_is",
+            another_user_s_file_linked_in_is_left_as_it_is,
+        ),
+        (
+            "openclaw::another_user_s_tree_file_goes_back_to_its_owner",
+            another_user_s_tree_file_goes_back_to_its_owner,
+        ),
+        (
             "openclaw::a_root_file_with_two_links_is_not_handed_back",
             a_root_file_with_two_links_is_not_handed_back,
         ),
@@ -2200,6 +2212,91 @@ fn a_file_named_like_a_temporary_is_locked() -> CaseResult {
 /// (hardlinked-entry, not NC_OK), as a status says it, and is never claimed locked and
 /// clean; it is still locked (uid 998 does not write it).
 fn a_link_made_before_the_chown_is_said() -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let (said, linked, files, _) = link_race(false)?;
+    let mut two = 0;
+    for f in &files {
+        let m = fs::symlink_metadata(f).map_err(e)?;
+        two += usize::from(m.nlink() > 1);
+        check!(
+            !sandbox_writes(f),
+            "{}: uid 998 writes it after shields up ({})",
+            f.display(),
+            owner_mode(f)
+        );
+    }
+    check!(two == linked, "{linked} linked, {two} files with two links");
+    check!(
+        !said.contains("\"status\":\"NC_OK\"") && said.contains("hardlinked-entry"),
+        "shields up left {two} tree files with a second name in a carve-out and said: {said}"
+    );
+    let status = Command::new(&cli)
+        .args(["shields", "status", "--json"])
+        .output()
+        .map_err(e)?;
+    check!(
+        String::from_utf8_lossy(&status.stdout).contains("hardlinked-entry"),
+        "status does not say it either: {}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    Ok(())
+}
+
+/// Finding of the red team: the same race while uid 998 also holds every file open for
+/// writing, so that each goes onto a fresh inode. The old inode keeps the name linked into
+/// the carve-out, where no walk finds it again: it is given back as it was (uid 998's), not
+/// left root's there while shields down says "down"; the tree's names are the fresh inodes,
+/// root's, one link each.
+fn a_renewed_file_s_other_names_are_given_back() -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let (said, linked, files, sessions) = link_race(true)?;
+    for f in &files {
+        let m = fs::symlink_metadata(f).map_err(e)?;
+        check!(
+            m.uid() == 0 && m.nlink() == 1 && !sandbox_writes(f),
+            "{}: {}, {} links after shields up: {said}",
+            f.display(),
+            owner_mode(f),
+            m.nlink()
+        );
+    }
+    let down = Command::new(&cli)
+        .args(["shields", "down", "--json"])
+        .output()
+        .map_err(e)?;
+    let mut kept = 0;
+    for entry in fs::read_dir(&sessions).map_err(e)? {
+        let path = entry.map_err(e)?.path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('l'))
+        {
+            continue;
+        }
+        kept += 1;
+        check!(
+            stat(&path)?.0 == SANDBOX_UID,
+            "{} is {} after shields up and down (down said {})",
+            path.display(),
+            owner_mode(&path),
+            String::from_utf8_lossy(&down.stdout)
+        );
+    }
+    check!(
+        kept == linked,
+        "{linked} linked, {kept} names in the carve-out"
+    );
+    Ok(())
+}
+
+/// uid 998 links `skills/note<i>.md` into its session carve-out through directory
+/// descriptors held from before (`dir` is root's 0700 while shields up runs), once the walk
+/// has begun changing them and before each one's own chown (strace delays every fchown);
+/// with `writers`, it also holds each file open for writing. Returns what shields up said,
+/// how many it linked, the files, and the carve-out.
+fn link_race(writers: bool) -> Result<(String, usize, Vec<PathBuf>, PathBuf), String> {
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -2227,6 +2324,23 @@ fn a_link_made_before_the_chown_is_said() -> CaseResult {
                 .collect::<io::Result<Vec<_>>>()
         })
         .map_err(e)?
+    };
+    let writing: Vec<OwnedFd> = if writers {
+        let files = files.clone();
+        run_as(Creds::User(SANDBOX_UID), move || {
+            files
+                .iter()
+                .map(|f| {
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(f)
+                        .map(OwnedFd::from)
+                })
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .map_err(e)?
+    } else {
+        Vec::new()
     };
     let stop = Arc::new(AtomicBool::new(false));
     let attacker = {
@@ -2278,38 +2392,18 @@ fn a_link_made_before_the_chown_is_said() -> CaseResult {
     stop.store(true, Ordering::Relaxed);
     let linked = attacker.join().map_err(|_| "the attacker panicked")?;
     drop(held);
+    drop(writing);
     let out = out?;
     check!(
         linked > 0,
         "the attacker never linked a file before its chown"
     );
-    let said = String::from_utf8_lossy(&out.stdout);
-    let mut two = 0;
-    for f in &files {
-        let m = fs::symlink_metadata(f).map_err(e)?;
-        two += usize::from(m.nlink() > 1);
-        check!(
-            !sandbox_writes(f),
-            "{}: uid 998 writes it after shields up ({})",
-            f.display(),
-            owner_mode(f)
-        );
-    }
-    check!(two == linked, "{linked} linked, {two} files with two links");
-    check!(
-        !said.contains("\"status\":\"NC_OK\"") && said.contains("hardlinked-entry"),
-        "shields up left {two} tree files with a second name in a carve-out and said: {said}"
-    );
-    let status = Command::new(&cli)
-        .args(["shields", "status", "--json"])
-        .output()
-        .map_err(e)?;
-    check!(
-        String::from_utf8_lossy(&status.stdout).contains("hardlinked-entry"),
-        "status does not say it either: {}",
-        String::from_utf8_lossy(&status.stdout)
-    );
-    Ok(())
+    Ok((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        linked,
+        files,
+        dir.join("agents/main/sessions"),
+    ))
 }
 
 /// Finding of the red team: a root file of a tree with a second name (root made both; the
@@ -2540,5 +2634,58 @@ fn impostors_of_the_tool_s_names_are_moved_aside() -> CaseResult {
         r.issues
     );
     expect(&shields::status(&p).map_err(|e| e.to_string())?, Status::Ok)?;
+    Ok(())
+}
+
+/// Finding of the red team: uid 998 links into a tree a file of the gateway's (uid 997,
+/// group sandbox, 0660: protected_hardlinks lets anyone who may read and write it link it)
+/// kept outside `dir`. Shields up refuses it and leaves it as it is: the gateway's, its mode
+/// (it was once taken to root, then handed to uid 998 by shields down).
+fn another_user_s_file_linked_in_is_left_as_it_is() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    let kept = Path::new("/sandbox/gateway.conf");
+    fs::write(kept, b"secret\n").map_err(e)?;
+    chown(kept, GATEWAY_UID, SANDBOX_UID).map_err(e)?;
+    chmod(kept, 0o660).map_err(e)?;
+    sandbox_links(kept, &dir.join("skills/gw"))
+        .map_err(|e| format!("uid 998 links the gateway's file: {e}"))?;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    check!(
+        r.status != Status::Ok
+            && r.issues
+                .iter()
+                .any(|i| i.code == IssueCode::HardlinkedEntry && i.path == b"skills/gw"),
+        "{}: {:?}",
+        r.summary,
+        r.issues
+    );
+    expect_posture(kept, GATEWAY_UID, SANDBOX_UID, 0o660)?;
+    shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect_posture(kept, GATEWAY_UID, SANDBOX_UID, 0o660)?;
+    Ok(())
+}
+
+/// A file of the gateway's in a tree, one link (the sandbox user cannot write it): shields
+/// up takes it to root, and shields down gives it back to the gateway as it was, from the
+/// record, never to the sandbox user.
+fn another_user_s_tree_file_goes_back_to_its_owner() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    let f = dir.join("skills/gateway.md");
+    fs::write(&f, b"the gateway's\n").map_err(e)?;
+    chown(&f, GATEWAY_UID, GATEWAY_UID).map_err(e)?;
+    chmod(&f, 0o640).map_err(e)?;
+    expect(
+        &shields::up(&p, Part::All, false).map_err(|e| e.to_string())?,
+        Status::Ok,
+    )?;
+    check!(stat(&f)?.0 == 0, "{} after shields up", owner_mode(&f));
+    let r = shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)?;
+    expect_posture(&f, GATEWAY_UID, GATEWAY_UID, 0o640)?;
+    check!(!sandbox_appends(&f), "uid 998 writes the gateway's file");
     Ok(())
 }
