@@ -1869,7 +1869,7 @@ fn writable_mapping_revoked() -> CaseResult {
 /// up must set the locked mode again after it. Once up, no tree file is writable by uid 998
 /// or by anyone but root, and the call said NC_OK.
 fn mode_set_before_the_chown() -> CaseResult {
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let e = |e: io::Error| e.to_string();
@@ -1883,16 +1883,7 @@ fn mode_set_before_the_chown() -> CaseResult {
         chown(f, SANDBOX_UID, SANDBOX_UID).map_err(e)?;
         chmod(f, 0o660).map_err(e)?;
     }
-    let held: Vec<OwnedFd> = {
-        let files = files.clone();
-        run_as(Creds::User(SANDBOX_UID), move || {
-            files
-                .iter()
-                .map(|f| fs::File::open(f).map(OwnedFd::from))
-                .collect::<io::Result<Vec<_>>>()
-        })
-        .map_err(e)?
-    };
+    let held = opened_by_sandbox(&files, false).map_err(e)?;
     let stop = Arc::new(AtomicBool::new(false));
     let attacker = {
         let stop = stop.clone();
@@ -1913,13 +1904,7 @@ fn mode_set_before_the_chown() -> CaseResult {
             })
         })
     };
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchown"])
-        .args(["-e", "inject=fchown:delay_enter=5000"])
-        .arg(&cli)
-        .args(["shields", "up", "--json"])
-        .output()
-        .map_err(e);
+    let out = fchowns_delayed(5000, &cli, ["shields", "up", "--json"]).map_err(e);
     stop.store(true, Ordering::Relaxed);
     let set = attacker.join().map_err(|_| "the attacker panicked")?;
     drop(held);
@@ -2297,7 +2282,7 @@ fn a_renewed_file_s_other_names_are_given_back() -> CaseResult {
 /// with `writers`, it also holds each file open for writing. Returns what shields up said,
 /// how many it linked, the files, and the carve-out.
 fn link_race(writers: bool) -> Result<(String, usize, Vec<PathBuf>, PathBuf), String> {
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let e = |e: io::Error| e.to_string();
@@ -2316,29 +2301,10 @@ fn link_race(writers: bool) -> Result<(String, usize, Vec<PathBuf>, PathBuf), St
     }
     // `dir` is root's 0700 while shields up runs: uid 998 reaches the two directories by the
     // descriptors it opened before.
-    let held: Vec<OwnedFd> = {
-        let dirs = [dir.join("skills"), dir.join("agents/main/sessions")];
-        run_as(Creds::User(SANDBOX_UID), move || {
-            dirs.iter()
-                .map(|d| fs::File::open(d).map(OwnedFd::from))
-                .collect::<io::Result<Vec<_>>>()
-        })
-        .map_err(e)?
-    };
-    let writing: Vec<OwnedFd> = if writers {
-        let files = files.clone();
-        run_as(Creds::User(SANDBOX_UID), move || {
-            files
-                .iter()
-                .map(|f| {
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .open(f)
-                        .map(OwnedFd::from)
-                })
-                .collect::<io::Result<Vec<_>>>()
-        })
-        .map_err(e)?
+    let dirs = [dir.join("skills"), dir.join("agents/main/sessions")];
+    let held = opened_by_sandbox(&dirs, false).map_err(e)?;
+    let writing = if writers {
+        opened_by_sandbox(&files, true).map_err(e)?
     } else {
         Vec::new()
     };
@@ -2382,13 +2348,7 @@ fn link_race(writers: bool) -> Result<(String, usize, Vec<PathBuf>, PathBuf), St
             })
         })
     };
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchown"])
-        .args(["-e", "inject=fchown:delay_enter=20000"])
-        .arg(&cli)
-        .args(["shields", "up", "--json"])
-        .output()
-        .map_err(e);
+    let out = fchowns_delayed(20_000, &cli, ["shields", "up", "--json"]).map_err(e);
     stop.store(true, Ordering::Relaxed);
     let linked = attacker.join().map_err(|_| "the attacker panicked")?;
     drop(held);
@@ -2482,7 +2442,7 @@ fn hardlinked_tree_file_is_handed_back() -> CaseResult {
 /// lock counts again as it reads each directory's names (once it is root's) and fails
 /// closed over the budget, instead of answering NC_OK over more than the budget allows.
 fn entries_added_after_the_budget_pass_are_counted() -> CaseResult {
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let e = |e: io::Error| e.to_string();
@@ -2504,16 +2464,8 @@ fn entries_added_after_the_budget_pass_are_counted() -> CaseResult {
             .replace("entries = 100000", &format!("entries = {budget}")),
     )
     .map_err(e)?;
-    let held: Vec<OwnedFd> = {
-        let trees: Vec<PathBuf> = OPENCLAW_STATE.iter().map(|t| dir.join(t)).collect();
-        run_as(Creds::User(SANDBOX_UID), move || {
-            trees
-                .iter()
-                .map(|t| fs::File::open(t).map(OwnedFd::from))
-                .collect::<io::Result<Vec<_>>>()
-        })
-        .map_err(e)?
-    };
+    let trees: Vec<PathBuf> = OPENCLAW_STATE.iter().map(|t| dir.join(t)).collect();
+    let held = opened_by_sandbox(&trees, false).map_err(e)?;
     let stop = Arc::new(AtomicBool::new(false));
     let attacker = {
         let stop = stop.clone();
@@ -2555,14 +2507,8 @@ fn entries_added_after_the_budget_pass_are_counted() -> CaseResult {
             })
         })
     };
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchown"])
-        .args(["-e", "inject=fchown:delay_enter=20000"])
-        .arg(&cli)
-        .args(["shields", "up", "--json", "--profile"])
-        .arg(profile)
-        .output()
-        .map_err(e);
+    let up = ["shields", "up", "--json", "--profile", "/run/budget.toml"];
+    let out = fchowns_delayed(20_000, &cli, up).map_err(e);
     stop.store(true, Ordering::Relaxed);
     let made = attacker.join().map_err(|_| "the attacker panicked")?;
     drop(held);
@@ -2688,4 +2634,37 @@ fn another_user_s_tree_file_goes_back_to_its_owner() -> CaseResult {
     expect_posture(&f, GATEWAY_UID, GATEWAY_UID, 0o640)?;
     check!(!sandbox_appends(&f), "uid 998 writes the gateway's file");
     Ok(())
+}
+
+/// Descriptors of `paths` that uid 998 opens (for writing, or read-only), held by the caller.
+fn opened_by_sandbox(paths: &[PathBuf], write: bool) -> io::Result<Vec<std::os::fd::OwnedFd>> {
+    let paths = paths.to_vec();
+    run_as(Creds::User(SANDBOX_UID), move || {
+        paths
+            .iter()
+            .map(|p| {
+                fs::OpenOptions::new()
+                    .read(!write)
+                    .write(write)
+                    .open(p)
+                    .map(std::os::fd::OwnedFd::from)
+            })
+            .collect()
+    })
+}
+
+/// The CLI with `args`, each of its fchown calls made `micros` late by strace: the window an
+/// attacker needs, wide every time.
+fn fchowns_delayed<const N: usize>(
+    micros: u32,
+    cli: &std::ffi::OsStr,
+    args: [&str; N],
+) -> io::Result<std::process::Output> {
+    Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fchown"])
+        .arg("-e")
+        .arg(format!("inject=fchown:delay_enter={micros}"))
+        .arg(cli)
+        .args(args)
+        .output()
 }
