@@ -65,6 +65,11 @@ pub struct Meta {
     pub accessed: (i64, i64),
     /// The mount the inode was seen on, where the kernel said (statx, Linux 5.8+).
     pub mount: Option<Mount>,
+    /// The birth time (`STATX_BTIME`) as one number, seconds << 30 | nanoseconds; 0 where the
+    /// kernel did not say (fstat, or a filesystem that keeps none). With the inode number it
+    /// names one inode for good where the filesystem keeps no generation (overlayfs, tmpfs):
+    /// a number freed and given to a new inode comes with another birth time.
+    pub born: u64,
 }
 
 /// Where an inode sits in the mount tree, as statx reports it.

@@ -24,15 +24,26 @@ pub struct Identity {
     /// The inode's generation where the filesystem keeps one (an inode number reused since
     /// carries another).
     pub generation: Option<u32>,
+    /// Where it keeps none (overlayfs, tmpfs): the birth time (`Meta::born`), which an inode
+    /// number reused since (overlayfs over ext4 reuses them at once) does not carry; 0 where
+    /// a generation tells, or neither is kept.
+    pub born: u64,
 }
 
 impl Identity {
     /// The identity of the open inode `fd`, examined as `meta`.
     pub fn of(fd: BorrowedFd<'_>, meta: &Meta) -> io::Result<Identity> {
+        let generation = sys::generation(fd)?;
+        let born = match (generation, meta.born) {
+            (Some(_), _) => 0,
+            (None, 0) => sys::fstat_born(fd)?.born,
+            (None, born) => born,
+        };
         Ok(Identity {
             dev: meta.dev,
             ino: meta.ino,
-            generation: sys::generation(fd)?,
+            generation,
+            born,
         })
     }
 }
@@ -111,7 +122,10 @@ fn line(kind: char, id: &Identity) -> String {
     let generation = id
         .generation
         .map_or_else(|| "none".to_string(), |g| g.to_string());
-    format!("{kind} {} {} {generation}\n", id.dev, id.ino)
+    match id.born {
+        0 => format!("{kind} {} {} {generation}\n", id.dev, id.ino),
+        born => format!("{kind} {} {} {generation} {born}\n", id.dev, id.ino),
+    }
 }
 
 fn render(path: &[u8], set: &LockedSet) -> String {
@@ -152,6 +166,10 @@ fn parse(text: &[u8]) -> Option<(Vec<u8>, LockedSet)> {
                 "none" => None,
                 g => Some(g.parse().ok()?),
             },
+            born: match f.next() {
+                None => 0,
+                Some(b) => b.parse().ok().filter(|&b| b != 0)?,
+            },
         };
         if f.next().is_some() {
             return None;
@@ -171,14 +189,19 @@ mod tests {
 
     #[test]
     fn a_set_reads_back_as_written_and_a_cut_one_is_none() {
-        let id = |ino, generation| Identity {
+        let id = |ino, generation, born| Identity {
             dev: 2049,
             ino,
             generation,
+            born,
         };
         let set = LockedSet {
-            directory: Some(id(2, Some(7))),
-            files: vec![id(12, None), id(13, Some(u32::MAX))],
+            directory: Some(id(2, Some(7), 0)),
+            files: vec![
+                id(12, None, 0),
+                id(13, Some(u32::MAX), 0),
+                id(14, None, (1_764_000_000 << 30) | 123_456_789),
+            ],
         };
         let text = render(b"/sandbox/.openclaw\n", &set);
         assert_eq!(

@@ -227,6 +227,7 @@ mod tests {
             modified: (0, 0),
             accessed: (0, 0),
             mount: None,
+            born: 0,
         }
     }
 

@@ -13,8 +13,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::inode::FileKind;
 use crate::sys::{self, Base};
 
-/// One inode: device, number, generation (0 where the filesystem keeps none).
-pub type InodeId = (u64, u64, u32);
+/// One inode: device, number, and what tells it from an earlier inode of that number: its
+/// generation where the filesystem keeps one, else its birth time (`Meta::born`), else 0.
+pub type InodeId = (u64, u64, u64);
 
 /// The records are bounded by the entry budget; a file larger than this is not ours.
 const RECORD_MAX: u64 = 64 << 20;
@@ -183,16 +184,12 @@ pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
         };
         let (id, owner) = if let Some([dev, ino, generation]) = numbers(line) {
             ([dev, ino, generation], None)
-        } else if let (false, Some([dev, ino, generation, uid, gid, mode])) = (made, numbers(line))
-        {
+        } else if let Some([dev, ino, generation, uid, gid, mode]) = numbers(line) {
             ([dev, ino, generation], Some([uid, gid, mode]))
         } else {
             continue;
         };
         let [dev, ino, generation] = id;
-        let Ok(generation) = u32::try_from(generation) else {
-            continue;
-        };
         let id = (dev, ino, generation);
         inodes.push(id);
         if made {
@@ -248,7 +245,7 @@ impl Writer {
         // Into the pending buffer itself: no allocation a note, no formatter.
         decimal(&mut self.pending, id.0, b' ');
         decimal(&mut self.pending, id.1, b' ');
-        decimal(&mut self.pending, u64::from(id.2), b'\n');
+        decimal(&mut self.pending, id.2, b'\n');
     }
 
     /// Notes an inode about to change, with the owner, group and mode it has (`m`): what
@@ -257,7 +254,7 @@ impl Writer {
     pub fn note_owned(&mut self, id: InodeId, m: &crate::inode::Meta) {
         decimal(&mut self.pending, id.0, b' ');
         decimal(&mut self.pending, id.1, b' ');
-        decimal(&mut self.pending, u64::from(id.2), b' ');
+        decimal(&mut self.pending, id.2, b' ');
         decimal(&mut self.pending, u64::from(m.uid), b' ');
         decimal(&mut self.pending, u64::from(m.gid), b' ');
         decimal(&mut self.pending, u64::from(m.mode), b'\n');
@@ -268,6 +265,14 @@ impl Writer {
     pub fn note_temporary(&mut self, id: InodeId) {
         self.pending.extend_from_slice(b"t ");
         self.note(id);
+    }
+
+    /// Notes a renewal's copy of a file someone other than the sandbox user owned, with the
+    /// owner, group and mode that file had (`m`): the copy is its, and shields down gives it
+    /// that, or leaves it root's where it was root's.
+    pub fn note_temporary_owned(&mut self, id: InodeId, m: &crate::inode::Meta) {
+        self.pending.extend_from_slice(b"t ");
+        self.note_owned(id, m);
     }
 
     /// Notes a mount about to be attached (its id, known while it is still detached).
@@ -345,15 +350,15 @@ mod tests {
     #[test]
     fn notes_read_back() {
         let mut line = Vec::new();
-        for (dev, ino, generation) in [(0, 0, 0), (2049, 131, 7), (u64::MAX, 10, u32::MAX)] {
+        for (dev, ino, generation) in [(0, 0, 0u64), (2049, 131, 7), (u64::MAX, 10, u64::MAX)] {
             line.clear();
             super::decimal(&mut line, dev, b' ');
             super::decimal(&mut line, ino, b' ');
-            super::decimal(&mut line, u64::from(generation), b'\n');
+            super::decimal(&mut line, generation, b'\n');
             assert_eq!(line, format!("{dev} {ino} {generation}\n").into_bytes());
             assert_eq!(
                 numbers::<3>(&line[..line.len() - 1]),
-                Some([dev, ino, u64::from(generation)])
+                Some([dev, ino, generation])
             );
         }
     }

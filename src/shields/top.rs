@@ -41,7 +41,7 @@ fn cstr(bytes: &[u8]) -> CString {
 
 fn open_regular(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<(OwnedFd, Meta)> {
     let fd = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE)?;
-    let m = sys::fstat(fd.as_fd())?;
+    let m = sys::fstat_born(fd.as_fd())?;
     if m.kind != FileKind::Regular {
         return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -632,14 +632,27 @@ pub(super) fn lock_files(
             );
             continue;
         }
-        let generation = sys::shields::generation(fd.as_fd())
-            .map_err(io_err("reading a generation"))?
-            .unwrap_or(0);
-        let id = (m.dev, m.ino, generation);
+        let generation =
+            sys::shields::generation(fd.as_fd()).map_err(io_err("reading a generation"))?;
+        let id = super::tree::identity(&m, generation);
         // Root's and recorded: a killed shields up of this tool got this far with it.
         let ours = recorded
             .as_ref()
             .is_some_and(|set| set.inodes.contains(&id));
+        // Someone's other than root's and the sandbox user's (the gateway's key, renamed in
+        // by the sandbox user while `dir` was its own): the locked posture would hand its
+        // bytes to every reader, and shields down the file to the sandbox user. Refused.
+        if m.uid != 0 && m.uid != profile.file_mutable.uid {
+            report.issue(
+                IssueCode::UnsafeConfigFile,
+                &name,
+                format!(
+                    "uid {}'s, {:04o}: neither root's nor the sandbox user's: refused, left as it is",
+                    m.uid, m.mode
+                ),
+            );
+            continue;
+        }
         if m.uid == 0
             && !ours
             && (m.uid, m.gid, m.mode) != (l.uid, l.gid, l.mode)
@@ -675,7 +688,15 @@ pub(super) fn lock_files(
             continue;
         }
         let temp = cstr(format!(".nc-harden-new.{}.f{n}", std::process::id()).as_bytes());
-        match super::tree::renew(dir, &cname, fd.as_fd(), &now, &temp, Some(&mut writer)) {
+        match super::tree::renew(
+            dir,
+            &cname,
+            fd.as_fd(),
+            &now,
+            &temp,
+            Some(&mut writer),
+            None,
+        ) {
             Ok(true) => {
                 report.renewed.push(name.clone());
                 // Other names of the old inode (the sandbox user linked the config into a
@@ -799,11 +820,11 @@ pub(super) fn seal(
         // One fstat: the description, and the type check of the generation's ioctl.
         let (m, inode) = sys::InodeFd::examine(fd.as_fd())?;
         let generation = match inode {
-            Some(inode) => inode.generation()?.unwrap_or(0),
+            Some(inode) => inode.generation()?,
             None => return Err(std::io::Error::from_raw_os_error(libc::ENOTTY)),
         };
         let mut writer = record::Writer::open(&profile.dir)?;
-        writer.note_temporary((m.dev, m.ino, generation));
+        writer.note_temporary(super::tree::identity(&m, generation));
         writer.flush()?;
         let mut file = std::fs::File::from(fd.try_clone()?);
         file.write_all(&seal::render(&lines))?;
@@ -1074,7 +1095,15 @@ pub(super) fn unlock_files(
             ..m
         };
         let temp = cstr(format!(".nc-harden-new.{}.d{n}", std::process::id()).as_bytes());
-        match super::tree::renew(dir, &cname, fd.as_fd(), &like, &temp, Some(&mut writer)) {
+        match super::tree::renew(
+            dir,
+            &cname,
+            fd.as_fd(),
+            &like,
+            &temp,
+            Some(&mut writer),
+            None,
+        ) {
             Ok(true) => report.renewed.push(name),
             Ok(false) => report.issue(
                 IssueCode::Raced,

@@ -178,20 +178,27 @@ impl Walker<'_> {
     /// inodes on the walk's device (`self.dev`); an answer of another filesystem is asked.
     fn inode_id(&self, fd: sys::InodeFd<'_>, m: &Meta) -> io::Result<InodeId> {
         if m.dev == self.dev && self.no_generation.get() {
-            return Ok((m.dev, m.ino, 0));
+            return Ok(identity(m, None));
         }
         let generation = fd.generation()?;
         if generation.is_none() && m.dev == self.dev {
             self.no_generation.set(true);
         }
-        Ok((m.dev, m.ino, generation.unwrap_or(0)))
+        Ok(identity(m, generation))
     }
 }
 
-/// The identity of an inode: `m` is what fstat said of `fd` when `fd` was checked
-/// (`sys::InodeFd::examine`: one fstat for both).
+/// The identity of an inode: `m` is what `sys::fstat_born` (or statx) said of `fd` when `fd`
+/// was checked (`sys::InodeFd::examine`: one call for both).
 fn inode_id(fd: sys::InodeFd<'_>, m: &Meta) -> io::Result<InodeId> {
-    Ok((m.dev, m.ino, fd.generation()?.unwrap_or(0)))
+    Ok(identity(m, fd.generation()?))
+}
+
+/// Device, inode number, and the generation, or where the filesystem keeps none (overlayfs,
+/// tmpfs) the birth time: an inode number freed and reused (overlayfs over ext4 reuses them)
+/// is then another inode to the record, and never handed back or removed for the first.
+pub(super) fn identity(m: &Meta, generation: Option<u32>) -> InodeId {
+    (m.dev, m.ino, generation.map_or(m.born, u64::from))
 }
 
 /// fstat of `fd`, which must be a directory or a regular file (ENOTTY otherwise): its
@@ -540,7 +547,7 @@ impl<'a> Walker<'a> {
                         return Ok(None);
                     }
                 };
-                let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                let meta = sys::fstat_born(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
                 if meta.kind != FileKind::Regular {
                     self.leave(
                         counts,
@@ -579,7 +586,8 @@ impl<'a> Walker<'a> {
                     Some(o) => Some(o),
                     None => match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
                         Ok(fd) => {
-                            let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                            let meta =
+                                sys::fstat_born(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
                             Some((fd, meta))
                         }
                         Err(_) => None,
@@ -630,7 +638,7 @@ impl<'a> Walker<'a> {
                         return Ok(None);
                     }
                 };
-                let meta = sys::fstat(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                let meta = sys::fstat_born(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
                 (fd, meta)
             }
         };
@@ -999,6 +1007,9 @@ impl<'a> Walker<'a> {
                     })
             }
         };
+        // Root's before the lock (a renewal's copy of a root file a root process held open for
+        // writing): root's it stays, as it was.
+        let eligible = eligible && !matches!(before, Some([0, ..]));
         if !eligible {
             self.leave(
                 counts,
@@ -1019,9 +1030,10 @@ impl<'a> Walker<'a> {
         let (uid, gid, mode) =
             if let Some([uid, gid, mode]) = before.filter(|&[uid, ..]| uid != 0 && uid != user) {
                 // Taken from someone else than the user the trees are handed to (a file of the
-                // gateway's, say, that the sandbox user linked in): given back as it was, never
-                // to the sandbox user.
-                (uid, gid, mode)
+                // gateway's, say): given back as it was, never to the sandbox user; a file
+                // without its set-user-ID and set-group-ID bits (its bytes may have changed
+                // while root's: the bits are never handed back with them).
+                (uid, gid, if is_dir { mode } else { mode & !0o6000 })
             } else if is_dir {
                 (unlocked.dir.uid, unlocked.dir.gid, unlocked.dir.mode)
             } else {
@@ -1078,6 +1090,7 @@ impl<'a> Walker<'a> {
         ))
         .expect("no NUL");
         let meta = sys::fstat(old.as_fd()).map_err(io)?;
+        let user = self.profile.unlocked_posture.file.uid;
         match renew(
             dir,
             name,
@@ -1085,6 +1098,7 @@ impl<'a> Walker<'a> {
             &meta,
             &temp,
             self.writer.as_deref_mut(),
+            (before.uid != user).then_some(before),
         ) {
             Ok(true) => {
                 counts.renewed += 1;
@@ -1156,14 +1170,21 @@ pub(super) fn renew(
     meta: &Meta,
     temp: &CStr,
     writer: Option<&mut Writer>,
+    owner: Option<&Meta>,
 ) -> io::Result<bool> {
     let _ = sys::unlinkat(dir, temp);
     let new = sys::create_exclusive(dir, temp, 0o600)?;
     // Recorded before anything else: a call killed from here on leaves a temporary that the
-    // next call knows for its own (by inode, never by its name alone) and removes.
+    // next call knows for its own (by inode, never by its name alone) and removes. With
+    // `owner` (what the file was before its lock, someone's other than the sandbox user's),
+    // the copy is recorded as that file's, so that shields down gives it that owner again.
     if let Some(w) = writer {
         let (m, inode) = examine(new.as_fd())?;
-        w.note_temporary(inode_id(inode, &m)?);
+        let id = inode_id(inode, &m)?;
+        match owner {
+            Some(before) => w.note_temporary_owned(id, before),
+            None => w.note_temporary(id),
+        }
         w.flush()?;
     }
     let done = (|| -> io::Result<bool> {

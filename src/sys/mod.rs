@@ -130,6 +130,7 @@ fn meta_of(st: &rustix::fs::Stat) -> Meta {
         modified: (st.st_mtime as i64, st.st_mtime_nsec as i64),
         accessed: (st.st_atime as i64, st.st_atime_nsec as i64),
         mount: None,
+        born: 0,
     }
 }
 
@@ -153,6 +154,11 @@ fn meta_of_statx(stx: &rustix::fs::Statx) -> Meta {
         modified: (stx.stx_mtime.tv_sec, i64::from(stx.stx_mtime.tv_nsec)),
         accessed: (stx.stx_atime.tv_sec, i64::from(stx.stx_atime.tv_nsec)),
         mount,
+        born: if stx.stx_mask & StatxFlags::BTIME.bits() != 0 {
+            ((stx.stx_btime.tv_sec as u64) << 30) | u64::from(stx.stx_btime.tv_nsec & 0x3fff_ffff)
+        } else {
+            0
+        },
     }
 }
 
@@ -161,12 +167,28 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Meta> {
     rx(|| rustix::fs::fstat(fd)).map(|st| meta_of(&st))
 }
 
+/// What `fstat` says, and the birth time (`Meta::born`): `statx(2)` of the descriptor
+/// (`AT_EMPTY_PATH`), one call as fstat is; `fstat` where statx is missing or filtered
+/// (ENOSYS, EPERM: `born` 0). `mount` is `None`, as fstat has it.
+pub fn fstat_born(fd: BorrowedFd<'_>) -> io::Result<Meta> {
+    let flags = AtFlags::EMPTY_PATH | AtFlags::STATX_SYNC_AS_STAT;
+    let mask = StatxFlags::BASIC_STATS | StatxFlags::BTIME;
+    match rx(|| rustix::fs::statx(fd, c"", flags, mask)) {
+        Ok(stx) => Ok(Meta {
+            mount: None,
+            ..meta_of_statx(&stx)
+        }),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => fstat(fd),
+        Err(e) => Err(e),
+    }
+}
+
 /// `statx(2)` of the entry `name` of `dir` itself, never what it points to, and the mount
 /// it is on (Linux 5.8+): one syscall, so that an entry with a file or a directory mounted
 /// over it is seen as the mount point it is.
 pub fn statx_nofollow(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Meta> {
     let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_SYNC_AS_STAT;
-    let mask = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+    let mask = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID | StatxFlags::BTIME;
     rx(|| rustix::fs::statx(dir, name, flags, mask)).map(|stx| meta_of_statx(&stx))
 }
 
@@ -239,7 +261,7 @@ impl<'fd> InodeFd<'fd> {
     /// fstat's `fd`: its description, and the checked descriptor where it is a regular file
     /// or a directory.
     pub fn examine(fd: BorrowedFd<'fd>) -> io::Result<(Meta, Option<Self>)> {
-        let meta = fstat(fd)?;
+        let meta = fstat_born(fd)?;
         let checked = matches!(meta.kind, FileKind::Regular | FileKind::Directory);
         Ok((meta, checked.then_some(InodeFd { fd })))
     }

@@ -156,6 +156,18 @@ pub fn cases() -> Vec<Case> {
             another_user_s_tree_file_goes_back_to_its_owner,
         ),
         (
+            "openclaw::a_reused_inode_number_is_another_inode",
+            a_reused_inode_number_is_another_inode,
+        ),
+        (
+            "openclaw::a_renewed_file_of_another_owner_goes_back_to_it",
+            a_renewed_file_of_another_owner_goes_back_to_it,
+        ),
+        (
+            "openclaw::another_user_s_file_at_the_top_is_refused",
+            another_user_s_file_at_the_top_is_refused,
+        ),
+        (
             "openclaw::a_root_file_with_two_links_is_not_handed_back",
             a_root_file_with_two_links_is_not_handed_back,
         ),
@@ -2667,4 +2679,169 @@ fn fchowns_delayed<const N: usize>(
         .arg(cli)
         .args(args)
         .output()
+}
+
+/// Finding of the red team: on overlayfs over ext4 (a container's root: no inode generation,
+/// and ext4 hands a freed inode number out again at once), the record named an inode by
+/// device and number alone. uid 998 deleted a gateway's set-user-ID file the record held with
+/// its owner, made files until one got the freed number, and a lock and an unlock later that
+/// file of its own was the gateway's, set-user-ID. The record now tells an inode by its birth
+/// time where no generation is kept: the new file is another inode, handed back to uid 998.
+fn a_reused_inode_number_is_another_inode() -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    // /sandbox on overlayfs, its layers on a fresh ext4 image, as a container's root is.
+    fs::create_dir_all("/tmp/ov").map_err(e)?;
+    let image = Path::new("/tmp/ov/ext4.img");
+    fs::File::create(image)
+        .and_then(|f| f.set_len(64 << 20))
+        .map_err(e)?;
+    let run = |cmd: &mut Command| -> CaseResult {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        check!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image))?;
+    fs::create_dir_all("/tmp/ov/fs").map_err(e)?;
+    run(Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(image)
+        .arg("/tmp/ov/fs"))?;
+    for d in ["lower", "upper", "work"] {
+        fs::create_dir(Path::new("/tmp/ov/fs").join(d)).map_err(e)?;
+    }
+    run(Command::new("mount").args([
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        "lowerdir=/tmp/ov/fs/lower,upperdir=/tmp/ov/fs/upper,workdir=/tmp/ov/fs/work",
+        "/sandbox",
+    ]))?;
+    let dir = build("openclaw").map_err(e)?;
+    let p = load("openclaw");
+    let ex = |e: nc_harden::Error| e.to_string();
+    let tool = dir.join("workspace/gw-tool");
+    fs::copy("/usr/bin/id", &tool).map_err(e)?;
+    chown(&tool, GATEWAY_UID, SANDBOX_UID).map_err(e)?;
+    chmod(&tool, 0o4750).map_err(e)?;
+    let number = stat(&tool)?.3;
+    expect(&shields::up(&p, Part::All, false).map_err(ex)?, Status::Ok)?;
+    expect(
+        &shields::down(&p, Part::StateTrees).map_err(ex)?,
+        Status::Ok,
+    )?;
+    // Back to the gateway, without its set-user-ID bit (never handed back).
+    expect_posture(&tool, GATEWAY_UID, SANDBOX_UID, 0o750)?;
+    // uid 998 owns workspace again: the tool goes, and its number comes back to a file of
+    // uid 998's (ext4 gives the freed number to the next inode of that directory's group).
+    fs::remove_file(&tool).map_err(e)?;
+    let workspace = dir.join("workspace");
+    let mine = run_as(
+        Creds::User(SANDBOX_UID),
+        move || -> io::Result<Option<PathBuf>> {
+            for i in 0..200 {
+                let f = workspace.join(format!("mine{i}"));
+                fs::copy("/usr/bin/id", &f)?;
+                if fs::symlink_metadata(&f)?.ino() == number {
+                    return Ok(Some(f));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .map_err(e)?
+    .ok_or("no file of uid 998's got the freed inode number")?;
+    chmod(&mine, 0o750).map_err(e)?;
+    shields::up(&p, Part::StateTrees, false).map_err(ex)?;
+    shields::down(&p, Part::All).map_err(ex)?;
+    let (uid, _, mode, _) = stat(&mine)?;
+    check!(
+        uid == SANDBOX_UID && mode & 0o6000 == 0,
+        "uid 998's file with the gateway's old inode number is {} after a lock and an unlock",
+        owner_mode(&mine)
+    );
+    Ok(())
+}
+
+/// Finding of the red team: a file of the gateway's in a tree (0600), which the gateway holds
+/// open for writing, goes onto a fresh inode at shields up; shields down gave the copy to
+/// uid 998 (the copy was recorded as the tool's own, with no owner). It goes back to the
+/// gateway, 0600, and a root file renewed the same way (a root process writing it) stays
+/// root's.
+fn a_renewed_file_of_another_owner_goes_back_to_it() -> CaseResult {
+    use std::os::fd::OwnedFd;
+    let e = |e: io::Error| e.to_string();
+    let dir = build("openclaw").map_err(e)?;
+    let p = load("openclaw");
+    let key = dir.join("workspace/gw.key");
+    fs::write(&key, b"gateway-secret\n").map_err(e)?;
+    chown(&key, GATEWAY_UID, GATEWAY_UID).map_err(e)?;
+    chmod(&key, 0o600).map_err(e)?;
+    let root_key = dir.join("skills/root.key");
+    fs::write(&root_key, b"root-secret\n").map_err(e)?;
+    chmod(&root_key, 0o600).map_err(e)?;
+    let before = (stat(&key)?.3, stat(&root_key)?.3);
+    // The writers (the gateway's and a root process's, here the test's own descriptors: the
+    // lease tells a writer, not whose).
+    let gateway: OwnedFd = fs::OpenOptions::new()
+        .write(true)
+        .open(&key)
+        .map(OwnedFd::from)
+        .map_err(e)?;
+    let root: OwnedFd = fs::OpenOptions::new()
+        .write(true)
+        .open(&root_key)
+        .map(OwnedFd::from)
+        .map_err(e)?;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    drop((gateway, root));
+    check!(
+        (stat(&key)?.3, stat(&root_key)?.3) != before,
+        "neither file was renewed: {:?} {}",
+        r.renewed,
+        r.summary
+    );
+    shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect_posture(&key, GATEWAY_UID, GATEWAY_UID, 0o600)?;
+    // Its group is the directory's (set-group-ID): as it was made.
+    expect_posture(&root_key, 0, SANDBOX_UID, 0o600)?;
+    for f in [&key, &root_key] {
+        let f = f.clone();
+        check!(
+            run_as(Creds::User(SANDBOX_UID), move || fs::read(&f)).is_err(),
+            "uid 998 reads another's private file after shields up and down"
+        );
+    }
+    Ok(())
+}
+
+/// Finding of the red team: a file of the gateway's (0600) at the top of `dir`, where every
+/// regular file is protected (`others = "seal"`), was put in the locked posture, 0444, for
+/// every reader, and handed to uid 998 by shields down. It is refused and left as it is.
+fn another_user_s_file_at_the_top_is_refused() -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    let dir = build("openclaw").map_err(e)?;
+    let p = load("openclaw");
+    let key = dir.join("gw.key");
+    fs::write(&key, b"gateway-secret\n").map_err(e)?;
+    chown(&key, GATEWAY_UID, GATEWAY_UID).map_err(e)?;
+    chmod(&key, 0o600).map_err(e)?;
+    let r = shields::up(&p, Part::All, true).map_err(|e| e.to_string())?;
+    check!(
+        r.status != Status::Ok
+            && r.issues
+                .iter()
+                .any(|i| i.code == IssueCode::UnsafeConfigFile && i.path == b"gw.key"),
+        "{}: {:?}",
+        r.summary,
+        r.issues
+    );
+    expect_posture(&key, GATEWAY_UID, GATEWAY_UID, 0o600)?;
+    shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect_posture(&key, GATEWAY_UID, GATEWAY_UID, 0o600)?;
+    Ok(())
 }
