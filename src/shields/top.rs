@@ -634,7 +634,7 @@ pub(super) fn lock_files(
         }
         let generation =
             sys::shields::generation(fd.as_fd()).map_err(io_err("reading a generation"))?;
-        let id = super::tree::identity(&m, generation);
+        let mut id = super::tree::identity(&m, generation);
         // Root's and recorded: a killed shields up of this tool got this far with it.
         let ours = recorded
             .as_ref()
@@ -669,6 +669,15 @@ pub(super) fn lock_files(
             continue;
         }
         if m.uid != 0 && !ours {
+            // On overlayfs, the identity the copy-up gives it (`tree::settle`).
+            if generation.is_none()
+                && sys::is_overlayfs(fd.as_fd()).map_err(io_err("examining a protected file"))?
+            {
+                let inode = sys::InodeFd::examined(fd.as_fd(), &m).expect("a regular file");
+                let settled =
+                    super::tree::settle(inode, &m).map_err(io_err("examining a protected file"))?;
+                id = super::tree::identity(&settled, None);
+            }
             writer.note_owned(id, &m);
             writer
                 .flush()

@@ -110,6 +110,8 @@ pub struct Walker<'a> {
     /// (FS_IOC_GETVERSION refused): the walk stays on that one filesystem, so it is not asked
     /// again for every file (one ioctl a file saved on tmpfs, overlayfs, ramfs).
     no_generation: std::cell::Cell<bool>,
+    /// Whether `dir`'s filesystem is overlayfs, once asked (`settle`).
+    overlay: std::cell::Cell<Option<bool>>,
 }
 
 /// The budgets were exceeded: why.
@@ -186,6 +188,38 @@ impl Walker<'_> {
         }
         Ok(identity(m, generation))
     }
+}
+
+impl Walker<'_> {
+    /// The identity to record of an inode about to change, settled first (`settle`) where the
+    /// filesystem is overlayfs: fstatfs asked once a walk, and only where no generation is kept.
+    fn id_for_change(&self, inode: sys::InodeFd<'_>, m: &Meta) -> io::Result<InodeId> {
+        let id = self.inode_id(inode, m)?;
+        if m.dev != self.dev || !self.no_generation.get() {
+            return Ok(id);
+        }
+        let overlay = match self.overlay.get() {
+            Some(known) => known,
+            None => {
+                let known = sys::is_overlayfs(inode.fd())?;
+                self.overlay.set(Some(known));
+                known
+            }
+        };
+        if !overlay {
+            return Ok(id);
+        }
+        Ok(identity(&settle(inode, m)?, None))
+    }
+}
+
+/// An inode of overlayfs examined as `m`, copied up to the upper layer (a chmod to the mode it
+/// has: nothing changes) and examined again. The first change copies it up anyway, and its
+/// birth time is then the upper layer's: recorded before the change, the lower layer's would
+/// be one no later call sees, and shields down would hand nothing back.
+pub(super) fn settle(inode: sys::InodeFd<'_>, m: &Meta) -> io::Result<Meta> {
+    sys::shields::fchmod(inode.fd(), m.mode)?;
+    sys::fstat_born(inode.fd())
 }
 
 /// The identity of an inode: `m` is what `sys::fstat_born` (or statx) said of `fd` when `fd`
@@ -269,6 +303,7 @@ impl<'a> Walker<'a> {
             renewed: Vec::new(),
             tmp_counter: 0,
             no_generation: std::cell::Cell::new(false),
+            overlay: std::cell::Cell::new(None),
         }
     }
 
@@ -737,7 +772,7 @@ impl<'a> Walker<'a> {
         for r in batch.iter().filter(|r| changes(&r.meta)) {
             let inode = sys::InodeFd::examined(r.fd.as_fd(), &r.meta)
                 .expect("a regular file: `file` checked");
-            let id = self.inode_id(inode, &r.meta).map_err(|e| {
+            let id = self.id_for_change(inode, &r.meta).map_err(|e| {
                 at(&mut path, r.name);
                 WalkError::io(&path, e)
             })?;
@@ -885,7 +920,7 @@ impl<'a> Walker<'a> {
     /// Records `inode` (examined as `m`) before it changes, in a write of its own, unless
     /// the record holds it already.
     fn note_change(&mut self, inode: sys::InodeFd<'_>, m: &Meta) -> io::Result<()> {
-        let id = self.inode_id(inode, m)?;
+        let id = self.id_for_change(inode, m)?;
         let known = self.recorded.is_some_and(|set| set.contains(&id));
         if let (false, Some(w)) = (known, self.writer.as_deref_mut()) {
             w.note_owned(id, m);
@@ -907,6 +942,31 @@ impl<'a> Walker<'a> {
         counts: &mut Counts,
     ) -> Result<Meta, WalkError> {
         let fd = inode.fd();
+        // Someone's other than root's and the sandbox user's, on a filesystem that keeps
+        // neither an inode generation nor a birth time: the record could not tell this inode
+        // from a later one given its number, and shields down would give that one this
+        // owner. Left as it is, and said (the tree is then not locked).
+        let user = self.profile.unlocked_posture.file.uid;
+        if m.uid != 0
+            && m.uid != user
+            && self
+                .inode_id(inode, m)
+                .map_err(|e| WalkError::io(rel, e))?
+                .2
+                == 0
+        {
+            self.leave(
+                counts,
+                IssueCode::UnprotectedEntry,
+                rel,
+                format!(
+                    "uid {}'s, on a filesystem that keeps neither an inode generation nor a \
+                     birth time: taken, it could not be given back exactly; left as it is",
+                    m.uid
+                ),
+            );
+            return Ok(*m);
+        }
         let ours = m.uid == 0
             && self
                 .recorded

@@ -167,6 +167,15 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Meta> {
     rx(|| rustix::fs::fstat(fd)).map(|st| meta_of(&st))
 }
 
+/// Whether `fd` is on overlayfs (`fstatfs`), whose inodes are copied up to the upper layer,
+/// with a birth time of the upper layer's, by their first change.
+pub fn is_overlayfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+    let st = rx(|| rustix::fs::fstatfs(fd))?;
+    #[allow(clippy::unnecessary_cast)] // the field's type differs between architectures
+    Ok(st.f_type as i64 == OVERLAYFS_SUPER_MAGIC)
+}
+
 /// What `fstat` says, and the birth time (`Meta::born`): `statx(2)` of the descriptor
 /// (`AT_EMPTY_PATH`), one call as fstat is; `fstat` where statx is missing or filtered
 /// (ENOSYS, EPERM: `born` 0). `mount` is `None`, as fstat has it.

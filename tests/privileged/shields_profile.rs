@@ -160,6 +160,14 @@ pub fn cases() -> Vec<Case> {
             a_reused_inode_number_is_another_inode,
         ),
         (
+            "openclaw::a_tree_in_the_image_s_lower_layer_is_handed_back",
+            a_tree_in_the_image_s_lower_layer_is_handed_back,
+        ),
+        (
+            "openclaw::another_user_s_file_is_not_taken_where_no_identity_holds",
+            another_user_s_file_is_not_taken_where_no_identity_holds,
+        ),
+        (
             "openclaw::a_renewed_file_of_another_owner_goes_back_to_it",
             a_renewed_file_of_another_owner_goes_back_to_it,
         ),
@@ -2689,38 +2697,7 @@ fn fchowns_delayed<const N: usize>(
 /// time where no generation is kept: the new file is another inode, handed back to uid 998.
 fn a_reused_inode_number_is_another_inode() -> CaseResult {
     let e = |e: io::Error| e.to_string();
-    // /sandbox on overlayfs, its layers on a fresh ext4 image, as a container's root is.
-    fs::create_dir_all("/tmp/ov").map_err(e)?;
-    let image = Path::new("/tmp/ov/ext4.img");
-    fs::File::create(image)
-        .and_then(|f| f.set_len(64 << 20))
-        .map_err(e)?;
-    let run = |cmd: &mut Command| -> CaseResult {
-        let out = cmd.output().map_err(|e| e.to_string())?;
-        check!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
-    run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image))?;
-    fs::create_dir_all("/tmp/ov/fs").map_err(e)?;
-    run(Command::new("mount")
-        .args(["-o", "loop"])
-        .arg(image)
-        .arg("/tmp/ov/fs"))?;
-    for d in ["lower", "upper", "work"] {
-        fs::create_dir(Path::new("/tmp/ov/fs").join(d)).map_err(e)?;
-    }
-    run(Command::new("mount").args([
-        "-t",
-        "overlay",
-        "overlay",
-        "-o",
-        "lowerdir=/tmp/ov/fs/lower,upperdir=/tmp/ov/fs/upper,workdir=/tmp/ov/fs/work",
-        "/sandbox",
-    ]))?;
+    overlay_on_sandbox(false)?;
     let dir = build("openclaw").map_err(e)?;
     let p = load("openclaw");
     let ex = |e: nc_harden::Error| e.to_string();
@@ -2843,5 +2820,120 @@ fn another_user_s_file_at_the_top_is_refused() -> CaseResult {
     expect_posture(&key, GATEWAY_UID, GATEWAY_UID, 0o600)?;
     shields::down(&p, Part::All).map_err(|e| e.to_string())?;
     expect_posture(&key, GATEWAY_UID, GATEWAY_UID, 0o600)?;
+    Ok(())
+}
+
+/// Mounts overlayfs on /sandbox, its layers on a fresh ext4 image (as a container's root is),
+/// with what /sandbox holds now copied into the lower layer (`image`: a container image's
+/// layout) or an empty lower layer.
+fn overlay_on_sandbox(image: bool) -> CaseResult {
+    overlay_on_ext4(image, &[])
+}
+
+/// `overlay_on_sandbox`, the image made with `mkfs` options (`-I 128`: inodes with no room
+/// for a birth time).
+fn overlay_on_ext4(image: bool, mkfs: &[&str]) -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    fs::create_dir_all("/tmp/ov").map_err(e)?;
+    let image_file = Path::new("/tmp/ov/ext4.img");
+    fs::File::create(image_file)
+        .and_then(|f| f.set_len(64 << 20))
+        .map_err(e)?;
+    let run = |cmd: &mut Command| -> CaseResult {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        check!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .args(mkfs)
+        .arg(image_file))?;
+    fs::create_dir_all("/tmp/ov/fs").map_err(e)?;
+    run(Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(image_file)
+        .arg("/tmp/ov/fs"))?;
+    for d in ["lower", "upper", "work"] {
+        fs::create_dir(Path::new("/tmp/ov/fs").join(d)).map_err(e)?;
+    }
+    if image {
+        run(Command::new("cp").args(["-a", "/sandbox/.", "/tmp/ov/fs/lower/"]))?;
+    }
+    run(Command::new("mount").args([
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        "lowerdir=/tmp/ov/fs/lower,upperdir=/tmp/ov/fs/upper,workdir=/tmp/ov/fs/work",
+        "/sandbox",
+    ]))
+}
+
+/// Finding of the red team: variant H in a container image's lower layer (overlayfs over
+/// ext4). The first change of each inode copies it up, with the upper layer's birth time: the
+/// identity recorded before it was one no later call saw, and shields down handed nothing
+/// back (23 entries "not handed back"). Each inode is copied up before its identity is taken.
+fn a_tree_in_the_image_s_lower_layer_is_handed_back() -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    build("openclaw").map_err(e)?;
+    overlay_on_sandbox(true)?;
+    let dir = Path::new("/sandbox/.openclaw");
+    let p = load("openclaw");
+    let ex = |e: nc_harden::Error| e.to_string();
+    expect(&shields::up(&p, Part::All, false).map_err(ex)?, Status::Ok)?;
+    expect_posture(&dir.join("skills/run.sh"), 0, SANDBOX_UID, 0o750)?;
+    let r = shields::down(&p, Part::All).map_err(ex)?;
+    expect(&r, Status::Ok)?;
+    for f in [
+        "skills/run.sh",
+        "agents/main/agent/models.json",
+        "credentials/token",
+    ] {
+        check!(
+            stat(&dir.join(f))?.0 == SANDBOX_UID,
+            "{f} is {} after shields up and down: {:?}",
+            owner_mode(&dir.join(f)),
+            r.issues
+        );
+    }
+    check!(
+        sandbox_appends(&dir.join("skills/run.sh")),
+        "uid 998 cannot write skills/run.sh after shields down"
+    );
+    Ok(())
+}
+
+/// Finding of the red team: overlayfs over an ext4 of 128-byte inodes keeps neither an inode
+/// generation nor a birth time, and ext4 reuses inode numbers at once: a record line of a
+/// gateway's file could be given to uid 998's file that got its number. On such a filesystem
+/// a file of the gateway's is not taken: left as it is, said, the tree not locked.
+fn another_user_s_file_is_not_taken_where_no_identity_holds() -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    overlay_on_ext4(false, &["-I", "128"])?;
+    let dir = build("openclaw").map_err(e)?;
+    let p = load("openclaw");
+    let tool = dir.join("workspace/gw-tool");
+    fs::write(&tool, b"the gateway's\n").map_err(e)?;
+    chown(&tool, GATEWAY_UID, SANDBOX_UID).map_err(e)?;
+    chmod(&tool, 0o640).map_err(e)?;
+    let r = shields::up(&p, Part::All, false).map_err(|e| e.to_string())?;
+    check!(
+        r.status != Status::Ok
+            && r.issues
+                .iter()
+                .any(|i| i.code == IssueCode::UnprotectedEntry && i.path == b"workspace/gw-tool"),
+        "{}: {:?}",
+        r.summary,
+        r.issues
+    );
+    expect_posture(&tool, GATEWAY_UID, SANDBOX_UID, 0o640)?;
+    expect_posture(&dir.join("skills/run.sh"), 0, SANDBOX_UID, 0o750)?;
+    shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect_posture(&tool, GATEWAY_UID, SANDBOX_UID, 0o640)?;
+    expect_posture(&dir.join("skills/run.sh"), SANDBOX_UID, SANDBOX_UID, 0o770)?;
     Ok(())
 }
