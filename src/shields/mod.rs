@@ -595,11 +595,13 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
     set_posture(dir_fd, &before, 0, 0, clamp).map_err(posture_err("clamping dir", &profile.dir))?;
     // `dir` is root's: the parent may take its locked posture (sticky, group-writable).
     lock_parent(parent, profile, part)?;
+    // The record as the call found it, read once for the trees and the files.
+    let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
     // Over budget: fail closed, dir stays clamped.
     let walked = if part == Part::TopConfig {
         None
     } else {
-        match top::lock_trees(dir_fd, profile, before.dev, &mut report)? {
+        match top::lock_trees(dir_fd, profile, before.dev, &mut report, recorded.as_ref())? {
             Some(walked) => Some(walked),
             None => return Ok(top::finish_blocked(report, profile)),
         }
@@ -616,7 +618,7 @@ pub fn up_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, Er
         return Ok(top::finish_up(report, profile, part, walked.as_ref()));
     }
     // 3. The protected files, then the seal.
-    top::lock_files(dir_fd, profile, &mut report)?;
+    top::lock_files(dir_fd, profile, &mut report, recorded.as_ref())?;
     top::seal(dir_fd, profile, &mut report, was_mutable || reseal, reseal)?;
     // 4. `dir` to its locked posture.
     let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
@@ -678,10 +680,17 @@ pub fn down_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, 
         set_posture(dir_fd, &before, 0, 0, clamp)
             .map_err(posture_err("clamping dir", &profile.dir))?;
     }
+    let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
     let walked = if part == Part::TopConfig {
         None
     } else {
-        Some(top::unlock_trees(dir_fd, profile, before.dev, &mut report)?)
+        Some(top::unlock_trees(
+            dir_fd,
+            profile,
+            before.dev,
+            &mut report,
+            recorded.as_ref(),
+        )?)
     };
     if part == Part::StateTrees {
         let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
@@ -691,7 +700,7 @@ pub fn down_with(profile: &Profile, options: &Options) -> Result<ShieldsReport, 
             top::pin_all(dir_fd, profile, &mut report)?;
         }
     } else {
-        top::unlock_files(dir_fd, profile, &mut report)?;
+        top::unlock_files(dir_fd, profile, &mut report, recorded.as_ref())?;
         let now = sys::fstat(dir_fd).map_err(io_err("examining dir"))?;
         let mu = &profile.dir_mutable;
         hand_over(dir_fd, &now, mu.uid, mu.gid, mu.mode).map_err(io_err("handing dir back"))?;

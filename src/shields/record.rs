@@ -127,24 +127,47 @@ impl Owners {
     }
 }
 
-/// The fields of one record line, each a decimal number below 2^64 separated by one space:
-/// `None` for anything else (a line cut by a kill is not a record).
-fn numbers<const N: usize>(line: &[u8]) -> Option<[u64; N]> {
+/// The fields of one record line, up to `N` decimal numbers below 2^64 each separated by one
+/// space, and how many there are: `None` for anything else (a line cut by a kill is not a
+/// record). One pass over the bytes.
+fn numbers<const N: usize>(line: &[u8]) -> Option<([u64; N], usize)> {
     let mut out = [0u64; N];
-    let mut fields = line.split(|&b| b == b' ');
-    for slot in &mut out {
-        let field = fields.next().filter(|f| !f.is_empty() && f.len() <= 20)?;
-        *slot = field.iter().try_fold(0u64, |n, &b| {
-            let digit = u64::from(b.wrapping_sub(b'0'));
-            (digit < 10).then_some(())?;
-            n.checked_mul(10)?.checked_add(digit)
-        })?;
+    let (mut count, mut n, mut digits) = (0, 0u64, 0);
+    for &b in line {
+        if b == b' ' {
+            if digits == 0 || count + 1 >= N {
+                return None;
+            }
+            out[count] = n;
+            (count, n, digits) = (count + 1, 0, 0);
+        } else {
+            let digit = b.wrapping_sub(b'0');
+            if digit >= 10 || digits == 20 {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+            digits += 1;
+        }
     }
-    fields.next().is_none().then_some(out)
+    if digits == 0 || N == 0 {
+        return None;
+    }
+    out[count] = n;
+    Some((out, count + 1))
 }
 
 /// What the shields calls of `path` recorded; `None` when there is no record.
 pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
+    load_lines(path, false)
+}
+
+/// The mounts `path`'s record holds (its inode lines passed over unread); `None` when there
+/// is no record.
+pub fn load_mounts(path: &[u8]) -> io::Result<Option<Set<u64>>> {
+    Ok(load_lines(path, true)?.map(|l| l.mounts))
+}
+
+fn load_lines(path: &[u8], mounts_only: bool) -> io::Result<Option<Loaded>> {
     let Some(dir) = state_dir(false)? else {
         return Ok(None);
     };
@@ -173,21 +196,24 @@ pub fn load(path: &[u8]) -> io::Result<Option<Loaded>> {
     let mut owners = Vec::new();
     for line in lines {
         if let Some(rest) = line.strip_prefix(b"m ") {
-            if let Some([id]) = numbers(rest) {
+            if let Some(([id], 1)) = numbers(rest) {
                 mounts.push(id);
             }
+            continue;
+        }
+        if mounts_only {
             continue;
         }
         let (made, line) = match line.strip_prefix(b"t ") {
             Some(rest) => (true, rest),
             None => (false, line),
         };
-        let (id, owner) = if let Some([dev, ino, generation]) = numbers(line) {
-            ([dev, ino, generation], None)
-        } else if let Some([dev, ino, generation, uid, gid, mode]) = numbers(line) {
-            ([dev, ino, generation], Some([uid, gid, mode]))
-        } else {
-            continue;
+        let (id, owner) = match numbers::<6>(line) {
+            Some(([dev, ino, generation, ..], 3)) => ([dev, ino, generation], None),
+            Some(([dev, ino, generation, uid, gid, mode], 6)) => {
+                ([dev, ino, generation], Some([uid, gid, mode]))
+            }
+            _ => continue,
         };
         let [dev, ino, generation] = id;
         let id = (dev, ino, generation);
@@ -324,8 +350,16 @@ mod tests {
 
     #[test]
     fn record_lines_parse_exactly() {
-        assert_eq!(numbers::<3>(b"2049 131 0"), Some([2049, 131, 0]));
-        assert_eq!(numbers::<1>(b"18446744073709551615"), Some([u64::MAX]));
+        assert_eq!(numbers::<3>(b"2049 131 0"), Some(([2049, 131, 0], 3)));
+        assert_eq!(numbers::<1>(b"18446744073709551615"), Some(([u64::MAX], 1)));
+        assert_eq!(
+            numbers::<6>(b"2049 131 7 997 998 416"),
+            Some(([2049, 131, 7, 997, 998, 416], 6))
+        );
+        assert_eq!(
+            numbers::<6>(b"2049 131"),
+            Some(([2049, 131, 0, 0, 0, 0], 2))
+        );
         // A line cut by a kill, or anything not written by `Writer`, is no record.
         for bad in [
             &b""[..],
@@ -339,7 +373,7 @@ mod tests {
             b"2049 131 0\r",
         ] {
             assert_eq!(
-                numbers::<3>(bad),
+                numbers::<3>(bad).filter(|&(_, n)| n == 3),
                 None,
                 "{:?}",
                 String::from_utf8_lossy(bad)
@@ -358,7 +392,7 @@ mod tests {
             assert_eq!(line, format!("{dev} {ino} {generation}\n").into_bytes());
             assert_eq!(
                 numbers::<3>(&line[..line.len() - 1]),
-                Some([dev, ino, generation])
+                Some(([dev, ino, generation], 3))
             );
         }
     }

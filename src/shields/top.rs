@@ -297,11 +297,12 @@ fn unmount_ours(
     profile: &Profile,
     report: &mut ShieldsReport,
 ) -> Result<bool, Error> {
-    let Some(rec) = record::load(&profile.dir).map_err(io_err("reading the shields record"))?
+    let Some(mounts) =
+        record::load_mounts(&profile.dir).map_err(io_err("reading the shields record"))?
     else {
         return Ok(true);
     };
-    if rec.mounts.is_empty() {
+    if mounts.is_empty() {
         return Ok(true);
     }
     let mut ok = true;
@@ -317,7 +318,7 @@ fn unmount_ours(
             };
             let facts = crate::pin::mountinfo::mount_facts(fd.as_fd())
                 .map_err(io_err("examining a mount"))?;
-            if !facts.is_mount_root || !rec.mounts.contains(&facts.mnt_id) {
+            if !facts.is_mount_root || !mounts.contains(&facts.mnt_id) {
                 break;
             }
             if let Err(e) = sys::mount::unmount(fd.as_fd()) {
@@ -391,6 +392,7 @@ pub(super) fn lock_trees(
     profile: &Profile,
     dev: u64,
     report: &mut ShieldsReport,
+    recorded: Option<&record::Loaded>,
 ) -> Result<Option<Walked>, Error> {
     let roots = tree_roots(dir, profile)?;
     let mut issues = Vec::new();
@@ -416,7 +418,6 @@ pub(super) fn lock_trees(
         }
     }
     issues.clear();
-    let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
     let mut slot = None;
@@ -425,8 +426,8 @@ pub(super) fn lock_trees(
     // them all.
     let mut w = Walker::new(profile, dev, Pass::Lock, &mut issues);
     w.writer = Some(&mut writer);
-    w.recorded = recorded.as_ref().map(|l| &l.inodes);
-    w.temporaries = recorded.as_ref().map(|l| &l.temporaries);
+    w.recorded = recorded.map(|l| &l.inodes);
+    w.temporaries = recorded.map(|l| &l.temporaries);
     for (name, class, m) in &roots {
         if m.kind != FileKind::Directory {
             let to = quarantine(dir, name, &mut slot)?;
@@ -483,8 +484,8 @@ pub(super) fn unlock_trees(
     profile: &Profile,
     dev: u64,
     report: &mut ShieldsReport,
+    recorded: Option<&record::Loaded>,
 ) -> Result<Walked, Error> {
-    let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
     let mut issues = Vec::new();
     let mut walked = Walked {
         trees: Vec::new(),
@@ -496,9 +497,9 @@ pub(super) fn unlock_trees(
             continue;
         }
         let mut w = Walker::new(profile, dev, Pass::Unlock, &mut issues);
-        w.recorded = recorded.as_ref().map(|l| &l.inodes);
-        w.temporaries = recorded.as_ref().map(|l| &l.temporaries);
-        w.owners = recorded.as_ref().map(|l| &l.owners);
+        w.recorded = recorded.map(|l| &l.inodes);
+        w.temporaries = recorded.map(|l| &l.temporaries);
+        w.owners = recorded.map(|l| &l.owners);
         match w.tree(dir, &name, &m, class) {
             Ok(t) => {
                 walked.trees.push(t.clone());
@@ -538,14 +539,14 @@ pub(super) fn lock_files(
     dir: BorrowedFd<'_>,
     profile: &Profile,
     report: &mut ShieldsReport,
+    recorded: Option<&record::Loaded>,
 ) -> Result<(), Error> {
     let dir_meta = sys::fstat(dir).map_err(io_err("examining dir"))?;
     let l = profile.file_locked;
     let mut slot = None;
-    let recorded = record::load(&profile.dir).map_err(io_err("reading the shields record"))?;
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
-    if let Some(set) = &recorded {
+    if let Some(set) = recorded {
         remove_leftovers(dir, &set.temporaries)?;
     }
     // What is left under this tool's own names and is not its own (`ours`) the sandbox user
@@ -1057,11 +1058,12 @@ pub(super) fn unlock_files(
     dir: BorrowedFd<'_>,
     profile: &Profile,
     report: &mut ShieldsReport,
+    recorded: Option<&record::Loaded>,
 ) -> Result<(), Error> {
     let (l, mu) = (profile.file_locked, profile.file_mutable);
     let mut writer =
         record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
-    if let Some(set) = record::load(&profile.dir).map_err(io_err("reading the shields record"))? {
+    if let Some(set) = recorded {
         remove_leftovers(dir, &set.temporaries)?;
     }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
@@ -1138,10 +1140,9 @@ pub(super) fn examine(
     let dir_flag = immutable::is_pinned(dir).map_err(io_err("reading dir's flags"))?;
     report.dir_pinned = dir_flag == Some(true);
     // nc-harden's own read-only mounts over the protected files (none readable: none ours).
-    let mounts = record::load(&profile.dir)
+    let mounts = record::load_mounts(&profile.dir)
         .ok()
         .flatten()
-        .map(|l| l.mounts)
         .unwrap_or_default();
     let protected = protected_names(dir, profile)?;
     let seal_file = profile.seal.as_ref().map(|s| s.file.clone());
