@@ -297,20 +297,39 @@ impl WriterCheck {
 /// is refused with EAGAIN exactly then. `fd` must be open read-only; the lease needs the
 /// caller to own the file or hold CAP_LEASE (else `CannotTell(EACCES)`).
 pub fn writer_check(fd: BorrowedFd<'_>) -> WriterCheck {
-    leased(fd, true)
+    leased(fd, true, None)
 }
 
 /// `writer_check` that closes `fd` where nobody writes: the close gives the lease back (as
 /// `F_UNLCK` would, one system call fewer a file). Otherwise the answer, and `fd` back. Only
-/// for a descriptor of nc-harden's own that nothing else shares.
-pub fn writer_check_then_close(fd: OwnedFd) -> Result<(), (WriterCheck, OwnedFd)> {
-    match leased(fd.as_fd(), false) {
+/// for a descriptor of nc-harden's own that nothing else shares. `overlay`: whether `fd` is
+/// on overlayfs, where the caller knows it (a walk of one filesystem asks once), else asked.
+pub fn writer_check_then_close(
+    fd: OwnedFd,
+    overlay: Option<bool>,
+) -> Result<(), (WriterCheck, OwnedFd)> {
+    match leased(fd.as_fd(), false, overlay) {
         WriterCheck::NoWriter => Ok(()), // `fd` closed here, the lease with it
         other => Err((other, fd)),
     }
 }
 
-fn leased(fd: BorrowedFd<'_>, release: bool) -> WriterCheck {
+/// Leases on overlayfs cannot tell: a shared writable mapping holds the upper layer's file,
+/// not the overlay's, and once its descriptor is closed the overlay inode has no writer a
+/// lease sees (the lease is granted, and the mapping still writes the file). `EOPNOTSUPP`
+/// then, never "no writer" (one fstatfs before every lease).
+fn lease_tells(fd: BorrowedFd<'_>, overlay: Option<bool>) -> Result<(), i32> {
+    match overlay.map_or_else(|| crate::sys::is_overlayfs(fd), Ok) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(libc::EOPNOTSUPP),
+        Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+fn leased(fd: BorrowedFd<'_>, release: bool, overlay: Option<bool>) -> WriterCheck {
+    if let Err(errno) = lease_tells(fd, overlay) {
+        return WriterCheck::CannotTell(errno);
+    }
     // A writer seen is asked again a few times over some 50 ms: a process that forked while
     // it held a descriptor (its child has a copy until it execs) lets go by itself.
     let mut wait = std::time::Duration::from_micros(500);
@@ -337,7 +356,9 @@ fn leased(fd: BorrowedFd<'_>, release: bool) -> WriterCheck {
 /// or mapped for writing now; `false` when somebody does or the lease cannot tell (no
 /// waiting: the caller then renews, and asks `writer_check` after the pin).
 pub fn no_writer_now(fd: BorrowedFd<'_>) -> bool {
-    f::set_lease(fd, Lease::Read).is_ok() && f::set_lease(fd, Lease::Release).is_ok()
+    lease_tells(fd, None).is_ok()
+        && f::set_lease(fd, Lease::Read).is_ok()
+        && f::set_lease(fd, Lease::Release).is_ok()
 }
 
 /// `flock(2)`: `exclusive` for the calls that change, shared for verify; asked again with a

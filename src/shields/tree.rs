@@ -198,18 +198,20 @@ impl Walker<'_> {
         if m.dev != self.dev || !self.no_generation.get() {
             return Ok(id);
         }
-        let overlay = match self.overlay.get() {
-            Some(known) => known,
-            None => {
-                let known = sys::is_overlayfs(inode.fd())?;
-                self.overlay.set(Some(known));
-                known
-            }
-        };
-        if !overlay {
+        if !self.on_overlay(inode.fd())? {
             return Ok(id);
         }
         Ok(identity(&settle(inode, m)?, None))
+    }
+
+    /// Whether the walk's filesystem is overlayfs (`fd` on it): fstatfs asked once a walk.
+    fn on_overlay(&self, fd: BorrowedFd<'_>) -> io::Result<bool> {
+        if let Some(known) = self.overlay.get() {
+            return Ok(known);
+        }
+        let known = sys::is_overlayfs(fd)?;
+        self.overlay.set(Some(known));
+        Ok(known)
     }
 }
 
@@ -1129,7 +1131,8 @@ impl<'a> Walker<'a> {
         counts: &mut Counts,
     ) -> Result<bool, WalkError> {
         let io = |e| WalkError::io(rel, e);
-        let Err((_, old)) = crate::fileops::writer_check_then_close(old) else {
+        let overlay = self.on_overlay(old.as_fd()).map_err(io)?;
+        let Err((_, old)) = crate::fileops::writer_check_then_close(old, Some(overlay)) else {
             return Ok(false);
         };
         // A fresh inode under a temporary's name would be one a later walk takes for a killed

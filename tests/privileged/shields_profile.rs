@@ -168,6 +168,10 @@ pub fn cases() -> Vec<Case> {
             another_user_s_file_is_not_taken_where_no_identity_holds,
         ),
         (
+            "openclaw::a_writable_mapping_from_before_is_revoked_on_overlayfs",
+            writable_mapping_revoked_on_overlayfs,
+        ),
+        (
             "openclaw::a_renewed_file_of_another_owner_goes_back_to_it",
             a_renewed_file_of_another_owner_goes_back_to_it,
         ),
@@ -1837,6 +1841,21 @@ fn special_files_swapped_in_during_the_walk() -> CaseResult {
 /// still counts as a writer, so the file goes onto a fresh inode and the mapping reaches
 /// nothing the path shows.
 fn writable_mapping_revoked() -> CaseResult {
+    writable_mapping_revoked_on(false)
+}
+
+/// Finding of the red team: the same on overlayfs, where the mapping holds the upper layer's
+/// file and a read lease of the overlay's inode is granted once the descriptor is closed (no
+/// writer it can see): shields up said NC_OK and the mapping still wrote the locked file. On
+/// overlayfs the lease cannot tell, and every file taken goes onto a fresh inode.
+fn writable_mapping_revoked_on_overlayfs() -> CaseResult {
+    writable_mapping_revoked_on(true)
+}
+
+fn writable_mapping_revoked_on(overlay: bool) -> CaseResult {
+    if overlay {
+        overlay_on_sandbox(false)?;
+    }
     let dir = build("openclaw").map_err(|e| e.to_string())?;
     let file = dir.join("skills/run.sh");
     let before = fs::read(&file).map_err(|e| e.to_string())?;
