@@ -562,7 +562,7 @@ impl<'a> Walker<'a> {
     ) -> Result<Option<(OwnedFd, Meta)>, WalkError> {
         counts.files += 1;
         let mut opened = None;
-        let listed = match listed {
+        let mut listed = match listed {
             Some(m) => *m,
             None => {
                 let fd = match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
@@ -602,6 +602,39 @@ impl<'a> Walker<'a> {
         self.count(listed.size)?;
         if self.pass == Pass::Budget {
             return Ok(None);
+        }
+        // On overlayfs, the links of a file of an image's lower layer are the lower inode's:
+        // the copy-up its lock makes anyway gives each name an inode of its own. Copied up
+        // first (`settle`), the name has the one link it will have; links of the upper layer
+        // (made since, by anyone) stay links, and are refused below.
+        if listed.nlink > 1 && self.pass == Pass::Lock {
+            if opened.is_none() {
+                if let Ok(fd) = sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
+                    let meta = sys::fstat_born(fd.as_fd()).map_err(|e| WalkError::io(rel, e))?;
+                    opened = Some((fd, meta));
+                }
+            }
+            if let Some((fd, meta)) = opened.take() {
+                let inode = sys::InodeFd::examined(fd.as_fd(), &meta);
+                let settled = match inode {
+                    Some(inode)
+                        if meta.same_inode(&listed)
+                            && meta.kind == FileKind::Regular
+                            && self
+                                .on_overlay(fd.as_fd())
+                                .map_err(|e| WalkError::io(rel, e))? =>
+                    {
+                        settle(inode, &meta).map_err(|e| WalkError::io(rel, e))?
+                    }
+                    _ => meta,
+                };
+                // A copy-up of a file with links takes an inode number of the upper layer's
+                // (no origin to keep): the descriptor's file, opened at the name, is it.
+                if settled.kind == FileKind::Regular {
+                    listed = settled;
+                }
+                opened = Some((fd, settled));
+            }
         }
         // More than one link: refused by lock and status. An unlock goes on: it hands back
         // only what the record holds (the lock's fail-closed change below), and judges the

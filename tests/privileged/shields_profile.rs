@@ -172,6 +172,10 @@ pub fn cases() -> Vec<Case> {
             writable_mapping_revoked_on_overlayfs,
         ),
         (
+            "openclaw::a_hard_link_of_the_image_is_split_by_the_copy_up",
+            a_hard_link_of_the_image_is_split_by_the_copy_up,
+        ),
+        (
             "openclaw::a_renewed_file_of_another_owner_goes_back_to_it",
             a_renewed_file_of_another_owner_goes_back_to_it,
         ),
@@ -2724,12 +2728,13 @@ fn a_reused_inode_number_is_another_inode() -> CaseResult {
     fs::copy("/usr/bin/id", &tool).map_err(e)?;
     chown(&tool, GATEWAY_UID, SANDBOX_UID).map_err(e)?;
     chmod(&tool, 0o4750).map_err(e)?;
-    let number = stat(&tool)?.3;
     expect(&shields::up(&p, Part::All, false).map_err(ex)?, Status::Ok)?;
     expect(
         &shields::down(&p, Part::StateTrees).map_err(ex)?,
         Status::Ok,
     )?;
+    // The inode the record holds now (on overlayfs every file taken is renewed: a copy).
+    let number = stat(&tool)?.3;
     // Back to the gateway, without its set-user-ID bit (never handed back).
     expect_posture(&tool, GATEWAY_UID, SANDBOX_UID, 0o750)?;
     // uid 998 owns workspace again: the tool goes, and its number comes back to a file of
@@ -2954,5 +2959,36 @@ fn another_user_s_file_is_not_taken_where_no_identity_holds() -> CaseResult {
     shields::down(&p, Part::All).map_err(|e| e.to_string())?;
     expect_posture(&tool, GATEWAY_UID, SANDBOX_UID, 0o640)?;
     expect_posture(&dir.join("skills/run.sh"), SANDBOX_UID, SANDBOX_UID, 0o770)?;
+    Ok(())
+}
+
+/// Finding of the red team: a container image's lower layer holds a tree file with two names
+/// (one inode of the lower layer). The copy-up of the lock gives each name an inode of its
+/// own, yet the first shields up refused it ("2 links"), and every first shields up of such
+/// an image failed. Copied up first, each name has one link: locked, and handed back.
+fn a_hard_link_of_the_image_is_split_by_the_copy_up() -> CaseResult {
+    let e = |e: io::Error| e.to_string();
+    let dir = build("openclaw").map_err(e)?;
+    fs::hard_link(dir.join("skills/run.sh"), dir.join("skills/run-too.sh")).map_err(e)?;
+    overlay_on_sandbox(true)?;
+    let p = load("openclaw");
+    let ex = |e: nc_harden::Error| e.to_string();
+    expect(&shields::up(&p, Part::All, false).map_err(ex)?, Status::Ok)?;
+    for f in ["skills/run.sh", "skills/run-too.sh"] {
+        let (uid, _, mode, _) = stat(&dir.join(f))?;
+        check!(
+            uid == 0 && mode & 0o022 == 0 && !sandbox_writes(&dir.join(f)),
+            "{f}: {} after shields up",
+            owner_mode(&dir.join(f))
+        );
+    }
+    expect(&shields::down(&p, Part::All).map_err(ex)?, Status::Ok)?;
+    for f in ["skills/run.sh", "skills/run-too.sh"] {
+        check!(
+            stat(&dir.join(f))?.0 == SANDBOX_UID,
+            "{f}: {} after shields down",
+            owner_mode(&dir.join(f))
+        );
+    }
     Ok(())
 }
