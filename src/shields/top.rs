@@ -675,9 +675,8 @@ pub(super) fn lock_files(
                 && sys::is_overlayfs(fd.as_fd()).map_err(io_err("examining a protected file"))?
             {
                 let inode = sys::InodeFd::examined(fd.as_fd(), &m).expect("a regular file");
-                let settled =
-                    super::tree::settle(inode, &m).map_err(io_err("examining a protected file"))?;
-                id = super::tree::identity(&settled, None);
+                id = super::tree::settled_identity(inode, &m)
+                    .map_err(io_err("examining a protected file"))?;
             }
             writer.note_owned(id, &m);
             writer
@@ -710,17 +709,11 @@ pub(super) fn lock_files(
             Ok(true) => {
                 report.renewed.push(name.clone());
                 // Other names of the old inode (the sandbox user linked the config into a
-                // carve-out before the lock) are no longer the config's: given back as they
-                // were, not left root's where no call finds them again.
-                let old = sys::fstat(fd.as_fd()).map_err(io_err("examining a renewed file"))?;
-                if old.nlink > 0 && m.uid != 0 {
-                    sys::files::change_owner_mode(
-                        fd.as_fd(),
-                        Some(m.uid),
-                        Some(m.gid),
-                        Some(m.mode),
-                    )
-                    .map_err(io_err("handing back a renewed file's other names"))?;
+                // carve-out before the lock) are no longer the config's. A root file's other
+                // names are root's: left.
+                if m.uid != 0 {
+                    super::tree::give_back_other_names(fd.as_fd(), &m)
+                        .map_err(io_err("handing back a renewed file's other names"))?;
                 }
             }
             Ok(false) => report.issue(

@@ -201,7 +201,13 @@ impl Walker<'_> {
         if !self.on_overlay(inode.fd())? {
             return Ok(id);
         }
-        Ok(identity(&settle(inode, m)?, None))
+        settled_identity(inode, m)
+    }
+
+    /// The user the trees are handed to (the profile's unlocked owner of files): the
+    /// sandbox user.
+    fn user(&self) -> u32 {
+        self.profile.unlocked_posture.file.uid
     }
 
     /// Whether the walk's filesystem is overlayfs (`fd` on it): fstatfs asked once a walk.
@@ -222,6 +228,22 @@ impl Walker<'_> {
 pub(super) fn settle(inode: sys::InodeFd<'_>, m: &Meta) -> io::Result<Meta> {
     sys::shields::fchmod(inode.fd(), m.mode)?;
     sys::fstat_born(inode.fd())
+}
+
+/// The identity to record of an overlayfs inode about to change: as `settle` leaves it.
+pub(super) fn settled_identity(inode: sys::InodeFd<'_>, m: &Meta) -> io::Result<InodeId> {
+    Ok(identity(&settle(inode, m)?, None))
+}
+
+/// After a renewal: the old inode `old`, if it keeps names its owner linked elsewhere (a
+/// carve-out, before the lock's chown), guards nothing now that the name is the fresh
+/// inode's, and no later call finds it: given back the owner, group and mode it had before
+/// the lock (`before`), not left root's.
+pub(super) fn give_back_other_names(old: BorrowedFd<'_>, before: &Meta) -> io::Result<()> {
+    if sys::fstat(old)?.nlink > 0 {
+        files::change_owner_mode(old, Some(before.uid), Some(before.gid), Some(before.mode))?;
+    }
+    Ok(())
 }
 
 /// The identity of an inode: `m` is what `sys::fstat_born` (or statx) said of `fd` when `fd`
@@ -651,7 +673,7 @@ impl<'a> Walker<'a> {
             // lock, so that an unlock hands it back. Anyone else's file (root's, the
             // gateway's linked in by the sandbox user) is not ours to change: its other
             // names are where its owner keeps it.
-            if self.pass == Pass::Lock && listed.uid == self.profile.unlocked_posture.file.uid {
+            if self.pass == Pass::Lock && listed.uid == self.user() {
                 let opened = match opened.take() {
                     Some(o) => Some(o),
                     None => match sys::openat(Base::Dir(dir), name, NOFOLLOW_FILE) {
@@ -981,7 +1003,7 @@ impl<'a> Walker<'a> {
         // neither an inode generation nor a birth time: the record could not tell this inode
         // from a later one given its number, and shields down would give that one this
         // owner. Left as it is, and said (the tree is then not locked).
-        let user = self.profile.unlocked_posture.file.uid;
+        let user = self.user();
         if m.uid != 0
             && m.uid != user
             && self
@@ -1174,7 +1196,8 @@ impl<'a> Walker<'a> {
             self.issue(
                 IssueCode::Raced,
                 rel,
-                "held open for writing, under a name like a renewal's temporary: locked,                  not renewed (a writer may still change it)",
+                "held open for writing, under a name like a renewal's temporary: locked, \
+                 not renewed (a writer may still change it)",
             );
             return Ok(false);
         }
@@ -1186,7 +1209,7 @@ impl<'a> Walker<'a> {
         ))
         .expect("no NUL");
         let meta = sys::fstat(old.as_fd()).map_err(io)?;
-        let user = self.profile.unlocked_posture.file.uid;
+        let user = self.user();
         match renew(
             dir,
             name,
@@ -1199,19 +1222,7 @@ impl<'a> Walker<'a> {
             Ok(true) => {
                 counts.renewed += 1;
                 self.renewed.push(rel.to_vec());
-                // The old inode keeps the names its owner linked elsewhere (a carve-out,
-                // through a descriptor held until the chown): it guards nothing now that the
-                // tree's name is the fresh inode's, and no walk of the trees finds it again.
-                // Given back as it was, not left root's.
-                if sys::fstat(old.as_fd()).map_err(io)?.nlink > 0 {
-                    files::change_owner_mode(
-                        old.as_fd(),
-                        Some(before.uid),
-                        Some(before.gid),
-                        Some(before.mode),
-                    )
-                    .map_err(io)?;
-                }
+                give_back_other_names(old.as_fd(), before).map_err(io)?;
                 Ok(true)
             }
             Ok(false) => {
