@@ -49,8 +49,9 @@ CARGO_PROFILE := $(if $(filter release,$(PROFILE)),--release,--profile $(PROFILE
 CLI_PROFILE_ENV := $(if $(filter release,$(PROFILE)),CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1)
 # Its relative relocations packed (DT_RELR, glibc 2.36 and binutils 2.38 on): 2,600 of them
 # in 62 KiB of RELA read and applied at every start become 1.3 KiB, three page faults and
-# some 6,000 instructions fewer a process (BENCHMARKS.md). Left out where the linker lacks it.
-RELR_FLAG := $(shell printf 'int main(void){return 0;}' | $(or $(CC),cc) -x c - -static-pie -Wl,-z,pack-relative-relocs -o /dev/null 2>/dev/null && echo '-C link-arg=-Wl,-z,pack-relative-relocs')
+# some 6,000 instructions fewer a process (BENCHMARKS.md). Left out where the linker lacks it:
+# asked of `cc`, rustc's linker, and only when `build` runs (`=`, not `:=`).
+RELR_FLAG = $(shell printf 'int main(void){return 0;}' | cc -x c - -static-pie -Wl,-z,pack-relative-relocs -o /dev/null 2>/dev/null && echo '-C link-arg=-Wl,-z,pack-relative-relocs')
 ifeq ($(PROFILE),debug)
 CARGO_PROFILE :=
 endif
