@@ -265,7 +265,8 @@ impl Writer {
         }
         Ok(Writer {
             file,
-            pending: Vec::new(),
+            // Room for a batch of notes before the first growth (a record is flushed often).
+            pending: Vec::with_capacity(4096),
         })
     }
 

@@ -94,9 +94,9 @@ fn read_capped(fd: BorrowedFd<'_>, cap: usize) -> std::io::Result<Vec<u8>> {
 
 /// Removes the temporaries a killed call left in `dir` (those the record holds as made).
 fn remove_leftovers(dir: BorrowedFd<'_>, made: &record::Set<record::InodeId>) -> Result<(), Error> {
-    for (name, kind) in listing(dir)? {
+    for (name, kind) in listing(dir)?.iter() {
         if kind == FileKind::Regular && name.starts_with(TEMP_PREFIX) {
-            let cname = cstr(&name);
+            let cname = cstr(name);
             if let Ok(m) = sys::lstatat(dir, &cname) {
                 super::tree::remove_leftover(dir, &cname, &m, made)
                     .map_err(io_err("removing a leftover"))?;
@@ -126,15 +126,24 @@ fn ours(dir: BorrowedFd<'_>, name: &[u8], kind: FileKind) -> bool {
 /// The regular files of `dir` the profile protects: its named files, and (`others = seal`)
 /// every regular file no list names.
 fn protected_names(dir: BorrowedFd<'_>, profile: &Profile) -> Result<Vec<Vec<u8>>, Error> {
+    if profile.others == Others::Seal {
+        Ok(protected_in(dir, profile, &listing(dir)?))
+    } else {
+        Ok(profile.files.clone())
+    }
+}
+
+/// `protected_names` from a listing the caller took.
+fn protected_in(dir: BorrowedFd<'_>, profile: &Profile, listed: &Listing) -> Vec<Vec<u8>> {
     let mut out = profile.files.clone();
     if profile.others == Others::Seal {
-        for (name, kind) in listing(dir)? {
-            if kind == FileKind::Regular && !known(profile, &name) && !ours(dir, &name, kind) {
-                out.push(name);
+        for (name, kind) in listed.iter() {
+            if kind == FileKind::Regular && !known(profile, name) && !ours(dir, name, kind) {
+                out.push(name.to_vec());
             }
         }
     }
-    Ok(out)
+    out
 }
 
 fn known(profile: &Profile, name: &[u8]) -> bool {
@@ -145,27 +154,55 @@ fn known(profile: &Profile, name: &[u8]) -> bool {
 
 /// The names of `dir` and their kinds, sorted: the kind getdents gives (`lstat` only where
 /// the filesystem does not say). What is done with a name checks the inode it opens again.
-fn listing(dir: BorrowedFd<'_>) -> Result<Vec<(Vec<u8>, FileKind)>, Error> {
-    let mut out = Vec::new();
+/// The names share one buffer (a listing is taken several times a call, and a name apiece
+/// was most of its cost).
+struct Listing {
+    names: Vec<u8>,
+    entries: Vec<(usize, usize, FileKind)>,
+}
+
+impl Listing {
+    fn iter(&self) -> impl Iterator<Item = (&[u8], FileKind)> {
+        self.entries
+            .iter()
+            .map(|&(start, end, kind)| (&self.names[start..end], kind))
+    }
+}
+
+fn listing(dir: BorrowedFd<'_>) -> Result<Listing, Error> {
+    let mut out = Listing {
+        names: Vec::new(),
+        entries: Vec::new(),
+    };
+    let mut unknown = false;
     let mut reader = DirEntries::new(dir);
     reader.rewind().map_err(io_err("listing dir"))?;
     while let Some(e) = reader.next_entry().map_err(io_err("listing dir"))? {
-        out.push((e.name.to_bytes().to_vec(), e.d_type));
+        let start = out.names.len();
+        out.names.extend_from_slice(e.name.to_bytes());
+        out.entries.push((start, out.names.len(), e.d_type));
+        unknown |= e.d_type == FileKind::Unknown;
     }
-    let mut known = Vec::with_capacity(out.len());
-    for (name, kind) in out {
-        if kind != FileKind::Unknown {
-            known.push((name, kind));
-            continue;
-        }
-        match sys::lstatat(dir, &cstr(&name)) {
-            Ok(m) => known.push((name, m.kind)),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(Error::io("examining dir", e)),
+    if unknown {
+        let mut i = 0;
+        while i < out.entries.len() {
+            let (start, end, kind) = out.entries[i];
+            if kind == FileKind::Unknown {
+                match sys::lstatat(dir, &cstr(&out.names[start..end])) {
+                    Ok(m) => out.entries[i].2 = m.kind,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        out.entries.remove(i);
+                        continue;
+                    }
+                    Err(e) => return Err(Error::io("examining dir", e)),
+                }
+            }
+            i += 1;
         }
     }
-    let mut out = known;
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let names = &out.names;
+    out.entries
+        .sort_unstable_by(|a, b| names[a.0..a.1].cmp(&names[b.0..b.1]));
     Ok(out)
 }
 
@@ -551,21 +588,21 @@ pub(super) fn lock_files(
     }
     // What is left under this tool's own names and is not its own (`ours`) the sandbox user
     // made: moved aside, so that the names keep meaning what `ours` takes them for.
-    for (name, kind) in listing(dir)? {
+    for (name, kind) in listing(dir)?.iter() {
         if (name.starts_with(TEMP_PREFIX) || name.starts_with(QUARANTINE_PREFIX))
-            && !ours(dir, &name, kind)
+            && !ours(dir, name, kind)
         {
-            let to = quarantine(dir, &cstr(&name), &mut slot)?;
+            let to = quarantine(dir, &cstr(name), &mut slot)?;
             report.issue(
                 IssueCode::Quarantined,
-                &name,
+                name,
                 format!(
                     "a {} under a name of this tool's own, not its own: moved to {}, never deleted",
                     kind.name(),
                     escape_bytes(&to)
                 ),
             );
-            report.quarantined.push((name, to));
+            report.quarantined.push((name.to_vec(), to));
         }
     }
     for (n, name) in protected_names(dir, profile)?.into_iter().enumerate() {
@@ -752,12 +789,14 @@ pub(super) fn seal(
         return Ok(());
     };
     let missing = matches!(sys::lstatat(dir, &cstr(&spec.file)), Err(e) if e.raw_os_error() == Some(libc::ENOENT));
-    let others: Vec<Vec<u8>> = protected_names(dir, profile)?
-        .into_iter()
-        .filter(|n| *n != spec.file && !spec.names.contains(n))
+    let protected = protected_names(dir, profile)?;
+    let others: Vec<Vec<u8>> = protected
+        .iter()
+        .filter(|n| **n != spec.file && !spec.names.contains(n))
+        .cloned()
         .collect();
     if !(afresh || missing) {
-        let state = check_seal(dir, profile)?;
+        let state = check_seal(dir, profile, &protected)?;
         if !state.holds {
             let malformed = state
                 .problem
@@ -840,7 +879,7 @@ pub(super) fn seal(
         return Err(Error::io("writing the seal", e));
     }
     crate::killpoint::step();
-    let mut state = check_seal(dir, profile)?;
+    let mut state = check_seal(dir, profile, &protected)?;
     state.written = true;
     if !reseal {
         state.unsealed = others;
@@ -849,9 +888,13 @@ pub(super) fn seal(
     Ok(())
 }
 
-/// Reads the seal and checks it against the bytes of the files it names; says which
-/// protected files it leaves out.
-fn check_seal(dir: BorrowedFd<'_>, profile: &Profile) -> Result<SealState, Error> {
+/// Reads the seal and checks it against the bytes of the files it names; says which of the
+/// `protected` files (the caller's `protected_names`) it leaves out.
+fn check_seal(
+    dir: BorrowedFd<'_>,
+    profile: &Profile,
+    protected: &[Vec<u8>],
+) -> Result<SealState, Error> {
     let spec = profile.seal.as_ref().expect("a seal");
     let mut state = SealState {
         file: spec.file.clone(),
@@ -889,9 +932,9 @@ fn check_seal(dir: BorrowedFd<'_>, profile: &Profile) -> Result<SealState, Error
     }
     let named = |n: &[u8]| lines.iter().any(|l| l.name == n);
     let absent: Vec<&Vec<u8>> = spec.names.iter().filter(|n| !named(n)).collect();
-    for n in protected_names(dir, profile)? {
-        if n != spec.file && !named(&n) {
-            state.unsealed.push(n);
+    for n in protected {
+        if *n != spec.file && !named(n) {
+            state.unsealed.push(n.clone());
         }
     }
     state.holds = all && absent.is_empty();
@@ -911,8 +954,9 @@ pub(super) fn pin_all(
 ) -> Result<(), Error> {
     let mut denied = None;
     let mut all_files = true;
-    for name in protected_names(dir, profile)? {
-        let Ok((fd, _)) = open_regular(dir, &cstr(&name)) else {
+    let protected = protected_names(dir, profile)?;
+    for name in &protected {
+        let Ok((fd, _)) = open_regular(dir, &cstr(name)) else {
             all_files = false;
             continue;
         };
@@ -935,8 +979,8 @@ pub(super) fn pin_all(
     if !all_files && sys::has_effective_capability(sys::CAP_SYS_ADMIN) {
         let mut writer =
             record::Writer::open(&profile.dir).map_err(io_err("opening the shields record"))?;
-        for name in protected_names(dir, profile)? {
-            let cname = cstr(&name);
+        for name in &protected {
+            let cname = cstr(name);
             let Ok((fd, m)) = open_regular(dir, &cname) else {
                 continue;
             };
@@ -950,7 +994,7 @@ pub(super) fn pin_all(
             {
                 report.issue(
                     IssueCode::PinRefused,
-                    &name,
+                    name,
                     "the read-only mount did not read back",
                 );
             }
@@ -1137,7 +1181,9 @@ pub(super) fn examine(
         .ok()
         .flatten()
         .unwrap_or_default();
-    let protected = protected_names(dir, profile)?;
+    // One listing for the whole examination: the files, the entries no list names, the seal.
+    let listed = listing(dir)?;
+    let protected = protected_in(dir, profile, &listed);
     let seal_file = profile.seal.as_ref().map(|s| s.file.clone());
     for name in &protected {
         let cname = cstr(name);
@@ -1208,13 +1254,13 @@ pub(super) fn examine(
         };
         report.files.push(state);
     }
-    for (name, kind) in listing(dir)? {
-        if known(profile, &name) || protected.contains(&name) || ours(dir, &name, kind) {
+    for (name, kind) in listed.iter() {
+        if known(profile, name) || protected.iter().any(|p| p == name) || ours(dir, name, kind) {
             continue;
         }
         report.issue(
             IssueCode::UnprotectedEntry,
-            &name,
+            name,
             format!(
                 "a {} the profile does not name: left the sandbox user's",
                 kind.name()
@@ -1253,7 +1299,7 @@ pub(super) fn examine(
     }
     report.issues.extend(issues);
     if profile.seal.is_some() {
-        report.seal = Some(check_seal(dir, profile)?);
+        report.seal = Some(check_seal(dir, profile, &protected)?);
     }
     decide(report, profile, seal_file.as_deref(), part);
     Ok(())

@@ -138,7 +138,8 @@ fn join(base: &[u8], name: &[u8]) -> Vec<u8> {
 /// (one allocation a directory, none an entry; bounded by the entry budget: the caller counts
 /// them). `dir` is a descriptor opened for this: read from its start, no rewind.
 fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+    // Room for a hundred names of a dozen bytes before the first growth.
+    let mut out = Vec::with_capacity(2048);
     let mut reader = DirEntries::new(dir);
     while let Some(e) = reader.next_entry()? {
         out.push(e.d_type as u32 as u8);
