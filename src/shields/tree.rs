@@ -475,7 +475,8 @@ impl<'a> Walker<'a> {
         let fixed = |m: &Meta| m.uid == 0 && m.mode & 0o022 == 0;
         let names_fixed = match self.pass {
             Pass::Lock => {
-                let left = self.lock_inode(inode, &meta, rel, &class.dir.into(), true, counts)?;
+                let (left, _) =
+                    self.lock_inode(inode, &meta, rel, &class.dir.into(), true, counts)?;
                 self.judge(&left, class, counts);
                 fixed(&left)
             }
@@ -856,11 +857,12 @@ impl<'a> Walker<'a> {
                 gid: class.file.gid,
                 mode: class.file.mode_for(r.meta.mode),
             };
-            let mut left = self.lock_inode(inode, &r.meta, &path, &target, false, counts)?;
+            let (mut left, read_back) =
+                self.lock_inode(inode, &r.meta, &path, &target, false, counts)?;
             // Until the chown its owner could link it elsewhere (into a carve-out, through a
             // descriptor it holds): what it is left as read back from the inode, as a status
             // would find it. A root file's links are root's to make.
-            if r.meta.uid != 0 {
+            if r.meta.uid != 0 && !read_back {
                 left = sys::fstat(r.fd.as_fd()).map_err(|e| WalkError::io(&path, e))?;
             }
             // A renewal copies owner and mode onto a fresh inode of one link: the posture
@@ -989,7 +991,8 @@ impl<'a> Walker<'a> {
 
     /// Lock one inode: write bits off, then the owner, then the mode; only what differs.
     /// An inode root already owned is never widened: it keeps its group, and its mode loses
-    /// bits only.
+    /// bits only. What it is left as, and whether that was read back from the inode after
+    /// the chown (`fstat`), not taken from what was set.
     fn lock_inode(
         &mut self,
         inode: sys::InodeFd<'_>,
@@ -998,7 +1001,7 @@ impl<'a> Walker<'a> {
         target: &Target,
         is_dir: bool,
         counts: &mut Counts,
-    ) -> Result<Meta, WalkError> {
+    ) -> Result<(Meta, bool), WalkError> {
         let fd = inode.fd();
         // Someone's other than root's and the sandbox user's, on a filesystem that keeps
         // neither an inode generation nor a birth time: the record could not tell this inode
@@ -1023,7 +1026,7 @@ impl<'a> Walker<'a> {
                     m.uid
                 ),
             );
-            return Ok(*m);
+            return Ok((*m, false));
         }
         let ours = m.uid == 0
             && self
@@ -1048,7 +1051,7 @@ impl<'a> Walker<'a> {
             ..*m
         };
         if m.uid == target.uid && m.gid == target.gid && m.mode == target.mode {
-            return Ok(left);
+            return Ok((left, false));
         }
         let io = |e| WalkError::io(rel, e);
         // Someone else's inode is recorded before it changes: a directory here, a file by
@@ -1075,15 +1078,26 @@ impl<'a> Walker<'a> {
             sys::shields::fchown(fd, target.uid, target.gid).map_err(io)?;
             crate::killpoint::step();
         }
-        // The mode last: always after a chown, since until then the owner could change the
-        // mode itself (through a descriptor it holds) and the chown keeps what it set;
-        // otherwise only where it is not the target's already (the inode was root's).
+        // A file the strip gave its target mode already: read back once it is root's (only
+        // root may change it then, and its owner could have linked it elsewhere until the
+        // chown), and its mode set again only where that owner changed it before the chown.
+        if chowned && !is_dir && mode == target.mode {
+            let now = sys::fstat(fd).map_err(io)?;
+            if (now.uid, now.gid, now.mode) == (target.uid, target.gid, target.mode) {
+                counts.changed += 1;
+                return Ok((now, true));
+            }
+        }
+        // The mode last: after every chown not read back as the target above, since until
+        // then the owner could change the mode itself (through a descriptor it holds) and the
+        // chown keeps what it set; otherwise only where it is not the target's already (the
+        // inode was root's).
         if chowned || mode != target.mode {
             sys::shields::fchmod(fd, target.mode).map_err(io)?;
             crate::killpoint::step();
         }
         counts.changed += 1;
-        Ok(left)
+        Ok((left, false))
     }
 
     /// Unlock one inode: only one this tool's lock recorded, or (no record: another tool's
