@@ -191,7 +191,7 @@ fn listing(dir: BorrowedFd<'_>) -> Result<Listing, Error> {
                 match sys::lstatat(dir, &cstr(&out.names[start..end])) {
                     Ok(m) => out.entries[i].2 = m.kind,
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                        out.entries.remove(i);
+                        out.entries.swap_remove(i); // sorted below: the order is free
                         continue;
                     }
                     Err(e) => return Err(Error::io("examining dir", e)),
