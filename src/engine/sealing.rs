@@ -216,7 +216,8 @@ pub enum SealWrite {
 /// Writes the seal `name` of `dir` afresh (a fresh inode, renamed over the old by
 /// descriptor) from the current bytes of the files the old seal names, or of every other
 /// regular file where there is none (or it cannot be read as one); `SealWrite::Rejected`
-/// when one of them is not a regular file of `dir`. Owner and mode: `attrs`, else those
+/// when one of them is not a regular file of `dir`, or the seal would be larger than
+/// `SEAL_MAX`. Owner and mode: `attrs`, else those
 /// of the old seal, else `fallback`. `on_fresh` is told of the fresh inode, complete, before
 /// it takes the name.
 pub fn write(
@@ -257,13 +258,18 @@ pub fn write(
     if lines.is_empty() {
         return Ok(SealWrite::Rejected(Reason::SealMalformed));
     }
+    // Larger than a seal is read: written, it would be refused as malformed by every call
+    // after, this one's check first. Nothing is written.
+    let Ok(text) = seal::render(&lines) else {
+        return Ok(SealWrite::Rejected(Reason::SealMalformed));
+    };
     let (uid, gid, mode) = attrs
         .or(old_meta.map(|m: Meta| (m.uid, m.gid, m.mode)))
         .unwrap_or(fallback);
     let (mut temp, fd) = Temp::create(dir, 0o600).map_err(failed)?;
     let written = (|| -> io::Result<()> {
         let mut file = std::fs::File::from(fd.try_clone()?);
-        file.write_all(&seal::render(&lines))?;
+        file.write_all(&text)?;
         sys::files::set_owner_mode(fd.as_fd(), uid, gid, mode)?;
         on_fresh(fd.as_fd())?;
         crate::killpoint::step();

@@ -149,14 +149,20 @@ pub fn parse(text: &[u8], dir: &[u8], seal: &[u8]) -> Result<Vec<SealLine>, &'st
     Ok(lines)
 }
 
-/// The seal of `lines`, sorted by name, as `sha256sum` writes it (and `sha256sum -c` reads).
-pub fn render(lines: &[SealLine]) -> Vec<u8> {
+/// The seal of `lines`, sorted by name, as `sha256sum` writes it (and `sha256sum -c` reads);
+/// `Err` with its length where that is more than `SEAL_MAX`: a seal `parse` would refuse is
+/// never written (it would read back as malformed on every later call).
+pub fn render(lines: &[SealLine]) -> Result<Vec<u8>, usize> {
     let mut sorted: Vec<&SealLine> = lines.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    sorted
+    let text: Vec<u8> = sorted
         .into_iter()
         .flat_map(|line| format_line(&line.digest, &line.name))
-        .collect()
+        .collect();
+    if text.len() > SEAL_MAX {
+        return Err(text.len());
+    }
+    Ok(text)
 }
 
 /// The digest in lower-case hex.
@@ -180,7 +186,7 @@ mod tests {
             hex(&lines[0].digest),
             std::str::from_utf8(&LINE[..64]).unwrap()
         );
-        assert_eq!(render(&lines), LINE);
+        assert_eq!(render(&lines).expect("small"), LINE);
         let binary = [&LINE[..65], b"*", &LINE[66..]].concat();
         assert_eq!(
             parse(&binary, b"/d", b"seal").expect("binary mode")[0].name,
@@ -246,9 +252,31 @@ mod tests {
             digest: [2; 32],
             name: b"a".to_vec(),
         };
-        let text = render(&[a, b]);
+        let text = render(&[a, b]).expect("small");
         assert!(text.starts_with(&b"0202"[..]));
         assert_eq!(parse(&text, b"/d", b"seal").expect("reparses").len(), 2);
+    }
+
+    /// A seal of exactly `SEAL_MAX` bytes is written and reads back; one byte more is not
+    /// written at all (it would read back as malformed).
+    #[test]
+    fn a_seal_larger_than_is_read_is_never_rendered() {
+        // 256 lines of 64 + 2 + 189 + 1 bytes: 65,536.
+        let lines = |last: usize| -> Vec<SealLine> {
+            (0..256)
+                .map(|i| {
+                    let width = if i == 255 { last } else { 189 };
+                    SealLine {
+                        digest: [i as u8; 32],
+                        name: format!("{i:03}{}", "a".repeat(width - 3)).into_bytes(),
+                    }
+                })
+                .collect()
+        };
+        let text = render(&lines(189)).expect("exactly SEAL_MAX");
+        assert_eq!(text.len(), SEAL_MAX);
+        assert_eq!(parse(&text, b"/d", b"seal").expect("reads back").len(), 256);
+        assert_eq!(render(&lines(190)), Err(SEAL_MAX + 1));
     }
 
     /// What coreutils 9's `sha256sum` writes for these names (checked with the installed

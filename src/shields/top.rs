@@ -854,6 +854,24 @@ pub(super) fn seal(
             }
         }
     }
+    let text = match seal::render(&lines) {
+        Ok(text) => text,
+        Err(len) => {
+            // Written, it would read back as malformed on this call's check and every later
+            // one: refused before anything is written, the old seal (if any) left.
+            report.issue(
+                IssueCode::InvalidConfigHash,
+                &spec.file,
+                format!(
+                    "a seal of {} files would be {len} bytes, more than the {} KiB a seal may \
+                     be: not written",
+                    lines.len(),
+                    SEAL_MAX / 1024
+                ),
+            );
+            return Ok(());
+        }
+    };
     let l = profile.file_locked;
     let temp = cstr(format!(".nc-harden-new.{}.seal", std::process::id()).as_bytes());
     let _ = sys::unlinkat(dir, &temp);
@@ -869,7 +887,7 @@ pub(super) fn seal(
         writer.note_temporary(super::tree::identity(&m, generation));
         writer.flush()?;
         let mut file = std::fs::File::from(fd.try_clone()?);
-        file.write_all(&seal::render(&lines))?;
+        file.write_all(&text)?;
         sys::files::set_owner_mode(fd.as_fd(), l.uid, l.gid, l.mode)?;
         crate::killpoint::step();
         sys::renameat(dir, &temp, &cstr(&spec.file))

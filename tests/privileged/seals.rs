@@ -26,6 +26,15 @@ pub fn trials() -> Vec<Trial> {
                 kind,
                 Box::new(move |a| awkward_names_round_trip(a, face)),
             ));
+            out.push((
+                format!(
+                    "seals::{}::{}::a_seal_larger_than_is_read_is_never_written",
+                    kind.name(),
+                    face.name()
+                ),
+                kind,
+                Box::new(move |a| too_large_never_written(a, face)),
+            ));
         }
     }
     type AreaTest = fn(&Path) -> TestResult;
@@ -145,6 +154,50 @@ fn awkward_names_round_trip(area: &Path, face: Face) -> TestResult {
         );
         Ok(())
     })())?;
+    engine::ensure_clean(&f.dir)
+}
+
+/// No seal yet, and 250 files with long names besides openclaw.json: a seal of them all would
+/// be more than the 64 KiB a seal is read to. `freeze --reseal` writes none, rejects the seal
+/// (`seal_malformed`, NC_INVALID) and takes back what it pinned; with the files gone it
+/// writes one and freezes.
+fn too_large_never_written(area: &Path, face: Face) -> TestResult {
+    let scratch = Scratch::new_in(area, "seal-large")?;
+    let f = Flat::build(scratch.path())?;
+    fs::remove_file(f.dir.join(".config-hash"))?;
+    let names: Vec<PathBuf> = (0..250)
+        .map(|i| f.dir.join(format!("{i:03}{}.json", "x".repeat(200))))
+        .collect();
+    for n in &names {
+        fs::write(n, b"{}")?;
+    }
+    let up = shields_up(&f);
+    let out = face.call(Op::Freeze, &up);
+    let _ = Face::Rust.call(Op::Unfreeze, &up);
+    expect_status(&out, Status::Invalid)?;
+    let r = out.record(".config-hash");
+    ensure!(r.reason == Reason::SealMalformed, "{r:?}");
+    ensure!(
+        !f.dir.join(".config-hash").exists(),
+        "a seal too large to read back was written"
+    );
+    let left: Vec<_> = fs::read_dir(&f.dir)?
+        .filter_map(|d| d.ok())
+        .filter(|d| d.file_name().as_bytes().starts_with(b".nc-harden"))
+        .map(|d| d.file_name())
+        .collect();
+    ensure!(left.is_empty(), "left behind: {left:?}");
+    engine::ensure_clean(&f.dir)?;
+    for n in &names {
+        fs::remove_file(n)?;
+    }
+    let out = face.call(Op::Freeze, &up);
+    let _ = Face::Rust.call(Op::Unfreeze, &up);
+    expect_status(&out, Status::Ok)?;
+    ensure!(
+        fs::read(f.dir.join(".config-hash"))?.ends_with(b"  openclaw.json\n"),
+        "the seal written once the files are gone does not name openclaw.json"
+    );
     engine::ensure_clean(&f.dir)
 }
 

@@ -86,6 +86,10 @@ pub fn cases() -> Vec<Case> {
             unsealed_file_refused_unless_reseal,
         ),
         (
+            "openclaw::a_seal_larger_than_is_read_is_never_written",
+            a_seal_too_large_is_never_written,
+        ),
+        (
             "openclaw::non_directory_roots_are_quarantined",
             non_directory_roots_are_quarantined,
         ),
@@ -1030,6 +1034,74 @@ fn unsealed_file_refused_unless_reseal() -> CaseResult {
         "extra.json not pinned"
     );
     Ok(())
+}
+
+/// 250 files with long names added while the shields were down: a seal of them all would be
+/// more than the 64 KiB a seal is read to. `--reseal` writes none (it would read back as
+/// malformed on every call after), says so, and leaves the old seal's bytes; the files are
+/// locked all the same (fail closed) and status tells which are unsealed. Once they are
+/// gone, `--reseal` goes up: nothing was left that keeps the directory from verifying.
+fn a_seal_too_large_is_never_written() -> CaseResult {
+    let dir = build("openclaw").map_err(|e| e.to_string())?;
+    let p = load("openclaw");
+    let e = |e: io::Error| e.to_string();
+    let seal = dir.join(".config-hash");
+    let before = fs::read(&seal).map_err(e)?;
+    let names: Vec<PathBuf> = (0..250)
+        .map(|i| dir.join(format!("{i:03}{}.json", "x".repeat(200))))
+        .collect();
+    run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+        for n in &names {
+            fs::write(n, b"{}")?;
+        }
+        Ok(())
+    })
+    .map_err(e)?;
+    let r = shields::up(&p, Part::All, true).map_err(|e| e.to_string())?;
+    expect(&r, Status::Invalid)?;
+    check!(
+        r.issues
+            .iter()
+            .any(|i| i.code == IssueCode::InvalidConfigHash
+                && i.path == b".config-hash"
+                && i.detail.contains("64 KiB")
+                && i.detail.contains("not written")),
+        "{:?}",
+        r.issues
+    );
+    check!(
+        fs::read(&seal).map_err(e)? == before,
+        "the seal was rewritten"
+    );
+    let left: Vec<String> = fs::read_dir(&dir)
+        .map_err(e)?
+        .filter_map(|d| d.ok())
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".nc-harden"))
+        .collect();
+    check!(left.is_empty(), "left behind: {left:?}");
+    check!(!sandbox_writes(&names[0]), "an unsealed file is writable");
+    let s = shields::status(&p).map_err(|e| e.to_string())?;
+    expect(&s, Status::Invalid)?;
+    check!(
+        s.seal.as_ref().is_some_and(|s| s.unsealed.len() == 250
+            && !s.problem.as_deref().unwrap_or("").contains("malformed")),
+        "{:?}",
+        s.seal
+    );
+    let r = shields::down(&p, Part::All).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)?;
+    run_as(Creds::User(SANDBOX_UID), || -> io::Result<()> {
+        for n in &names {
+            fs::remove_file(n)?;
+        }
+        Ok(())
+    })
+    .map_err(e)?;
+    let r = shields::up(&p, Part::All, true).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)?;
+    let s = shields::status(&p).map_err(|e| e.to_string())?;
+    expect(&s, Status::Ok)
 }
 
 /// A file, a symlink and a FIFO where tree roots belong are moved into a root-only
