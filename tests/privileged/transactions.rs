@@ -28,6 +28,16 @@ pub fn trials() -> Vec<Trial> {
             }
         }
     }
+    for face in Face::ALL {
+        out.push(trial(
+            format!(
+                "transactions::ext4::{}::overlayfs_an_inode_number_reused_is_not_handed_back",
+                face.name()
+            ),
+            FsKind::Ext4,
+            move |a| an_inode_number_reused_on_overlayfs(a, face),
+        ));
+    }
     out.push(trial(
         "transactions::tmpfs::flat_hardlinked_config_stays_writable",
         FsKind::Tmpfs,
@@ -323,6 +333,101 @@ pub fn shields_down_hands_back_only_what_was_locked(area: &Path, face: Face) -> 
     }
     ensure_files_handed_back(&f)?;
     ensure_clean(&f.dir)
+}
+
+/// The flat directory's locked set where the filesystem keeps no inode generation: overlayfs
+/// (FS_IOC_GETVERSION answers ENOTTY) over ext4, which gives a freed inode number to the next
+/// file at once. Shields up as Docker's default capabilities allow (no flag, no mount: the
+/// posture only), so root can replace a file; the gateway's root-only replacement of
+/// `openclaw.json` (root's, 0444, the locked posture, the number the locked one had) is told
+/// from the locked one by its birth time, and shields down leaves it root's; the seal, which
+/// shields up locked, is handed back.
+fn an_inode_number_reused_on_overlayfs(area: &Path, face: Face) -> TestResult {
+    use std::os::fd::AsRawFd;
+    // An ext4 image of the test's own under the overlay (the scratch unmounts both when
+    // dropped): the area's is shared by trials running at once, which take freed numbers.
+    let mut scratch = Scratch::new_in(area, "overlay-reuse")?;
+    let merged = scratch.area(FsKind::Overlay)?;
+    const DOCKER: Creds = Creds::RootWithout(&[CAP_LINUX_IMMUTABLE, CAP_SYS_ADMIN]);
+    let result = (|| -> TestResult {
+        let f = Flat::build(&merged)?;
+        let config = f.dir.join("openclaw.json");
+        let file = fs::File::open(&config)?;
+        let mut generation: libc::c_long = 0;
+        // SAFETY: FS_IOC_GETVERSION writes one long into `generation`.
+        let got = unsafe { libc::ioctl(file.as_raw_fd(), 0x8008_7601, &mut generation) };
+        ensure!(
+            got != 0,
+            "overlayfs gave an inode generation: this test needs a filesystem without one"
+        );
+        drop(file);
+        let up = run_as(DOCKER, || face.call(Op::Freeze, &shields_up(&f, true)));
+        expect_status(&up, Status::NoCapability)?;
+        ensure_locked_against_the_sandbox(&f)?;
+        let locked = fs::symlink_metadata(&config)?;
+        let born = |m: &fs::Metadata| m.created().ok();
+        // The gateway (root) writes configs of its own, root's and 0444, until one is given
+        // the freed number (ext4 takes the lowest free one of the group, and the renewals of
+        // shields up freed some below it); that one becomes `openclaw.json`. Within the birth
+        // time's tick no record could tell the two (docs/profiles.md, the limit of the birth
+        // time): a tick is let pass first.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::remove_file(&config)?;
+        let mut made = Vec::new();
+        let mut reused = None;
+        for i in 0..256 {
+            let name = f.dir.join(format!("gateway-{i}.json"));
+            fs::write(&name, b"{\"root's own\":1}\n")?;
+            fs::set_permissions(&name, fs::Permissions::from_mode(0o444))?;
+            let now = fs::symlink_metadata(&name)?;
+            if now.ino() == locked.ino() {
+                ensure!(
+                    born(&now) != born(&locked),
+                    "the same birth time after a tick: {:?}",
+                    born(&now)
+                );
+                reused = Some(name);
+                break;
+            }
+            made.push((name, now.ino()));
+        }
+        let Some(reused) = reused else {
+            return Err(format!(
+                "ext4 under overlayfs never gave {} again: {made:?}",
+                locked.ino()
+            )
+            .into());
+        };
+        fs::rename(&reused, &config)?;
+        for (name, _) in &made {
+            fs::remove_file(name)?;
+        }
+        let down = run_as(DOCKER, || face.call(Op::Unfreeze, &shields_down(&f)));
+        expect_status(&down, Status::Ok)?;
+        let (mode, uid, gid, _) = stat(&config)?;
+        ensure!(
+            (mode, uid, gid) == (0o444, 0, 0),
+            "the gateway's file with the locked one's number was handed back: {mode:o} {uid}:{gid}"
+        );
+        ensure!(
+            down.record("openclaw.json").reason == Reason::NotLockedByShields,
+            "{:?}",
+            down.record("openclaw.json")
+        );
+        let (mode, uid, _, _) = stat(&f.dir.join(".config-hash"))?;
+        ensure!(
+            (mode, uid) == (0o660, f.sandbox),
+            "the seal shields up locked is not handed back: {mode:o} {uid}"
+        );
+        let path = config.clone();
+        let wrote = run_as(Creds::User(f.sandbox), move || {
+            fs::OpenOptions::new().append(true).open(path).is_ok()
+        });
+        ensure!(!wrote, "the sandbox user can write the gateway's file");
+        Ok(())
+    })();
+    drop(scratch);
+    result
 }
 
 /// Every test of this module, for each filesystem and face.
