@@ -126,7 +126,7 @@ macro_rules! __table_name {
 
 /// One table of the contract, defined once:
 ///
-/// ```ignore
+/// ```text
 /// contract_table! {
 ///     /// Doc of the type.
 ///     pub enum Status in C enum nc_status, derive(Hash) {
