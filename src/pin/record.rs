@@ -201,6 +201,7 @@ pub(crate) fn open_parent(
     let name = components.pop().expect("not /: a last component");
     let mut at = sys::openat(Base::Cwd, c"/", sys::OFlags::PATH | nofollow)?;
     let mut walked = Vec::new();
+    let mut last = None;
     for component in components {
         walked.push(b'/');
         walked.extend_from_slice(component.to_bytes());
@@ -213,8 +214,13 @@ pub(crate) fn open_parent(
         if !trusted(&meta) {
             return Err(untrusted(state, &escape_bytes(&walked), &meta));
         }
+        last = Some(meta);
     }
-    let meta = sys::fstat(at.as_fd())?;
+    // The parent is `/` itself where nothing was walked; else its fstat is the last one.
+    let meta = match last {
+        Some(meta) => meta,
+        None => sys::fstat(at.as_fd())?,
+    };
     if walked.is_empty() && !trusted(&meta) {
         return Err(untrusted(state, "/", &meta));
     }
