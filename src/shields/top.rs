@@ -726,7 +726,6 @@ pub(super) fn lock_files(
                 .at_bytes(&path_in(profile, &name))
                 .needs_on_denied(super::POSTURE_NEEDS)
         })?;
-        let now = sys::fstat(fd.as_fd()).map_err(io_err("examining a protected file"))?;
         // From the mutable posture every protected file goes onto a fresh inode, as
         // NemoClaw's guard does; one already locked only where a writer still holds it.
         let writers = crate::fileops::writer_check(fd.as_fd());
@@ -734,31 +733,26 @@ pub(super) fn lock_files(
             continue;
         }
         let temp = cstr(format!(".nc-harden-new.{}.f{n}", std::process::id()).as_bytes());
-        match super::tree::renew(
-            dir,
-            &cname,
-            fd.as_fd(),
-            &now,
-            &temp,
-            Some(&mut writer),
-            None,
-        ) {
-            Ok(true) => {
-                report.renewed.push(name.clone());
-                // Other names of the old inode (the sandbox user linked the config into a
-                // carve-out before the lock) are no longer the config's. A root file's other
-                // names are root's: left.
-                if m.uid != 0 {
-                    super::tree::give_back_other_names(fd.as_fd(), &m)
-                        .map_err(io_err("handing back a renewed file's other names"))?;
-                }
-            }
-            Ok(false) => report.issue(
+        // Each copy from an fstat taken after the lease's waits: one taken before them
+        // would see any write a held descriptor made meanwhile as a change during the copy.
+        let copied =
+            super::tree::renew_settling(dir, &cname, fd.as_fd(), &temp, Some(&mut writer), None)
+                .map_err(|e| Error::io("renewing a protected file", e))?;
+        report.renewed.push(name.clone());
+        // Other names of the old inode (the sandbox user linked the config into a carve-out
+        // before the lock) are no longer the config's. A root file's other names are root's:
+        // left.
+        if m.uid != 0 {
+            super::tree::give_back_other_names(fd.as_fd(), &m)
+                .map_err(io_err("handing back a renewed file's other names"))?;
+        }
+        if copied == super::tree::Copied::WhileWritten {
+            report.issue(
                 IssueCode::Raced,
                 &name,
-                "changed while it was copied: not renewed",
-            ),
-            Err(e) => return Err(Error::io("renewing a protected file", e)),
+                "a writer changed it during every copy: the last copy has the name (locked; its \
+                 bytes may be caught mid-write), the writer keeps only the old inode",
+            );
         }
     }
     Ok(())
@@ -1528,15 +1522,44 @@ pub(super) fn summary(report: &ShieldsReport, profile: &Profile) -> String {
         State::Down => format!(
             "shields {verb}: {dir} is down: the mutable posture, the sandbox user's; nothing is protected"
         ),
-        State::LockedNotVerified { reason } => format!(
-            "shields {verb}: {dir} locked, not verified: {}. The sandbox user has lost write access; fix it and repeat, --reseal to accept the current bytes, or shields down",
-            super::one_line(reason)
-        ),
+        State::LockedNotVerified { reason } => {
+            let still = still_writable(report, profile);
+            let access = if still.is_empty() {
+                "The sandbox user has lost write access to dir and its protected files".to_string()
+            } else {
+                format!("The sandbox user can still write {}", still.join(", "))
+            };
+            format!(
+                "shields {verb}: {dir} locked, not verified: {}. {access}; fix it and repeat, --reseal to accept the current bytes, or shields down",
+                super::one_line(reason)
+            )
+        }
         State::Neither { reason } => format!(
             "shields {verb}: {dir} is neither up nor down: {}",
             super::one_line(reason)
         ),
     }
+}
+
+/// What of `dir` and its protected files, as the report last examined them, the sandbox
+/// user may still write by its posture: its own with the owner's write bit, its group's with
+/// the group's, or anyone's. (A descriptor it held from before is revoked by the fresh inode
+/// every protected file is given, `lock_files`.)
+fn still_writable(report: &ShieldsReport, profile: &Profile) -> Vec<String> {
+    let writable = |p: &super::PostureFound| {
+        p.found != Found::Missing
+            && ((p.uid == profile.sandbox_uid && p.mode & 0o200 != 0)
+                || (p.gid == profile.sandbox_gid && p.mode & 0o020 != 0)
+                || p.mode & 0o002 != 0)
+    };
+    let mut still = Vec::new();
+    if report.directory.as_ref().is_some_and(writable) {
+        still.push("dir".to_string());
+    }
+    for f in report.files.iter().filter(|f| writable(&f.posture)) {
+        still.push(escape_bytes(&f.name));
+    }
+    still
 }
 
 /// The path of `dir`'s entry `name`, for an error to name.

@@ -1223,33 +1223,28 @@ impl<'a> Walker<'a> {
             self.tmp_counter
         ))
         .expect("no NUL");
-        let meta = sys::fstat(old.as_fd()).map_err(io)?;
         let user = self.user();
-        match renew(
+        let copied = renew_settling(
             dir,
             name,
             old.as_fd(),
-            &meta,
             &temp,
             self.writer.as_deref_mut(),
             (before.uid != user).then_some(before),
-        ) {
-            Ok(true) => {
-                counts.renewed += 1;
-                self.renewed.push(rel.to_vec());
-                give_back_other_names(old.as_fd(), before).map_err(io)?;
-                Ok(true)
-            }
-            Ok(false) => {
-                self.issue(
-                    IssueCode::Raced,
-                    rel,
-                    "kept changing while it was copied: locked, not renewed",
-                );
-                Ok(false)
-            }
-            Err(e) => Err(io(e)),
+        )
+        .map_err(io)?;
+        counts.renewed += 1;
+        self.renewed.push(rel.to_vec());
+        give_back_other_names(old.as_fd(), before).map_err(io)?;
+        if copied == Copied::WhileWritten {
+            self.issue(
+                IssueCode::Raced,
+                rel,
+                "a writer changed it during every copy: the last copy has the name (locked; \
+                 its bytes may be caught mid-write), the writer keeps only the old inode",
+            );
         }
+        Ok(true)
     }
 }
 
@@ -1294,6 +1289,31 @@ pub(super) fn renew(
     writer: Option<&mut Writer>,
     owner: Option<&Meta>,
 ) -> io::Result<bool> {
+    copy_over(dir, name, old, meta, temp, writer, owner, false).map(|c| c == Copied::Whole)
+}
+
+/// What one copy of `copy_over` came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Copied {
+    /// `old` did not change while it was copied: the copy has the name.
+    Whole,
+    /// It changed, and the copy was dropped.
+    Dropped,
+    /// It changed, and the copy has the name all the same (`settle`).
+    WhileWritten,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn copy_over(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    old: BorrowedFd<'_>,
+    meta: &Meta,
+    temp: &CStr,
+    writer: Option<&mut Writer>,
+    owner: Option<&Meta>,
+    settle: bool,
+) -> io::Result<Copied> {
     let _ = sys::unlinkat(dir, temp);
     let new = sys::create_exclusive(dir, temp, 0o600)?;
     // Recorded before anything else: a call killed from here on leaves a temporary that the
@@ -1309,21 +1329,60 @@ pub(super) fn renew(
         }
         w.flush()?;
     }
-    let done = (|| -> io::Result<bool> {
+    let done = (|| -> io::Result<Copied> {
         // Bytes (holes kept), owner, then the attributes (the kernel drops
         // security.capability on chown), mode, inode flags, times; `None`: `old` changed.
-        if crate::engine::renew::copy_into(old, meta, new.as_fd(), meta)?.is_none() {
-            return Ok(false);
-        }
+        let copied = match crate::engine::renew::copy_into(old, meta, new.as_fd(), meta)? {
+            Some(_) => Copied::Whole,
+            None if settle => Copied::WhileWritten,
+            None => return Ok(Copied::Dropped),
+        };
         crate::killpoint::step();
         sys::renameat(dir, temp, name)?;
         crate::killpoint::step();
-        Ok(true)
+        Ok(copied)
     })();
-    if !matches!(done, Ok(true)) {
+    if !matches!(done, Ok(Copied::Whole | Copied::WhileWritten)) {
         let _ = sys::unlinkat(dir, temp);
     }
     done
+}
+
+/// How often `renew_settling` copies a file that keeps changing.
+const SETTLE_TRIES: usize = 4;
+
+/// `renew` of a locked file a writer holds, from a fresh fstat each time, asked again while
+/// the writer keeps changing it; the last copy takes the name however `old` moved meanwhile
+/// (`Copied::WhileWritten`). The name is never left on an inode a writer holds: its
+/// descriptor reaches only the old inode then, which no name of `dir` shows (the caller
+/// gives its other names back). A byte the copy caught mid-write is one that writer, the
+/// file's owner until the lock, could have written whole.
+pub(super) fn renew_settling(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    old: BorrowedFd<'_>,
+    temp: &CStr,
+    mut writer: Option<&mut Writer>,
+    owner: Option<&Meta>,
+) -> io::Result<Copied> {
+    for attempt in 1..=SETTLE_TRIES {
+        let meta = sys::fstat(old)?;
+        let settle = attempt == SETTLE_TRIES;
+        match copy_over(
+            dir,
+            name,
+            old,
+            &meta,
+            temp,
+            writer.as_deref_mut(),
+            owner,
+            settle,
+        )? {
+            Copied::Dropped => continue,
+            done => return Ok(done),
+        }
+    }
+    unreachable!("the last try settles")
 }
 
 /// The temporary names of renewals: the engine's own prefix.

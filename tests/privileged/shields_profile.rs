@@ -136,6 +136,14 @@ pub fn cases() -> Vec<Case> {
             mode_set_before_the_chown,
         ),
         (
+            "openclaw::a_writer_writing_without_pause_keeps_no_name_cli",
+            || held_writer_keeps_no_name(0),
+        ),
+        (
+            "openclaw::a_writer_writing_every_20_ms_keeps_no_name_cli",
+            || held_writer_keeps_no_name(20),
+        ),
+        (
             "openclaw::special_files_swapped_in_during_the_walk_are_never_opened",
             special_files_swapped_in_during_the_walk,
         ),
@@ -2046,6 +2054,98 @@ fn mode_set_before_the_chown() -> CaseResult {
         );
     }
     Ok(())
+}
+
+/// Finding of the red team: uid 998 holds `openclaw.json` open for writing from before shields
+/// up and writes it every `pause_ms` (0: without pause). The lock's copy was compared with
+/// an fstat taken before the lease's waits, so every write read as a change during the
+/// copy: the name stayed on the inode the writer held, and the summary said the sandbox user
+/// had lost write access. Now, whatever the answer: the name shows a root inode the writer
+/// does not hold, uid 998 cannot write it, and what the summary claims is so; with the
+/// writer gone, shields up goes up.
+fn held_writer_keeps_no_name(pause_ms: u64) -> CaseResult {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let e = |e: io::Error| e.to_string();
+    let cli = std::env::var_os("NC_HARDEN").ok_or("no CLI")?;
+    let dir = build("openclaw").map_err(e)?;
+    let config = dir.join("openclaw.json");
+    let held = opened_by_sandbox(std::slice::from_ref(&config), true).map_err(e)?;
+    let raw = held[0].as_raw_fd();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let attacker = {
+        let (stop, writes) = (stop.clone(), writes.clone());
+        std::thread::spawn(move || {
+            run_as(Creds::User(SANDBOX_UID), || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let text = format!("{{\"written\":{n}}}\n");
+                    // SAFETY: a descriptor `held` keeps open until the thread is joined.
+                    let wrote = unsafe { libc::pwrite(raw, text.as_ptr().cast(), text.len(), 0) };
+                    if wrote > 0 {
+                        writes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                    if pause_ms > 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+                    }
+                }
+            })
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let out = Command::new(&cli)
+        .args(["shields", "up", "--reseal", "--json"])
+        .output()
+        .map_err(e);
+    let before = writes.load(Ordering::Relaxed);
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    let after = writes.load(Ordering::Relaxed);
+    let held_ino = fs::metadata(format!("/proc/self/fd/{raw}"))
+        .map(|m| m.ino())
+        .map_err(e);
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().map_err(|_| "the attacker panicked")?;
+    let out = out?;
+    let held_ino = held_ino?;
+    drop(held);
+    check!(
+        after > before,
+        "the writer stopped writing: {before} {after}"
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = out.status.code();
+    check!(
+        code == Some(0) || code == Some(10),
+        "shields up: {:?} {said} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (uid, _, mode, ino) = stat(&config)?;
+    check!(
+        ino != held_ino,
+        "the name still shows the inode the writer holds ({ino}): {said}"
+    );
+    check!(
+        uid == 0 && mode & 0o222 == 0,
+        "openclaw.json is {uid} {mode:04o}: {said}"
+    );
+    check!(!sandbox_writes(&config), "uid 998 writes openclaw.json");
+    check!(
+        !said.contains("can still write"),
+        "the summary says the sandbox user can still write: {said}"
+    );
+    if code == Some(10) {
+        check!(
+            said.contains("has lost write access") && said.contains("a writer changed it"),
+            "{said}"
+        );
+    }
+    let p = load("openclaw");
+    let r = shields::up(&p, Part::All, true).map_err(|e| e.to_string())?;
+    expect(&r, Status::Ok)
 }
 
 /// uid 998 swaps `dir` with a directory of its own (RENAME_EXCHANGE, in a loop) while
